@@ -1,0 +1,51 @@
+# impactbook: run `make` or `make help` for the list of targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup demo test test-fast lab lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> creating $(VENV) and installing impactbook with its dependencies"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	@touch $(STAMP)
+	@echo "==> installed: $$($(BIN)/impactbook --version)"
+
+setup: $(STAMP) ## Create .venv and install impactbook, its dependencies and a kernel
+	@echo "==> setup done: $(BIN)/impactbook is ready"
+
+demo: setup ## Render the embedded default workbook (real data) end to end, then a dry-run outbox
+	$(BIN)/impactbook demo
+
+test: setup ## Run the test suite (unit tests and a few end-to-end runs on real data)
+	$(BIN)/python -m pytest
+
+test-fast: setup ## Run the unit tests only (skip end-to-end renders)
+	$(BIN)/python -m pytest -m "not slow"
+
+lab: setup ## Open the notebooks in JupyterLab
+	$(BIN)/jupyter lab notebooks/
+
+lint: setup ## Ruff on the package, tests and notebooks; check notebooks are stripped
+	$(BIN)/ruff check src tests benchmarks notebooks
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+format: setup ## Strip notebook outputs and apply ruff's fixes
+	$(BIN)/nbstripout notebooks/*.ipynb
+	$(BIN)/ruff check --fix src tests benchmarks
+
+bench: setup ## Measure batch speed and memory against the plain papermill + nbconvert chain
+	$(BIN)/python benchmarks/run.py
+
+clean: ## Remove generated reports and caches (keeps .venv)
+	rm -rf reports/ .pytest_cache .ruff_cache benchmarks/out

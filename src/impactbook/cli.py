@@ -1,0 +1,274 @@
+"""The ``impactbook`` command: a thin wrapper over the library.
+
+Each subcommand parses its options, calls one library function and prints
+what it returned. Every :class:`ImpactbookError` becomes one line per problem
+on stderr and a non-zero exit; a traceback is shown only with
+``IMPACTBOOK_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import DataError, ImpactbookError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+INGEST_SOURCES = ("chicago-homicides", "nypd-shootings", "philadelphia-shootings", "rtci",
+                  "seattle-dmi", "generic")
+
+
+def _say(*lines: str) -> None:
+    for line in lines:
+        print(line, file=sys.stderr)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .data import validate_workbook
+
+    warnings = validate_workbook(args.data)
+    for warning in warnings:
+        _say(f"warning: {warning}")
+    print(f"{args.data}: workbook is valid ({len(warnings)} warning(s))")
+    return EXIT_OK
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from .ingest import ingest_into_workbook
+
+    summary = ingest_into_workbook(args.source, Path(args.file), Path(args.data),
+                                   mapping=args.mapping, agencies=args.agency,
+                                   dry_run=args.dry_run)
+    for note in summary.notes:
+        _say(f"note: {note}")
+    print(summary.describe())
+    return EXIT_OK
+
+
+def _cmd_estimate(args: argparse.Namespace) -> int:
+    from .analysis import EstimateRequest, run_estimate
+
+    request = EstimateRequest(
+        city=args.city, outcome=args.outcome, area=args.area, start=args.start,
+        pre_periods=args.pre_periods, post_periods=args.post_periods, method=args.method,
+        comparison_areas=args.comparison_areas, slope_change=args.slope_change,
+        family=args.family, robust=args.robust,
+    )
+    estimate = run_estimate(Path(args.data), request)
+    if args.json:
+        print(json.dumps(estimate.to_dict(), allow_nan=False))
+    else:
+        from .effects import describe_finding
+
+        record = estimate.to_dict()
+        print(describe_finding(estimate))
+        for key in ("method", "model", "pre_periods", "post_periods", "pre_mean", "post_mean",
+                    "rate_ratio", "ci_low", "ci_high", "percent_change", "p_value",
+                    "dispersion"):
+            print(f"  {key:<14} {record[key]}")
+        for warning in record["warnings"]:
+            print(f"  warning: {warning}")
+    return EXIT_OK
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from .render import render_city
+
+    result = render_city(Path(args.data), args.city, Path(args.out),
+                         formats=_formats(args.formats), paper=args.paper)
+    for path in result.files.values():
+        print(path)
+    return EXIT_OK
+
+
+def _cmd_summarize(args: argparse.Namespace) -> int:
+    from .render import summarize_intervention
+
+    result = summarize_intervention(Path(args.data), args.intervention, Path(args.out),
+                                    formats=_formats(args.formats), paper=args.paper)
+    for path in result.files.values():
+        print(path)
+    return EXIT_OK
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import run_batch_for_workbook
+
+    result = run_batch_for_workbook(
+        Path(args.data), Path(args.out), workers=args.workers, force=args.force,
+        executor=args.executor, scheduler=args.scheduler, timeout_s=args.timeout,
+        formats=_formats(args.formats), paper=args.paper, progress=not args.quiet)
+    for line in result.summary_lines():
+        print(line)
+    return EXIT_OK if result.is_success else EXIT_FAILED
+
+
+def _cmd_news_import(args: argparse.Namespace) -> int:
+    from .news import import_news
+
+    report = import_news(Path(args.data), Path(args.file), args.format)
+    for line in report.summary_lines():
+        print(line)
+    return EXIT_OK if not report.rejected else EXIT_FAILED
+
+
+def _cmd_email(args: argparse.Namespace) -> int:
+    from .mail import run_email
+
+    report = run_email(Path(args.run), Path(args.data), send=args.send, host=args.smtp_host,
+                       port=args.smtp_port, starttls=args.starttls, resend=args.resend)
+    for line in report.summary_lines():
+        print(line)
+    return EXIT_OK if report.is_success else EXIT_FAILED
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return EXIT_OK if run_demo(Path(args.data), Path(args.out), workers=args.workers) else (
+        EXIT_FAILED)
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from .errors import ParameterError
+
+    formats = tuple(f.strip().lower() for f in text.split(",") if f.strip())
+    bad = [f for f in formats if f not in ("html", "pdf")]
+    if bad or not formats:
+        raise ParameterError("formats", text, "a comma-separated list of html, pdf")
+    return formats
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="impactbook",
+        description="Evaluation reports for community violence interventions.",
+        epilog="Errors are one line per problem on stderr; set IMPACTBOOK_DEBUG=1 for tracebacks.")
+    parser.add_argument("--version", action="version", version=f"impactbook {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def data_option(sub, required: bool = False) -> None:
+        sub.add_argument("--data", default="data", required=required, metavar="DIR",
+                         help="workbook folder (default: ./data)")
+
+    def output_options(sub, default_out: str) -> None:
+        sub.add_argument("--out", default=default_out, metavar="RUN_DIR",
+                         help=f"run folder for the reports (default: {default_out})")
+        sub.add_argument("--formats", default="html,pdf", help="html,pdf (default both)")
+        sub.add_argument("--paper", choices=("a4", "letter"), default="a4",
+                         help="PDF page size (default a4)")
+
+    sub = command("validate", _cmd_validate, "check every table of a workbook")
+    data_option(sub)
+
+    sub = command("ingest", _cmd_ingest, "turn a raw incident list or agency table into "
+                  "outcomes.csv rows")
+    sub.add_argument("source", choices=INGEST_SOURCES, metavar="SOURCE",
+                     help="one of: " + ", ".join(INGEST_SOURCES))
+    sub.add_argument("file", metavar="FILE")
+    data_option(sub)
+    sub.add_argument("--mapping", type=Path, help="column mapping (JSON) for 'generic'")
+    sub.add_argument("--agency", action="append",
+                     help="RTCI only: keep this agency (repeatable; default all)")
+    sub.add_argument("--dry-run", action="store_true", help="report, write nothing")
+
+    sub = command("estimate", _cmd_estimate, "estimate one programme effect")
+    data_option(sub)
+    sub.add_argument("--city", required=True)
+    sub.add_argument("--outcome", required=True)
+    sub.add_argument("--area", help="area (default: the programme's area, else citywide)")
+    sub.add_argument("--start", metavar="PERIOD", help="YYYY-MM or YYYY-Qn (default: from "
+                     "interventions.csv)")
+    sub.add_argument("--pre-periods", type=int, metavar="N")
+    sub.add_argument("--post-periods", type=int, metavar="N")
+    sub.add_argument("--method", choices=("its", "prepost", "comparison"), default="its")
+    sub.add_argument("--comparison-areas", metavar='"A;B"')
+    sub.add_argument("--slope-change", action="store_true", help="its: add a trend change")
+    sub.add_argument("--family", choices=("quasi-poisson", "negative-binomial"),
+                     default="quasi-poisson")
+    sub.add_argument("--robust", choices=("none", "hac"), default="none",
+                     help="hac: Newey-West autocorrelation-robust intervals")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+
+    sub = command("render", _cmd_render, "render one city report (ipynb, HTML, PDF)")
+    data_option(sub)
+    sub.add_argument("--city", required=True)
+    output_options(sub, "reports/latest")
+
+    sub = command("summarize", _cmd_summarize, "render one intervention-type summary")
+    data_option(sub)
+    sub.add_argument("--intervention", required=True, metavar="TYPE")
+    output_options(sub, "reports/latest")
+
+    sub = command("batch", _cmd_batch, "render every report of a workbook, incrementally")
+    data_option(sub)
+    output_options(sub, "reports/latest")
+    sub.add_argument("--workers", type=int, default=None, help="parallel workers (default: cores)")
+    sub.add_argument("--force", action="store_true", help="re-render unchanged reports too")
+    sub.add_argument("--executor", choices=("local", "dask"), default="local")
+    sub.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
+    sub.add_argument("--timeout", type=float, default=600.0, help="seconds per report")
+    sub.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    news = commands.add_parser("news", help="news items and tags")
+    news_commands = news.add_subparsers(dest="news_command", metavar="ACTION", required=True)
+    sub = news_commands.add_parser("import", help="append news items to news.csv",
+                                   description="append news items to news.csv")
+    sub.set_defaults(handler=_cmd_news_import)
+    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("--format", choices=("csv", "json", "nnsc-page"), default="csv")
+    data_option(sub)
+
+    sub = command("email", _cmd_email, "write (or --send) one message per funder")
+    sub.add_argument("--run", required=True, metavar="RUN_DIR")
+    data_option(sub)
+    sub.add_argument("--send", action="store_true", help="deliver over SMTP (default: dry run)")
+    sub.add_argument("--smtp-host", default="localhost")
+    sub.add_argument("--smtp-port", type=int, default=25)
+    sub.add_argument("--starttls", action="store_true")
+    sub.add_argument("--resend", action="store_true",
+                     help="send again messages whose delivery is unknown")
+
+    sub = command("demo", _cmd_demo, "render the embedded default workbook end to end")
+    data_option(sub)
+    sub.add_argument("--out", default="reports/demo", metavar="RUN_DIR")
+    sub.add_argument("--workers", type=int, default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except DataError as exc:
+        _say(*(f"impactbook: error: {line}" for line in exc.lines))
+        return EXIT_FAILED
+    except ImpactbookError as exc:
+        _say(*(f"impactbook: error: {line}" for line in str(exc).splitlines()))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say("impactbook: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("IMPACTBOOK_DEBUG"):
+            raise
+        _say(f"impactbook: internal error: {type(exc).__name__}: {exc} "
+             "(set IMPACTBOOK_DEBUG=1 for the traceback)")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
