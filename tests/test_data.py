@@ -22,7 +22,8 @@ def test_select_series_keeps_gaps_missing(tiny_workbook):
     path = tiny_workbook / "outcomes.csv"
     lines = path.read_text().splitlines()
     # Drop 2015-03 of the citywide series: it must come back as NaN, not 0.
-    path.write_text("\n".join(line for line in lines if "citywide,shootings,2015-03" not in line) + "\n")
+    kept = [line for line in lines if "citywide,shootings,2015-03" not in line]
+    path.write_text("\n".join(kept) + "\n")
     series = select_series(load_workbook(tiny_workbook).outcomes, "Springfield", "citywide",
                            "shootings")
     assert len(series) == 48

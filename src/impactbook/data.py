@@ -128,6 +128,11 @@ class _Problems:
             raise DataError(self.items)
 
 
+def _literal(text: str) -> str:
+    """Protect data-derived text that goes into a ``str.format`` message template."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def _blank_mask(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].str.strip() == ""
 
@@ -286,9 +291,10 @@ def _load_interventions(path: Path, outcomes: pd.DataFrame, tags: pd.DataFrame,
     problems.add_rows(file, frame, frame["id"].duplicated() & (frame["id"] != ""), "id",
                       "id {value!r} is used by an earlier row; ids must be unique")
     types = set(tags.loc[tags["kind"] == "intervention", "tag"]) if not tags.empty else set()
-    problems.add_rows(file, frame, ~frame["intervention"].isin(types) & (frame["intervention"] != ""),
-                      "intervention", "intervention type {value!r} is not a tag of kind "
-                      "'intervention' in tags.csv; expected one of " + ", ".join(sorted(types)))
+    unknown_type = ~frame["intervention"].isin(types) & (frame["intervention"] != "")
+    problems.add_rows(file, frame, unknown_type, "intervention",
+                      "intervention type {value!r} is not a tag of kind 'intervention' in "
+                      "tags.csv; expected one of " + _literal(", ".join(sorted(types))))
     bad_conf = ~frame["confidence"].isin(("", *CONFIDENCE_LEVELS))
     problems.add_rows(file, frame, bad_conf, "confidence",
                       "confidence {value!r}; expected V (verified), P (partly) or U (unverified)")
