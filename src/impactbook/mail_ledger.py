@@ -1,0 +1,194 @@
+"""The send ledger: one SQLite row per Message-ID, so each message leaves at most once.
+
+States and transitions::
+
+    (new) --claim--> sending --> sent      delivered: the server answered 250 to the data
+                             --> failed    definitely not delivered (refused, or failed before
+                                           the data was sent); may be claimed again
+                             --> unknown   the connection was lost after the data went out:
+                                           the server may have accepted; claimed again only
+                                           with ``resend=True``
+
+A row still ``sending`` when a send starts belongs to an interrupted process; it is turned
+into ``unknown`` (the data may have left) before anything else happens. Every transition is
+also appended to ``events`` as an audit trail. The ledger stores no credentials: only IDs,
+funder names, recipient addresses, states and error lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+LEDGER_NAME = "mail-ledger.sqlite"
+STATES = ("sending", "sent", "unknown", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY,
+    funder     TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    reports    TEXT NOT NULL DEFAULT '[]',
+    state      TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'unknown', 'failed')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    error      TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    detail     TEXT
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    message_id: str
+    funder: str
+    recipients: tuple[str, ...]
+    reports: tuple[str, ...]
+    state: str
+    attempts: int
+    error: str | None
+    updated_at: str
+
+
+class MailLedger:
+    """SQLite ledger at ``path``; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE so a claim
+        # (read state, then write) cannot interleave with another process's claim.
+        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
+
+    @classmethod
+    def for_run(cls, run_dir: Path) -> MailLedger:
+        return cls(Path(run_dir) / LEDGER_NAME)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> MailLedger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"MailLedger({str(self.path)!r})"
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def get(self, message_id: str) -> LedgerEntry | None:
+        row = self._conn.execute(
+            "SELECT message_id, funder, recipients, reports, state, attempts, error, updated_at "
+            "FROM messages WHERE message_id = ?", (message_id,)).fetchone()
+        return _entry(row) if row else None
+
+    def entries(self) -> list[LedgerEntry]:
+        rows = self._conn.execute(
+            "SELECT message_id, funder, recipients, reports, state, attempts, error, updated_at "
+            "FROM messages ORDER BY funder, message_id").fetchall()
+        return [_entry(r) for r in rows]
+
+    def events(self, message_id: str) -> list[tuple[str, str | None]]:
+        """``(state, detail)`` transitions of one message, oldest first."""
+        return [(s, d) for s, d in self._conn.execute(
+            "SELECT state, detail FROM events WHERE message_id = ? ORDER BY id", (message_id,))]
+
+    def recover_interrupted(self) -> list[str]:
+        """Turn rows left ``sending`` by an interrupted process into ``unknown``."""
+        with self._transaction() as conn:
+            ids = [r[0] for r in conn.execute(
+                "SELECT message_id FROM messages WHERE state = 'sending'")]
+            for message_id in ids:
+                self._set(conn, message_id, "unknown",
+                          "interrupted while sending; delivery not confirmed")
+        return ids
+
+    def delivered_reports(self, *, include_unknown: bool = True) -> dict[str, set[str]]:
+        """Funder name -> report tokens in messages that are (or, if asked, may be) delivered."""
+        states = ("sent", "unknown", "sending") if include_unknown else ("sent",)
+        result: dict[str, set[str]] = {}
+        for funder, reports in self._conn.execute(
+                f"SELECT funder, reports FROM messages WHERE state IN "  # noqa: S608 - constants
+                f"({', '.join('?' * len(states))})", states):
+            result.setdefault(funder, set()).update(json.loads(reports))
+        return result
+
+    def message_ids(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT message_id FROM messages")}
+
+    def claim(self, message_id: str, funder: str, recipients: Sequence[str], *,
+              from_states: Sequence[str] = ("failed",), reports: Sequence[str] = ()) -> bool:
+        """Mark ``message_id`` as ``sending`` if it is new or in one of ``from_states``.
+
+        Returns False (and changes nothing) when the message is in any other state, e.g.
+        already ``sent``. The row is committed before any byte goes to the server, so a crash
+        mid-send leaves ``sending`` behind, which :meth:`recover_interrupted` reads as unknown.
+        """
+        with self._transaction() as conn:
+            row = conn.execute("SELECT state FROM messages WHERE message_id = ?",
+                               (message_id,)).fetchone()
+            now = _now()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO messages (message_id, funder, recipients, reports, state, "
+                    "attempts, created_at, updated_at) VALUES (?, ?, ?, ?, 'sending', 1, ?, ?)",
+                    (message_id, funder, json.dumps(list(recipients)), json.dumps(list(reports)),
+                     now, now))
+            elif row[0] in from_states:
+                conn.execute(
+                    "UPDATE messages SET state = 'sending', attempts = attempts + 1, "
+                    "error = NULL, updated_at = ? WHERE message_id = ?", (now, message_id))
+            else:
+                return False
+            conn.execute("INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)",
+                         (message_id, "sending", now, None))
+        return True
+
+    def record(self, message_id: str, state: str, error: str | None = None) -> None:
+        """Record the outcome of an attempt (``sent``, ``failed`` or ``unknown``)."""
+        if state not in STATES or state == "sending":
+            raise ValueError(f"not an outcome state: {state!r}")
+        with self._transaction() as conn:
+            self._set(conn, message_id, state, error)
+
+    @staticmethod
+    def _set(conn: sqlite3.Connection, message_id: str, state: str, error: str | None) -> None:
+        now = _now()
+        conn.execute("UPDATE messages SET state = ?, error = ?, updated_at = ? "
+                     "WHERE message_id = ?", (state, error, now, message_id))
+        conn.execute("INSERT INTO events (message_id, state, at, detail) VALUES (?, ?, ?, ?)",
+                     (message_id, state, now, error))
+
+
+def _entry(row: tuple) -> LedgerEntry:
+    message_id, funder, recipients, reports, state, attempts, error, updated_at = row
+    return LedgerEntry(message_id, funder, tuple(json.loads(recipients)),
+                       tuple(json.loads(reports)), state, attempts, error, updated_at)

@@ -1,0 +1,327 @@
+"""Deliver composed messages over SMTP, each at most once, recorded in the run's ledger.
+
+One SMTP connection per message keeps the failure of one message from touching another.
+The transaction is driven step by step (MAIL, every RCPT, DATA) instead of ``sendmail`` so
+the outcome is classified exactly:
+
+* failure before the server's ``354`` to DATA (connect, TLS, MAIL, RCPT): nothing can have
+  been accepted, so the attempt is retried with exponential backoff (4xx replies too);
+* a refused recipient (any RCPT answer other than 250/251): the transaction is reset, so
+  nobody gets a partial copy, and the message fails naming the refused address;
+* connection lost after ``354``: the server may have accepted the data, so the message is
+  ``unknown`` and goes again only with ``resend=True``;
+* a 5xx answer anywhere, failed authentication or certificate: permanent failure.
+
+Credentials come only from ``IMPACTBOOK_SMTP_USER`` / ``IMPACTBOOK_SMTP_PASSWORD`` and are only
+sent after STARTTLS. The password is redacted from every error line before it is logged,
+stored in the ledger or raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import smtplib
+import ssl
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+from .errors import MailError
+from .mail_compose import SMTP_POLICY, funder_of, recipients_of, report_tokens_of
+from .mail_ledger import MailLedger
+
+log = logging.getLogger(__name__)
+
+USER_ENV = "IMPACTBOOK_SMTP_USER"
+PASSWORD_ENV = "IMPACTBOOK_SMTP_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+
+
+@dataclass(frozen=True)
+class SmtpCredentials:
+    user: str
+    password: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return f"SmtpCredentials(user={self.user!r}, password='***')"
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.password, "***") if self.password else text
+
+
+def credentials_from_env(env: Mapping[str, str] | None = None) -> SmtpCredentials | None:
+    """User and password from the environment; both or neither must be set."""
+    env = os.environ if env is None else env
+    user, password = env.get(USER_ENV, ""), env.get(PASSWORD_ENV, "")
+    if not user and not password:
+        return None
+    if not user or not password:
+        missing = USER_ENV if not user else PASSWORD_ENV
+        raise MailError(f"{missing} is not set; set both {USER_ENV} and {PASSWORD_ENV} or "
+                        "neither")
+    return SmtpCredentials(user, password)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened to one message in this send.
+
+    ``outcome``: ``sent``; ``already-sent`` (ledger says sent, nothing done); ``unknown``
+    (connection lost after the data, not confirmed); ``needs-resend`` (unknown from an earlier
+    run, skipped without ``resend``); ``failed``.
+    """
+
+    message_id: str
+    funder: str
+    recipients: tuple[str, ...]
+    outcome: str
+    attempts: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("sent", "already-sent")
+
+    def line(self) -> str:
+        to = ", ".join(self.recipients)
+        text = {
+            "sent": f"sent to {self.funder} <{to}>",
+            "already-sent": f"already sent to {self.funder} <{to}> (ledger); not sent again",
+            "unknown": f"delivery to {self.funder} <{to}> UNKNOWN: {self.error}; check with the "
+                       "recipient, then rerun with --resend if it did not arrive",
+            "needs-resend": f"not sent to {self.funder} <{to}>: an earlier delivery is "
+                            "unconfirmed; rerun with --resend to send again",
+            "failed": f"FAILED for {self.funder} <{to}>: {self.error}",
+        }[self.outcome]
+        return f"{text} [{self.message_id}]"
+
+
+@dataclass(frozen=True)
+class SendReport:
+    results: tuple[SendResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def count(self, outcome: str) -> int:
+        return sum(r.outcome == outcome for r in self.results)
+
+    def lines(self) -> list[str]:
+        return [r.line() for r in self.results]
+
+
+class _Retry(Exception):
+    """Not delivered, and safe to try again."""
+
+
+class _Permanent(Exception):
+    """Not delivered; trying again will not help."""
+
+
+class _Unknown(Exception):
+    """The data went out and the answer was lost: the server may have accepted it."""
+
+
+class _TrackingSMTP(smtplib.SMTP):
+    """``smtplib.SMTP`` that notes when the server has invited the message data (354)."""
+
+    data_started = False
+
+    def getreply(self):  # noqa: ANN201 - same signature as the base class
+        code, message = super().getreply()
+        if code == 354:
+            self.data_started = True
+        return code, message
+
+
+def _reply_text(code: int, message: bytes | str) -> str:
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return f"{code} {' '.join(str(message).split())}"
+
+
+def _raise_for_reply(step: str, code: int, message: bytes | str) -> None:
+    text = f"server refused {step}: {_reply_text(code, message)}"
+    raise (_Retry if 400 <= code < 500 else _Permanent)(text)
+
+
+def _deliver_once(msg: EmailMessage, payload: bytes, *, host: str, port: int, starttls: bool,
+                  credentials: SmtpCredentials | None, ssl_context: ssl.SSLContext | None,
+                  timeout_s: float) -> None:
+    """One attempt; returns on a 250 to the data, otherwise raises _Retry/_Permanent/_Unknown."""
+    sender = msg["From"].addresses[0].addr_spec
+    recipients = recipients_of(msg)
+    try:
+        smtp = _TrackingSMTP(host, port, timeout=timeout_s)
+    except OSError as exc:
+        raise _Retry(f"cannot connect to {host}:{port}: {exc}") from None
+    delivered = False
+    try:
+        try:
+            smtp.ehlo()
+            if starttls:
+                if not smtp.has_extn("starttls"):
+                    raise _Permanent(f"{host}:{port} does not offer STARTTLS")
+                smtp.starttls(context=ssl_context or ssl.create_default_context())
+                smtp.ehlo()
+            if credentials is not None:
+                if not starttls:
+                    raise _Permanent("SMTP credentials are set but STARTTLS is off; refusing "
+                                     "to send the password unencrypted (use --starttls)")
+                smtp.login(credentials.user, credentials.password)
+            options = [f"SIZE={len(payload)}"] if smtp.has_extn("size") else []
+            code, reply = smtp.mail(sender, options)
+            if code != 250:
+                _raise_for_reply("the sender", code, reply)
+            refused = {}
+            for rcpt in recipients:
+                code, reply = smtp.rcpt(rcpt)
+                if code not in (250, 251):
+                    refused[rcpt] = (code, reply)
+            if refused:
+                # Reset rather than deliver to the accepted ones: a partial delivery could not
+                # be completed later without sending some funders a second copy.
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    smtp.rset()
+                detail = "; ".join(f"{r}: {_reply_text(c, m)}" for r, (c, m) in refused.items())
+                transient = all(400 <= c < 500 for c, _ in refused.values())
+                raise (_Retry if transient else _Permanent)(f"recipient refused: {detail}")
+            code, reply = smtp.data(payload)
+            if code != 250:
+                _raise_for_reply("the message", code, reply)
+            delivered = True
+        except smtplib.SMTPAuthenticationError as exc:
+            raise _Permanent(f"authentication failed: {_reply_text(exc.smtp_code, exc.smtp_error)}"
+                             ) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise _Permanent(f"server does not support this: {exc}") from None
+        except smtplib.SMTPResponseException as exc:
+            if smtp.data_started and not isinstance(exc, smtplib.SMTPDataError):
+                raise _Unknown(f"error after the data was sent: {exc}") from None
+            _raise_for_reply("the message" if smtp.data_started else "a command",
+                             exc.smtp_code, exc.smtp_error)
+        except ssl.SSLCertVerificationError as exc:
+            raise _Permanent(f"TLS certificate of {host} not trusted: {exc.verify_message}") \
+                from None
+        except (smtplib.SMTPException, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            if smtp.data_started:
+                raise _Unknown(f"connection lost after the data was sent ({reason}); the server "
+                               "may have accepted it") from None
+            raise _Retry(f"connection failed before the data was sent ({reason})") from None
+    finally:
+        if delivered:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+        smtp.close()
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Exclusive lock so two ``--send`` processes on one run cannot both send a message."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: the ledger's claims still serialise
+        yield
+        return
+    with open(Path(run_dir) / "mail-ledger.lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise MailError(f"another send is running for {run_dir}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def send_messages(run_dir: Path, messages: Sequence[EmailMessage], *, host: str = "localhost",
+                  port: int = 25, starttls: bool = False, resend: bool = False,
+                  retries: int = 3, backoff_s: float = 2.0, timeout_s: float = 60.0,
+                  ssl_context: ssl.SSLContext | None = None,
+                  env: Mapping[str, str] | None = None,
+                  sleep: Callable[[float], None] = time.sleep) -> SendReport:
+    """Send each message not yet ``sent`` according to ``RUN_DIR/mail-ledger.sqlite``.
+
+    ``retries`` is the number of further attempts after the first for failures before the
+    data was sent; the wait before retry *n* is ``backoff_s * 2**(n-1)``. ``env`` replaces
+    ``os.environ`` for the credentials (tests). ``ssl_context`` verifies the server for
+    STARTTLS (default: the system's trusted CAs).
+    """
+    credentials = credentials_from_env(env)
+    redact = credentials.redact if credentials else (lambda text: text)
+    run_dir = Path(run_dir)
+    results: list[SendResult] = []
+    with _run_lock(run_dir), MailLedger.for_run(run_dir) as ledger:
+        for message_id in ledger.recover_interrupted():
+            log.warning("message %s was interrupted while sending; marked unknown", message_id)
+        for msg in messages:
+            results.append(_send_one(ledger, msg, host=host, port=port, starttls=starttls,
+                                     resend=resend, retries=retries, backoff_s=backoff_s,
+                                     timeout_s=timeout_s, ssl_context=ssl_context,
+                                     credentials=credentials, redact=redact, sleep=sleep))
+    return SendReport(tuple(results))
+
+
+def _send_one(ledger: MailLedger, msg: EmailMessage, *, host: str, port: int, starttls: bool,
+              resend: bool, retries: int, backoff_s: float, timeout_s: float,
+              ssl_context: ssl.SSLContext | None, credentials: SmtpCredentials | None,
+              redact: Callable[[str], str], sleep: Callable[[float], None]) -> SendResult:
+    message_id = str(msg["Message-ID"] or "")
+    funder, recipients = funder_of(msg), recipients_of(msg)
+    if not message_id or not recipients:
+        return SendResult(message_id, funder, recipients, "failed",
+                          error="message has no Message-ID or no recipients")
+
+    def result(outcome: str, attempts: int = 0, error: str | None = None) -> SendResult:
+        return SendResult(message_id, funder, recipients, outcome, attempts, error)
+
+    entry = ledger.get(message_id)
+    if entry is not None and entry.state == "sent":
+        log.info("%s already sent to %s; skipped", message_id, funder)
+        return result("already-sent")
+    if entry is not None and entry.state == "unknown" and not resend:
+        log.warning("%s to %s: delivery unconfirmed; needs --resend", message_id, funder)
+        return result("needs-resend", error=entry.error)
+    payload = msg.as_bytes(policy=SMTP_POLICY)
+    from_states = ("failed", "unknown") if resend else ("failed",)
+    attempts = 0
+    while True:
+        if not ledger.claim(message_id, funder, recipients, from_states=from_states,
+                            reports=report_tokens_of(msg)):
+            state = ledger.get(message_id)
+            return result("already-sent" if state and state.state == "sent" else "needs-resend")
+        attempts += 1
+        try:
+            _deliver_once(msg, payload, host=host, port=port, starttls=starttls,
+                          credentials=credentials, ssl_context=ssl_context, timeout_s=timeout_s)
+        except _Unknown as exc:
+            error = redact(str(exc))
+            ledger.record(message_id, "unknown", error)
+            log.error("%s to %s: %s", message_id, funder, error)
+            return result("unknown", attempts, error)
+        except _Permanent as exc:
+            error = redact(str(exc))
+            ledger.record(message_id, "failed", error)
+            log.error("%s to %s failed: %s", message_id, funder, error)
+            return result("failed", attempts, error)
+        except _Retry as exc:
+            error = redact(str(exc))
+            ledger.record(message_id, "failed", error)
+            if attempts > retries:
+                log.error("%s to %s failed after %d attempts: %s", message_id, funder,
+                          attempts, error)
+                return result("failed", attempts, f"{error} (after {attempts} attempts)")
+            wait_s = backoff_s * 2 ** (attempts - 1)
+            log.warning("%s to %s: attempt %d failed (%s); retrying in %.1f s", message_id,
+                        funder, attempts, error, wait_s)
+            sleep(wait_s)
+            from_states = ("failed",)
+            continue
+        ledger.record(message_id, "sent")
+        log.info("%s sent to %s", message_id, funder)
+        return result("sent", attempts)
