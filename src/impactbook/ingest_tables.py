@@ -1,0 +1,202 @@
+"""Aggregate tables -> outcomes: RTCI agency-months and the Seattle DMI block-quarters.
+
+Unlike incident lists, an aggregate table with no row (or an unusable value) for a period says
+nothing about that period: it stays *missing*, never zero.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, Problem
+from .ingest_files import check_csv_file, find_malformed_row, open_text, require_columns
+
+RTCI_CITY_KEY = "agency_full"
+RTCI_OUTCOMES = {"murder": "murders", "aggravated_assault": "aggravated assaults"}
+RTCI_COLUMNS = ["date", "agency_name", "state_name", "agency_full", *RTCI_OUTCOMES]
+RTCI_NATIONAL_STATE = "Nationwide"
+
+SEATTLE_OUTCOMES = {"i_drugs": "drug offenses", "i_felony": "felony offenses",
+                    "i_misdemea": "misdemeanor offenses", "any_crime": "any crime"}
+SEATTLE_COLUMNS = ["ID", "time", "Intervention", *SEATTLE_OUTCOMES, "TotalPop"]
+# Assumption (not in the data): time 13 is the first intervention quarter, 2013-Q1, so
+# time 1..16 is 2010-Q1..2013-Q4. The DMI started in 2013; the quarter is not verified.
+SEATTLE_FIRST_QUARTER = pd.Period("2010Q1", freq="Q-DEC")
+SEATTLE_TREATED_AREA = "DMI blocks"
+SEATTLE_REST_AREA = "Rest of Seattle"
+
+_INT_RE = re.compile(r"^-?\d+(\.0+)?$")
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})(-\d{2})?")
+
+
+def _read_strings(path: Path, columns: list[str]) -> pd.DataFrame:
+    try:
+        with open_text(path) as fh:
+            # No usecols: with it pandas silently accepts rows with surplus fields.
+            frame = pd.read_csv(fh, dtype=str, keep_default_na=False)[columns]
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        located = find_malformed_row(path)
+        raise DataError(located or Problem(str(path), f"could not read as CSV: {exc}")) from None
+    return frame.apply(lambda col: col.str.strip())
+
+
+def rtci_city_names(table: pd.DataFrame) -> pd.Series:
+    """``agency_name``, or ``agency_full`` when two agencies share a name (Newark NJ / OH)."""
+    n_full = table.groupby("agency_name")["agency_full"].transform("nunique")
+    return table["agency_name"].where(n_full == 1, table["agency_full"])
+
+
+def ingest_rtci(path: Path, agencies: list[str] | None = None
+                ) -> tuple[pd.DataFrame, list[str]]:
+    path = Path(path)
+    header = check_csv_file(path)
+    require_columns(path, header, RTCI_COLUMNS, source="rtci")
+    table = _read_strings(path, RTCI_COLUMNS)
+    table["line"] = np.arange(2, len(table) + 2)  # quoted fields carry no newlines here
+    notes: list[str] = []
+    national = table["state_name"] == RTCI_NATIONAL_STATE
+    if national.any():
+        names = sorted(table.loc[national, "agency_name"].unique())
+        notes.append(f"rtci: excluded {len(names)} national aggregate series "
+                     f"({', '.join(names)}): they are sums over agencies, not cities.")
+    table = table[~national].copy()
+    table["city"] = rtci_city_names(table)
+    table["period"] = _rtci_periods(path, table)
+    file_last = table["period"].max()
+    if agencies:
+        table = _filter_agencies(path, table, agencies)
+    _check_duplicates(path, table)
+    frames = []
+    for column, outcome in RTCI_OUTCOMES.items():
+        frame, col_notes = _rtci_counts(path, table, column, outcome)
+        frames.append(frame)
+        notes += col_notes
+    last_by_city = table.groupby("city")["period"].max()
+    for city, last in last_by_city[last_by_city < file_last].items():
+        notes.append(f"rtci: {city} has rows only up to {last} while the file runs to "
+                     f"{file_last}; the later months are missing, not zero.")
+    out = pd.concat(frames, ignore_index=True)
+    out["area"] = "citywide"
+    return out[["city", "area", "outcome", "period", "count"]], notes
+
+
+def _rtci_periods(path: Path, table: pd.DataFrame) -> pd.Series:
+    match = table["date"].str.extract(_DATE_RE)
+    bad = match[0].isna() | ~match[1].isin([f"{m:02d}" for m in range(1, 13)])
+    if bad.any():
+        rows = table[bad].head(5)
+        raise DataError([Problem(str(path), f"cannot read date {value!r}; expected YYYY-MM-DD",
+                                 row=int(line), column="date")
+                         for value, line in zip(rows["date"], rows["line"], strict=True)])
+    return match[0] + "-" + match[1]
+
+
+def _filter_agencies(path: Path, table: pd.DataFrame, agencies: list[str]) -> pd.DataFrame:
+    wanted = {a.strip() for a in agencies}
+    known = set(table["city"]) | set(table["agency_full"])
+    unknown = sorted(wanted - known)
+    if unknown:
+        problems = []
+        for name in unknown:
+            close = sorted(c for c in set(table["city"]) | set(table["agency_full"])
+                           if c.lower().startswith(name.lower()[:4]))[:5]
+            hint = f"; similar: {', '.join(close)}" if close else ""
+            problems.append(Problem(str(path), f"agency {name!r} not in the file{hint}",
+                                    column="agency_name"))
+        raise DataError(problems)
+    return table[table["city"].isin(wanted) | table["agency_full"].isin(wanted)].copy()
+
+
+def _check_duplicates(path: Path, table: pd.DataFrame) -> None:
+    dup = table.duplicated(["city", "period"], keep="first")
+    if dup.any():
+        rows = table[dup].head(5)
+        raise DataError([Problem(str(path), f"second row for {city} {period}",
+                                 row=int(line), column="date")
+                         for city, period, line in zip(rows["city"], rows["period"],
+                                                       rows["line"], strict=True)])
+
+
+def _rtci_counts(path: Path, table: pd.DataFrame, column: str, outcome: str
+                 ) -> tuple[pd.DataFrame, list[str]]:
+    values = table[column]
+    is_na = values.str.upper().isin(["NA", "", "NAN", "NULL"])
+    is_int = values.str.match(_INT_RE)
+    garbage = ~is_na & ~is_int
+    if garbage.any():
+        rows = table[garbage].head(5)
+        raise DataError([Problem(str(path), f"count {value!r} is not a whole number",
+                                 row=int(line), column=column)
+                         for value, line in zip(rows[column], rows["line"], strict=True)])
+    counts = pd.to_numeric(values.where(is_int), errors="coerce")
+    negative = counts < 0
+    notes = []
+    if negative.any():
+        for city, period, value in zip(table.loc[negative, "city"], table.loc[negative, "period"],
+                                       counts[negative], strict=True):
+            notes.append(f"rtci: {outcome} for {city} in {period} is {int(value)} (negative: "
+                         "unfounded reports netted out); DATA PROBLEM, left missing.")
+        notes.insert(0, f"rtci: {int(negative.sum())} negative {outcome} counts reported as "
+                        "missing (no row).")
+    if is_na.any():
+        by_city = table[is_na].groupby("city")["period"].apply(list)
+        notes.append(f"rtci: {int(is_na.sum())} {outcome} counts are NA (not reported); "
+                     "reported as missing (no row).")
+        for city, periods in by_city.items():
+            notes.append(f"rtci: {outcome} for {city} is NA in {', '.join(periods)}; "
+                         "DATA PROBLEM, left missing.")
+    keep = is_int & ~negative
+    frame = pd.DataFrame({"city": table.loc[keep, "city"], "outcome": outcome,
+                          "period": table.loc[keep, "period"],
+                          "count": counts[keep].astype("int64")})
+    return frame, notes
+
+
+def ingest_seattle_dmi(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    path = Path(path)
+    header = check_csv_file(path)
+    require_columns(path, header, SEATTLE_COLUMNS, source="seattle-dmi")
+    raw = _read_strings(path, SEATTLE_COLUMNS)
+    table = pd.DataFrame({"ID": raw["ID"]})
+    for column in SEATTLE_COLUMNS[1:]:
+        numbers = pd.to_numeric(raw[column], errors="coerce")
+        bad = numbers.isna() | (numbers < 0) | (numbers != numbers.round())
+        if bad.any():
+            lines = np.flatnonzero(bad.to_numpy())[:5] + 2
+            raise DataError([Problem(str(path), f"{raw[column].iloc[i - 2]!r} is not a "
+                                                "non-negative whole number",
+                                     row=int(i), column=column) for i in lines])
+        table[column] = numbers.astype("int64")
+    times = sorted(table["time"].unique())
+    if times[0] < 1:
+        raise DataError(Problem(str(path), f"time {times[0]} is below 1", column="time"))
+    treated_ids = table.loc[table["Intervention"] == 1, "ID"].unique()
+    is_treated = table["ID"].isin(treated_ids)
+    first_treated = table.loc[table["Intervention"] == 1, "time"].min()
+    table["area"] = np.where(is_treated, SEATTLE_TREATED_AREA, SEATTLE_REST_AREA)
+    notes = [
+        f"seattle-dmi: {table['ID'].nunique():,} census blocks, {len(treated_ids)} treated "
+        f"('{SEATTLE_TREATED_AREA}': Intervention ever 1); first treated time {first_treated}.",
+        f"seattle-dmi: ASSUMPTION: time 1..{times[-1]} mapped to calendar quarters with time 13 "
+        f"= 2013-Q1 (time 1 = {SEATTLE_FIRST_QUARTER.year}-Q1); the data carry no dates.",
+        "seattle-dmi: population = sum of block TotalPop (2010 census, constant over time).",
+    ]
+    by_area = table.groupby(["area", "time"])[[*SEATTLE_OUTCOMES, "TotalPop"]].sum()
+    citywide = table.groupby("time")[[*SEATTLE_OUTCOMES, "TotalPop"]].sum()
+    citywide.index = pd.MultiIndex.from_product([["citywide"], citywide.index],
+                                                names=["area", "time"])
+    both = pd.concat([by_area, citywide]).reset_index()
+    quarters = [SEATTLE_FIRST_QUARTER + int(t) - 1 for t in both["time"]]
+    parts = []
+    for column, outcome in SEATTLE_OUTCOMES.items():
+        parts.append(pd.DataFrame({
+            "city": "Seattle", "area": both["area"], "outcome": outcome, "period": quarters,
+            "count": both[column].astype("int64"), "population": both["TotalPop"].astype("int64")}))
+    missing_times = sorted(set(range(1, times[-1] + 1)) - set(times))
+    if missing_times:
+        notes.append(f"seattle-dmi: no rows for time {missing_times}; those quarters are missing.")
+    return pd.concat(parts, ignore_index=True), notes
