@@ -51,9 +51,9 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from .analysis import EstimateRequest, run_estimate
+    from .analysis import make_request, run_estimate
 
-    request = EstimateRequest(
+    request = make_request(
         city=args.city, outcome=args.outcome, area=args.area, start=args.start,
         pre_periods=args.pre_periods, post_periods=args.post_periods, method=args.method,
         comparison_areas=args.comparison_areas, slope_change=args.slope_change,

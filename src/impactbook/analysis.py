@@ -1,0 +1,204 @@
+"""From a workbook and a request to an estimate: the one path the CLI, notebooks and batch share.
+
+The estimators in :mod:`impactbook.effects` take plain series; this module
+resolves names (city, area, outcome, programme start, comparison areas)
+against the workbook, so that ``impactbook estimate --json`` and the numbers
+in a report are computed by exactly the same calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import effects
+from .data import CITYWIDE, INTERVENTIONS, OUTCOMES, Workbook, load_workbook, select_series, \
+    split_list, unknown_value
+from .errors import ParameterError
+from .periods import format_period, frequency_of, parse_period
+
+Method = Literal["its", "prepost", "comparison"]
+
+
+class EstimateRequest(BaseModel):
+    """What to estimate. Immutable; unknown keys are rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    city: str = Field(min_length=1, max_length=200)
+    outcome: str = Field(min_length=1, max_length=200)
+    area: str | None = None
+    start: str | None = None
+    pre_periods: int | None = Field(default=None, ge=2, le=10_000)
+    post_periods: int | None = Field(default=None, ge=1, le=10_000)
+    method: Method = "its"
+    comparison_areas: tuple[str, ...] | None = None
+    slope_change: bool = False
+    family: Literal["quasi-poisson", "negative-binomial"] = "quasi-poisson"
+    robust: Literal["none", "hac"] = "none"
+
+    @field_validator("comparison_areas", mode="before")
+    @classmethod
+    def _split_areas(cls, value):
+        if isinstance(value, str):
+            return tuple(split_list(value)) or None
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _check_start(cls, value):
+        if value is not None:
+            parse_period(value)  # ValueError becomes a pydantic error naming 'start'
+        return value
+
+
+def make_request(**fields) -> EstimateRequest:
+    """Build a request, turning validation failures into one :class:`ParameterError`."""
+    from pydantic import ValidationError
+
+    try:
+        return EstimateRequest(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "request"
+        raise ParameterError(name, first.get("input"), first["msg"]) from None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A request with every name checked and every default filled in."""
+
+    city: str
+    outcome: str
+    areas: tuple[str, ...]
+    start: pd.Period
+    comparison_areas: tuple[str, ...]
+    programme: dict | None
+    is_diluted: bool
+    programme_area: str | None
+
+    @property
+    def area_label(self) -> str:
+        return " + ".join(self.areas)
+
+
+def _matching_programmes(workbook: Workbook, request: EstimateRequest) -> pd.DataFrame:
+    table = workbook.interventions
+    rows = table[(table["city"] == request.city)
+                 & table["outcomes"].map(lambda v: request.outcome in split_list(v))]
+    if request.area is not None:
+        rows = rows[rows["area"].map(lambda v: request.area in split_list(v))
+                    | (request.area == CITYWIDE)]
+    return rows
+
+
+def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
+    """Fill area, start and comparison areas from interventions.csv where not given."""
+    outcomes = workbook.outcomes
+    if request.city not in set(outcomes["city"]):
+        raise unknown_value("city", request.city, outcomes["city"])
+    programme = None
+    if request.start is None or request.area is None or (
+            request.method == "comparison" and not request.comparison_areas):
+        rows = _matching_programmes(workbook, request)
+        if len(rows) > 1 and request.start is None:
+            ids = ", ".join(rows["id"])
+            raise ParameterError("start", None, f"--start or --area to choose among the "
+                                 f"programmes of {request.city} measuring {request.outcome} "
+                                 f"({ids})")
+        if len(rows) == 1:
+            programme = rows.iloc[0].to_dict()
+        elif request.start is None:
+            raise ParameterError("start", None, f"a start period: {request.city} has no "
+                                 f"programme measuring {request.outcome!r} in interventions.csv")
+    areas = (request.area,) if request.area else (
+        tuple(split_list(programme["area"])) if programme else (CITYWIDE,))
+    start = parse_period(request.start if request.start else programme["start"])
+    freq = workbook.frequency(request.city)
+    if frequency_of(start) != freq:
+        unit = "quarter (YYYY-Qn)" if freq == "Q" else "month (YYYY-MM)"
+        raise ParameterError("start", request.start, f"a {unit} like the data of {request.city}")
+    comparison = tuple(request.comparison_areas or ())
+    if not comparison and programme is not None:
+        comparison = tuple(split_list(programme.get("comparison_areas", "")))
+    if request.method == "comparison" and not comparison:
+        raise ParameterError("comparison_areas", None,
+                             "one or more areas (\"A;B\") to compare the programme area with")
+    programme_areas = set(split_list(programme["area"])) if programme else set(areas)
+    is_diluted = CITYWIDE in areas and CITYWIDE not in programme_areas
+    return Resolved(request.city, request.outcome, areas, start, comparison, programme,
+                    is_diluted, programme["area"] if programme else None)
+
+
+def combined_series(outcomes: pd.DataFrame, city: str, areas: tuple[str, ...],
+                    outcome: str) -> pd.DataFrame:
+    """The sum of several areas' series; a period missing in any area stays missing."""
+    frames = [select_series(outcomes, city, area, outcome) for area in areas]
+    if len(frames) == 1:
+        return frames[0]
+    joined = pd.concat(frames, axis=1, keys=range(len(frames)), join="outer")
+    counts = joined.xs("count", axis=1, level=1).sum(axis=1, min_count=len(frames))
+    population = joined.xs("population", axis=1, level=1).sum(axis=1, min_count=len(frames))
+    return pd.DataFrame({"count": counts, "population": population})
+
+
+def comparison_panel(outcomes: pd.DataFrame, resolved: Resolved) -> pd.DataFrame:
+    """Long frame (area, period, count, population, is_treated) for the DiD model."""
+    parts = []
+    treated = combined_series(outcomes, resolved.city, resolved.areas, resolved.outcome)
+    parts.append(treated.assign(area=resolved.area_label, is_treated=True))
+    for area in resolved.comparison_areas:
+        if area in resolved.areas:
+            raise ParameterError("comparison_areas", area, "areas other than the programme's")
+        series = select_series(outcomes, resolved.city, area, resolved.outcome)
+        parts.append(series.assign(area=area, is_treated=False))
+    panel = pd.concat(parts)
+    panel.index.name = "period"
+    return panel.reset_index()
+
+
+def estimate_resolved(workbook: Workbook, resolved: Resolved,
+                      request: EstimateRequest) -> effects.Estimate:
+    labels = {"city": resolved.city, "area": resolved.area_label, "outcome": resolved.outcome}
+    if request.method == "comparison":
+        panel = comparison_panel(workbook.outcomes, resolved)
+        return effects.estimate_comparison(
+            panel, resolved.start, pre_periods=request.pre_periods,
+            post_periods=request.post_periods or 24, labels=labels,
+            programme_area=resolved.programme_area,
+            is_area_larger_than_programme=resolved.is_diluted)
+    series = combined_series(workbook.outcomes, resolved.city, resolved.areas, resolved.outcome)
+    if request.method == "prepost":
+        return effects.estimate_prepost(
+            series, resolved.start, pre_periods=request.pre_periods,
+            post_periods=request.post_periods or 24, labels=labels,
+            programme_area=resolved.programme_area,
+            is_area_larger_than_programme=resolved.is_diluted)
+    return effects.estimate_its(
+        series, resolved.start, pre_periods=request.pre_periods,
+        post_periods=request.post_periods or 24, slope_change=request.slope_change,
+        family=request.family, robust=request.robust, labels=labels,
+        programme_area=resolved.programme_area,
+        is_area_larger_than_programme=resolved.is_diluted)
+
+
+def estimate_for(workbook: Workbook, request: EstimateRequest) -> effects.Estimate:
+    return estimate_resolved(workbook, resolve_request(workbook, request), request)
+
+
+def run_estimate(data_dir: Path, request: EstimateRequest | dict) -> effects.Estimate:
+    """Load what the request needs from ``data_dir`` and estimate."""
+    if isinstance(request, dict):
+        request = make_request(**request)
+    needs = (OUTCOMES,) if request.start else (OUTCOMES, INTERVENTIONS)
+    workbook = load_workbook(data_dir, require=needs)
+    return estimate_for(workbook, request)
+
+
+def describe_window(estimate: effects.Estimate) -> str:
+    return (f"{estimate.pre_periods} periods before and {estimate.post_periods} after "
+            f"{format_period(estimate.start)}")

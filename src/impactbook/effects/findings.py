@@ -1,0 +1,102 @@
+"""Plain-language findings a funder can read, generated from an estimate.
+
+One sentence each: where and what, direction and size, the 95% interval in words, whether the
+interval excludes no change, and the design the figure comes from. Wording never claims more
+than the design supports: an interval that includes no change is "not clear evidence", and one
+that excludes it is "evidence of a fall/rise", not proof the programme caused it.
+"""
+
+from __future__ import annotations
+
+from impactbook.effects.estimate import Estimate
+from impactbook.effects.pooled import PooledResult
+from impactbook.periods import QUARTERLY, frequency_of
+
+NO_CHANGE_PERCENT = 0.5  # |change| below this reads as "about the same"
+
+
+def describe_change_pct(percent: float) -> str:
+    """``18% lower`` / ``5% higher`` / ``about the same``."""
+    if abs(percent) < NO_CHANGE_PERCENT:
+        return "about the same"
+    return f"{abs(percent):.0f}% {'lower' if percent < 0 else 'higher'}"
+
+
+def describe_interval(ci_low: float, ci_high: float) -> str:
+    """A 95% rate-ratio interval in words: ``31% lower to 2% higher``, ``20% to 5% lower``."""
+    low, high = (ci_low - 1) * 100, (ci_high - 1) * 100
+    if high < 0:
+        return f"{abs(low):.0f}% to {abs(high):.0f}% lower"
+    if low > 0:
+        return f"{low:.0f}% to {high:.0f}% higher"
+    return f"{describe_change_pct(low)} to {describe_change_pct(high)}"
+
+
+def describe_finding(estimate: Estimate) -> str:
+    """One plain sentence for a funder, e.g.
+
+    "In Precinct 77 (New York), monthly shootings were 18% lower than the pre-programme trend
+    projected in the 24 months from January 2010 (95% interval 31% lower to 2% higher); the
+    interval includes no change, so this is not clear evidence of an effect."
+    """
+    freq = frequency_of(estimate.start)
+    unit = "quarter" if freq == QUARTERLY else "month"
+    units = unit + ("s" if estimate.post_periods != 1 else "")
+    when = estimate.start.strftime("%B %Y") if freq != QUARTERLY else (
+        f"Q{estimate.start.quarter} {estimate.start.year}")
+    subject = _subject(estimate, "quarterly" if freq == QUARTERLY else "monthly")
+    change = describe_change_pct(estimate.percent_change)
+    span = f"in the {estimate.post_periods} {units} from {when}"
+    if estimate.method == "its":
+        body = (f"{subject} were {change} than the pre-programme trend projected {span}"
+                if change != "about the same"
+                else f"{subject} were about what the pre-programme trend projected {span}")
+    elif estimate.method == "comparison":
+        areas = ", ".join(estimate.details.get("comparison_areas", [])) or "the comparison areas"
+        body = (f"{subject} were {change} than the change in the comparison areas ({areas}) "
+                f"implies {span}" if change != "about the same" else
+                f"{subject} moved about as the comparison areas ({areas}) imply {span}")
+    else:
+        body = (f"{subject} were {change} {span} than in the {estimate.pre_periods} {unit}s "
+                "before (a naive before/after comparison that ignores trends)")
+    interval = describe_interval(estimate.ci_low, estimate.ci_high)
+    if estimate.ci_high < 1:
+        verdict = ("the interval excludes no change, so this is evidence of a fall, though this "
+                   "design alone cannot rule out other causes")
+    elif estimate.ci_low > 1:
+        verdict = ("the interval excludes no change, so this is evidence of a rise, though this "
+                   "design alone cannot rule out other causes")
+    else:
+        verdict = "the interval includes no change, so this is not clear evidence of an effect"
+    return f"{_place(estimate)}, {body} (95% interval {interval}); {verdict}."
+
+
+def describe_pooled(pooled: PooledResult, intervention: str | None = None) -> str:
+    """One plain sentence about a pooled estimate and how much cities differ."""
+    what = f"with {intervention}" if intervention else "in this analysis"
+    change = describe_change_pct(pooled.percent_change)
+    direction = ("no clear change overall" if pooled.ci_low <= 1 <= pooled.ci_high
+                 else ("a fall overall" if pooled.ci_high < 1 else "a rise overall"))
+    i2 = 100 * pooled.i2
+    spread = ("little" if i2 < 25 else "moderate" if i2 < 50 else "substantial"
+              if i2 < 75 else "considerable")
+    return (f"Across {pooled.k} estimates {what}, the pooled outcome was {change} "
+            f"(95% interval {describe_interval(pooled.ci_low, pooled.ci_high)}; random effects, "
+            f"{pooled.method}), {direction}, with {spread} variation between places "
+            f"(I-squared {i2:.0f}%).")
+
+
+def _place(estimate: Estimate) -> str:
+    area, city = estimate.area, estimate.city
+    if area and str(area).lower() != "citywide":
+        return f"In {area} ({city})" if city else f"In {area}"
+    if city:
+        return f"In {city}"
+    return "Here"
+
+
+def _subject(estimate: Estimate, adjective: str) -> str:
+    outcome = estimate.outcome or "counts"
+    if outcome.endswith("s"):
+        return f"{adjective} {outcome}"
+    return f"{adjective} counts of {outcome}"

@@ -1,0 +1,167 @@
+"""Placebo-in-time check: is the real change unusual for this series?
+
+The ITS model is re-fitted with false start dates inside the pre-period, using only data from
+before the real start, so no placebo sees the programme. Each placebo keeps at least
+``min_pre_periods`` periods before its false start and a post window as long as the real one
+(shorter only when the pre-period cannot hold it). The real log rate ratio is then ranked
+against the placebo distribution by absolute size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from impactbook.effects._window import Labels, coerce_start, normalise_series, unit_name
+from impactbook.effects.estimate import Estimate, significant_or_none
+from impactbook.effects.its import DEFAULT_POST_PERIODS, estimate_its
+from impactbook.errors import EstimationError
+from impactbook.periods import format_period
+
+MIN_PLACEBO_PRE_PERIODS = 12
+MIN_PLACEBOS = 5
+
+
+@dataclass(frozen=True)
+class PlaceboResult:
+    """The placebo distribution and where the real estimate falls in it.
+
+    ``share_as_large`` is the share of placebos whose absolute log rate ratio is at least the
+    real one's (a permutation-style p-value, ``(count + 1) / (n + 1)``, is ``p_value``);
+    ``percentile`` is the share of placebos strictly smaller in absolute size (0-100).
+    """
+
+    real_log_rate_ratio: float
+    placebo_starts: tuple[pd.Period, ...]
+    placebo_log_rate_ratios: tuple[float, ...]
+    post_periods: int
+    failed: int
+    n_as_large: int
+    percentile: float
+    p_value: float
+    interpretation: str
+    freq: str = field(default="M", repr=False)
+
+    @property
+    def n(self) -> int:
+        return len(self.placebo_log_rate_ratios)
+
+    @property
+    def position_text(self) -> str:
+        """A table-cell summary, e.g. ``0 of 61 placebos as large (p 0.016)``."""
+        if self.n == 0:
+            return "no placebo fitted"
+        return f"{self.n_as_large} of {self.n} placebos as large (p {self.p_value:.2g})"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per placebo: ``start``, ``log_rate_ratio``, ``rate_ratio``."""
+        values = np.asarray(self.placebo_log_rate_ratios, dtype=float)
+        return pd.DataFrame({"start": list(self.placebo_starts), "log_rate_ratio": values,
+                             "rate_ratio": np.exp(values)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_placebos": self.n,
+            "failed": self.failed,
+            "post_periods": self.post_periods,
+            "real_rate_ratio": significant_or_none(np.exp(self.real_log_rate_ratio), 4),
+            "n_as_large": self.n_as_large,
+            "percentile": significant_or_none(self.percentile, 3),
+            "p_value": significant_or_none(self.p_value, 3),
+            "placebo_starts": [format_period(p) for p in self.placebo_starts],
+            "placebo_rate_ratios": [significant_or_none(np.exp(v), 4)
+                                    for v in self.placebo_log_rate_ratios],
+            "position": self.position_text,
+            "interpretation": self.interpretation,
+        }
+
+
+def check_placebo_in_time(
+    series: pd.DataFrame,
+    start: pd.Period | str,
+    *,
+    real: Estimate | None = None,
+    post_periods: int | None = DEFAULT_POST_PERIODS,
+    min_pre_periods: int = MIN_PLACEBO_PRE_PERIODS,
+    step: int = 1,
+    family: str = "quasi-poisson",
+    slope_change: bool = False,
+    fourier_pairs: int | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> PlaceboResult:
+    """Re-estimate the ITS level change at false starts before ``start``.
+
+    ``real`` is the estimate to rank (fitted here with the same options when not given).
+    ``step`` thins the false starts (every ``step`` periods) for long series. Placebos whose
+    model cannot be fitted are counted in ``failed``, not silently dropped. Raises
+    EstimationError when the pre-period is too short for any placebo.
+    """
+    names = Labels.from_mapping(labels)
+    if real is None:
+        real = estimate_its(series, start, post_periods=post_periods, family=family,
+                            slope_change=slope_change, fourier_pairs=fourier_pairs,
+                            labels=labels, check_guardrails=False)
+    frame = normalise_series(series, names)
+    freq = frame.attrs["freq"]
+    start = coerce_start(start, frame, names)
+    before = frame[frame.index < start]
+    observed = before.index[before["count"].notna()]
+    if len(observed) == 0:
+        raise names.error("no observed periods before the start for a placebo check")
+    first = observed[0]
+    available = start.ordinal - first.ordinal
+    length = min(real.post_periods, available - min_pre_periods)
+    if length < 1:
+        raise names.error(
+            f"too few periods before the start for a placebo check: {available} "
+            f"{unit_name(freq)}, need more than {min_pre_periods}"
+        )
+    pre_only = series[series.index < start]
+    false_starts = [first + k for k in range(min_pre_periods, available - length + 1, step)]
+    starts, values, failed = [], [], 0
+    for false_start in false_starts:
+        try:
+            placebo = estimate_its(pre_only, false_start, post_periods=length, family=family,
+                                   slope_change=slope_change, fourier_pairs=fourier_pairs,
+                                   labels=labels, check_guardrails=False)
+        except EstimationError:
+            failed += 1
+            continue
+        starts.append(false_start)
+        values.append(placebo.log_rate_ratio)
+    magnitudes = np.abs(np.asarray(values, dtype=float))
+    real_size = abs(real.log_rate_ratio)
+    n_as_large = int(np.sum(magnitudes >= real_size))
+    n = len(values)
+    percentile = float(100.0 * np.mean(magnitudes < real_size)) if n else float("nan")
+    p_value = (n_as_large + 1) / (n + 1)
+    interpretation = _interpret(real, n, n_as_large, percentile, length, freq)
+    return PlaceboResult(
+        real_log_rate_ratio=real.log_rate_ratio, placebo_starts=tuple(starts),
+        placebo_log_rate_ratios=tuple(float(v) for v in values), post_periods=length,
+        failed=failed, n_as_large=n_as_large, percentile=percentile, p_value=p_value,
+        interpretation=interpretation, freq=freq,
+    )
+
+
+def _interpret(real: Estimate, n: int, n_as_large: int, percentile: float, length: int,
+               freq: str) -> str:
+    size = f"{abs(real.percent_change):.0f}%"
+    if n < MIN_PLACEBOS:
+        return (f"Only {n} placebo start dates fit before the programme, too few to judge "
+                f"whether the real change of {size} is unusual for this series.")
+    window = f"{length} {unit_name(freq, length)}"
+    if n_as_large == 0:
+        return (f"None of {n} placebo start dates before the programme gave a change as large "
+                f"as the real {size} (over {window}), so a change this size is unusual for this "
+                "series.")
+    share = 100.0 * n_as_large / n
+    verdict = ("unusual for this series" if share <= 5.0
+               else "not unusual for this series without the programme")
+    return (f"{n_as_large} of {n} placebo start dates before the programme ({share:.0f}%) gave "
+            f"a change at least as large as the real {size} (over {window}), so a change this "
+            f"size is {verdict}.")

@@ -1,0 +1,72 @@
+"""Plain-language sentences: direction, size, interval, verdict, design; no overclaiming."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+
+from impactbook.effects import (
+    describe_finding,
+    describe_interval,
+    describe_pooled,
+    estimate_its,
+    pool_random_effects,
+)
+from tests.effects_sim import simulate_series
+
+LABELS = {"city": "New York", "area": "Precinct 77", "outcome": "shootings"}
+
+
+def make_estimate(rate_ratio: float, low: float, high: float, method: str = "its", **details):
+    base = estimate_its(simulate_series(seed=2, start="2010-01"), "2010-01", labels=LABELS)
+    return dataclasses.replace(base, rate_ratio=rate_ratio, ci_low=low, ci_high=high,
+                               method=method, details={**base.details, **details})
+
+
+def test_interval_including_no_change_is_not_evidence():
+    text = describe_finding(make_estimate(0.82, 0.69, 1.02))
+    assert text == (
+        "In Precinct 77 (New York), monthly shootings were 18% lower than the pre-programme "
+        "trend projected in the 24 months from January 2010 (95% interval 31% lower to 2% "
+        "higher); the interval includes no change, so this is not clear evidence of an effect."
+    )
+
+
+def test_interval_excluding_no_change_is_evidence_without_causal_claim():
+    text = describe_finding(make_estimate(0.75, 0.62, 0.90))
+    assert "25% lower" in text and "95% interval 38% to 10% lower" in text
+    assert "evidence of a fall" in text and "cannot rule out other causes" in text
+    rise = describe_finding(make_estimate(1.3, 1.1, 1.5))
+    assert "30% higher" in rise and "evidence of a rise" in rise
+    assert "caused" not in text and "proves" not in text
+
+
+def test_comparison_and_prepost_name_their_design():
+    comparison = describe_finding(make_estimate(0.8, 0.6, 1.1, method="comparison",
+                                                comparison_areas=["Precinct 71", "Precinct 73"]))
+    assert "comparison areas (Precinct 71, Precinct 73)" in comparison
+    prepost = describe_finding(make_estimate(0.9, 0.8, 1.0, method="prepost"))
+    assert "naive before/after comparison" in prepost
+
+
+def test_citywide_and_quarterly_wording():
+    series = simulate_series(n_pre=24, n_post=8, start="2013-01", freq="Q-DEC", seed=3)
+    est = estimate_its(series, "2013-Q1", labels={"city": "Seattle", "area": "citywide",
+                                                  "outcome": "any crime"})
+    text = describe_finding(est)
+    assert text.startswith("In Seattle, quarterly counts of any crime were")
+    assert "in the 8 quarters from Q1 2013" in text
+
+
+def test_interval_words():
+    assert describe_interval(0.5, 0.8) == "50% to 20% lower"
+    assert describe_interval(1.1, 1.4) == "10% to 40% higher"
+    assert describe_interval(0.999, 1.3) == "about the same to 30% higher"
+
+
+def test_describe_pooled():
+    frame = pd.DataFrame({"log_rate_ratio": [-0.3, -0.1, -0.2], "se": [0.1, 0.1, 0.1]})
+    text = describe_pooled(pool_random_effects(frame), "Group Violence Intervention")
+    assert text.startswith("Across 3 estimates with Group Violence Intervention, the pooled")
+    assert "DerSimonian-Laird" in text and "I-squared" in text and "a fall overall" in text
