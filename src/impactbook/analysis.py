@@ -16,8 +16,16 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import effects
-from .data import CITYWIDE, INTERVENTIONS, OUTCOMES, Workbook, load_workbook, select_series, \
-    split_list, unknown_value
+from .data import (
+    CITYWIDE,
+    INTERVENTIONS,
+    OUTCOMES,
+    Workbook,
+    load_workbook,
+    select_series,
+    split_list,
+    unknown_value,
+)
 from .errors import ParameterError
 from .periods import format_period, frequency_of, parse_period
 
@@ -88,11 +96,11 @@ class Resolved:
 
 def _matching_programmes(workbook: Workbook, request: EstimateRequest) -> pd.DataFrame:
     table = workbook.interventions
-    rows = table[(table["city"] == request.city)
-                 & table["outcomes"].map(lambda v: request.outcome in split_list(v))]
-    if request.area is not None:
-        rows = rows[rows["area"].map(lambda v: request.area in split_list(v))
-                    | (request.area == CITYWIDE)]
+    measures = [request.outcome in split_list(v) for v in table["outcomes"]]
+    rows = table[(table["city"] == request.city).to_numpy(bool) & pd.Series(measures, dtype=bool)
+                 .to_numpy()]
+    if request.area is not None and request.area != CITYWIDE:
+        rows = rows[[request.area in split_list(v) for v in rows["area"]]]
     return rows
 
 

@@ -1,0 +1,243 @@
+"""Report figures. Each function takes results and returns a matplotlib ``Figure``.
+
+One style for every chart: readable in grey print (line styles and
+markers carry meaning, not only colour), units on the axes, and a title
+that says what the reader should see.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+import matplotlib.dates as mdates
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .periods import frequency_of
+
+INK = "#1b1b1b"
+MODEL = "#1f5fa8"
+COUNTERFACTUAL = "#7a7a7a"
+BAND = "#c9c9c9"
+ACCENT = "#b23a1e"
+COMPARISON_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)))
+
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 110,
+    "font.size": 9.5,
+    "axes.titlesize": 10.5,
+    "axes.titleweight": "bold",
+    "axes.titlelocation": "left",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e6e6e6",
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+    "legend.fontsize": 8.5,
+}
+
+
+def _timestamps(index: pd.Index) -> pd.DatetimeIndex:
+    if isinstance(index, pd.PeriodIndex):
+        return index.to_timestamp(how="start")
+    return pd.DatetimeIndex(index)
+
+
+def _unit(freq: str) -> str:
+    return "per quarter" if freq == "Q" else "per month"
+
+
+def _percent(value: float) -> str:
+    return f"{value:+.0f}%" if math.isfinite(value) else "n/a"
+
+
+def plot_outcome_series(estimate, *, programme: str | None = None,
+                        comparison: Mapping[str, pd.Series] | None = None) -> Figure:
+    """Counts, fitted model, counterfactual with its 95% band and the start line.
+
+    ``comparison`` maps comparison-area names to count series; they are drawn
+    in a second panel indexed to their own pre-start mean (= 100), because
+    areas of different size can only be compared in relative terms.
+    """
+    observed = estimate.observed
+    if observed is None:
+        raise ValueError("the estimate carries no observed series to plot")
+    freq = frequency_of(estimate.start)
+    has_comparison = bool(comparison)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(7.2, 4.6 if has_comparison else 3.3), layout="constrained")
+        if has_comparison:
+            ax, ax_cmp = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+        else:
+            ax, ax_cmp = fig.subplots(1, 1), None
+        x = _timestamps(observed.index)
+        ax.plot(x, observed.to_numpy(dtype=float), color=INK, lw=0.8, marker="o", ms=2.2,
+                label="observed count")
+        cf = estimate.counterfactual
+        if cf is not None and not cf.empty:
+            xc = _timestamps(cf.index)
+            ax.fill_between(xc, cf["low"], cf["high"], color=BAND, lw=0,
+                            label="95% band of the projection")
+            ax.plot(xc, cf["mean"], color=COUNTERFACTUAL, lw=1.6, ls="--",
+                    label="pre-trend projected (no programme)")
+        fitted = estimate.fitted
+        if fitted is not None and not fitted.empty:
+            ax.plot(_timestamps(fitted.index), fitted.to_numpy(dtype=float), color=MODEL,
+                    lw=1.6, label="model fit (trend and season)")
+        start_x = estimate.start.to_timestamp(how="start")
+        for axis in (ax, ax_cmp):
+            if axis is not None:
+                axis.axvline(start_x, color=ACCENT, lw=1.2, ls="-")
+        ax.annotate(f"start {estimate.to_dict()['start']}", xy=(start_x, 1.0),
+                    xycoords=("data", "axes fraction"), xytext=(3, -2),
+                    textcoords="offset points", va="top", fontsize=8, color=ACCENT)
+        where = estimate.area if estimate.area and estimate.area != "citywide" else "citywide"
+        change = _percent(estimate.percent_change)
+        ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} {change} against the "
+                     f"pre-trend ({estimate.method})", wrap=True)
+        ax.set_ylabel(f"{estimate.outcome} {_unit(freq)}")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper right", ncols=2)
+        if ax_cmp is not None:
+            _draw_comparison_panel(ax_cmp, observed, comparison, estimate.start,
+                                   estimate.area or "programme area")
+        (ax_cmp or ax).xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        (ax_cmp or ax).set_xlabel("period" + (f" ({programme})" if programme else ""))
+    return fig
+
+
+def _draw_comparison_panel(ax, treated: pd.Series, comparison: Mapping[str, pd.Series],
+                           start: pd.Period, treated_name: str) -> None:
+    def indexed(series: pd.Series) -> pd.Series:
+        base = series[series.index < start].mean()
+        return series / base * 100 if base and np.isfinite(base) else series * np.nan
+
+    ax.plot(_timestamps(treated.index), indexed(treated).rolling(3, min_periods=1).mean(),
+            color=INK, lw=1.6, label=treated_name)
+    for style, (name, series) in zip(COMPARISON_STYLES * 4, comparison.items(), strict=False):
+        ax.plot(_timestamps(series.index), indexed(series).rolling(3, min_periods=1).mean(),
+                color=COUNTERFACTUAL, lw=1.1, ls=style, label=name)
+    ax.axhline(100, color="#999999", lw=0.6)
+    ax.set_ylabel("index, pre-start mean = 100\n(3-period average)")
+    ax.set_title("Programme area against comparison areas", fontsize=9.5)
+    ax.legend(loc="upper right", ncols=min(4, len(comparison) + 1))
+
+
+def plot_forest(rows: pd.DataFrame, pooled=None, *, title: str | None = None) -> Figure:
+    """Forest plot of per-city rate ratios (log scale) with the pooled estimate.
+
+    ``rows`` needs columns ``label, rate_ratio, ci_low, ci_high``; ``pooled``
+    is a pooled result with ``rate_ratio, ci_low, ci_high``.
+    """
+    n = len(rows)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(7.2, 1.2 + 0.42 * (n + (2 if pooled is not None else 0))),
+                     layout="constrained")
+        ax = fig.subplots()
+        y = np.arange(n)[::-1] + (2 if pooled is not None else 0)
+        rr = rows["rate_ratio"].to_numpy(float)
+        low, high = rows["ci_low"].to_numpy(float), rows["ci_high"].to_numpy(float)
+        ax.errorbar(rr, y, xerr=[rr - low, high - rr], fmt="s", color=INK, ms=5, capsize=2.5,
+                    lw=1.1)
+        labels = list(rows["label"])
+        ticks = list(y)
+        if pooled is not None:
+            ax.errorbar([pooled.rate_ratio], [0.5],
+                        xerr=[[pooled.rate_ratio - pooled.ci_low],
+                              [pooled.ci_high - pooled.rate_ratio]],
+                        fmt="D", color=MODEL, ms=7, capsize=3, lw=1.8)
+            labels.append("pooled (random effects)")
+            ticks.append(0.5)
+        ax.axvline(1.0, color=ACCENT, lw=1.0, ls="--")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(
+            matplotlib.ticker.FuncFormatter(lambda v, _: f"{(v - 1) * 100:+.0f}%"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks([0.5, 0.7, 0.85, 1.0, 1.2, 1.5])
+        ax.set_yticks(ticks, labels)
+        ax.grid(axis="y", visible=False)
+        ax.set_xlabel("change against the pre-programme trend (rate ratio, log scale; "
+                      "bars are 95% intervals)")
+        ax.set_title(title or "Estimated change by city")
+    return fig
+
+
+def plot_tag_counts(counts: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """News items per period for each tag (a frame: index period, one column per tag)."""
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(7.2, 3.0), layout="constrained")
+        ax = fig.subplots()
+        if counts.empty:
+            ax.text(0.5, 0.5, "no news items", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_axis_off()
+            return fig
+        labels = [str(p) for p in counts.index]
+        bottom = np.zeros(len(counts))
+        hatches = ("", "//", "..", "xx", "\\\\", "++")
+        greys = ("#3a3a3a", "#8c8c8c", "#bdbdbd", "#e0e0e0", "#5f5f5f", "#a5a5a5")
+        for i, column in enumerate(counts.columns):
+            values = counts[column].to_numpy(float)
+            ax.bar(labels, values, bottom=bottom, label=str(column),
+                   color=greys[i % len(greys)], hatch=hatches[i % len(hatches)],
+                   edgecolor="white", lw=0.5)
+            bottom += values
+        ax.set_ylabel("news items")
+        ax.set_xlabel("period")
+        ax.legend(loc="upper left", ncols=2)
+        ax.set_title(title or "News coverage by tag")
+    return fig
+
+
+def plot_placebo(placebo_log_rr: Sequence[float], real_log_rr: float, *,
+                 title: str | None = None) -> Figure:
+    """Where the real estimate falls among false-start (placebo) estimates."""
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(7.2, 2.2), layout="constrained")
+        ax = fig.subplots()
+        values = (np.exp(np.asarray(placebo_log_rr, float)) - 1) * 100
+        if len(values):
+            ax.hist(values, bins=min(20, max(5, len(values) // 2)), color=BAND,
+                    edgecolor=COUNTERFACTUAL)
+        ax.axvline((math.exp(real_log_rr) - 1) * 100, color=ACCENT, lw=2,
+                   label="real start")
+        ax.set_xlabel("estimated change at a false start date (%)")
+        ax.set_ylabel("false starts")
+        ax.legend(loc="upper right")
+        ax.set_title(title or "Placebo-in-time check")
+    return fig
+
+
+def figure_to_png(fig: Figure, *, dpi: int = 144) -> bytes:
+    """PNG bytes of a figure (no pyplot state, so nothing leaks between reports)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def figure_data_uri(fig: Figure) -> str:
+    return "data:image/png;base64," + base64.b64encode(figure_to_png(fig)).decode("ascii")
+
+
+def plot_counts(series: pd.DataFrame, *, title: str, start: pd.Period | None = None) -> Figure:
+    """A plain count series (``count`` column on a PeriodIndex), for exploring."""
+    freq = frequency_of(series.index[0])
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=(7.2, 3.0), layout="constrained")
+        ax = fig.subplots()
+        ax.plot(_timestamps(series.index), series["count"].to_numpy(float), color=INK, lw=0.9,
+                marker="o", ms=2)
+        if start is not None:
+            ax.axvline(start.to_timestamp(how="start"), color=ACCENT, lw=1.2)
+        ax.set_ylabel(f"count {_unit(freq)}")
+        ax.set_ylim(bottom=0)
+        ax.set_title(title)
+    return fig

@@ -1,0 +1,133 @@
+"""Report content computed without a kernel: sections, escaping, failures shown."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from impactbook import report, sections
+from impactbook.analysis import run_estimate
+
+from .conftest import monthly_rows, write_workbook
+
+HOSTILE = '<script>alert("x")</script> & "quotes"'
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shell():
+    return InteractiveShell.instance()
+
+
+def _workbook(tmp_path, programme_name="Springfield GVI"):
+    rng = np.random.default_rng(7)
+    t = np.arange(72)
+    treated = rng.poisson(30 * np.where(t >= 48, 0.7, 1.0))
+    other = rng.poisson(30, size=72)
+    outcomes = "city,area,outcome,period,count\n" + monthly_rows(
+        "Springfield", "District 1", "shootings", 2014, list(treated)) + monthly_rows(
+        "Springfield", "District 2", "shootings", 2014, list(other))
+    return write_workbook(
+        tmp_path / "wb", outcomes=outcomes,
+        interventions=("id,city,intervention,programme,area,start,outcomes,comparison_areas,"
+                       "confidence,source,notes\n"
+                       f"p1,Springfield,Group Violence Intervention,\"{programme_name}\","
+                       "District 1,2018-01,shootings,District 2,P,a study,\n"),
+        tags="tag,kind\nSpringfield,city\nGroup Violence Intervention,intervention\n",
+        news=("date,title,outlet,tags,url,summary\n"
+              f"2018-02,\"{HOSTILE.replace(chr(34), chr(34) * 2)}\",Gazette,Springfield,"
+              "https://example.org/item,\"<img src=x onerror=alert(1)>\"\n"),
+        funders="funder,email,cities,interventions\nF,f@example.org,*,*\n")
+
+
+def _html(outputs) -> str:
+    return "\n".join(o.data.get("text/html", "") for o in outputs)
+
+
+def test_city_report_numbers_equal_the_cli_estimates(tmp_path):
+    folder = _workbook(tmp_path)
+    city = report.build_city_report(folder, "Springfield")
+    (result,) = city.results
+    for method in ("its", "prepost", "comparison"):
+        expected = run_estimate(folder, dict(city="Springfield", outcome="shootings",
+                                             method=method))
+        assert getattr(result, method).to_dict() == expected.to_dict()
+    assert result.placebo is not None and result.placebo.n > 0
+    assert len(city.key_findings) == 1 and "Springfield" in city.key_findings[0]
+    assert city.headline()["percent_change"] == result.its.to_dict()["percent_change"]
+
+
+def test_sections_show_everything_escaped(tmp_path):
+    folder = _workbook(tmp_path, programme_name=HOSTILE.replace('"', "'"))
+    city = report.build_city_report(folder, "Springfield")
+    with capture_output() as captured:
+        sections.show_title(city)
+        sections.show_key_findings(city)
+        sections.show_outcome_charts(city)
+        sections.show_estimates_table(city)
+        sections.show_news(city.news)
+        sections.show_methods(city)
+    html = _html(captured.outputs)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<img src=x" not in html and "https://example.org/item" in html
+    for heading in ("Key findings", "Outcomes, one chart each", "Estimates", "News coverage",
+                    "Methods and data notes"):
+        assert heading in html
+    assert html.count("data:image/png;base64,") >= 2  # the series chart and the placebo chart
+    findings = [o.data[sections.FINDINGS_MIME] for o in captured.outputs
+                if sections.FINDINGS_MIME in o.data]
+    assert findings and findings[0]["key_findings"] == city.key_findings
+
+
+def test_a_failing_section_shows_its_failure(tmp_path):
+    folder = _workbook(tmp_path)
+    city = report.build_city_report(folder, "Springfield")
+    broken = city.__class__(**{**city.__dict__, "results": ("not a result",)})
+    with capture_output() as captured:
+        sections.show_estimates_table(broken)
+        sections.show_methods(city)
+    html = _html(captured.outputs)
+    assert "This section could not be produced" in html
+    assert "Methods and data notes" in html  # later sections still run
+
+
+def test_an_outcome_without_estimate_is_reported_not_dropped(tmp_path):
+    folder = _workbook(tmp_path)
+    path = folder / "outcomes.csv"
+    # Keep only 6 months of District 1 before the start: too short for the model.
+    lines = path.read_text().splitlines()
+    kept = [lines[0]] + [x for x in lines[1:] if not (
+        "District 1" in x and x.split(",")[3] < "2017-07")]
+    path.write_text("\n".join(kept) + "\n")
+    city = report.build_city_report(folder, "Springfield")
+    (result,) = city.results
+    assert result.its is not None or result.errors
+    assert city.key_findings[0]
+
+
+def test_intervention_summary_pools_two_cities(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = "city,area,outcome,period,count\n"
+    for city, effect in (("Springfield", 0.7), ("Shelbyville", 0.8)):
+        t = np.arange(72)
+        rows += monthly_rows(city, "citywide", "shootings", 2014,
+                             list(rng.poisson(40 * np.where(t >= 48, effect, 1.0))))
+    folder = write_workbook(
+        tmp_path / "two", outcomes=rows,
+        interventions=("id,city,intervention,programme,area,start,outcomes\n"
+                       "a,Springfield,Cure Violence,A,citywide,2018-01,shootings\n"
+                       "b,Shelbyville,Cure Violence,B,citywide,2018-01,shootings\n"),
+        tags="tag,kind\nCure Violence,intervention\n")
+    summary = report.build_intervention_summary(folder, "Cure Violence")
+    assert summary.pooled is not None and summary.pooled.k == 2
+    assert summary.pooled.rate_ratio < 1
+    assert list(summary.rows["city"]) == ["Springfield", "Shelbyville"]
+    with capture_output() as captured:
+        sections.show_summary_title(summary)
+        sections.show_pooled(summary)
+        sections.show_summary_table(summary)
+        sections.show_news_counts(summary)
+    html = _html(captured.outputs)
+    assert "results across cities" in html and "data:image/png;base64," in html
+    assert "could not be produced" not in html
