@@ -76,36 +76,49 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_render(args: argparse.Namespace) -> int:
-    from .render import render_city
+def _print_entry(run_dir: Path, entry: dict) -> None:
+    for path in entry["files"].values():
+        print(run_dir / path)
+    for finding in entry.get("key_findings") or []:
+        _say(f"finding: {finding}")
 
-    result = render_city(Path(args.data), args.city, Path(args.out),
-                         formats=_formats(args.formats), paper=args.paper)
-    for path in result.files.values():
-        print(path)
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from .batch import render_city
+
+    entry = render_city(Path(args.data), args.city, Path(args.out),
+                        formats=_formats(args.formats), page_size=_page(args.paper),
+                        timeout_s=args.timeout)
+    _print_entry(Path(args.out), entry)
     return EXIT_OK
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
-    from .render import summarize_intervention
+    from .batch import summarize_intervention
 
-    result = summarize_intervention(Path(args.data), args.intervention, Path(args.out),
-                                    formats=_formats(args.formats), paper=args.paper)
-    for path in result.files.values():
-        print(path)
+    entry = summarize_intervention(Path(args.data), args.intervention, Path(args.out),
+                                   formats=_formats(args.formats), page_size=_page(args.paper),
+                                   timeout_s=args.timeout)
+    _print_entry(Path(args.out), entry)
     return EXIT_OK
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import run_batch_for_workbook
+    from .batch import plan_batch, run_batch
+    from .demo import batch_summary_lines
 
-    result = run_batch_for_workbook(
-        Path(args.data), Path(args.out), workers=args.workers, force=args.force,
-        executor=args.executor, scheduler=args.scheduler, timeout_s=args.timeout,
-        formats=_formats(args.formats), paper=args.paper, progress=not args.quiet)
-    for line in result.summary_lines():
+    if args.executor == "dask" and not args.scheduler:
+        from .errors import ParameterError
+
+        raise ParameterError("scheduler", None, "a Dask scheduler address with --executor dask")
+    jobs = plan_batch(Path(args.data), Path(args.out), formats=_formats(args.formats),
+                      page_size=_page(args.paper))
+    result = run_batch(jobs, Path(args.out), workers=args.workers, force=args.force,
+                       executor=args.executor, scheduler=args.scheduler,
+                       timeout_s=args.timeout, progress=not args.quiet)
+    for line in batch_summary_lines(result):
         print(line)
-    return EXIT_OK if result.is_success else EXIT_FAILED
+    return result.exit_code
 
 
 def _cmd_news_import(args: argparse.Namespace) -> int:
@@ -124,14 +137,20 @@ def _cmd_email(args: argparse.Namespace) -> int:
                        port=args.smtp_port, starttls=args.starttls, resend=args.resend)
     for line in report.summary_lines():
         print(line)
-    return EXIT_OK if report.is_success else EXIT_FAILED
+    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return EXIT_OK if run_demo(Path(args.data), Path(args.out), workers=args.workers) else (
-        EXIT_FAILED)
+    result = run_demo(Path(args.data), Path(args.out), workers=args.workers)
+    for line in result.lines:
+        print(line)
+    return EXIT_OK if result.is_success else EXIT_FAILED
+
+
+def _page(paper: str) -> str:
+    return "A4" if paper == "a4" else "Letter"
 
 
 def _formats(text: str) -> tuple[str, ...]:
@@ -167,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--formats", default="html,pdf", help="html,pdf (default both)")
         sub.add_argument("--paper", choices=("a4", "letter"), default="a4",
                          help="PDF page size (default a4)")
+        sub.add_argument("--timeout", type=float, default=600.0, help="seconds per report")
 
     sub = command("validate", _cmd_validate, "check every table of a workbook")
     data_option(sub)
@@ -217,7 +237,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--force", action="store_true", help="re-render unchanged reports too")
     sub.add_argument("--executor", choices=("local", "dask"), default="local")
     sub.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
-    sub.add_argument("--timeout", type=float, default=600.0, help="seconds per report")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
 
     news = commands.add_parser("news", help="news items and tags")

@@ -1,0 +1,110 @@
+"""Runs *inside* a report kernel: warm it up, and reset it between reports.
+
+A batch worker reuses one kernel for many reports because starting a kernel and importing
+pandas, matplotlib and statsmodels costs seconds. Reuse is only acceptable if a report's output
+cannot depend on what ran before it, so :func:`reset` puts back everything a notebook commonly
+changes: the user namespace and execution counter, open figures and matplotlib rcParams, pandas
+and numpy options, warnings filters, the working directory, ``sys.path``, environment variables,
+and every ``impactbook`` module (dropped from ``sys.modules`` so module-level caches and
+monkey-patches die with them). The pristine state is captured once by :func:`warm_up` and kept on
+the IPython shell object, which survives ``%reset`` and module reloads.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import warnings
+
+_SNAPSHOT_ATTR = "_impactbook_pristine_state"
+_PRELOAD = ("numpy", "pandas", "matplotlib", "matplotlib.pyplot", "scipy.stats",
+            "statsmodels.api")
+
+
+def _shell():
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("impactbook kernel reset must run inside an IPython kernel")
+    return shell
+
+
+def warm_up(preload: tuple[str, ...] = _PRELOAD) -> None:
+    """Import the heavy libraries once and record the pristine state to reset to."""
+    import importlib
+
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a report that needs it will say so itself
+            pass
+    shell = _shell()
+    if getattr(shell, _SNAPSHOT_ATTR, None) is None:
+        setattr(shell, _SNAPSHOT_ATTR, _capture())
+
+
+def _capture() -> dict:
+    state: dict = {
+        "cwd": os.getcwd(),
+        "sys_path": list(sys.path),
+        "environ": dict(os.environ),
+        "warnings": list(warnings.filters),
+        "modules": set(sys.modules),
+    }
+    if "matplotlib" in sys.modules:
+        import matplotlib
+
+        state["rc"] = matplotlib.rcParams.copy()
+    if "numpy" in sys.modules:
+        import numpy
+
+        state["np_err"] = numpy.geterr()
+        state["np_print"] = numpy.get_printoptions()
+    return state
+
+
+def reset(cwd: str | None = None) -> None:
+    """Return the kernel to the state :func:`warm_up` recorded, then ``chdir(cwd)``."""
+    shell = _shell()
+    state = getattr(shell, _SNAPSHOT_ATTR, None)
+    if state is None:
+        warm_up()
+        state = getattr(shell, _SNAPSHOT_ATTR)
+    # Namespace, In/Out history, execution counter back to 1.
+    shell.reset(new_session=True)
+    if "matplotlib.pyplot" in sys.modules:
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+    if "rc" in state:
+        import matplotlib
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            matplotlib.rcParams.clear()
+            matplotlib.rcParams.update(state["rc"])
+    if "pandas" in sys.modules:
+        import pandas
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pandas.reset_option("all")
+    if "np_err" in state:
+        import numpy
+
+        numpy.seterr(**state["np_err"])
+        numpy.set_printoptions(**state["np_print"])
+    warnings.resetwarnings()
+    warnings.filters[:] = state["warnings"]
+    os.environ.clear()
+    os.environ.update(state["environ"])
+    sys.path[:] = state["sys_path"]
+    # Drop our own modules (and anything a report imported beyond the warm set from the
+    # impactbook namespace) so caches, module globals and monkey-patches start fresh.
+    for name in [m for m in sys.modules if m == "impactbook" or m.startswith("impactbook.")]:
+        if name != __name__:
+            del sys.modules[name]
+    os.chdir(cwd or state["cwd"])
+    gc.collect()

@@ -1,0 +1,141 @@
+"""The run's ``index.html``: every report, its key figure, links, failures and an Impact panel.
+
+The Impact panel echoes the NNSC home page's impact box ("37% reduction in homicides through
+Project Safe Neighborhoods"), but every figure on it is a headline computed by the workbook for
+this run, shown with its 95% interval and linked to the report it comes from. All text is
+escaped; the page has inline CSS only and opens offline.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+from urllib.parse import quote
+
+from . import __version__
+from .fsutil import atomic_path
+
+_CSS = """
+body{margin:0;font-family:"DejaVu Sans","Liberation Sans",Arial,sans-serif;color:#1d2329;
+ line-height:1.45;background:#fff}
+main{max-width:64rem;margin:0 auto;padding:2rem 1.5rem 3rem}
+h1{font-size:1.8rem;border-bottom:3px solid #1f5f8b;padding-bottom:.3em;margin-top:0}
+h2{font-size:1.3rem;margin-top:2rem;border-bottom:1px solid #d5dbe1;padding-bottom:.2em}
+.meta{color:#5b6670;font-size:.85rem}
+.impact{background:#1f5f8b;color:#fff;padding:1.2rem 1.5rem;border-radius:4px;margin:1.5rem 0}
+.impact h2{color:#fff;border-color:rgba(255,255,255,.4);margin-top:0}
+.impact ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:1rem}
+.impact li{flex:1 1 15rem;background:rgba(255,255,255,.1);padding:.8rem 1rem;border-radius:3px}
+.impact .figure{font-size:2rem;font-weight:700;display:block}
+.impact .ci{font-size:.85rem;opacity:.9;display:block}
+.impact a{color:#fff}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{border-bottom:1px solid #d5dbe1;padding:.4em .6em;text-align:left;vertical-align:top}
+th{background:#f3f6f9}
+.failed{color:#9b1c1c}
+.note{color:#5b6670;font-size:.85rem}
+@media print{.impact{background:none;color:#1d2329;border:2px solid #1f5f8b}
+ .impact h2,.impact a{color:#1d2329}}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _href(path: str) -> str:
+    return _e(quote(path, safe="/"))
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.0f}%".replace("-", "\u2212")
+
+
+def _impact_item(report: dict) -> str | None:
+    headline = report.get("headline") or {}
+    change = _number(headline.get("percent_change"))
+    if change is None:
+        return None
+    low, high = _number(headline.get("ci_low_pct")), _number(headline.get("ci_high_pct"))
+    direction = "reduction" if change < 0 else "increase"
+    outcome = headline.get("outcome") or "the outcome"
+    programmes = ", ".join(report.get("interventions") or []) or "the programme"
+    place = report.get("name") if report.get("kind") == "city" else "cities pooled"
+    interval = (f"95% CI {_pct(low)} to {_pct(high)}" if low is not None and high is not None
+                else "interval not available")
+    link = (report.get("files") or {}).get("html")
+    source = (f'<a href="{_href(link)}">{_e(place)} report</a>' if link else _e(place))
+    return (f"<li><span class=\"figure\">{abs(change):.0f}% {direction}</span>"
+            f"in {_e(outcome)} through {_e(programmes)}"
+            f"<span class=\"ci\">{_e(interval)} &middot; {source}</span></li>")
+
+
+def _report_row(report: dict) -> str:
+    files = report.get("files") or {}
+    links = " ".join(f'<a href="{_href(files[fmt])}">{fmt.upper()}</a>'
+                     for fmt in ("html", "pdf", "ipynb") if fmt in files)
+    headline = report.get("headline") or {}
+    figure = headline.get("text") or (report.get("key_findings") or ["no headline estimate"])[0]
+    kind = "City report" if report.get("kind") == "city" else "Intervention summary"
+    return (f"<tr><td>{_e(report.get('name'))}</td><td>{_e(kind)}</td>"
+            f"<td>{_e(', '.join(report.get('interventions') or []))}</td>"
+            f"<td>{_e(figure)}</td><td>{links}</td></tr>")
+
+
+def render_index(manifest: dict) -> str:
+    """The index page's HTML for ``manifest`` (pure: no file access)."""
+    reports = manifest.get("reports", [])
+    good = [r for r in reports if r.get("status") == "ok"]
+    failed = [r for r in reports if r.get("status") != "ok"]
+    impact = [item for item in (_impact_item(r) for r in good) if item]
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>impactbook run {_e(manifest.get('run'))}</title>",
+        f"<style>{_CSS}</style></head><body><main>",
+        f"<h1>Community violence intervention reports: {_e(manifest.get('run'))}</h1>",
+        f'<p class="meta">Generated {_e(manifest.get("created"))} by impactbook '
+        f"{_e(manifest.get('impactbook_version') or __version__)}; input data hash "
+        f"<code>{_e((manifest.get('data_hash') or '')[:12])}</code>. {len(good)} report(s) "
+        f"ready, {len(failed)} failed.</p>",
+    ]
+    if impact:
+        parts += ['<section class="impact"><h2>Impact</h2><ul>', *impact, "</ul>",
+                  '<p class="ci">Each figure is the headline estimate of the linked report '
+                  "(rate ratio after versus the counterfactual, 95% interval).</p></section>"]
+    parts.append("<h2>Reports</h2>")
+    if good:
+        parts += ["<table><thead><tr><th>Report</th><th>Kind</th><th>Interventions</th>"
+                  "<th>Key figure</th><th>Files</th></tr></thead><tbody>",
+                  *(_report_row(r) for r in good), "</tbody></table>"]
+    else:
+        parts.append('<p class="note">No report rendered successfully.</p>')
+    if failed:
+        parts += ['<h2 class="failed">Failed reports</h2><table><thead><tr><th>Report</th>'
+                  "<th>Reason</th><th>Executed notebook</th></tr></thead><tbody>"]
+        for r in failed:
+            notebook = (r.get("files") or {}).get("ipynb")
+            link = f'<a href="{_href(notebook)}">notebook</a>' if notebook else "not kept"
+            parts.append(f'<tr><td class="failed">{_e(r.get("name"))}</td>'
+                         f"<td>{_e(r.get('error'))}</td><td>{link}</td></tr>")
+        parts.append("</tbody></table>")
+    parts.append("</main></body></html>")
+    return "\n".join(parts)
+
+
+def write_index(run_dir: Path, manifest: dict) -> Path:
+    """Write ``run_dir/index.html`` atomically and return its path."""
+    path = Path(run_dir) / "index.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(render_index(manifest), encoding="utf-8")
+        tmp.chmod(0o644)  # a page to be served and opened, unlike mkstemp's 0600
+    return path
