@@ -642,3 +642,27 @@ def test_unconfirmed_report_held_back_from_follow_up_until_resend(workbook, smtp
     fourth = run_email(run_dir, data_dir, send=True, host="127.0.0.1", port=port, env={})
     assert fourth.ok and fourth.send_report.results == () and len(handler.received) == 3
     assert fourth.skipped_funders[0][0] == "Arnold Ventures"
+
+
+@pytest.mark.parametrize("cities, interventions, expected", [
+    (("New York",), (), {"new-york"}),
+    ((), ("Cure Violence",), {"new-york", "cure-violence"}),
+    (("*",), ("Group Violence Intervention",), {"new-york", "chicago",
+                                                "group-violence-intervention"}),
+    (("New York", "Chicago"), ("Cure Violence",), {"new-york", "cure-violence"}),
+    (("*",), ("*",), {"new-york", "chicago", "cure-violence", "group-violence-intervention"}),
+])
+def test_funder_selection_uses_both_lists(cities, interventions, expected):
+    from impactbook.mail_compose import Funder, ReportEntry
+
+    reports = [
+        ReportEntry("city/new-york", "city", "New York", "new-york", "ok",
+                    interventions=("Cure Violence", "Group Violence Intervention")),
+        ReportEntry("city/chicago", "city", "Chicago", "chicago", "ok",
+                    interventions=("Group Violence Intervention",)),
+        ReportEntry("intervention/cv", "intervention", "Cure Violence", "cure-violence", "ok"),
+        ReportEntry("intervention/gvi", "intervention", "Group Violence Intervention",
+                    "group-violence-intervention", "ok"),
+    ]
+    funder = Funder("F", ("f@example.org",), cities, interventions)
+    assert {r.slug for r in reports if funder.wants(r)} == expected

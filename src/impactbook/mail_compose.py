@@ -142,11 +142,17 @@ class Funder:
     def wants(self, report: ReportEntry) -> bool:
         """Does this funder receive ``report``? (``*`` means all.)"""
         if report.kind == "city":
-            if self._lists(self.cities, report):
-                return True
-            # A city report also goes to whoever funds one of the city's interventions.
+            # Both lists select, and an empty list does not restrict: ("New York", "") is
+            # New York's report; ("", "Cure Violence") every city running Cure Violence;
+            # ("*", "Cure Violence") the same; a funder of one programme type does not receive
+            # reports on cities that run only other types.
             wanted = {_norm(i) for i in self.interventions}
-            return "*" in wanted or any(_norm(i) in wanted for i in report.interventions)
+            if not self.cities and not wanted:
+                return False
+            city_ok = not self.cities or self._lists(self.cities, report)
+            type_ok = (not wanted or "*" in wanted or not report.interventions
+                       or any(_norm(i) in wanted for i in report.interventions))
+            return city_ok and type_ok
         if report.kind == "intervention":
             return self._lists(self.interventions, report)
         return False

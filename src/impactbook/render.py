@@ -505,6 +505,15 @@ def clean_report_html(element) -> str:
                         css_sanitizer=CSSSanitizer(), strip=True, strip_comments=True)
 
 
+def _drop_machine_outputs(nb: NotebookNode) -> NotebookNode:
+    """Remove the findings payload: it is for the manifest, not for readers."""
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if FINDINGS_MIME not in o.get("data", {})]
+    return nb
+
+
 class ReportExporter:
     """nbconvert HTML (no code, no scripts, images inline) and a WeasyPrint PDF of it.
 
@@ -546,7 +555,7 @@ class ReportExporter:
                                                f" @page ib-wide {{ size: {page_size} landscape; }}")
 
     def to_html(self, nb: NotebookNode, title: str) -> str:
-        nb = _tag_figures(copy.deepcopy(nb))
+        nb = _tag_figures(_drop_machine_outputs(copy.deepcopy(nb)))
         nb.metadata["title"] = title
         resources = {
             "metadata": {"name": title},
