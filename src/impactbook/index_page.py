@@ -57,7 +57,8 @@ def _number(value: object) -> float | None:
 
 
 def _pct(value: float) -> str:
-    return f"{value:+.0f}%".replace("-", "\u2212")
+    text = f"{value:+.0f}%"
+    return ("0%" if text in ("+0%", "-0%") else text).replace("-", "\u2212")
 
 
 def _impact_item(report: dict) -> str | None:
@@ -67,15 +68,25 @@ def _impact_item(report: dict) -> str | None:
         return None
     low, high = _number(headline.get("ci_low_pct")), _number(headline.get("ci_high_pct"))
     direction = "reduction" if change < 0 else "increase"
-    outcome = headline.get("outcome") or "the outcome"
-    programmes = ", ".join(report.get("interventions") or []) or "the programme"
-    place = report.get("name") if report.get("kind") == "city" else "cities pooled"
+    is_city = report.get("kind") == "city"
+    if is_city:
+        outcome = headline.get("outcome") or "the outcome"
+        where = headline.get("area")
+        if where and where != "citywide":
+            outcome = f"{outcome} ({where})"
+        programme, kind = headline.get("programme"), headline.get("intervention")
+        programmes = (f"{programme} ({kind})" if programme and kind and programme != kind
+                      else programme or kind or "the programme")
+    else:
+        outcome = "the outcomes of every city (pooled)"
+        programmes = report.get("name") or "the intervention"
+    place = report.get("name") if is_city else f"{report.get('name')} summary"
     interval = (f"95% CI {_pct(low)} to {_pct(high)}" if low is not None and high is not None
                 else "interval not available")
     link = (report.get("files") or {}).get("html")
     source = (f'<a href="{_href(link)}">{_e(place)} report</a>' if link else _e(place))
     return (f"<li><span class=\"figure\">{abs(change):.0f}% {direction}</span>"
-            f"in {_e(outcome)} through {_e(programmes)}"
+            f" in {_e(outcome)} through {_e(programmes)}"
             f"<span class=\"ci\">{_e(interval)} &middot; {source}</span></li>")
 
 
