@@ -103,7 +103,8 @@ def test_latin1_bytes_name_the_line(tmp_path):
     (folder / "outcomes.csv").write_bytes(
         b"city,area,outcome,period,count\nSpringfield,citywide,shootings,2015-01,4\n"
         b"Bogot\xe1,citywide,shootings,2015-01,4\n")
-    with pytest.raises(DataError, match=r"outcomes.csv, row 3: not UTF-8 text \(byte 0xe1"):
+    with pytest.raises(DataError,
+                       match=r"outcomes.csv, row 3, column .city.: not UTF-8 text \(byte 0xe1"):
         load_workbook(folder)
 
 

@@ -2,31 +2,51 @@
 
 Every cell comes back as a string so that validation, not pandas' guessing,
 decides what a value means (``"017"`` stays a string, ``"NA"`` is not NaN).
+
+Rows are read with the standard :mod:`csv` module rather than ``pandas.read_csv``
+because only it tells the physical line where each record starts: a quoted
+value may span lines and blank lines may sit between rows, and an error must
+name the line a person sees in an editor. Files are streamed in chunks, so a
+200 MB table is validated in bounded memory.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pandas as pd
 
 from .errors import DataError, Problem
 
 _SNIFF_BYTES = 4096
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 100_000
+# A field longer than this is a broken quote swallowing the rest of the file.
+MAX_FIELD_CHARS = 1_000_000
+csv.field_size_limit(MAX_FIELD_CHARS)
+MAX_RAGGED_LISTED = 20
 
 
 def sniff_problem(path: Path, head: bytes) -> str | None:
     """Why these first bytes cannot be a CSV table, or ``None`` when they might be."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "this is UTF-16 text (Excel 'Unicode text'); save the file as CSV UTF-8"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip().lower()
     if not text:
         return "the file is empty; expected a header line of column names"
     if text.startswith(b"version https://git-lfs"):
         return "this is a Git LFS pointer, not the data; run 'git lfs pull' to fetch the file"
-    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
+    # No workbook header starts with '<': this is a web page or XML saved as .csv.
+    if text.startswith(b"<"):
         return "this is an HTML/XML page saved with a .csv name, not a CSV table"
+    if text.startswith(b"{"):
+        return "this is JSON saved with a .csv name, not a CSV table"
+    if head.startswith(b"PK\x03\x04"):
+        return "this is a ZIP file (an Excel .xlsx workbook?); save the sheet as CSV UTF-8"
     if head.startswith(b"\x1f\x8b") and not path.name.endswith(".gz"):
         return "this is gzip-compressed data without a .gz name"
     if b"\x00" in head:
@@ -34,14 +54,34 @@ def sniff_problem(path: Path, head: bytes) -> str | None:
     return None
 
 
-def _first_bad_utf8_line(path: Path) -> tuple[int, str]:
-    with open(path, "rb") as fh:
+def _bad_utf8_at(path: Path) -> tuple[int, str, str | None]:
+    """Line, byte and (when the line parses) column of the first byte that is not UTF-8.
+
+    Lines are split as the CSV reader splits them (``\n``, ``\r\n`` or a lone ``\r``), so the
+    line number is the one the other problems use.
+    """
+    header: list[str] = []
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         for number, line in enumerate(fh, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                return number, f"byte 0x{line[exc.start]:02x} at position {exc.start + 1}"
-    return 0, "unknown position"
+            if number == 1:
+                header = _cells(line)
+            bad = next((i for i, ch in enumerate(line) if "\udc80" <= ch <= "\udcff"), None)
+            if bad is None:
+                continue
+            where = f"byte 0x{ord(line[bad]) - 0xdc00:02x} at position {bad + 1}"
+            cells = _cells(line)
+            column = next((header[i] if i < len(header) else f"field {i + 1}"
+                           for i, cell in enumerate(cells)
+                           if any("\udc80" <= ch <= "\udcff" for ch in cell)), None)
+            return number, where, column
+    return 0, "unknown position", None
+
+
+def _cells(line: str) -> list[str]:
+    try:
+        return next(csv.reader([line.rstrip("\r\n")]), [])
+    except csv.Error:
+        return []
 
 
 def _check_head(path: Path, label: str) -> None:
@@ -53,27 +93,93 @@ def _check_head(path: Path, label: str) -> None:
         head = fh.read(_SNIFF_BYTES)
     reason = sniff_problem(path, head)
     if reason:
-        raise DataError(Problem(label, reason, row=1 if head.strip() else None))
+        raise DataError(Problem(label, reason, row=1))
 
 
 def _check_columns(columns: list[str], required: tuple[str, ...], label: str) -> None:
+    unnamed = [i + 1 for i, c in enumerate(columns) if c == ""]
+    if unnamed:
+        raise DataError(Problem(
+            label, f"column(s) {', '.join(map(str, unnamed))} of the header have no name "
+            "(a trailing comma?); every column needs a name", row=1))
     missing = [c for c in required if c not in columns]
     if missing:
+        hint = ""
+        if len(columns) == 1 and any(sep in columns[0] for sep in ";\t|"):
+            hint = " (the header has one column: is the file separated by ';' or tabs " \
+                   "instead of commas?)"
+        elif any(c.lower() in required for c in columns if c not in required):
+            hint = " (column names are lower case)"
         raise DataError(Problem(
             label,
             f"missing required column(s) {', '.join(map(repr, missing))}; "
-            f"found {', '.join(map(repr, columns))}; expected {', '.join(required)}",
+            f"found {', '.join(map(repr, columns))}; expected {', '.join(required)}{hint}",
             row=1))
     duplicated = sorted({c for c in columns if columns.count(c) > 1})
     if duplicated:
-        raise DataError(Problem(label, f"duplicated column name(s) {duplicated}", row=1))
+        raise DataError(Problem(label, f"duplicated column name(s) "
+                                f"{', '.join(map(repr, duplicated))}", row=1))
 
 
-def _reader(path: Path, chunksize: int | None):
-    return pd.read_csv(
-        path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig",
-        skipinitialspace=False, chunksize=chunksize, engine="c",
-    )
+def _is_blank(record: list[str]) -> bool:
+    return all(not cell.strip() for cell in record)
+
+
+def iter_records(text: TextIO, required: tuple[str, ...], label: str, *,
+                 chunksize: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """Chunks of all-string frames from CSV text; column ``line`` is where each row starts.
+
+    Blank rows (nothing but separators and spaces, as spreadsheets leave at the
+    end) are skipped. A row with more or fewer fields than the header is a
+    problem: its values would land in the wrong columns.
+    """
+    reader = csv.reader(text, strict=True)
+    start_line = 1
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise DataError(Problem(label, "the file is empty; expected a header line", row=1))
+        columns = [c.strip() for c in header]
+        _check_columns(columns, required, label)
+        width = len(columns)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        ragged: list[Problem] = []
+        ragged_count = 0
+        start_line = reader.line_num + 1
+        for record in reader:
+            if len(record) != width:
+                if record and not _is_blank(record):
+                    ragged_count += 1
+                if not _is_blank(record) and len(ragged) < MAX_RAGGED_LISTED:
+                    ragged.append(Problem(
+                        label, f"row has {len(record)} fields but the header has {width} "
+                        f"(an unquoted comma, or a missing one?); quote values that contain "
+                        "commas", row=start_line))
+            elif record[0].strip() or not _is_blank(record):
+                rows.append(record)
+                lines.append(start_line)
+            start_line = reader.line_num + 1
+            if len(rows) >= chunksize:
+                yield _frame(rows, lines, columns)
+                rows, lines = [], []
+        if ragged:
+            if ragged_count > len(ragged):
+                ragged.append(Problem(label, f"... and {ragged_count - len(ragged)} more row(s) "
+                                      "with the wrong number of fields"))
+            raise DataError(ragged)
+        if rows:
+            yield _frame(rows, lines, columns)
+    except csv.Error as exc:
+        raise DataError(Problem(
+            label, f"not a well-formed CSV table ({exc}); check the quotes on this row",
+            row=start_line)) from None
+
+
+def _frame(rows: list[list[str]], lines: list[int], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns, dtype=object)
+    frame.insert(0, "line", lines)
+    return frame
 
 
 def iter_csv_text(path: Path, required: tuple[str, ...], *, label: str | None = None,
@@ -81,45 +187,36 @@ def iter_csv_text(path: Path, required: tuple[str, ...], *, label: str | None = 
     """Yield chunks of ``path`` as all-string frames whose ``line`` column is the file line.
 
     Raises :class:`DataError` for a file that is not a CSV table at all, lacks
-    a required column, or is not UTF-8 (naming the first bad line).
+    a required column, has ragged rows, or is not UTF-8 (naming the first bad line).
+    A UTF-8 byte-order mark, CRLF line ends and a missing final newline are fine.
     """
     path = Path(path)
     label = label or path.name
     _check_head(path, label)
-    # Column names never carry surrounding spaces in a hand-made table on purpose.
-    first_line = 2
     try:
-        for chunk in _reader(path, chunksize):
-            chunk.columns = [str(c).strip() for c in chunk.columns]
-            if first_line == 2:
-                _check_columns(list(chunk.columns), required, label)
-            chunk.insert(0, "line", range(first_line, first_line + len(chunk)))
-            first_line += len(chunk)
-            yield chunk
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            yield from iter_records(fh, required, label, chunksize=chunksize)
     except UnicodeDecodeError:
-        line, where = _first_bad_utf8_line(path)
+        line, where, column = _bad_utf8_at(path)
         raise DataError(Problem(
-            label, f"not UTF-8 text ({where}); save the file as UTF-8", row=line)) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(Problem(label, "the file is empty; expected a header line")) from None
-    except pd.errors.ParserError as exc:
-        raise DataError(Problem(label, f"not a well-formed CSV table: {exc}")) from None
+            label, f"not UTF-8 text ({where}; Latin-1 or Windows-1252?); save the file as "
+            "CSV UTF-8", row=line, column=column)) from None
+
+
+def _concat(chunks: Iterable[pd.DataFrame], required: tuple[str, ...]) -> pd.DataFrame:
+    chunks = list(chunks)
+    if not chunks:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ["line", *required]})
+    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
 def read_csv_text(path: Path, required: tuple[str, ...], *, label: str | None = None,
                   ) -> pd.DataFrame:
     """The whole of :func:`iter_csv_text` as one frame (for the small workbook tables)."""
-    chunks = list(iter_csv_text(path, required, label=label))
-    if not chunks:
-        return pd.DataFrame(columns=["line", *required])
-    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
-    return frame
+    return _concat(iter_csv_text(path, required, label=label), required)
 
 
 def read_csv_text_from_string(text: str, required: tuple[str, ...], label: str) -> pd.DataFrame:
     """Parse CSV text held in memory (imports, tests) with the same rules."""
-    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    _check_columns(list(frame.columns), required, label)
-    frame.insert(0, "line", range(2, 2 + len(frame)))
-    return frame
+    text = text.removeprefix("\ufeff")
+    return _concat(iter_records(io.StringIO(text, newline=""), required, label), required)

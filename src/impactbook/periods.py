@@ -15,22 +15,24 @@ import pandas as pd
 MONTHLY = "M"
 QUARTERLY = "Q"
 
-_MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
-_QUARTER_RE = re.compile(r"^(\d{4})-Q([1-4])$")
+# [0-9], not \d: \d also matches other scripts' digits ("２０１５"), which int() accepts.
+_MONTH_RE = re.compile(r"([0-9]{4})-([0-9]{2})")
+_QUARTER_RE = re.compile(r"([0-9]{4})-Q([1-4])")
+_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _MIN_YEAR, _MAX_YEAR = 1900, 2100
 
 
 def parse_period(label: object) -> pd.Period:
     """Parse one period label, raising ``ValueError`` with the expected form."""
     text = str(label).strip()
-    m = _MONTH_RE.match(text)
+    m = _MONTH_RE.fullmatch(text)
     if m:
         year, month = int(m.group(1)), int(m.group(2))
         if not 1 <= month <= 12:
             raise ValueError(f"month {month:02d} in {text!r} is not 01-12")
         _check_year(year, text)
         return pd.Period(year=year, month=month, freq=MONTHLY)
-    m = _QUARTER_RE.match(text)
+    m = _QUARTER_RE.fullmatch(text)
     if m:
         year, quarter = int(m.group(1)), int(m.group(2))
         _check_year(year, text)
@@ -67,7 +69,7 @@ def period_range(first: pd.Period, last: pd.Period) -> pd.PeriodIndex:
 def parse_date_or_month(label: object) -> pd.Period:
     """A news date: ``YYYY-MM`` or ``YYYY-MM-DD``, returned as its month."""
     text = str(label).strip()
-    m = re.match(r"^(\d{4})-(\d{2})-(\d{2})$", text)
+    m = _DATE_RE.fullmatch(text)
     if m:
         try:
             ts = pd.Timestamp(year=int(m.group(1)), month=int(m.group(2)), day=int(m.group(3)))
@@ -75,6 +77,6 @@ def parse_date_or_month(label: object) -> pd.Period:
             raise ValueError(f"{text!r} is not a real date ({exc})") from None
         _check_year(ts.year, text)
         return ts.to_period(MONTHLY)
-    if _MONTH_RE.match(text):
+    if _MONTH_RE.fullmatch(text):
         return parse_period(text)
     raise ValueError(f"{text!r} is not a date; expected YYYY-MM or YYYY-MM-DD")
