@@ -139,7 +139,8 @@ def _select_programmes(workbook: Workbook, city: str,
 
 
 def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
-                    post_periods: int, method: str = "its") -> OutcomeResult:
+                    post_periods: int, method: str = "its", *,
+                    with_placebo: bool = True) -> OutcomeResult:
     base = dict(programme_id=programme["id"], programme=programme["programme"],
                 intervention=programme["intervention"], outcome=outcome,
                 area=programme["area"], start=programme["start"])
@@ -161,7 +162,8 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
     placebo = None
     its = results.get("its")
     comparison_series: dict[str, pd.Series] = {}
-    if its is not None:
+    # The placebo check is most of the work and only the city report shows it.
+    if its is not None and with_placebo:
         try:
             resolved = resolve_request(scoped, make_request(method="its", **common))
             series = combined_series(workbook.outcomes, resolved.city, resolved.areas, outcome)
@@ -239,7 +241,8 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     rows, estimates = [], []
     for programme in programmes.to_dict("records"):
         for outcome in split_list(programme["outcomes"]):
-            result = _outcome_result(workbook, programme, outcome, post_periods)
+            result = _outcome_result(workbook, programme, outcome, post_periods,
+                                     with_placebo=False)
             est = result.its
             rows.append({
                 "city": programme["city"], "programme": programme["programme"],

@@ -18,6 +18,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from impactbook.effects._fit import fit_count_model
+from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window
 from impactbook.effects.estimate import Z_95, Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
@@ -28,6 +29,7 @@ PRE_TREND_ALPHA = 0.05
 REQUIRED_COLUMNS = ("area", "period", "count", "is_treated")
 
 
+@single_blas_thread
 def estimate_comparison(
     panel: pd.DataFrame,
     start: pd.Period | str,

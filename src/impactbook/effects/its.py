@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from impactbook.effects._fit import fit_count_model
+from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, Window, fourier_terms, make_window
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
@@ -43,6 +44,7 @@ def build_its_design(
     return exog
 
 
+@single_blas_thread
 def estimate_its(
     series: pd.DataFrame,
     start: pd.Period | str,

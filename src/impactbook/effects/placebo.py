@@ -5,6 +5,12 @@ before the real start, so no placebo sees the programme. Each placebo keeps at l
 ``min_pre_periods`` periods before its false start and a post window as long as the real one
 (shorter only when the pre-period cannot hold it). The real log rate ratio is then ranked
 against the placebo distribution by absolute size.
+
+Long pre-periods give many false starts (61 for eight years of monthly data); ``max_placebos``
+caps them at that many evenly spaced starts, first and last included, for batch runs. Every
+placebo is still a full fit on the pre-period data, so the distribution is as honest as the
+full one, only coarser: with ``n`` placebos the smallest possible p-value is ``1 / (n + 1)``.
+The interpretation says how many of the possible starts were used.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from impactbook.effects._its_slices import SeriesDesign
+from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, coerce_start, normalise_series, unit_name
 from impactbook.effects.estimate import Estimate, significant_or_none
 from impactbook.effects.its import DEFAULT_POST_PERIODS, estimate_its
@@ -80,6 +88,7 @@ class PlaceboResult:
         }
 
 
+@single_blas_thread
 def check_placebo_in_time(
     series: pd.DataFrame,
     start: pd.Period | str,
@@ -88,6 +97,7 @@ def check_placebo_in_time(
     post_periods: int | None = DEFAULT_POST_PERIODS,
     min_pre_periods: int = MIN_PLACEBO_PRE_PERIODS,
     step: int = 1,
+    max_placebos: int | None = None,
     family: str = "quasi-poisson",
     slope_change: bool = False,
     fourier_pairs: int | None = None,
@@ -96,10 +106,14 @@ def check_placebo_in_time(
     """Re-estimate the ITS level change at false starts before ``start``.
 
     ``real`` is the estimate to rank (fitted here with the same options when not given).
-    ``step`` thins the false starts (every ``step`` periods) for long series. Placebos whose
-    model cannot be fitted are counted in ``failed``, not silently dropped. Raises
-    EstimationError when the pre-period is too short for any placebo.
+    ``step`` thins the false starts (every ``step`` periods) for long series;
+    ``max_placebos`` then keeps at most that many, evenly spaced (first and last kept).
+    Placebos whose model cannot be fitted are counted in ``failed``, not silently dropped.
+    Raises EstimationError when the pre-period is too short for any placebo.
     """
+    if max_placebos is not None and (not isinstance(max_placebos, (int, np.integer))
+                                     or max_placebos < 2):
+        raise ValueError(f"max_placebos must be a whole number >= 2, got {max_placebos!r}")
     names = Labels.from_mapping(labels)
     if real is None:
         real = estimate_its(series, start, post_periods=post_periods, family=family,
@@ -122,24 +136,34 @@ def check_placebo_in_time(
         )
     pre_only = series[series.index < start]
     false_starts = [first + k for k in range(min_pre_periods, available - length + 1, step)]
+    possible = len(false_starts)
+    false_starts = _spread(false_starts, max_placebos)
+    # One design for the whole pre-period, sliced per false start (same numbers as
+    # estimate_its, a fraction of the time); None when the series needs the general path.
+    design = SeriesDesign.from_series(pre_only, family=family, fourier_pairs=fourier_pairs,
+                                      slope_change=slope_change, labels=names)
     starts, values, failed = [], [], 0
     for false_start in false_starts:
         try:
-            placebo = estimate_its(pre_only, false_start, post_periods=length, family=family,
-                                   slope_change=slope_change, fourier_pairs=fourier_pairs,
-                                   labels=labels, check_guardrails=False)
+            if design is not None:
+                value = design.level_change(false_start, length)
+            else:
+                value = estimate_its(pre_only, false_start, post_periods=length, family=family,
+                                     slope_change=slope_change, fourier_pairs=fourier_pairs,
+                                     labels=labels, check_guardrails=False).log_rate_ratio
         except EstimationError:
             failed += 1
             continue
         starts.append(false_start)
-        values.append(placebo.log_rate_ratio)
+        values.append(value)
     magnitudes = np.abs(np.asarray(values, dtype=float))
     real_size = abs(real.log_rate_ratio)
     n_as_large = int(np.sum(magnitudes >= real_size))
     n = len(values)
     percentile = float(100.0 * np.mean(magnitudes < real_size)) if n else float("nan")
     p_value = (n_as_large + 1) / (n + 1)
-    interpretation = _interpret(real, n, n_as_large, percentile, length, freq)
+    interpretation = _interpret(real, n, n_as_large, percentile, length, freq,
+                                possible if len(false_starts) < possible else None)
     return PlaceboResult(
         real_log_rate_ratio=real.log_rate_ratio, placebo_starts=tuple(starts),
         placebo_log_rate_ratios=tuple(float(v) for v in values), post_periods=length,
@@ -148,20 +172,30 @@ def check_placebo_in_time(
     )
 
 
+def _spread(false_starts: list[pd.Period], limit: int | None) -> list[pd.Period]:
+    """At most ``limit`` of ``false_starts``, evenly spaced, the first and last kept."""
+    if limit is None or len(false_starts) <= limit:
+        return false_starts
+    positions = np.unique(np.round(np.linspace(0, len(false_starts) - 1, limit)).astype(int))
+    return [false_starts[i] for i in positions]
+
+
 def _interpret(real: Estimate, n: int, n_as_large: int, percentile: float, length: int,
-               freq: str) -> str:
+               freq: str, possible: int | None = None) -> str:
     size = f"{abs(real.percent_change):.0f}%"
+    # Said only when the starts were thinned, so unthinned text is unchanged.
+    spread = f" (evenly spaced over the {possible} possible)" if possible else ""
     if n < MIN_PLACEBOS:
-        return (f"Only {n} placebo start dates fit before the programme, too few to judge "
-                f"whether the real change of {size} is unusual for this series.")
+        return (f"Only {n} placebo start dates{spread} fit before the programme, too few to "
+                f"judge whether the real change of {size} is unusual for this series.")
     window = f"{length} {unit_name(freq, length)}"
     if n_as_large == 0:
-        return (f"None of {n} placebo start dates before the programme gave a change as large "
-                f"as the real {size} (over {window}), so a change this size is unusual for this "
-                "series.")
+        return (f"None of {n} placebo start dates{spread} before the programme gave a change as "
+                f"large as the real {size} (over {window}), so a change this size is unusual "
+                "for this series.")
     share = 100.0 * n_as_large / n
     verdict = ("unusual for this series" if share <= 5.0
                else "not unusual for this series without the programme")
-    return (f"{n_as_large} of {n} placebo start dates before the programme ({share:.0f}%) gave "
-            f"a change at least as large as the real {size} (over {window}), so a change this "
-            f"size is {verdict}.")
+    return (f"{n_as_large} of {n} placebo start dates{spread} before the programme "
+            f"({share:.0f}%) gave a change at least as large as the real {size} (over "
+            f"{window}), so a change this size is {verdict}.")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from impactbook.effects._fit import fit_count_model
+from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window, unit_name
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
@@ -22,6 +23,7 @@ from impactbook.periods import format_period
 DEFAULT_POST_PERIODS = 24
 
 
+@single_blas_thread
 def estimate_prepost(
     series: pd.DataFrame,
     start: pd.Period | str,
