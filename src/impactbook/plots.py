@@ -71,6 +71,10 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
     if observed is None:
         raise ValueError("the estimate carries no observed series to plot")
     freq = frequency_of(estimate.start)
+    observed = _around_window(observed, estimate.fitted)
+    if comparison:
+        comparison = {name: series.reindex(observed.index)
+                      for name, series in comparison.items()}
     has_comparison = bool(comparison)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(7.2, 4.6 if has_comparison else 3.3), layout="constrained")
@@ -102,16 +106,34 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
         where = estimate.area if estimate.area and estimate.area != "citywide" else "citywide"
         change = _percent(estimate.percent_change)
         ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} {change} against the "
-                     f"pre-trend ({estimate.method})", wrap=True)
+                     "pre-programme trend", wrap=True)
         ax.set_ylabel(f"{estimate.outcome} {_unit(freq)}")
         ax.set_ylim(bottom=0)
-        ax.legend(loc="upper right", ncols=2)
+        # Headroom above the data keeps the legend off the series.
+        highs = [observed.max()]
+        if cf is not None and not cf.empty:
+            highs.append(cf["high"].max())
+        top = np.nanmax(highs)
+        ax.set_ylim(0, top * 1.4 if np.isfinite(top) and top > 0 else 1)
+        ax.legend(loc="upper left", ncols=2, fontsize=7.5)
         if ax_cmp is not None:
             _draw_comparison_panel(ax_cmp, observed, comparison, estimate.start,
                                    estimate.area or "programme area")
         (ax_cmp or ax).xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
         (ax_cmp or ax).set_xlabel("period" + (f" ({programme})" if programme else ""))
     return fig
+
+
+def _around_window(observed: pd.Series, fitted: pd.Series | None) -> pd.Series:
+    """The observed series cut to the analysis window plus a year either side.
+
+    Years of history far from the start flatten the part a reader needs to see.
+    """
+    if fitted is None or fitted.empty:
+        return observed
+    margin = 4 if frequency_of(fitted.index[0]) == "Q" else 12
+    first, last = fitted.index.min() - margin, fitted.index.max() + margin
+    return observed[(observed.index >= first) & (observed.index <= last)]
 
 
 def _draw_comparison_panel(ax, treated: pd.Series, comparison: Mapping[str, pd.Series],
@@ -126,9 +148,11 @@ def _draw_comparison_panel(ax, treated: pd.Series, comparison: Mapping[str, pd.S
         ax.plot(_timestamps(series.index), indexed(series).rolling(3, min_periods=1).mean(),
                 color=COUNTERFACTUAL, lw=1.1, ls=style, label=name)
     ax.axhline(100, color="#999999", lw=0.6)
-    ax.set_ylabel("index, pre-start mean = 100\n(3-period average)")
-    ax.set_title("Programme area against comparison areas", fontsize=9.5)
-    ax.legend(loc="upper right", ncols=min(4, len(comparison) + 1))
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)
+    ax.set_ylabel("index, pre-start\nmean = 100")
+    ax.set_title("Programme area against comparison areas (3-period moving average)",
+                 fontsize=9.5)
+    ax.legend(loc="upper left", ncols=min(4, len(comparison) + 1), fontsize=7.5)
 
 
 def plot_forest(rows: pd.DataFrame, pooled=None, *, title: str | None = None) -> Figure:
