@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test test-fast lab lint format bench clean
+.PHONY: help setup demo test test-fast lab lint format bench data clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -46,6 +46,10 @@ format: setup ## Strip notebook outputs and apply ruff's fixes
 
 bench: setup ## Measure batch speed and memory against the plain papermill + nbconvert chain
 	$(BIN)/python benchmarks/run.py
+
+data: setup ## Rebuild data/outcomes.csv from the raw files in data/raw (reproducible)
+	$(BIN)/python -m impactbook.build_default --data data
+	$(BIN)/impactbook validate --data data
 
 clean: ## Remove generated reports and caches (keeps .venv)
 	rm -rf reports/ .pytest_cache .ruff_cache benchmarks/out

@@ -75,7 +75,9 @@ def show_title(report: CityReport) -> None:
         f"<p class='ib-provenance'>Outcome data {_e(report.data_period[0])} to "
         f"{_e(report.data_period[1])}. Generated {_e(report.generated)} by impactbook "
         f"{_e(report.version)}; input data hash {_e(report.data_hash)}. Confidence: "
-        "V verified against the cited source, P partly verified, U unverified.</p>"))
+        "V verified against the cited source, P partly verified, U unverified. Each "
+        "programme's published source is under Methods and data notes; the outcome data's "
+        "origin is in the workbook's SOURCES.md.</p>"))
 
 
 def _findings_payload(report) -> dict:
