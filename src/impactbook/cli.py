@@ -122,9 +122,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_news_import(args: argparse.Namespace) -> int:
-    from .news import import_news
+    from .news import guess_news_format, import_news
 
-    report = import_news(Path(args.data), Path(args.file), args.format)
+    fmt = args.format or guess_news_format(Path(args.file))
+    report = import_news(Path(args.data), Path(args.file), fmt)
     for line in report.summary_lines():
         print(line)
     return EXIT_OK if not report.rejected else EXIT_FAILED
@@ -245,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="append news items to news.csv")
     sub.set_defaults(handler=_cmd_news_import)
     sub.add_argument("file", metavar="FILE")
-    sub.add_argument("--format", choices=("csv", "json", "nnsc-page"), default="csv")
+    sub.add_argument("--format", choices=("csv", "json", "nnsc-page"),
+                     help="default: from the file name (.csv, .json, else nnsc-page)")
     data_option(sub)
 
     sub = command("email", _cmd_email, "write (or --send) one message per funder")
