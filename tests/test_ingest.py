@@ -120,6 +120,32 @@ def test_incident_list_months_without_rows_are_zero_for_every_area():
     assert (out["count"] == 0).any()
 
 
+def test_an_area_silent_for_years_at_an_edge_is_missing_not_zero(tmp_path):
+    """NYPD's 121st precinct opened in 2013: before its first event it had no data at all."""
+    header = gzip.decompress(NYPD.read_bytes()).decode().splitlines()[0]
+    lines = [header]
+    key = 1
+    for year in range(2010, 2014):
+        for month in range(1, 13):
+            for day in (1, 15, 28):  # Precinct 120: 3 a month, every month, edge to edge
+                lines.append(f"{key},{month:02d}/{day:02d}/{year},12:00:00,STATEN ISLAND,120,"
+                             + "," * 13)
+                key += 1
+            if year >= 2012:  # Precinct 121 appears in 2012, 2 a month
+                for _ in range(2):
+                    lines.append(f"{key},{month:02d}/10/{year},12:00:00,STATEN ISLAND,121,"
+                                 + "," * 13)
+                    key += 1
+    path = write_gz(tmp_path / "nypd.csv.gz", "\r\n".join(lines) + "\r\n")
+    result = ingest_file("nypd-shootings", path)
+    p121 = series(result.outcomes, "shootings", "Precinct 121")
+    assert list(p121.index) == [f"{y}-{m:02d}" for y in (2012, 2013) for m in range(1, 13)]
+    assert (p121 == 2).all()
+    assert len(series(result.outcomes, "shootings", "Precinct 120")) == 48
+    assert any("Precinct 121 has no events before 2012-01" in n and "missing" in n
+               for n in result.notes)
+
+
 # --- Philadelphia ----------------------------------------------------------------------------
 
 def test_philadelphia_uses_date_not_year_and_counts_dc_keys():

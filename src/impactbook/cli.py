@@ -278,11 +278,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImpactbookError as exc:
         _say(*(f"impactbook: error: {line}" for line in str(exc).splitlines()))
         return EXIT_FAILED
+    except BrokenPipeError:
+        return EXIT_FAILED
+    except OSError as exc:
+        # A full disk or a permission problem: say which file, keep the message one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        _say(f"impactbook: error: {where}{exc.strerror or exc}")
+        return EXIT_FAILED
     except KeyboardInterrupt:
         _say("impactbook: interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("IMPACTBOOK_DEBUG"):
             raise

@@ -282,17 +282,24 @@ def _fill_zeros(frame: pd.DataFrame, spec: IncidentSpec) -> tuple[pd.DataFrame, 
              f"{format_period(periods[0])}..{format_period(periods[-1])}: "
              f"{n_zero_filled:,} area-periods without a row are zeros "
              f"({len(areas)} areas incl. citywide)."]
-    notes += _sparse_area_notes(frame, spec, periods)
+    silent_notes, silent = _silent_edges(frame, spec, periods)
+    notes += silent_notes
+    for area, first, last in silent:
+        # Zeros the area cannot have recorded (it likely did not exist) would fake a trend.
+        filled = filled[~((filled["area"] == area) & (filled["period"] >= first)
+                          & (filled["period"] <= last))]
     filled["count"] = filled["count"].astype("int64")
-    return filled, notes
+    return filled.reset_index(drop=True), notes
 
 
-def _sparse_area_notes(frame: pd.DataFrame, spec: IncidentSpec,
-                       periods: pd.PeriodIndex) -> list[str]:
-    """Flag areas silent for so long at the start or end of the range that chance is an
-    unlikely reason (expected events in the gap >= 5 at the area's own rate): the area may
-    not have existed then (NYPD's 121st precinct opened in 2013), so its zeros are not real."""
-    notes = []
+def _silent_edges(frame: pd.DataFrame, spec: IncidentSpec, periods: pd.PeriodIndex,
+                  ) -> tuple[list[str], list[tuple[str, pd.Period, pd.Period]]]:
+    """Areas silent for so long at the start or end of the range that chance is an unlikely
+    reason (expected events in the gap >= 5 at the area's own rate): the area may not have
+    existed then (NYPD's 121st precinct opened in 2013-07), so those periods are left
+    missing rather than zero. Returns the notes and the (area, first, last) runs to drop."""
+    notes: list[str] = []
+    runs: list[tuple[str, pd.Period, pd.Period]] = []
     rows = frame[(frame["count"] > 0) & (frame["area"] != "citywide")]
     first_outcome = next(iter(spec.outcomes))
     rows = rows[rows["outcome"] == first_outcome]
@@ -304,10 +311,13 @@ def _sparse_area_notes(frame: pd.DataFrame, spec: IncidentSpec,
         silences = []
         if gap_before >= _MIN_GAP_PERIODS and rate * gap_before >= _EXPECTED_IN_GAP:
             silences.append(f"before {format_period(first)}")
+            runs.append((area, periods[0], first - 1))
         if gap_after >= _MIN_GAP_PERIODS and rate * gap_after >= _EXPECTED_IN_GAP:
             silences.append(f"after {format_period(last)}")
+            runs.append((area, last + 1, periods[-1]))
         if silences:
             notes.append(f"{spec.source}: {area} has no events {' or '.join(silences)} (about "
-                         f"{rate:.1f} a period otherwise); if it did not exist then, its zeros "
-                         "there are not real.")
-    return notes
+                         f"{rate:.1f} a period otherwise): chance is an unlikely reason (the "
+                         "area may not have existed), so those periods are left missing, "
+                         "not zero.")
+    return notes, runs
