@@ -99,14 +99,18 @@ def build_benchmark_workbook(dest: Path, n_agencies: int) -> list[str]:
     frame = pd.read_csv(raw[0], usecols=["date", "agency_name", "state_abbr", "murder",
                                          "aggravated_assault"])
     # Real agencies only: the extract also carries national and size-group aggregates.
-    frame = frame[frame["state_abbr"].notna()
+    # Size-group rows ("Cities of 1M+") have agency_name set and state_abbr "Nationwide".
+    frame = frame[frame["state_abbr"].notna() & (frame["state_abbr"] != "Nationwide")
                   & ~frame["agency_name"].str.contains("Nationwide|Sample", na=True)]
     frame["city"] = frame["agency_name"].astype(str) + " " + frame["state_abbr"].astype(str)
     frame["period"] = pd.to_datetime(frame["date"]).dt.strftime("%Y-%m")
     # The busiest agencies (most aggravated assaults), so every series has counts to model.
     totals = frame.groupby("city")["aggravated_assault"].sum().sort_values(ascending=False)
     complete = frame.groupby("city")["period"].nunique()
-    chosen = [c for c in totals.index if complete[c] == complete.max()][:n_agencies]
+    # RTCI carries the odd negative monthly correction, which the workbook rightly refuses.
+    negative = set(frame.loc[(frame["murder"] < 0) | (frame["aggravated_assault"] < 0), "city"])
+    chosen = [c for c in totals.index
+              if complete[c] == complete.max() and c not in negative][:n_agencies]
     frame = frame[frame["city"].isin(chosen)]
     outcomes = pd.concat([
         frame.assign(outcome="murders", count=frame["murder"]),
@@ -183,12 +187,17 @@ def bench_batch(data: Path, run: Path, workers: int, cities: list[str], n: int) 
     first = _run_tree(cmd, monitor)
     manifest = json.loads((run / "manifest.json").read_text())
     failed = [r["name"] for r in manifest["reports"] if r["status"] != "ok"]
+    # Where a report's time goes, as each worker measured it (means over rendered reports).
+    timings = [r["timings"] for r in manifest["reports"] if r["status"] == "ok"]
+    phases = {k: round(sum(t.get(k, 0.0) for t in timings) / max(1, len(timings)), 3)
+              for k in ("execute_s", "html_s", "pdf_s", "total_s")}
     second_monitor = PeakMemory(os.getpid())
     second = _run_tree(cmd, second_monitor)
     return {"total_s": round(first, 2), "per_report_s": round(first / n, 2),
             "peak_mb": monitor.peak_mb, "second_run_s": round(second, 2),
+            "second_run_peak_mb": second_monitor.peak_mb,
             "incremental_ratio": round(first / second, 1), "failed": failed,
-            "reports": len(manifest["reports"])}
+            "reports": len(manifest["reports"]), "worker_phase_means_s": phases}
 
 
 def run_report_benchmark(n_reports: int, workers: int, skip_chain: bool) -> dict | None:
@@ -215,6 +224,7 @@ def run_report_benchmark(n_reports: int, workers: int, skip_chain: bool) -> dict
         print(f"  first run {batch['total_s']} s ({batch['per_report_s']} s/report), peak "
               f"{batch['peak_mb']} MB; unchanged rerun {batch['second_run_s']} s "
               f"({batch['incremental_ratio']}x faster); failed: {batch['failed'] or 'none'}")
+        print(f"  inside a worker, mean per report: {batch['worker_phase_means_s']}")
         chain = None
         if not skip_chain:
             print("plain chain (papermill + jupyter nbconvert + weasyprint) ...", flush=True)
@@ -287,6 +297,20 @@ def run_ingest_benchmark(n_rows: int) -> dict | None:
                 "rows_per_s": round(rate), "peak_mb": mem.peak_mb}
 
 
+def _machine() -> dict:
+    """What the numbers depend on: cores, memory, load when starting, PDF font subsetter."""
+    import ctypes.util
+
+    return {
+        "cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "python": sys.version.split()[0],
+        # WeasyPrint subsets fonts with libharfbuzz-subset when the system has it, else with
+        # fontTools, about 0.3 s slower per PDF (batch and chain alike).
+        "harfbuzz_subset": bool(ctypes.util.find_library("harfbuzz-subset")),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=20)
@@ -296,11 +320,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-reports", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args(argv)
-    results: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    results: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": _machine()}
+    print(f"Machine: {results['machine']}")
     if not args.skip_reports:
         results["reports"] = run_report_benchmark(args.reports, args.workers, args.skip_chain)
     if not args.skip_ingest:
         results["ingest"] = run_ingest_benchmark(args.ingest_rows)
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average after: {results['load_average_after']}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     print(f"results written to {OUT / 'results.json'}")

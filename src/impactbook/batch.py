@@ -26,12 +26,14 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import DataError, ImpactbookError, ParameterError, Problem, RenderError
 from .fsutil import atomic_write_text, safe_join, sha256_bytes, sha256_file, slugify
+
+if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
+    import pandas as pd
 
 CITY, INTERVENTION = "city", "intervention"
 NOTEBOOK_FILES = {CITY: "city_report.ipynb", INTERVENTION: "intervention_summary.ipynb"}
@@ -109,6 +111,8 @@ def library_hash() -> str:
 
 
 def _read_table(data_dir: Path, name: str, required: bool) -> pd.DataFrame | None:
+    import pandas as pd
+
     path = Path(data_dir) / name
     if not path.exists():
         if required:
@@ -444,16 +448,27 @@ def _worker_main() -> None:
     requests = sys.stdin.buffer
     run_dir, kernel_name, page_sizes = pickle.load(requests)  # noqa: S301 - our parent
 
+    # nbformat imports jsonschema, whose optional "iri" format checker imports rfc3987_syntax,
+    # which builds a grammar parser at import: about 1 s of every worker's start-up. Notebook
+    # validation never checks that format, so a worker goes without it.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     from .render import KernelSession, ReportExporter
 
     def send(message: tuple) -> None:
         pickle.dump(message, replies)
         replies.flush()
 
-    session = KernelSession(kernel_name)  # the kernel boots while we import the exporters
+    session = KernelSession(kernel_name)
     try:
+        session.begin_warm_up()  # the kernel boots and imports while we import the exporters
         exporters = {size: ReportExporter(size) for size in page_sizes}
         session.warm_up()
+        # nbconvert, WeasyPrint and their caches live as long as the worker: keep the garbage
+        # collector's full passes (~70 ms each, about one a report) from rescanning them.
+        import gc
+
+        gc.collect()
+        gc.freeze()
         send(("ready", session.pid))
         while True:
             try:
@@ -548,7 +563,9 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
     from multiprocessing.connection import wait
 
     page_sizes = tuple(sorted({job.page_size for job in jobs}))
-    pending = deque(jobs)
+    # Longest first, so no worker is left with a long job at the end while the others idle:
+    # an intervention summary estimates every city of its type.
+    pending = deque(sorted(jobs, key=lambda job: job.kind != INTERVENTION))
     startup_failures = 0
     pool = [_Worker(run_dir, kernel_name, page_sizes)
             for _ in range(max(1, min(workers, len(jobs))))]

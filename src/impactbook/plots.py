@@ -241,10 +241,30 @@ def plot_placebo(placebo_log_rr: Sequence[float], real_log_rr: float, *,
 
 
 def figure_to_png(fig: Figure, *, dpi: int = 144) -> bytes:
-    """PNG bytes of a figure (no pyplot state, so nothing leaks between reports)."""
+    """PNG bytes of a figure (no pyplot state, so nothing leaks between reports).
+
+    The charts are opaque (white figure background), so they are stored as RGB rather than
+    matplotlib's RGBA: the same pixels, a smaller file, and WeasyPrint embeds an RGB PNG in the
+    PDF without first splitting an all-opaque alpha channel into a separate mask image. A figure
+    that really is transparent somewhere keeps its alpha channel.
+    """
+    from PIL import Image
+
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    return buffer.getvalue()
+    fig.savefig(buffer, format="rgba", dpi=dpi)
+    raw = buffer.getvalue()
+    # Agg renders int(size in inches x dpi) pixels each way, as savefig(format="png") does.
+    width, height = (int(side) for side in fig.get_size_inches() * dpi)
+    if len(raw) != width * height * 4:  # not the canvas we expected: let matplotlib encode
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+        return buffer.getvalue()
+    image = Image.frombuffer("RGBA", (width, height), raw, "raw", "RGBA", 0, 1)
+    if image.getextrema()[3][0] == 255:
+        image = image.convert("RGB")
+    out = io.BytesIO()
+    image.save(out, format="png", dpi=(dpi, dpi))
+    return out.getvalue()
 
 
 def figure_data_uri(fig: Figure) -> str:

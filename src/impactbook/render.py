@@ -15,6 +15,7 @@ The pieces are separable so that a batch worker can keep the expensive ones aliv
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import datetime as _dt
 import json
@@ -24,17 +25,19 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import ParameterError, RenderError
 from .fsutil import atomic_path
+
+if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can start its kernel
+    from nbformat import NotebookNode  # before it spends a second importing nbformat/jsonschema
 
 FINDINGS_MIME = "application/vnd.impactbook.findings+json"
 FORMATS = ("ipynb", "html", "pdf")
@@ -64,6 +67,28 @@ def write_report_file(path: Path, data: bytes) -> None:
     with atomic_path(Path(path)) as tmp:
         tmp.write_bytes(data)
         os.chmod(tmp, _FILE_MODE)
+
+
+def write_report_files(files: Mapping[Path, bytes], report: str) -> None:
+    """Replace one report's files together, or none of them.
+
+    Every file is written and synced to its temporary file before any is renamed into place,
+    so a full disk (or any other write error) leaves all the previous files as they were.
+    Raises :class:`RenderError` naming the file and the system's reason.
+    """
+    current: Path | None = None
+    try:
+        with contextlib.ExitStack() as stack:
+            for current, data in files.items():
+                tmp = stack.enter_context(atomic_path(Path(current)))
+                tmp.write_bytes(data)
+                os.chmod(tmp, _FILE_MODE)
+                with open(tmp, "rb+") as fh:  # a full disk may only say so here
+                    os.fsync(fh.fileno())
+            current = None
+    except OSError as exc:
+        what = Path(current).name if current else "the report files"
+        raise RenderError(report, f"cannot write {what}: {exc.strerror or exc}") from None
 
 
 @dataclass
@@ -192,6 +217,7 @@ class KernelSession:
         self.max_reports = max_reports
         self.reports_run = 0
         self.km = None
+        self._pending_warm_up = None
         self._dir = _private_dir("impactbook-kernel-")
         self._count = 0
         if start:
@@ -233,6 +259,9 @@ class KernelSession:
     def shutdown(self) -> None:
         from jupyter_core.utils import run_sync
 
+        if self._pending_warm_up is not None:
+            self._pending_warm_up[0].stop_channels()
+            self._pending_warm_up = None
         if self.km is not None:
             try:
                 run_sync(self.km.shutdown_kernel)(now=True)
@@ -265,10 +294,63 @@ class KernelSession:
 
         return run_sync(run)()
 
+    _WARM_UP_CODE = ("import impactbook._kernel_reset as _ib_reset\n"
+                     "_ib_reset.warm_up()\ndel _ib_reset\n")
+
+    def begin_warm_up(self) -> None:
+        """Queue the warm-up and return at once; :meth:`warm_up` then waits for it.
+
+        The request waits in the socket until the kernel is up, so the kernel goes straight
+        from booting to importing while the caller does its own start-up work.
+        """
+        from jupyter_core.utils import run_sync
+
+        if self._pending_warm_up is not None or self.km is None:
+            return
+
+        async def send():
+            kc = self.km.client()
+            kc.start_channels()
+            return kc, kc.execute(self._WARM_UP_CODE, silent=True, store_history=False)
+
+        self._pending_warm_up = run_sync(send)()
+
+    def _finish_warm_up(self, timeout_s: float = 120) -> dict | None:
+        """The reply to a queued warm-up (None if none is queued)."""
+        from queue import Empty
+
+        from jupyter_core.utils import run_sync
+
+        if self._pending_warm_up is None:
+            return None
+        kc, msg_id = self._pending_warm_up
+        self._pending_warm_up = None
+
+        async def wait() -> dict:
+            deadline = time.monotonic() + timeout_s
+            try:
+                while True:
+                    try:
+                        msg = await kc.get_shell_msg(timeout=1)
+                    except Empty:
+                        if not await self.km.is_alive():
+                            raise RuntimeError("kernel died during warm-up") from None
+                        if time.monotonic() > deadline:
+                            raise RuntimeError(f"kernel warm-up took over {timeout_s:g} s"
+                                               ) from None
+                        continue
+                    if msg["parent_header"].get("msg_id") == msg_id:
+                        return msg["content"]
+            finally:
+                kc.stop_channels()
+
+        return run_sync(wait)()
+
     def warm_up(self) -> None:
         """Import the heavy libraries now, while nobody is waiting for a report."""
-        content = self.run_code("import impactbook._kernel_reset as _ib_reset\n"
-                                "_ib_reset.warm_up()\ndel _ib_reset\n")
+        content = self._finish_warm_up()
+        if content is None:
+            content = self.run_code(self._WARM_UP_CODE)
         if content.get("status") != "ok":
             raise RuntimeError(f"kernel warm-up failed: {content.get('evalue')}")
         self._warm = True
@@ -294,6 +376,49 @@ def _client_class():
 
     class ReportClient(NotebookClient):
         prelude_code = ""
+
+        async def async_start_new_kernel_client(self):
+            """Connect a client to the session's running kernel, without idle waits.
+
+            jupyter_client's ``wait_for_ready`` ends by draining IOPub until it has been silent
+            for 0.2 s, on every connection: with a warm kernel that is most of the cost of
+            starting a report. Here a ``kernel_info`` request is repeated until both its reply
+            (shell) and its ``idle`` status (IOPub) arrive, which proves the IOPub subscription
+            is live, so no output of the report can be lost; stale IOPub messages need no
+            draining because outputs are matched to their request by parent id.
+            """
+            self.kc = self.km.client()
+            try:
+                await ensure_async(self.kc.start_channels())
+                deadline = time.monotonic() + self.startup_timeout
+                while not await self._iopub_answers():
+                    if not await ensure_async(self.km.is_alive()):
+                        raise RuntimeError("Kernel died before replying to kernel_info")
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"Kernel didn't respond in {self.startup_timeout} s")
+            except Exception:
+                await self._async_cleanup_kernel()
+                raise
+            self.kc.allow_stdin = False
+            return self.kc
+
+        async def _iopub_answers(self) -> bool:
+            from queue import Empty
+
+            msg_id = self.kc.kernel_info()
+            try:
+                while True:
+                    reply = await ensure_async(self.kc.shell_channel.get_msg(timeout=1))
+                    if reply["parent_header"].get("msg_id") == msg_id:
+                        break
+                while True:
+                    msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=0.2))
+                    if (msg["parent_header"].get("msg_id") == msg_id
+                            and msg["msg_type"] == "status"
+                            and msg["content"].get("execution_state") == "idle"):
+                        return True
+            except Empty:
+                return False
 
         async def _run_prelude(self) -> None:
             msg_id = self.kc.execute(self.prelude_code, silent=True, store_history=False)
@@ -344,6 +469,8 @@ def _error_line(nb: NotebookNode, exc: BaseException) -> str:
 def _mark_failed(nb: NotebookNode, message: str) -> None:
     """Put the failure at the top of the kept notebook, as papermill does."""
     import html
+
+    import nbformat
 
     banner = nbformat.v4.new_markdown_cell(
         f'<div class="ib-error-banner"><strong>Report failed:</strong> '
@@ -414,13 +541,24 @@ def extract_findings(nb: NotebookNode) -> dict:
                         continue
                 if isinstance(value, Mapping):
                     found = dict(value)
-    found = found or {}
+    found = _plain(found or {})
     headline = found.get("headline")
     return {
         "key_findings": [str(s) for s in found.get("key_findings") or []],
         "estimates": list(found.get("estimates") or []),
         "headline": dict(headline) if isinstance(headline, Mapping) else None,
     }
+
+
+def _plain(value):
+    """Plain dicts and lists instead of nbformat's NotebookNode: a manifest entry travels from
+    a worker to the parent by pickle, and unpickling a NotebookNode makes the parent import
+    nbformat and jsonschema (over a second) just to read a report's findings."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------- export
@@ -491,18 +629,52 @@ _SAFE_ATTRIBUTES = {
 }
 
 
+_DATA_URI_RE = re.compile(r"(data:image/(?:png|jpeg|gif|webp);base64,)([A-Za-z0-9+/]{64,}={0,2})")
+
+
+_CLEANERS = threading.local()
+
+
+def _html_cleaner():
+    """One bleach Cleaner per thread (not thread-safe): an export calls it hundreds of times,
+    and building its parser each time cost more than the cleaning."""
+    cleaner = getattr(_CLEANERS, "cleaner", None)
+    if cleaner is None:
+        import bleach
+        from bleach.css_sanitizer import CSSSanitizer
+
+        cleaner = _CLEANERS.cleaner = bleach.Cleaner(
+            tags=_SAFE_TAGS, attributes=_SAFE_ATTRIBUTES,
+            protocols={"http", "https", "mailto", "data"}, css_sanitizer=CSSSanitizer(),
+            strip=True, strip_comments=True)
+    return cleaner
+
+
 def clean_report_html(element) -> str:
     """Sanitise notebook-produced HTML/Markdown: report markup stays, scripts and handlers go.
 
     nbconvert's own ``clean_html`` drops headings and table headers, which a report needs.
     """
-    import bleach
-    from bleach.css_sanitizer import CSSSanitizer
+    import secrets
 
     text = element.decode() if isinstance(element, bytes) else str(element)
-    return bleach.clean(text, tags=_SAFE_TAGS, attributes=_SAFE_ATTRIBUTES,
-                        protocols={"http", "https", "mailto", "data"},
-                        css_sanitizer=CSSSanitizer(), strip=True, strip_comments=True)
+    # bleach tokenises every character of an attribute value, and an embedded chart is
+    # 100 kB of base64: set the payloads aside while it works (about 30 ms a chart). Only pure
+    # base64 is set aside and put back, and base64 has no character that means anything to
+    # HTML, so the result is the same as cleaning the whole text. The random token cannot be
+    # forged by the notebook; if the sanitiser drops an attribute, its payload is not restored.
+    nonce = secrets.token_hex(8)
+    payloads: list[str] = []
+
+    def set_aside(match: re.Match) -> str:
+        payloads.append(match.group(2))
+        return f"{match.group(1)}ibdata{nonce}n{len(payloads) - 1}e"
+
+    text = _DATA_URI_RE.sub(set_aside, text)
+    cleaned = _html_cleaner().clean(text)
+    if not payloads:
+        return cleaned
+    return re.sub(f"ibdata{nonce}n(\\d+)e", lambda m: payloads[int(m.group(1))], cleaned)
 
 
 def _drop_machine_outputs(nb: NotebookNode) -> NotebookNode:
@@ -583,6 +755,8 @@ def _normalise_formats(formats: Iterable[str]) -> tuple[str, ...]:
 
 
 def read_notebook(notebook: Path) -> NotebookNode:
+    import nbformat
+
     try:
         return nbformat.read(str(notebook), as_version=4)
     except FileNotFoundError:
@@ -602,6 +776,8 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     raised with ``notebook`` set to its path. ``kernel`` and ``exporter`` let a caller reuse a
     warm kernel and a loaded exporter across reports; otherwise fresh ones are made.
     """
+    import nbformat
+
     started = time.perf_counter()
     notebook = Path(notebook)
     out_dir = Path(out_dir)
@@ -618,15 +794,20 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
             execute(nb, cwd=notebook.resolve().parent, timeout_s=timeout_s, session=session,
                     report=slug)
         except RenderError as error:
-            write_report_file(ipynb_path, nbformat.writes(error.executed).encode("utf-8"))
-            error.notebook = str(ipynb_path)
+            try:
+                write_report_files({ipynb_path: nbformat.writes(error.executed).encode("utf-8")},
+                                   slug)
+                error.notebook = str(ipynb_path)
+            except RenderError:
+                pass  # the report's own failure is the news; the notebook could not be kept
             raise
         finally:
             timings["execute_s"] = round(time.perf_counter() - started, 3)
     finally:
         if own_kernel:
             session.close()
-    write_report_file(ipynb_path, nbformat.writes(nb).encode("utf-8"))
+    # Nothing is written until every export succeeded; then all files are replaced together.
+    outputs = {ipynb_path: nbformat.writes(nb).encode("utf-8")}
     files = {"ipynb": ipynb_path}
     if "html" in wanted or "pdf" in wanted:
         exporter = exporter or ReportExporter(page_size)
@@ -639,16 +820,17 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
             try:
                 pdf_bytes = exporter.to_pdf(html_text, out_dir)
             except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many kinds
+                write_report_files({ipynb_path: outputs[ipynb_path]}, slug)
                 raise RenderError(slug, f"PDF export failed: {exc}",
                                   notebook=str(ipynb_path)) from exc
             timings["pdf_s"] = round(time.perf_counter() - t0, 3)
-        # Both exports succeeded: only now replace the previous files.
         if "html" in wanted:
-            write_report_file(out_dir / f"{slug}.html", html_text.encode("utf-8"))
             files["html"] = out_dir / f"{slug}.html"
+            outputs[files["html"]] = html_text.encode("utf-8")
         if pdf_bytes is not None:
-            write_report_file(out_dir / f"{slug}.pdf", pdf_bytes)
             files["pdf"] = out_dir / f"{slug}.pdf"
+            outputs[files["pdf"]] = pdf_bytes
+    write_report_files(outputs, slug)
     timings["total_s"] = round(time.perf_counter() - started, 3)
     return RenderResult(slug=slug, files=files, timings=timings, findings=extract_findings(nb))
 
