@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from impactbook.batch import plan_batch, run_batch
-from impactbook.errors import ParameterError
+from impactbook.errors import DataError, ParameterError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOTEBOOKS = FIXTURES / "notebooks" / "batch"
@@ -62,7 +62,22 @@ def test_news_for_a_city_changes_that_city_only(workbook, tmp_path):
     with open(workbook / "news.csv", "a", encoding="utf-8") as fh:
         fh.write("2020-02-01,Beta update,Beta News,Beta\n")
     after = {j.id: j.input_hash for j in _plan(workbook, tmp_path / "run")}
-    assert {k for k in before if before[k] != after[k]} == {"city/beta", "intervention/gvi"}
+    # The GVI summary shows items tagged GVI only, so a Beta-only item re-renders Beta alone.
+    assert {k for k in before if before[k] != after[k]} == {"city/beta"}
+    with open(workbook / "news.csv", "a", encoding="utf-8") as fh:
+        fh.write("2020-03-01,Ceasefires compared,Daily,GVI\n")
+    again = {j.id: j.input_hash for j in _plan(workbook, tmp_path / "run")}
+    assert {k for k in after if after[k] != again[k]} == {"city/alpha", "city/beta",
+                                                          "intervention/gvi"}
+
+
+def test_a_bad_workbook_fails_before_any_report(workbook, tmp_path):
+    (workbook / "outcomes.csv").write_text(
+        (workbook / "outcomes.csv").read_text() + "Alpha,citywide,shootings,2020-13,-1\n")
+    with pytest.raises(DataError) as info:
+        _plan(workbook, tmp_path / "run")
+    assert any("row" in line and "'period'" in line for line in info.value.lines)
+    assert not (tmp_path / "run" / "alpha").exists()
 
 
 @pytest.mark.slow

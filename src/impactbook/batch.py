@@ -132,10 +132,6 @@ def _require_columns(frame: pd.DataFrame, path: Path, columns: Iterable[str]) ->
                                            f"{list(frame.columns)}", row=1))
 
 
-def _split(value: str) -> list[str]:
-    return [part.strip() for part in str(value).split(";") if part.strip()]
-
-
 def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
     """Order-independent hash of named row sets (rows sorted, columns sorted)."""
     h = hashlib.sha256()
@@ -165,35 +161,25 @@ class _Workbook:
     def types(self) -> list[str]:
         return list(dict.fromkeys(t for t in self.interventions["intervention"] if t.strip()))
 
-    def news_linked(self, names: Iterable[str]) -> pd.DataFrame | None:
-        if self.news is None or "tags" not in self.news.columns:
-            return None
-        wanted = set()
-        for name in names:
-            try:
-                wanted.add(slugify(name))
-            except ParameterError:
-                continue
+    def city_news(self, city: str) -> pd.DataFrame | None:
+        """The news the city report shows (the same linking rule as the report itself)."""
+        from .news import news_for_city
 
-        def linked(tags: str) -> bool:
-            for tag in _split(tags):
-                try:
-                    if slugify(tag) in wanted:
-                        return True
-                except ParameterError:
-                    continue
-            return False
+        if self.news is None or self.tags is None:
+            return self.news
+        return news_for_city(self.news, self.tags, self.interventions, city)
 
-        return self.news[self.news["tags"].map(linked)]
+    def intervention_news(self, kind: str) -> pd.DataFrame | None:
+        from .news import news_for_intervention
+
+        return None if self.news is None else news_for_intervention(self.news, kind)
 
     def city_slice_hash(self, city: str) -> str:
         programmes = self.interventions[self.interventions["city"] == city]
-        names = [city, *programmes["intervention"], *programmes.get("programme", []),
-                 *programmes.get("id", [])]
         return _hash_frames(
             ("outcomes", self.outcomes[self.outcomes["city"] == city]),
             ("interventions", programmes),
-            ("news", self.news_linked(names)),
+            ("news", self.city_news(city)),
             ("tags", self.tags),
         )
 
@@ -203,13 +189,29 @@ class _Workbook:
         return _hash_frames(
             ("outcomes", self.outcomes[self.outcomes["city"].isin(cities)]),
             ("interventions", programmes),
-            ("news", self.news_linked([kind, *sorted(cities)])),
+            ("news", self.intervention_news(kind)),
             ("tags", self.tags),
         )
 
 
-def _load(data_dir: Path) -> _Workbook:
+def _validate_once(data_dir: Path, out_dir: Path) -> None:
+    """Validate the workbook before any report is planned, so bad input fails up front with
+    every problem listed and no report written. A run folder remembers the hash of the last
+    workbook (and library) it validated, so an unchanged rerun does not pay for it again."""
+    from .data import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
+
+    digest = json.dumps({"data_hash": data_hash(data_dir), "library_hash": library_hash()})
+    marker = Path(out_dir) / ".state" / "validated-workbook.json"
+    if marker.exists() and marker.read_text(encoding="utf-8") == digest:
+        return
+    load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, digest)
+
+
+def _load(data_dir: Path, out_dir: Path) -> _Workbook:
     data_dir = Path(data_dir)
+    _validate_once(data_dir, out_dir)
     outcomes = _read_table(data_dir, "outcomes.csv", True)
     interventions = _read_table(data_dir, "interventions.csv", True)
     _require_columns(outcomes, data_dir / "outcomes.csv", ["city"])
@@ -270,7 +272,7 @@ def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = No
     """
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     formats = tuple(formats)
-    wb = _load(Path(data_dir))
+    wb = _load(Path(data_dir), Path(out_dir))
     all_cities = wb.cities_with_programmes()
     all_types = wb.types()
     chosen_cities = _choose(cities, all_cities, "city")
@@ -812,7 +814,7 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
     Raises ParameterError for a city not in the workbook, RenderError if the report fails
     (the executed notebook is kept and the failure recorded in the manifest and index).
     """
-    wb = _load(Path(data_dir))
+    wb = _load(Path(data_dir), Path(out_dir))
     known = sorted(set(wb.outcomes["city"]) | set(wb.interventions["city"]))
     if city not in known:
         raise ParameterError("city", city, f"a city in the workbook: {known}")
@@ -827,7 +829,7 @@ def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
                            timeout_s: float = DEFAULT_TIMEOUT_S,
                            notebooks_dir: Path | None = None) -> dict:
     """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry."""
-    wb = _load(Path(data_dir))
+    wb = _load(Path(data_dir), Path(out_dir))
     types = wb.types()
     if intervention not in types:
         raise ParameterError("intervention", intervention, f"an intervention type in "
