@@ -169,25 +169,30 @@ def test_failing_notebook_keeps_executed_notebook_and_previous_exports(tmp_path,
                                                                         exporter):
     render_notebook(NOTEBOOKS / "good.ipynb", {}, tmp_path, "report", kernel=session,
                     exporter=exporter)
-    before = (tmp_path / "report.html").read_bytes()
+    before = {name: (tmp_path / f"report.{name}").read_bytes() for name in ("html", "pdf",
+                                                                          "ipynb")}
     with pytest.raises(RenderError) as info:
         render_notebook(NOTEBOOKS / "raises.ipynb", {"city": "Metropolis"}, tmp_path, "report",
                         kernel=session, exporter=exporter)
     assert "ValueError" in str(info.value) and "boom on purpose in Metropolis" in str(info.value)
     kept = Path(info.value.notebook)
-    assert kept == tmp_path / "report.ipynb"
+    assert kept == tmp_path / "report.failed.ipynb"
     nb = nbformat.read(str(kept), as_version=4)
     assert "impactbook-error" in nb.cells[0].metadata["tags"]
     assert any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
-    assert (tmp_path / "report.html").read_bytes() == before  # untouched, not half-written
+    for name, content in before.items():  # the last good report is untouched, not half-written
+        assert (tmp_path / f"report.{name}").read_bytes() == content
     assert not list(tmp_path.glob(".*.tmp"))
+    render_notebook(NOTEBOOKS / "good.ipynb", {}, tmp_path, "report", kernel=session,
+                    exporter=exporter)
+    assert not kept.exists()  # a later success supersedes the failure
 
 
 def test_failed_render_of_new_report_writes_no_exports(tmp_path, session, exporter):
     with pytest.raises(RenderError):
         render_notebook(NOTEBOOKS / "raises.ipynb", {}, tmp_path, "x", kernel=session,
                         exporter=exporter)
-    assert [p.name for p in tmp_path.iterdir()] == ["x.ipynb"]
+    assert [p.name for p in tmp_path.iterdir()] == ["x.failed.ipynb"]
 
 
 def test_timeout_fails_the_report_and_replaces_the_kernel(tmp_path, session, exporter):
@@ -205,7 +210,7 @@ def test_dead_kernel_fails_the_report_and_is_replaced(tmp_path, session, exporte
     with pytest.raises(RenderError, match="kernel died"):
         render_notebook(NOTEBOOKS / "dies.ipynb", {}, tmp_path, "dies", kernel=session,
                         exporter=exporter, timeout_s=60)
-    assert (tmp_path / "dies.ipynb").exists() and not (tmp_path / "dies.html").exists()
+    assert (tmp_path / "dies.failed.ipynb").exists() and not (tmp_path / "dies.html").exists()
     assert session.is_alive()
     result = render_notebook(NOTEBOOKS / "good.ipynb", {}, tmp_path, "after", kernel=session,
                              exporter=exporter)

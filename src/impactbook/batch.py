@@ -627,7 +627,7 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
 
 
 def _kept_notebook(run_dir: Path, job: ReportJob) -> dict:
-    path = safe_join(Path(run_dir), job.slug, f"{job.slug}.ipynb")
+    path = safe_join(Path(run_dir), job.slug, f"{job.slug}.failed.ipynb")
     return _relative_files({"ipynb": path}, run_dir) if path.exists() else {}
 
 

@@ -765,15 +765,21 @@ def read_notebook(notebook: Path) -> NotebookNode:
         raise RenderError(Path(notebook).stem, f"{notebook} is not a notebook ({exc})") from None
 
 
+def failed_notebook_path(out_dir: Path, slug: str) -> Path:
+    """Where a failed report's executed notebook is kept, apart from the last good files."""
+    return Path(out_dir) / f"{slug}.failed.ipynb"
+
+
 def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: Path, slug: str,
                     formats: Iterable[str] = ("html", "pdf"), timeout_s: float = DEFAULT_TIMEOUT_S,
                     kernel: KernelSession | None = None, *, exporter: ReportExporter | None = None,
                     title: str | None = None, page_size: str = "A4") -> RenderResult:
     """Execute ``notebook`` with ``parameters`` and write ``out_dir/<slug>.{ipynb,html,pdf}``.
 
-    Every file is written atomically. If execution fails, the executed notebook (with the
-    error) is kept as ``<slug>.ipynb``, no HTML/PDF is written, and :class:`RenderError` is
-    raised with ``notebook`` set to its path. ``kernel`` and ``exporter`` let a caller reuse a
+    Every file is written atomically. If execution or export fails, the executed notebook
+    (with the error) is kept as ``<slug>.failed.ipynb`` beside the previous good files, which
+    stay untouched, and :class:`RenderError` is raised with ``notebook`` set to its path.
+    ``kernel`` and ``exporter`` let a caller reuse a
     warm kernel and a loaded exporter across reports; otherwise fresh ones are made.
     """
     import nbformat
@@ -786,6 +792,7 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     nb = parameterize(read_notebook(notebook), parameters,
                       kernel_name=kernel.kernel_name if kernel else "python3")
     ipynb_path = out_dir / f"{slug}.ipynb"
+    failed_path = failed_notebook_path(out_dir, slug)
     own_kernel = kernel is None
     session = kernel or KernelSession()
     timings: dict[str, float] = {}
@@ -795,9 +802,9 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
                     report=slug)
         except RenderError as error:
             try:
-                write_report_files({ipynb_path: nbformat.writes(error.executed).encode("utf-8")},
+                write_report_files({failed_path: nbformat.writes(error.executed).encode("utf-8")},
                                    slug)
-                error.notebook = str(ipynb_path)
+                error.notebook = str(failed_path)
             except RenderError:
                 pass  # the report's own failure is the news; the notebook could not be kept
             raise
@@ -820,9 +827,9 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
             try:
                 pdf_bytes = exporter.to_pdf(html_text, out_dir)
             except Exception as exc:  # noqa: BLE001 - WeasyPrint raises many kinds
-                write_report_files({ipynb_path: outputs[ipynb_path]}, slug)
+                write_report_files({failed_path: outputs[ipynb_path]}, slug)
                 raise RenderError(slug, f"PDF export failed: {exc}",
-                                  notebook=str(ipynb_path)) from exc
+                                  notebook=str(failed_path)) from exc
             timings["pdf_s"] = round(time.perf_counter() - t0, 3)
         if "html" in wanted:
             files["html"] = out_dir / f"{slug}.html"
@@ -831,6 +838,7 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
             files["pdf"] = out_dir / f"{slug}.pdf"
             outputs[files["pdf"]] = pdf_bytes
     write_report_files(outputs, slug)
+    failed_path.unlink(missing_ok=True)  # an earlier failure is superseded
     timings["total_s"] = round(time.perf_counter() - started, 3)
     return RenderResult(slug=slug, files=files, timings=timings, findings=extract_findings(nb))
 
