@@ -337,3 +337,21 @@ def test_real_city_report_for_new_york(tmp_path):
     assert entry["key_findings"], "the report should publish its key findings"
     assert PdfReader(str(tmp_path / entry["files"]["pdf"])).pages[0].extract_text()
     assert (tmp_path / "index.html").exists() and (tmp_path / "manifest.json").exists()
+
+
+def test_sanitiser_keeps_embedded_charts_and_drops_active_content():
+    from impactbook.render import clean_report_html
+
+    payload = "iVBORw0KGgo" + "A" * 200 + "=="
+    html_in = (f"<figure><img src='data:image/png;base64,{payload}' alt='chart'>"
+               "<figcaption>ok</figcaption></figure>"
+               "<script>alert(1)</script><img src=x onerror=alert(1)>"
+               "<a href='data:text/html;base64,PHNjcmlwdD4='>x</a>"
+               "<a href='javascript:alert(1)'>y</a><a href='https://example.org/'>z</a>"
+               "<p>ibdata0000000000000000n0e</p>")
+    out = clean_report_html(html_in)
+    assert f"data:image/png;base64,{payload}" in out
+    assert "<script" not in out and "onerror" not in out
+    assert "data:text/html" not in out and "javascript:" not in out
+    assert 'href="https://example.org/"' in out
+    assert "ibdata0000000000000000n0e" in out  # text that looks like a token stays text

@@ -622,7 +622,10 @@ _SAFE_TAGS = frozenset({
 })
 _SAFE_ATTRIBUTES = {
     "*": ["class", "id", "title", "style", "lang"],
-    "a": ["href", "name"],
+    # data: is allowed for embedded charts only, never as a link target.
+    "a": lambda tag, name, value: name == "name" or (
+        name == "href" and value.strip().lower().startswith(("http://", "https://", "mailto:",
+                                                             "#"))),
     "img": ["src", "alt", "width", "height"],
     "td": ["colspan", "rowspan", "align"], "th": ["colspan", "rowspan", "align", "scope"],
     "table": ["border"], "ol": ["start"], "col": ["span"],
