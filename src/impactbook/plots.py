@@ -100,9 +100,9 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
         for axis in (ax, ax_cmp):
             if axis is not None:
                 axis.axvline(start_x, color=ACCENT, lw=1.2, ls="-")
-        ax.annotate(f"start {estimate.to_dict()['start']}", xy=(start_x, 1.0),
-                    xycoords=("data", "axes fraction"), xytext=(3, -2),
-                    textcoords="offset points", va="top", fontsize=8, color=ACCENT)
+        ax.annotate(f"start {estimate.to_dict()['start']}", xy=(start_x, 0.0),
+                    xycoords=("data", "axes fraction"), xytext=(3, 3),
+                    textcoords="offset points", va="bottom", fontsize=8, color=ACCENT)
         where = estimate.area if estimate.area and estimate.area != "citywide" else "citywide"
         change = _percent(estimate.percent_change)
         ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} {change} against the "

@@ -62,7 +62,7 @@ class OutcomeResult:
         if self.headline is None:
             return (f"{self.programme}: no estimate for {self.outcome} "
                     f"({'; '.join(self.errors) or 'not computed'}).")
-        return effects.describe_finding(self.headline)
+        return f"{self.programme}: {effects.describe_finding(self.headline)}"
 
 
 @dataclass(frozen=True)
