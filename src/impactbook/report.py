@@ -230,7 +230,12 @@ class InterventionSummary:
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                                post_periods: int = 24,
                                today: dt.date | None = None) -> InterventionSummary:
-    """Every city's model estimate for one intervention type, pooled by random effects."""
+    """Every city's model estimate for one intervention type, pooled by random effects.
+
+    Each programme enters the pooled estimate once, with its first listed (primary) outcome:
+    a programme's shootings and shooting victims are two views of the same events, and
+    pooling both would count it twice. Every outcome is still shown in the table and plot.
+    """
     from .news import count_tags_by_period, news_for_intervention
 
     workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
@@ -240,13 +245,15 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
         raise unknown_value("intervention", intervention, table["intervention"])
     rows, estimates = [], []
     for programme in programmes.to_dict("records"):
-        for outcome in split_list(programme["outcomes"]):
+        for position, outcome in enumerate(split_list(programme["outcomes"])):
             result = _outcome_result(workbook, programme, outcome, post_periods,
                                      with_placebo=False)
             est = result.its
+            is_pooled = position == 0 and est is not None
             rows.append({
                 "city": programme["city"], "programme": programme["programme"],
                 "area": est.area if est else programme["area"], "outcome": outcome,
+                "in_pooled": is_pooled,
                 "start": programme["start"], "confidence": programme.get("confidence", ""),
                 **({k: est.to_dict()[k] for k in ("rate_ratio", "ci_low", "ci_high",
                                                    "percent_change", "p_value",
@@ -255,7 +262,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                 "warnings": len(est.warnings) if est else 0,
                 "error": "; ".join(result.errors) if est is None else "",
             })
-            if est is not None:
+            if is_pooled:
                 estimates.append(est)
     pooled, pooled_error = None, None
     if len(estimates) >= 2:
@@ -264,8 +271,8 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
         except ImpactbookError as exc:
             pooled_error = str(exc)
     else:
-        pooled_error = (f"pooling needs at least two estimates; {len(estimates)} available "
-                        f"for {intervention}")
+        pooled_error = (f"pooling needs at least two programmes; {len(estimates)} with an "
+                        f"estimate for {intervention}")
     news = news_for_intervention(workbook.news, intervention)
     return InterventionSummary(
         intervention=intervention, rows=pd.DataFrame(rows), pooled=pooled,

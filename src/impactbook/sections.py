@@ -243,10 +243,12 @@ def show_summary_table(summary: InterventionSummary) -> None:
     display(HTML(summary.rows.to_html(index=False, escape=True, classes="ib-table", na_rep="")))
     if summary.pooled is not None:
         p = summary.pooled
-        display(HTML(f"<p class='ib-caption'>Random-effects pooling of {p.k} estimates: "
-                     f"tau-squared {p.tau2:.4f}, I-squared {p.i2 * 100:.0f}%, Q {p.q:.2f}. "
-                     "Estimates from the same city are not independent; treat the pooled "
-                     "figure as a summary, not a trial result.</p>"))
+        display(HTML(f"<p class='ib-caption'>Random-effects pooling (DerSimonian-Laird) of "
+                     f"{p.k} programmes, each with its primary outcome (in_pooled): tau-squared "
+                     f"{p.tau2:.4f}, I-squared {p.i2 * 100:.0f}%, Q {p.q:.2f}. Programmes in "
+                     "the same city share its trends and are not fully independent; treat the "
+                     "pooled figure as a summary of these evaluations, not a trial result."
+                     "</p>"))
 
 
 @section("News coverage over time")
