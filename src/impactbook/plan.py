@@ -1,0 +1,296 @@
+"""Plan a batch: one :class:`ReportJob` per report, keyed by everything that shapes it.
+
+A plan is a list of :class:`ReportJob` (one city report per city with a programme, one
+intervention summary per intervention type). Each job carries the hash of the workbook slice
+its report reads, so an unchanged report can be reused; the workbook is validated once per
+change (remembered in the run folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__
+from .errors import DataError, ParameterError, Problem, RenderError
+from .fsutil import atomic_write_text, safe_join, sha256_bytes, sha256_file, slugify
+
+if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
+    import pandas as pd
+
+CITY, INTERVENTION = "city", "intervention"
+NOTEBOOK_FILES = {CITY: "city_report.ipynb", INTERVENTION: "intervention_summary.ipynb"}
+
+
+@dataclass(frozen=True)
+class ReportJob:
+    """One report to render; everything a worker (local or remote) needs, and nothing secret."""
+
+    id: str
+    kind: str
+    name: str
+    slug: str
+    notebook: str
+    parameters: dict
+    interventions: tuple[str, ...]
+    input_hash: str
+    notebook_hash: str
+    data_dir: str
+    formats: tuple[str, ...] = ("html", "pdf")
+    page_size: str = "A4"
+
+    @property
+    def title(self) -> str:
+        if self.kind == CITY:
+            return f"{self.name}: community violence intervention report"
+        return f"{self.name}: intervention summary"
+
+    @property
+    def key(self) -> str:
+        """Changes whenever anything that can change the report's content changes."""
+        payload = {
+            "notebook": self.notebook_hash, "parameters": self.parameters,
+            "version": __version__, "library": library_hash(), "input": self.input_hash,
+            "formats": list(self.formats), "page_size": self.page_size,
+        }
+        return sha256_bytes(json.dumps(payload, sort_keys=True).encode())
+
+
+def default_notebooks_dir() -> Path:
+    """``$IMPACTBOOK_NOTEBOOKS``, else the repository's ``notebooks/``, else packaged copies."""
+    env = os.environ.get("IMPACTBOOK_NOTEBOOKS")
+    if env:
+        return Path(env)
+    repo = Path(__file__).resolve().parents[2] / "notebooks"
+    if (repo / NOTEBOOK_FILES[CITY]).exists():
+        return repo
+    return Path(__file__).resolve().parent / "notebooks"
+
+
+_LIBRARY_HASH: str | None = None
+
+
+def library_hash() -> str:
+    """Hash of the installed impactbook sources: a code change re-renders even without a bump."""
+    global _LIBRARY_HASH
+    if _LIBRARY_HASH is None:
+        h = hashlib.sha256()
+        root = Path(__file__).resolve().parent
+        for path in sorted(root.rglob("*")):
+            if path.suffix in {".py", ".j2", ".css", ".json"} and "__pycache__" not in path.parts:
+                h.update(str(path.relative_to(root)).encode())
+                h.update(path.read_bytes())
+        _LIBRARY_HASH = h.hexdigest()
+    return _LIBRARY_HASH
+
+
+def _read_table(data_dir: Path, name: str, required: bool) -> pd.DataFrame | None:
+    import pandas as pd
+
+    path = Path(data_dir) / name
+    if not path.exists():
+        if required:
+            raise DataError(Problem(str(path), "file is missing"))
+        return None
+    try:
+        # Everything as text: the slice hash must not depend on float formatting or NaN rules.
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(Problem(str(path), f"cannot be read as CSV ({exc})")) from None
+
+
+def _require_columns(frame: pd.DataFrame, path: Path, columns: Iterable[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(Problem(str(path), f"missing column(s) {missing}; found "
+                                           f"{list(frame.columns)}", row=1))
+
+
+def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
+    """Order-independent hash of named row sets (rows sorted, columns sorted)."""
+    h = hashlib.sha256()
+    for name, frame in parts:
+        h.update(f"\0{name}\0".encode())
+        if frame is None or frame.empty:
+            continue
+        frame = frame[sorted(frame.columns)]
+        rows = sorted("\x1f".join(row) for row in frame.astype(str).itertuples(index=False))
+        h.update(("\x1f".join(frame.columns) + "\n").encode())
+        for row in rows:
+            h.update(row.encode())
+            h.update(b"\n")
+    return h.hexdigest()
+
+
+@dataclass
+class _Workbook:
+    outcomes: pd.DataFrame
+    interventions: pd.DataFrame
+    news: pd.DataFrame | None
+    tags: pd.DataFrame | None
+
+    def cities_with_programmes(self) -> list[str]:
+        return list(dict.fromkeys(c for c in self.interventions["city"] if c.strip()))
+
+    def types(self) -> list[str]:
+        return list(dict.fromkeys(t for t in self.interventions["intervention"] if t.strip()))
+
+    def city_news(self, city: str) -> pd.DataFrame | None:
+        """The news the city report shows (the same linking rule as the report itself)."""
+        from .news import news_for_city
+
+        if self.news is None or self.tags is None:
+            return self.news
+        return news_for_city(self.news, self.tags, self.interventions, city)
+
+    def intervention_news(self, kind: str) -> pd.DataFrame | None:
+        from .news import news_for_intervention
+
+        return None if self.news is None else news_for_intervention(self.news, kind)
+
+    def city_slice_hash(self, city: str) -> str:
+        programmes = self.interventions[self.interventions["city"] == city]
+        return _hash_frames(
+            ("outcomes", self.outcomes[self.outcomes["city"] == city]),
+            ("interventions", programmes),
+            ("news", self.city_news(city)),
+            ("tags", self.tags),
+        )
+
+    def intervention_slice_hash(self, kind: str) -> str:
+        cities = set(self.interventions.loc[self.interventions["intervention"] == kind, "city"])
+        programmes = self.interventions[self.interventions["city"].isin(cities)]
+        return _hash_frames(
+            ("outcomes", self.outcomes[self.outcomes["city"].isin(cities)]),
+            ("interventions", programmes),
+            ("news", self.intervention_news(kind)),
+            ("tags", self.tags),
+        )
+
+
+VALIDATED_MARKER = "validated-workbook.json"
+# Digests validated by this process: planning and running one batch validate once.
+_VALIDATED_HERE: set[str] = set()
+
+
+def _validation_digest(data_dir: Path) -> str:
+    return json.dumps({"data_hash": data_hash(data_dir), "library_hash": library_hash()})
+
+
+def _validate_once(data_dir: Path, out_dir: Path) -> None:
+    """Validate the workbook before any report is planned, so bad input fails up front with
+    every problem listed and no report written. Planning writes nothing: ``run_batch``
+    records the digest of the workbook (and library) it rendered from in the run folder, so
+    an unchanged rerun does not pay for validation again."""
+    from .data import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
+
+    digest = _validation_digest(data_dir)
+    marker = Path(out_dir) / ".state" / VALIDATED_MARKER
+    if digest in _VALIDATED_HERE or (
+            marker.exists() and marker.read_text(encoding="utf-8") == digest):
+        return
+    load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    _VALIDATED_HERE.add(digest)
+
+
+def record_validated(data_dir: Path, out_dir: Path) -> None:
+    """Remember that ``out_dir`` was rendered from this (validated) workbook."""
+    marker = Path(out_dir) / ".state" / VALIDATED_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, _validation_digest(data_dir))
+
+
+def _load(data_dir: Path, out_dir: Path) -> _Workbook:
+    data_dir = Path(data_dir)
+    _validate_once(data_dir, out_dir)
+    outcomes = _read_table(data_dir, "outcomes.csv", True)
+    interventions = _read_table(data_dir, "interventions.csv", True)
+    _require_columns(outcomes, data_dir / "outcomes.csv", ["city"])
+    _require_columns(interventions, data_dir / "interventions.csv", ["city", "intervention"])
+    return _Workbook(outcomes, interventions, _read_table(data_dir, "news.csv", False),
+                     _read_table(data_dir, "tags.csv", False))
+
+
+def data_hash(data_dir: Path) -> str:
+    """Hash of every CSV file of the workbook (names and contents)."""
+    h = hashlib.sha256()
+    for path in sorted(Path(data_dir).glob("*.csv")):
+        h.update(path.name.encode() + b"\0" + sha256_file(path).encode())
+    return h.hexdigest()
+
+
+def _notebook(notebooks_dir: Path, kind: str) -> tuple[str, str]:
+    path = Path(notebooks_dir) / NOTEBOOK_FILES[kind]
+    if not path.exists():
+        raise RenderError(kind, f"notebook {path} does not exist")
+    return str(path.resolve()), sha256_file(path)
+
+
+def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
+              formats: tuple[str, ...], page_size: str) -> ReportJob:
+    notebook, nb_hash = _notebook(notebooks_dir, CITY)
+    slug = slugify(city)
+    types = wb.interventions.loc[wb.interventions["city"] == city, "intervention"]
+    return ReportJob(
+        id=f"{CITY}/{slug}", kind=CITY, name=city, slug=slug, notebook=notebook,
+        parameters={"city": city, "data_dir": str(Path(data_dir).resolve())},
+        interventions=tuple(dict.fromkeys(types)), input_hash=wb.city_slice_hash(city),
+        notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
+        page_size=page_size)
+
+
+def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
+                      notebooks_dir: Path, formats: tuple[str, ...],
+                      page_size: str) -> ReportJob:
+    notebook, nb_hash = _notebook(notebooks_dir, INTERVENTION)
+    return ReportJob(
+        id=f"{INTERVENTION}/{slug}", kind=INTERVENTION, name=kind, slug=slug,
+        notebook=notebook,
+        parameters={"intervention": kind, "data_dir": str(Path(data_dir).resolve())},
+        interventions=(kind,), input_hash=wb.intervention_slice_hash(kind),
+        notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
+        page_size=page_size)
+
+
+def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = None,
+               formats: Sequence[str] = ("html", "pdf"), page_size: str = "A4",
+               cities: Iterable[str] | None = None,
+               interventions: Iterable[str] | None = None) -> list[ReportJob]:
+    """One city report per city with a programme, one summary per intervention type.
+
+    ``cities``/``interventions`` restrict the plan (unknown names raise ParameterError).
+    Summaries whose slug collides with a city's get ``-summary`` appended.
+    """
+    notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
+    formats = tuple(formats)
+    wb = _load(Path(data_dir), Path(out_dir))
+    all_cities = wb.cities_with_programmes()
+    all_types = wb.types()
+    chosen_cities = _choose(cities, all_cities, "city")
+    chosen_types = _choose(interventions, all_types, "intervention")
+    jobs = [_city_job(wb, c, data_dir, notebooks_dir, formats, page_size) for c in chosen_cities]
+    used = {slugify(c) for c in all_cities}
+    for kind in chosen_types:
+        slug = slugify(kind)
+        if slug in used:
+            slug = f"{slug}-summary"
+        jobs.append(_intervention_job(wb, kind, slug, data_dir, notebooks_dir, formats,
+                                      page_size))
+    for job in jobs:  # refuse anything that would land outside the run folder
+        safe_join(Path(out_dir), job.slug, f"{job.slug}.html")
+    return jobs
+
+
+def _choose(wanted: Iterable[str] | None, available: list[str], what: str) -> list[str]:
+    if wanted is None:
+        return available
+    chosen = list(wanted)
+    for name in chosen:
+        if name not in available:
+            raise ParameterError(what, name, f"one of {available}")
+    return chosen
