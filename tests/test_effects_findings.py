@@ -70,3 +70,20 @@ def test_describe_pooled():
     text = describe_pooled(pool_random_effects(frame), "Group Violence Intervention")
     assert text.startswith("Across 3 estimates with Group Violence Intervention, the pooled")
     assert "DerSimonian-Laird" in text and "I-squared" in text and "a fall overall" in text
+
+
+def test_caveats_name_each_guardrail_briefly():
+    from impactbook.effects.findings import describe_caveats
+
+    warnings = [
+        "The window (2018-01 to 2023-12) overlaps March 2020 to December 2021, when violence "
+        "shifted nationally with the pandemic: the change may reflect that shift.",
+        "Counts are small (mean 4.3 a month, under 5): percent changes swing widely.",
+        "Only 4 quarters from the start onwards are in the data (24 asked): the post-period is "
+        "shorter than asked.",
+        "Something new that has no short name.",
+    ]
+    assert describe_caveats(warnings) == (
+        "the window overlaps the 2020-21 pandemic shift; small counts; a shorter follow-up than "
+        "asked; other data warnings (see the notes)")
+    assert describe_caveats([]) == ""

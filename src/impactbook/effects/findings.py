@@ -68,7 +68,41 @@ def describe_finding(estimate: Estimate) -> str:
                    "design alone cannot rule out other causes")
     else:
         verdict = "the interval includes no change, so this is not clear evidence of an effect"
-    return f"{_place(estimate)}, {body} (95% interval {interval}); {verdict}."
+    caveats = describe_caveats(estimate.warnings)
+    caution = f" Caution: {caveats}." if caveats else ""
+    return f"{_place(estimate)}, {body} (95% interval {interval}); {verdict}.{caution}"
+
+
+# Short names for the guardrail warnings, so a funder's sentence carries the caveats that
+# matter without the full explanation (which the report's notes give).
+_CAVEATS = (
+    ("pandemic", "the window overlaps the 2020-21 pandemic shift"),
+    ("short baseline", "a short pre-programme baseline"),
+    ("post-period is shorter", "a shorter follow-up than asked"),
+    ("pre-period is shorter", "a shorter baseline than asked"),
+    ("diluted", "the area is larger than where the programme ran"),
+    ("unusual high", "the start follows an unusual high (regression to the mean)"),
+    ("counts are small", "small counts"),
+    ("trending differently", "the areas' trends differed before the start"),
+    ("missing", "missing periods"),
+    ("with no count", "missing periods"),
+    ("partial", "partial periods"),
+)
+
+
+def describe_caveats(warnings) -> str:
+    """The guardrail warnings as a short ``;``-joined list (empty when there are none)."""
+    found: list[str] = []
+    for warning in warnings:
+        text = warning.lower()
+        for key, label in _CAVEATS:
+            if key in text and label not in found:
+                found.append(label)
+                break
+        else:
+            if "other data warnings (see the notes)" not in found:
+                found.append("other data warnings (see the notes)")
+    return "; ".join(found)
 
 
 def describe_pooled(pooled: PooledResult, intervention: str | None = None) -> str:
