@@ -60,7 +60,10 @@ class EstimateRequest(BaseModel):
     @classmethod
     def _check_start(cls, value):
         if value is not None:
-            parse_period(value)  # ValueError becomes a pydantic error naming 'start'
+            try:
+                parse_period(value)
+            except ValueError as exc:  # becomes a pydantic error naming 'start'
+                raise ValueError(f"a period YYYY-MM or YYYY-Qn ({exc})") from None
         return value
 
 
@@ -73,7 +76,8 @@ def make_request(**fields) -> EstimateRequest:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"]) or "request"
-        raise ParameterError(name, first.get("input"), first["msg"]) from None
+        expected = first["msg"].removeprefix("Input should be ").removeprefix("Value error, ")
+        raise ParameterError(name, first.get("input"), expected) from None
 
 
 @dataclass(frozen=True)
