@@ -27,7 +27,7 @@ from .data import (
     unknown_value,
 )
 from .errors import ParameterError
-from .periods import format_period, frequency_of, parse_period
+from .periods import frequency_of, parse_period
 
 Method = Literal["its", "prepost", "comparison"]
 
@@ -209,8 +209,3 @@ def run_estimate(data_dir: Path, request: EstimateRequest | dict) -> effects.Est
     needs = (OUTCOMES,) if request.start else (OUTCOMES, INTERVENTIONS)
     workbook = load_workbook(data_dir, require=needs)
     return estimate_for(workbook, request)
-
-
-def describe_window(estimate: effects.Estimate) -> str:
-    return (f"{estimate.pre_periods} periods before and {estimate.post_periods} after "
-            f"{format_period(estimate.start)}")

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
@@ -349,10 +349,6 @@ def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
                             Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
                             tuple(formats), page_size)
     return _render_single(job, out_dir, timeout_s)
-
-
-def job_to_dict(job: ReportJob) -> dict:
-    return asdict(job)
 
 
 if __name__ == "__main__":

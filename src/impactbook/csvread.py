@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -214,9 +213,3 @@ def read_csv_text(path: Path, required: tuple[str, ...], *, label: str | None = 
                   ) -> pd.DataFrame:
     """The whole of :func:`iter_csv_text` as one frame (for the small workbook tables)."""
     return _concat(iter_csv_text(path, required, label=label), required)
-
-
-def read_csv_text_from_string(text: str, required: tuple[str, ...], label: str) -> pd.DataFrame:
-    """Parse CSV text held in memory (imports, tests) with the same rules."""
-    text = text.removeprefix("\ufeff")
-    return _concat(iter_records(io.StringIO(text, newline=""), required, label), required)

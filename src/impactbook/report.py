@@ -31,7 +31,6 @@ from .data import (
 )
 from .errors import ImpactbookError, ParameterError
 from .fsutil import sha256_bytes
-from .periods import format_period
 
 
 @dataclass(frozen=True)
@@ -279,13 +278,3 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
         pooled_error=pooled_error, news_counts=count_tags_by_period(news, freq="Y"),
         news=news, data_hash=workbook_hash(workbook.root),
         generated=(today or dt.date.today()).isoformat())
-
-
-def format_interval(estimate: effects.Estimate) -> str:
-    record = estimate.to_dict()
-    return (f"{record['percent_change']:+.1f}% ({_pct(record['ci_low']):+.1f}% to "
-            f"{_pct(record['ci_high']):+.1f}%)")
-
-
-def period_label(period: pd.Period) -> str:
-    return format_period(period)
