@@ -118,7 +118,7 @@ def test_read_tags_csv_reports_bad_rows_with_lines(tmp_path):
     path.write_text("tag,kind\nChicago,city\nchicago,city\nFoo,place\n,topic\n", encoding="utf-8")
     with pytest.raises(DataError) as info:
         read_tags_csv(path)
-    rows = [(p.row, p.column) for p in info.value.problems]
+    rows = sorted((p.row, p.column) for p in info.value.problems)
     assert rows == [(3, "tag"), (4, "kind"), (5, "tag")]
 
 
@@ -126,5 +126,8 @@ def test_read_tags_csv_missing_file_and_columns(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         read_tags_csv(tmp_path / "tags.csv")
     (tmp_path / "tags.csv").write_text("<html><body>oops</body></html>\n", encoding="utf-8")
-    with pytest.raises(DataError, match="missing column"):
+    with pytest.raises(DataError, match="HTML"):
+        read_tags_csv(tmp_path / "tags.csv")
+    (tmp_path / "tags.csv").write_text("name,type\nChicago,city\n", encoding="utf-8")
+    with pytest.raises(DataError, match="missing required column"):
         read_tags_csv(tmp_path / "tags.csv")

@@ -547,6 +547,14 @@ def _load_tags(path: Path, problems: _Problems) -> pd.DataFrame:
     return frame
 
 
+def read_tags(path: Path | str) -> pd.DataFrame:
+    """One ``tags.csv`` alone (for news imports), checked by the same rules as a workbook's."""
+    problems = _Problems()
+    frame = _load_tags(Path(path), problems)
+    problems.raise_if_any()
+    return frame[["tag", "kind"]].reset_index(drop=True)
+
+
 def _intervention_types(tags: pd.DataFrame) -> set[str]:
     return set(tags.loc[tags["kind"] == "intervention", "tag"])
 

@@ -8,7 +8,6 @@ is four tags. :func:`split_tags` recovers them against the vocabulary in
 
 from __future__ import annotations
 
-import csv
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -16,11 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
-from .errors import DataError, Problem
-
-TAG_KINDS = ("city", "intervention", "initiative", "topic")
-TAGS_COLUMNS = ("tag", "kind")
 
 # Explicit separators in tag text. They also split unknown runs, so "Foo; Bar"
 # with neither known gives two unknown tags, not one.
@@ -165,65 +159,11 @@ def _strip_punctuation(text: str) -> str:
 
 
 def read_tags_csv(path: Path) -> pd.DataFrame:
-    """Read and check a ``tags.csv`` (columns ``tag, kind``); raise :class:`DataError`.
+    """Read and check a ``tags.csv`` (columns ``tag, kind``) with the workbook's own rules.
 
-    Every problem is reported with its line; tags are compared case- and
-    space-insensitively, so ``chicago`` after ``Chicago`` is a duplicate.
+    Raises :class:`DataError` listing every bad row; tags are compared
+    case-insensitively, so ``chicago`` after ``Chicago`` is a duplicate.
     """
-    path = Path(path)
-    name = str(path)
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            rows = list(_numbered_rows(fh))
-    except FileNotFoundError:
-        raise DataError(Problem(name, "file not found; the tag vocabulary (tag, kind) "
-                                "is needed to check tags")) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(Problem(name, f"not UTF-8 text ({exc.reason})")) from None
-    if not rows:
-        raise DataError(Problem(name, "empty file; expected a header 'tag,kind'", row=1))
-    _, header = rows[0]
-    header = [h.strip() for h in header]
-    missing = [c for c in TAGS_COLUMNS if c not in header]
-    if missing:
-        raise DataError(Problem(name, f"missing column(s) {', '.join(missing)}; "
-                                f"found {', '.join(header) or 'none'}", row=1))
-    tag_at, kind_at = header.index("tag"), header.index("kind")
-    problems: list[Problem] = []
-    records: list[tuple[str, str]] = []
-    seen: dict[str, int] = {}
-    for line, fields in rows[1:]:
-        if not any(f.strip() for f in fields):
-            continue
-        if len(fields) != len(header):
-            problems.append(Problem(name, f"expected {len(header)} fields, got {len(fields)}",
-                                    row=line))
-            continue
-        tag, kind = normalise_space(fields[tag_at]), fields[kind_at].strip().lower()
-        if not tag:
-            problems.append(Problem(name, "empty tag", row=line, column="tag"))
-            continue
-        if kind not in TAG_KINDS:
-            problems.append(Problem(name, f"kind {fields[kind_at]!r} for tag {tag!r}; "
-                                    f"expected one of {', '.join(TAG_KINDS)}",
-                                    row=line, column="kind"))
-            continue
-        key = tag.casefold()
-        if key in seen:
-            problems.append(Problem(name, f"tag {tag!r} repeats line {seen[key]}",
-                                    row=line, column="tag"))
-            continue
-        seen[key] = line
-        records.append((tag, kind))
-    if problems:
-        raise DataError(problems)
-    return pd.DataFrame(records, columns=list(TAGS_COLUMNS), dtype=object)
+    from .data import read_tags
 
-
-def _numbered_rows(lines: Iterable[str]) -> Iterable[tuple[int, list[str]]]:
-    """CSV records with the 1-based line each starts on (quoted fields may span lines)."""
-    reader = csv.reader(lines)
-    start = 1
-    for fields in reader:
-        yield start, fields
-        start = reader.line_num + 1
+    return read_tags(path)
