@@ -54,7 +54,7 @@ bench: setup ## Measure batch speed and memory against the plain papermill + nbc
 	$(BIN)/python benchmarks/run.py
 
 data: setup ## Rebuild data/outcomes.csv from the raw files in data/raw (reproducible)
-	$(BIN)/python -m impactbook.build_default --data data
+	$(BIN)/python -m impactbook.ingest.default_workbook --data data
 	$(BIN)/impactbook validate --data data
 
 clean: ## Remove generated reports and caches (keeps .venv)

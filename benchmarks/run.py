@@ -9,7 +9,8 @@
    (b) by ``impactbook batch`` (first run, then an unchanged second run),
    printing wall time, per-report time, the ratio and peak memory (psutil, children included).
 2. Ingest: a generated 10-million-row Chicago-homicides-like incident CSV is ingested with
-   ``impactbook.ingest.ingest_file("chicago-homicides", ...)``: rows per second, peak memory.
+   ``impactbook.ingest.sources.ingest_file("chicago-homicides", ...)``: rows per second,
+   peak memory.
 
 Results go to stdout and ``benchmarks/out/results.json`` (git-ignored).
 """
@@ -173,7 +174,8 @@ def _batch_command(data: Path, run: Path, workers: int, cities: list[str]) -> li
     script = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from impactbook.batch import plan_batch, run_batch\n"
+        "from impactbook.render.batch import run_batch\n"
+        "from impactbook.render.plan import plan_batch\n"
         "if __name__ == '__main__':\n"
         f"    jobs = plan_batch(Path({str(data)!r}), Path({str(run)!r}), cities={cities!r})\n"
         f"    r = run_batch(jobs, Path({str(run)!r}), workers={workers}, progress=False)\n"
@@ -201,7 +203,7 @@ def bench_batch(data: Path, run: Path, workers: int, cities: list[str], n: int) 
 
 
 def run_report_benchmark(n_reports: int, workers: int, skip_chain: bool) -> dict | None:
-    from impactbook.batch import default_notebooks_dir, plan_batch
+    from impactbook.render.plan import default_notebooks_dir, plan_batch
 
     notebooks = default_notebooks_dir()
     if not (notebooks / "city_report.ipynb").exists():
@@ -267,9 +269,9 @@ def generate_incidents(path: Path, n_rows: int, chunk: int = 1_000_000) -> None:
 
 def run_ingest_benchmark(n_rows: int) -> dict | None:
     try:
-        from impactbook.ingest import ingest_file  # noqa: F401
+        from impactbook.ingest.sources import ingest_file  # noqa: F401
     except ImportError as exc:
-        print(f"SKIP ingest benchmark: impactbook.ingest.ingest_file is not available ({exc})")
+        print(f"SKIP ingest benchmark: ingest_file is not available ({exc})")
         return None
     with tempfile.TemporaryDirectory(prefix="impactbook-ingest-") as tmp:
         path = Path(tmp) / "incidents.csv"
@@ -277,7 +279,7 @@ def run_ingest_benchmark(n_rows: int) -> dict | None:
         generate_incidents(path, n_rows)
         print(f"Ingest: generated {n_rows:,} rows ({path.stat().st_size / 2**20:.0f} MB) in "
               f"{time.perf_counter() - t0:.1f} s", flush=True)
-        script = ("import json, sys, time\nfrom impactbook.ingest import ingest_file\n"
+        script = ("import json, sys, time\nfrom impactbook.ingest.sources import ingest_file\n"
                   "t = time.perf_counter()\n"
                   f"r = ingest_file('chicago-homicides', {str(path)!r})\n"
                   "print(json.dumps({'seconds': time.perf_counter() - t,"

@@ -17,9 +17,9 @@ from impactbook.analysis import (
     run_estimate,
 )
 from impactbook.cli import main
-from impactbook.data import load_workbook
 from impactbook.effects import ESTIMATE_KEYS
 from impactbook.errors import ParameterError
+from impactbook.workbook.loader import load_workbook
 
 from .conftest import monthly_rows, write_workbook
 

@@ -239,7 +239,7 @@ def test_validate_streams_a_200mb_outcomes_file(tmp_path):
 
 def test_hostile_names_validate_and_plan_only_plain_folders(tmp_path):
     """Names with HTML, quotes, newlines in prose and ``../`` are data, never paths."""
-    from impactbook.batch import plan_batch
+    from impactbook.render.plan import plan_batch
 
     case = BAD / "accepted_hostile_names"
     before = folder_state(case)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from impactbook.batch import plan_batch, run_batch
 from impactbook.errors import DataError, ParameterError
+from impactbook.render.batch import run_batch
+from impactbook.render.plan import plan_batch
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NOTEBOOKS = FIXTURES / "notebooks" / "batch"

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from impactbook.data import load_workbook, select_series, split_list, validate_workbook
 from impactbook.errors import DataError, ParameterError
+from impactbook.workbook.loader import load_workbook, select_series, split_list, validate_workbook
 
 from .conftest import write_workbook
 

@@ -14,9 +14,11 @@ import pytest
 from pypdf import PdfReader
 
 from impactbook.analysis import run_estimate
-from impactbook.batch import render_city, summarize_intervention
-from impactbook.data import load_workbook
-from impactbook.render import KernelSession, ReportExporter, render_notebook
+from impactbook.render.batch import render_city, summarize_intervention
+from impactbook.render.export import ReportExporter
+from impactbook.render.kernel import KernelSession
+from impactbook.render.notebook import render_notebook
+from impactbook.workbook.loader import load_workbook
 
 from .conftest import ROOT
 

@@ -86,8 +86,8 @@ def _spring_workbook(folder: Path, *, last_count: int) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("failing", ["ipynb", "pdf"])  # the first and the last written
 def test_full_disk_during_render_city_keeps_previous_report(tmp_path, monkeypatch, failing):
-    from impactbook.batch import render_city
     from impactbook.errors import ImpactbookError
+    from impactbook.render.batch import render_city
 
     data = _spring_workbook(tmp_path / "wb", last_count=12)
     run = tmp_path / "run"
@@ -140,7 +140,8 @@ _SITECUSTOMIZE = textwrap.dedent('''
 def test_full_disk_in_a_batch_worker_is_one_manifest_line(tmp_path, monkeypatch):
     import shutil
 
-    from impactbook.batch import plan_batch, run_batch
+    from impactbook.render.batch import run_batch
+    from impactbook.render.plan import plan_batch
 
     data = tmp_path / "data"
     shutil.copytree(FIXTURES / "workbook", data)
@@ -178,8 +179,8 @@ def test_full_disk_in_a_batch_worker_is_one_manifest_line(tmp_path, monkeypatch)
 
 
 def test_full_disk_during_news_import_keeps_news_csv(tmp_path, monkeypatch, capsys):
-    from impactbook import news
     from impactbook.cli import main
+    from impactbook.news import items as news
 
     data = _spring_workbook(tmp_path / "wb", last_count=12)
     before = (data / "news.csv").read_bytes()
@@ -201,7 +202,7 @@ def test_full_disk_during_news_import_keeps_news_csv(tmp_path, monkeypatch, caps
 
 
 def test_full_disk_during_outcomes_write_keeps_outcomes_csv(tmp_path, monkeypatch):
-    from impactbook import ingest
+    from impactbook.ingest import sources as ingest
 
     data = _spring_workbook(tmp_path / "wb", last_count=12)
     before = (data / "outcomes.csv").read_bytes()
@@ -220,7 +221,7 @@ def test_full_disk_during_outcomes_write_keeps_outcomes_csv(tmp_path, monkeypatc
 
 
 def test_full_disk_while_writing_the_outbox_keeps_previous_messages(tmp_path, monkeypatch):
-    from impactbook.mail import outbox_dir, run_email
+    from impactbook.mail.run import outbox_dir, run_email
 
     data = _spring_workbook(tmp_path / "wb", last_count=12)
     run = tmp_path / "run"
@@ -381,7 +382,7 @@ def test_killing_one_worker_fails_only_its_report(tmp_path):
     try:
         _wait_until_some_finished(proc, run)
         workers = [c for c in psutil.Process(proc.pid).children()
-                   if "impactbook.batch" in " ".join(c.cmdline())]
+                   if "impactbook.render.batch" in " ".join(c.cmdline())]
         assert len(workers) == 2
         victim = workers[0]
         victim_kernels = [k.pid for k in victim.children(recursive=True)]

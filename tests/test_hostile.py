@@ -17,7 +17,8 @@ import nbformat
 import pytest
 
 from impactbook.errors import ParameterError
-from impactbook.render import KernelSession, render_notebook, validate_parameters
+from impactbook.render.kernel import KernelSession
+from impactbook.render.notebook import render_notebook, validate_parameters
 
 from .conftest import ROOT, monthly_rows, write_workbook
 
@@ -124,8 +125,8 @@ def _pdf_text(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
-    from impactbook.batch import render_city, summarize_intervention
-    from impactbook.mail import run_email
+    from impactbook.mail.run import run_email
+    from impactbook.render.batch import render_city, summarize_intervention
 
     base = tmp_path_factory.mktemp("hostile")
     data = hostile_workbook(base / "wb")

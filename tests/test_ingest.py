@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from impactbook.build_default import build_outcomes_text
 from impactbook.errors import DataError, ParameterError
-from impactbook.ingest import (
+from impactbook.ingest.default_workbook import build_outcomes_text
+from impactbook.ingest.sources import (
     OUTCOME_COLUMNS,
     IngestResult,
     ingest_file,
@@ -366,7 +366,7 @@ def test_committed_outcomes_equal_the_build_from_raw():
 
 
 def test_ingest_into_workbook_merges_and_dry_run_writes_nothing(tmp_path):
-    from impactbook.ingest import ingest_into_workbook
+    from impactbook.ingest.sources import ingest_into_workbook
 
     dry = ingest_into_workbook("nypd-shootings", NYPD, tmp_path, dry_run=True)
     assert not (tmp_path / "outcomes.csv").exists() and not dry.written

@@ -15,17 +15,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from impactbook.errors import DataError, MailError
-from impactbook.mail import (
+from impactbook.mail.compose import (
     Funder,
-    MailLedger,
     compose_message,
     load_manifest,
     plan_messages,
     read_funders,
-    run_email,
-    send_messages,
-    write_outbox,
 )
+from impactbook.mail.ledger import MailLedger
+from impactbook.mail.run import run_email, write_outbox
+from impactbook.mail.send import send_messages
 
 PASSWORD = "s3cret-Pa55word-never-logged"
 USER = "impactbook-sender"
@@ -560,7 +559,7 @@ def test_manifest_problems_are_data_errors(tmp_path):
 
 
 def test_reprs_hide_the_password():
-    from impactbook.mail import SmtpCredentials, credentials_from_env
+    from impactbook.mail.send import SmtpCredentials, credentials_from_env
 
     creds = credentials_from_env({"IMPACTBOOK_SMTP_USER": USER,
                                   "IMPACTBOOK_SMTP_PASSWORD": PASSWORD})
@@ -653,7 +652,7 @@ def test_unconfirmed_report_held_back_from_follow_up_until_resend(workbook, smtp
     (("*",), ("*",), {"new-york", "chicago", "cure-violence", "group-violence-intervention"}),
 ])
 def test_funder_selection_uses_both_lists(cities, interventions, expected):
-    from impactbook.mail_compose import Funder, ReportEntry
+    from impactbook.mail.compose import Funder, ReportEntry
 
     reports = [
         ReportEntry("city/new-york", "city", "New York", "new-york", "ok",

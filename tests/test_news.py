@@ -4,9 +4,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from impactbook import news as news_mod
 from impactbook.errors import DataError, ParameterError
-from impactbook.news import (
+from impactbook.news import items as news_mod
+from impactbook.news.items import (
     NEWS_COLUMNS,
     count_tags_by_period,
     duplicate_key,
@@ -19,7 +19,7 @@ from impactbook.news import (
     parse_nnsc_page,
     render_news_html,
 )
-from impactbook.tags import read_tags_csv
+from impactbook.news.tags import read_tags_csv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
 SEED = FIXTURES / "nnsc_homepage_2017.txt"

@@ -18,12 +18,17 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from impactbook.data import REQUIRED, load_workbook, validate_workbook
 from impactbook.effects import estimate_its, estimate_prepost
 from impactbook.errors import DataError, EstimationError, ImpactbookError, ParameterError
 from impactbook.fsutil import safe_join, slugify
-from impactbook.periods import format_period, frequency_of, parse_date_or_month, parse_period
-from impactbook.tags import SEPARATORS, normalise_space, split_tags
+from impactbook.news.tags import SEPARATORS, normalise_space, split_tags
+from impactbook.workbook.loader import REQUIRED, load_workbook, validate_workbook
+from impactbook.workbook.periods import (
+    format_period,
+    frequency_of,
+    parse_date_or_month,
+    parse_period,
+)
 
 from .fixtures.bad.make_cases import BASE
 

@@ -13,15 +13,10 @@ import pytest
 from pypdf import PdfReader
 
 from impactbook.errors import ParameterError, RenderError
-from impactbook.index_page import render_index, write_index
-from impactbook.render import (
-    FINDINGS_MIME,
-    KernelSession,
-    ReportExporter,
-    parameter_names,
-    render_notebook,
-    validate_parameters,
-)
+from impactbook.render.export import FINDINGS_MIME, ReportExporter
+from impactbook.render.kernel import KernelSession
+from impactbook.render.notebook import parameter_names, render_notebook, validate_parameters
+from impactbook.report.index_page import render_index, write_index
 
 NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 REPO = Path(__file__).resolve().parents[1]
@@ -328,7 +323,7 @@ def test_real_city_report_for_new_york(tmp_path):
     data = REPO / "data"
     if not notebook.exists() or not (data / "outcomes.csv").exists():
         pytest.skip("notebooks/city_report.ipynb or data/outcomes.csv not there yet")
-    from impactbook.batch import render_city
+    from impactbook.render.batch import render_city
 
     entry = render_city(data, "New York", tmp_path, notebooks_dir=notebook.parent)
     assert entry["status"] == "ok", entry["error"]
@@ -340,7 +335,7 @@ def test_real_city_report_for_new_york(tmp_path):
 
 
 def test_sanitiser_keeps_embedded_charts_and_drops_active_content():
-    from impactbook.render import clean_report_html
+    from impactbook.render.export import clean_report_html
 
     payload = "iVBORw0KGgo" + "A" * 200 + "=="
     html_in = (f"<figure><img src='data:image/png;base64,{payload}' alt='chart'>"

@@ -7,8 +7,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from impactbook import report, sections
 from impactbook.analysis import run_estimate
+from impactbook.report import content as report
+from impactbook.report import sections
 
 from .conftest import monthly_rows, write_workbook
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from impactbook.errors import DataError
-from impactbook.tags import TagSplit, read_tags_csv, split_tags
+from impactbook.news.tags import TagSplit, read_tags_csv, split_tags
 
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
 

@@ -15,8 +15,9 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from . import effects
-from .data import (
+from impactbook import effects
+from impactbook.errors import ParameterError
+from impactbook.workbook.loader import (
     CITYWIDE,
     INTERVENTIONS,
     OUTCOMES,
@@ -26,8 +27,7 @@ from .data import (
     split_list,
     unknown_value,
 )
-from .errors import ParameterError
-from .periods import frequency_of, parse_period
+from impactbook.workbook.periods import frequency_of, parse_period
 
 Method = Literal["its", "prepost", "comparison"]
 

@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import __version__
-from .errors import DataError, ImpactbookError
+from impactbook import __version__
+from impactbook.errors import DataError, ImpactbookError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 INGEST_SOURCES = ("chicago-homicides", "nypd-shootings", "philadelphia-shootings", "rtci",
@@ -29,7 +29,7 @@ def _say(*lines: str) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .data import validate_workbook
+    from impactbook.workbook.loader import validate_workbook
 
     warnings = validate_workbook(args.data)
     for warning in warnings:
@@ -39,7 +39,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
-    from .ingest import ingest_into_workbook
+    from impactbook.ingest.sources import ingest_into_workbook
 
     summary = ingest_into_workbook(args.source, Path(args.file), Path(args.data),
                                    mapping=args.mapping, agencies=args.agency,
@@ -51,7 +51,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from .analysis import make_request, run_estimate
+    from impactbook.analysis import make_request, run_estimate
 
     request = make_request(
         city=args.city, outcome=args.outcome, area=args.area, start=args.start,
@@ -63,7 +63,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(estimate.to_dict(), allow_nan=False))
     else:
-        from .effects import describe_finding
+        from impactbook.effects import describe_finding
 
         record = estimate.to_dict()
         print(describe_finding(estimate))
@@ -84,7 +84,7 @@ def _print_entry(run_dir: Path, entry: dict) -> None:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from .batch import render_city
+    from impactbook.render.batch import render_city
 
     entry = render_city(Path(args.data), args.city, Path(args.out),
                         formats=_formats(args.formats), page_size=_page(args.paper),
@@ -94,7 +94,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
-    from .batch import summarize_intervention
+    from impactbook.render.batch import summarize_intervention
 
     entry = summarize_intervention(Path(args.data), args.intervention, Path(args.out),
                                    formats=_formats(args.formats), page_size=_page(args.paper),
@@ -104,11 +104,12 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import plan_batch, run_batch
-    from .demo import batch_summary_lines
+    from impactbook.demo import batch_summary_lines
+    from impactbook.render.batch import run_batch
+    from impactbook.render.plan import plan_batch
 
     if args.executor == "dask" and not args.scheduler:
-        from .errors import ParameterError
+        from impactbook.errors import ParameterError
 
         raise ParameterError("scheduler", None, "a Dask scheduler address with --executor dask")
     jobs = plan_batch(Path(args.data), Path(args.out), formats=_formats(args.formats),
@@ -122,7 +123,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_news_import(args: argparse.Namespace) -> int:
-    from .news import guess_news_format, import_news
+    from impactbook.news.items import guess_news_format, import_news
 
     fmt = args.format or guess_news_format(Path(args.file))
     report = import_news(Path(args.data), Path(args.file), fmt)
@@ -132,7 +133,7 @@ def _cmd_news_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_email(args: argparse.Namespace) -> int:
-    from .mail import run_email
+    from impactbook.mail.run import run_email
 
     report = run_email(Path(args.run), Path(args.data), send=args.send, host=args.smtp_host,
                        port=args.smtp_port, starttls=args.starttls, resend=args.resend)
@@ -142,7 +143,7 @@ def _cmd_email(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from impactbook.demo import run_demo
 
     result = run_demo(Path(args.data), Path(args.out), workers=args.workers)
     for line in result.lines:
@@ -155,7 +156,7 @@ def _page(paper: str) -> str:
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    from .errors import ParameterError
+    from impactbook.errors import ParameterError
 
     formats = tuple(f.strip().lower() for f in text.split(",") if f.strip())
     bad = [f for f in formats if f not in ("html", "pdf")]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .batch import BatchResult, plan_batch, run_batch
-from .data import validate_workbook
-from .mail import run_email
+from impactbook.mail.run import run_email
+from impactbook.render.batch import BatchResult, run_batch
+from impactbook.render.plan import plan_batch
+from impactbook.workbook.loader import validate_workbook
 
 
 @dataclass

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ParameterError
+from impactbook.errors import ParameterError
 
 _SLUG_MAX = 60
 

@@ -25,7 +25,7 @@ import pandas as pd
 from impactbook.effects._fit import fit_count_model
 from impactbook.effects._window import Labels, fourier_terms, normalise_series, unit_name
 from impactbook.effects.its import MIN_PRE_OBSERVED, default_fourier_pairs
-from impactbook.periods import QUARTERLY
+from impactbook.workbook.periods import QUARTERLY
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from impactbook.errors import EstimationError
-from impactbook.periods import QUARTERLY, format_period, frequency_of, parse_period
+from impactbook.workbook.periods import QUARTERLY, format_period, frequency_of, parse_period
 
 MAX_LISTED_PERIODS = 6
 

@@ -22,7 +22,7 @@ from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window
 from impactbook.effects.estimate import Z_95, Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
-from impactbook.periods import QUARTERLY, parse_period
+from impactbook.workbook.periods import QUARTERLY, parse_period
 
 DEFAULT_POST_PERIODS = 24
 PRE_TREND_ALPHA = 0.05

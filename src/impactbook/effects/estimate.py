@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from impactbook.periods import format_period
+from impactbook.workbook.periods import format_period
 
 #: The keys of the DESIGN.md estimate JSON, in contract order.
 ESTIMATE_KEYS: tuple[str, ...] = (

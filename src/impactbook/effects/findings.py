@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.pooled import PooledResult
-from impactbook.periods import QUARTERLY, frequency_of
+from impactbook.workbook.periods import QUARTERLY, frequency_of
 
 NO_CHANGE_PERCENT = 0.5  # |change| below this reads as "about the same"
 

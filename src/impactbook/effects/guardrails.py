@@ -15,7 +15,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from impactbook.effects._window import Window, fourier_terms, list_periods, unit_name
-from impactbook.periods import QUARTERLY, format_period
+from impactbook.workbook.periods import QUARTERLY, format_period
 
 MIN_PRE_PERIODS = 24
 MIN_MEAN_COUNT = 5.0

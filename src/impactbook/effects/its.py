@@ -19,7 +19,7 @@ from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, Window, fourier_terms, make_window
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
-from impactbook.periods import QUARTERLY
+from impactbook.workbook.periods import QUARTERLY
 
 DEFAULT_POST_PERIODS = 24
 MIN_PRE_OBSERVED = 6

@@ -28,7 +28,7 @@ from impactbook.effects._window import Labels, coerce_start, normalise_series, u
 from impactbook.effects.estimate import Estimate, significant_or_none
 from impactbook.effects.its import DEFAULT_POST_PERIODS, estimate_its
 from impactbook.errors import EstimationError
-from impactbook.periods import format_period
+from impactbook.workbook.periods import format_period
 
 MIN_PLACEBO_PRE_PERIODS = 12
 MIN_PLACEBOS = 5

@@ -18,7 +18,7 @@ from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window, unit_name
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
-from impactbook.periods import format_period
+from impactbook.workbook.periods import format_period
 
 DEFAULT_POST_PERIODS = 24
 

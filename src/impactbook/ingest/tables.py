@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, Problem
-from .ingest_files import check_csv_file, find_malformed_row, open_text, require_columns
+from impactbook.errors import DataError, Problem
+from impactbook.ingest.files import check_csv_file, find_malformed_row, open_text, require_columns
 
 RTCI_CITY_KEY = "agency_full"
 RTCI_OUTCOMES = {"murder": "murders", "aggravated_assault": "aggravated assaults"}

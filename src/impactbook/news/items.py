@@ -21,10 +21,10 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from .errors import DataError, ParameterError, Problem
-from .fsutil import atomic_path
-from .periods import parse_date_or_month
-from .tags import normalise_space, read_tags_csv, split_tags, tag_key
+from impactbook.errors import DataError, ParameterError, Problem
+from impactbook.fsutil import atomic_path
+from impactbook.news.tags import normalise_space, read_tags_csv, split_tags, tag_key
+from impactbook.workbook.periods import parse_date_or_month
 
 NEWS_COLUMNS = ("date", "title", "outlet", "tags", "url", "summary")
 REQUIRED_COLUMNS = ("date", "title", "outlet", "tags")

@@ -23,9 +23,9 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10: JSON mappings only
     tomllib = None
 
-from .errors import DataError, Problem
-from .ingest_incidents import KEYS, ROWS, IncidentSpec
-from .periods import MONTHLY, QUARTERLY
+from impactbook.errors import DataError, Problem
+from impactbook.ingest.incidents import KEYS, ROWS, IncidentSpec
+from impactbook.workbook.periods import MONTHLY, QUARTERLY
 
 _REQUIRED = ("city", "outcome", "date_column", "date_format")
 _OPTIONAL = ("key_column", "rows_outcome", "area_column", "area_prefix", "filter_column",

@@ -11,15 +11,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .errors import ParameterError
+from impactbook import __version__
+from impactbook.errors import ParameterError
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 FINDINGS_MIME = "application/vnd.impactbook.findings+json"
 PAGE_SIZES = ("A4", "Letter")
-TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 # Cells carrying one of these tags are left out of the HTML/PDF (they stay in the .ipynb).
 REMOVE_CELL_TAGS = {"remove_cell", "remove-cell", "hide", "injected-parameters"}
 _WIDE_TABLE_COLUMNS = 9

@@ -1,7 +1,7 @@
 """Rebuild the embedded default workbook's ``outcomes.csv`` from ``data/raw/``.
 
-Run ``python -m impactbook.build_default [--data DIR]``. The result depends only on the files in
-``DIR/raw`` (same input, byte-identical output), and a test checks that the committed
+Run ``python -m impactbook.ingest.default_workbook [--data DIR]``. The result depends only on
+the files in ``DIR/raw`` (same input, byte-identical output), and a test checks that the committed
 ``data/outcomes.csv`` equals what this produces. The ingest notes go to ``raw/INGEST_NOTES.txt``.
 """
 
@@ -13,8 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import ImpactbookError
-from .ingest import format_outcomes_csv, ingest_file, merge_outcomes, write_text_atomic
+from impactbook.errors import ImpactbookError
+from impactbook.ingest.sources import (
+    format_outcomes_csv,
+    ingest_file,
+    merge_outcomes,
+    write_text_atomic,
+)
 
 # (source, raw file, RTCI agencies). From RTCI only the agencies the programmes need.
 RAW_INPUTS: tuple[tuple[str, str, list[str] | None], ...] = (

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import RenderError
+from impactbook.errors import RenderError
 
 if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can start its kernel
     from nbformat import NotebookNode  # before it spends a second importing nbformat/jsonschema
@@ -132,7 +132,7 @@ class KernelSession:
 
         return run_sync(run)()
 
-    _WARM_UP_CODE = ("import impactbook._kernel_reset as _ib_reset\n"
+    _WARM_UP_CODE = ("import impactbook.render.kernel_reset as _ib_reset\n"
                      "_ib_reset.warm_up()\ndel _ib_reset\n")
 
     def begin_warm_up(self) -> None:
@@ -196,7 +196,7 @@ class KernelSession:
     def prelude(self, cwd: Path) -> str:
         """Code run silently before each report: warm up once, then reset to pristine."""
         cwd_literal = json.dumps(str(cwd))
-        return ("import impactbook._kernel_reset as _ib_reset\n"
+        return ("import impactbook.render.kernel_reset as _ib_reset\n"
                 "_ib_reset.warm_up()\n"
                 f"_ib_reset.reset({cwd_literal})\n")
 

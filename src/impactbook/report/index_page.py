@@ -13,8 +13,8 @@ import math
 from pathlib import Path
 from urllib.parse import quote
 
-from . import __version__
-from .fsutil import atomic_path
+from impactbook import __version__
+from impactbook.fsutil import atomic_path
 
 _CSS = """
 body{margin:0;font-family:"DejaVu Sans","Liberation Sans",Arial,sans-serif;color:#1d2329;

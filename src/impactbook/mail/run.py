@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
-from .errors import MailError
-from .fsutil import atomic_write_bytes, slugify
-from .mail_compose import (
+from impactbook.errors import MailError
+from impactbook.fsutil import atomic_write_bytes, slugify
+from impactbook.mail.compose import (
     DEFAULT_FROM,
     FROM_ENV,
     MAX_MESSAGE_BYTES,
@@ -34,8 +34,8 @@ from .mail_compose import (
     unplanned_funders,
     validate_address,
 )
-from .mail_ledger import LEDGER_NAME, LedgerEntry, MailLedger
-from .mail_send import (
+from impactbook.mail.ledger import LEDGER_NAME, LedgerEntry, MailLedger
+from impactbook.mail.send import (
     PASSWORD_ENV,
     USER_ENV,
     SendReport,

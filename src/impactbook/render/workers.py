@@ -1,7 +1,7 @@
 """Render jobs: one job in this process (:func:`render_job`), or many on long-lived local
 worker processes (:func:`_run_local`).
 
-Each worker is a plain subprocess started as ``python -m impactbook.batch`` (which calls
+Each worker is a plain subprocess started as ``python -m impactbook.render.batch`` (which calls
 :func:`_worker_main`); it imports nbconvert and WeasyPrint once and keeps a warm,
 reset-between-reports kernel. Parent and worker talk with pickled tuples over pipes.
 """
@@ -15,9 +15,9 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .errors import ImpactbookError, RenderError
-from .fsutil import safe_join
-from .plan import INTERVENTION, ReportJob
+from impactbook.errors import ImpactbookError, RenderError
+from impactbook.fsutil import safe_join
+from impactbook.render.plan import INTERVENTION, ReportJob
 
 DEFAULT_TIMEOUT_S = 300
 # Beyond the per-report execution deadline, how long export may take before the worker is
@@ -53,7 +53,7 @@ def render_job(job: ReportJob, run_dir: Path, *, session=None, exporter=None,
                timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
     """Render one job into ``run_dir/<slug>/`` and return its manifest entry (never raises
     for a report's own failure: that is recorded in the entry)."""
-    from .render import extract_findings, read_notebook, render_notebook
+    from impactbook.render.notebook import extract_findings, read_notebook, render_notebook
 
     run_dir = Path(run_dir)
     out_dir = safe_join(run_dir, job.slug)
@@ -83,7 +83,7 @@ def render_job(job: ReportJob, run_dir: Path, *, session=None, exporter=None,
 
 
 def _worker_main() -> None:
-    """A long-lived worker (``python -m impactbook.batch``): import exporters once, keep one
+    """A long-lived worker (``python -m impactbook.render.batch``): import exporters once, keep one
     warm kernel, render the jobs the parent sends on stdin, answer on the original stdout.
 
     Workers are plain subprocesses rather than multiprocessing children so that they never
@@ -102,7 +102,8 @@ def _worker_main() -> None:
     # which builds a grammar parser at import: about 1 s of every worker's start-up. Notebook
     # validation never checks that format, so a worker goes without it.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-    from .render import KernelSession, ReportExporter
+    from impactbook.render.export import ReportExporter
+    from impactbook.render.kernel import KernelSession
 
     def send(message: tuple) -> None:
         pickle.dump(message, replies)
@@ -143,7 +144,7 @@ class _Worker:
         import subprocess
 
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "impactbook.batch"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "impactbook.render.batch"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=_worker_environment())
         pickle.dump((str(run_dir), kernel_name, page_sizes), self.process.stdin)
         self.process.stdin.flush()
@@ -200,10 +201,10 @@ class _Worker:
 
 
 def _worker_environment() -> dict[str, str]:
-    from .render import kernel_environment
+    from impactbook.render.kernel import kernel_environment
 
     env = kernel_environment()  # workers never need mail credentials either
-    src = str(Path(__file__).resolve().parents[1])
+    src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return env
 

@@ -4,7 +4,7 @@
 a report shows (through :mod:`impactbook.analysis`, the path the CLI uses),
 and keep a failure per outcome as text instead of raising, so one bad
 series shows as a visible failure in its section rather than a lost report.
-Display lives in :mod:`impactbook.sections`.
+Display lives in :mod:`impactbook.report.sections`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import __version__, effects
-from .analysis import combined_series, estimate_resolved, make_request, resolve_request
-from .data import (
+from impactbook import __version__, effects
+from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
+from impactbook.errors import ImpactbookError, ParameterError
+from impactbook.fsutil import sha256_bytes
+from impactbook.workbook.loader import (
     INTERVENTIONS,
     NEWS,
     OUTCOMES,
@@ -29,8 +31,6 @@ from .data import (
     split_list,
     unknown_value,
 )
-from .errors import ImpactbookError, ParameterError
-from .fsutil import sha256_bytes
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def build_city_report(data_dir: Path | str, city: str, *,
                       interventions: list[str] | str | None = None, post_periods: int = 24,
                       method: str = "its", today: dt.date | None = None) -> CityReport:
     """Compute everything the city report shows."""
-    from .news import news_for_city
+    from impactbook.news.items import news_for_city
 
     if method not in ("its", "prepost", "comparison"):
         raise ParameterError("method", method, "its, prepost or comparison")
@@ -235,7 +235,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     a programme's shootings and shooting victims are two views of the same events, and
     pooling both would count it twice. Every outcome is still shown in the table and plot.
     """
-    from .news import count_tags_by_period, news_for_intervention
+    from impactbook.news.items import count_tags_by_period, news_for_intervention
 
     workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
     table = workbook.interventions

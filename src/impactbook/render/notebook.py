@@ -4,14 +4,14 @@ The pieces are separable so that a batch worker can keep the expensive ones aliv
 
 - :func:`validate_parameters` / :func:`parameterize` check values against the notebook's
   ``parameters`` cell and let papermill inject them;
-- :class:`~impactbook.kernel.KernelSession` owns one warm kernel (loopback/IPC only, private
+- :class:`~impactbook.render.kernel.KernelSession` owns one warm kernel (loopback/IPC only, private
   connection file, no SMTP secrets in its environment) and resets it between reports so that
   output never depends on what ran before;
-- :class:`~impactbook.export.ReportExporter` holds the nbconvert exporter (no code, no
+- :class:`~impactbook.render.export.ReportExporter` holds the nbconvert exporter (no code, no
   scripts, images embedded) and turns that HTML into a paged PDF with WeasyPrint;
 - :func:`render_notebook` ties them together and writes every file atomically.
 
-The kernel and export names are re-exported here, so ``from impactbook.render import ...``
+The kernel and export names are re-exported here, so ``from impactbook.render.notebook import ...``
 keeps working for all of them.
 """
 
@@ -29,21 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .errors import ParameterError, RenderError
-from .export import (  # noqa: F401 - re-exported for callers of impactbook.render
+from impactbook import __version__
+from impactbook.errors import ParameterError, RenderError
+from impactbook.fsutil import atomic_path
+from impactbook.render.export import (
     FINDINGS_MIME,
-    PAGE_SIZES,
-    REMOVE_CELL_TAGS,
-    TEMPLATES_DIR,
     ReportExporter,
-    clean_report_html,
 )
-from .fsutil import atomic_path
-from .kernel import (  # noqa: F401 - re-exported for callers of impactbook.render
+from impactbook.render.kernel import (
     KernelSession,
     execute,
-    kernel_environment,
 )
 
 if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can start its kernel

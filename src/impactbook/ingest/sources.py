@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import DataError, ParameterError, Problem
-from .fsutil import atomic_path
-from .ingest_incidents import KEYS, ROWS, IncidentSpec, aggregate_incidents
-from .ingest_mapping import load_mapping, spec_from_mapping
-from .ingest_tables import ingest_rtci, ingest_seattle_dmi
-from .periods import format_period, frequency_of, parse_period
+from impactbook.errors import DataError, ParameterError, Problem
+from impactbook.fsutil import atomic_path
+from impactbook.ingest.incidents import KEYS, ROWS, IncidentSpec, aggregate_incidents
+from impactbook.ingest.mapping import load_mapping, spec_from_mapping
+from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi
+from impactbook.workbook.periods import format_period, frequency_of, parse_period
 
 OUTCOME_COLUMNS = ["city", "area", "outcome", "period", "count"]
 SERIES_KEY = ["city", "area", "outcome"]
@@ -199,7 +199,7 @@ def write_text_atomic(target: Path, text: str) -> None:
 def read_outcomes(data_dir: Path) -> pd.DataFrame:
     """Read an existing ``outcomes.csv`` for merging (empty frame if there is none).
 
-    Only parsing, no validation: the workbook loader in :mod:`impactbook.data` validates.
+    Only parsing, no validation: the workbook loader in :mod:`impactbook.workbook.loader` validates.
     """
     target = Path(data_dir) / OUTCOMES_FILE
     if not target.exists():

@@ -16,15 +16,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from .errors import DataError, Problem
-from .ingest_files import (
+from impactbook.errors import DataError, Problem
+from impactbook.ingest.files import (
     check_csv_file,
     find_malformed_row,
     is_gzip,
     locate_values,
     require_columns,
 )
-from .periods import MONTHLY, QUARTERLY, format_period
+from impactbook.workbook.periods import MONTHLY, QUARTERLY, format_period
 
 ROWS = "rows"
 KEYS = "keys"

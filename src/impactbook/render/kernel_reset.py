@@ -28,7 +28,8 @@ _SNAPSHOT_ATTR = "_impactbook_pristine_state"
 _PRELOAD = ("numpy", "pandas", "matplotlib", "matplotlib.pyplot", "scipy.stats",
             "statsmodels.api", "IPython.display",
             # Imported for their dependencies only; dropped again before the snapshot.
-            "impactbook.report", "impactbook.sections", "impactbook.plots", "impactbook.news")
+            "impactbook.report.content", "impactbook.report.sections", "impactbook.report.plots",
+            "impactbook.news.items")
 
 
 def _shell():
@@ -62,10 +63,20 @@ def warm_up(preload: tuple[str, ...] = _PRELOAD) -> None:
 
 
 def _drop_impactbook_modules() -> None:
-    """Forget our own modules (not this one) so the next import runs them afresh."""
+    """Forget our own modules so the next import runs them afresh.
+
+    This module and its parent packages stay: ``import impactbook.render.kernel_reset`` finds
+    the module in ``sys.modules`` and would not re-import the parents it is reached through.
+    """
+    keep = {__name__, *(__name__.rsplit(".", n)[0] for n in range(1, __name__.count(".") + 1))}
     for name in [m for m in sys.modules if m == "impactbook" or m.startswith("impactbook.")]:
-        if name != __name__:
+        if name not in keep:
             del sys.modules[name]
+            # A kept parent still holds the dropped submodule as an attribute, and
+            # ``from impactbook import effects`` would return that stale module.
+            parent, _, child = name.rpartition(".")
+            if parent in keep and child in vars(sys.modules[parent]):
+                delattr(sys.modules[parent], child)
 
 
 def _capture() -> dict:

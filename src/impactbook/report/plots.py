@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .periods import frequency_of
+from impactbook.workbook.periods import frequency_of
 
 INK = "#1b1b1b"
 MODEL = "#1f5fa8"

@@ -20,7 +20,7 @@ from typing import TextIO
 
 import pandas as pd
 
-from .errors import DataError, Problem
+from impactbook.errors import DataError, Problem
 
 _SNIFF_BYTES = 4096
 CHUNK_ROWS = 100_000

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .csvread import iter_csv_text, read_csv_text
-from .errors import DataError, ImpactbookError, ParameterError, Problem
-from .fsutil import slugify
-from .periods import (
+from impactbook.errors import DataError, ImpactbookError, ParameterError, Problem
+from impactbook.fsutil import slugify
+from impactbook.workbook.csvread import iter_csv_text, read_csv_text
+from impactbook.workbook.periods import (
     MONTHLY,
     QUARTERLY,
     format_period,

@@ -7,9 +7,9 @@ worker processes (each imports nbconvert and WeasyPrint once and keeps a warm, r
 reports kernel), records every finished report at once (a per-report state file and the merged
 ``manifest.json``, both atomic) and finally writes ``index.html``.
 
-Planning lives in :mod:`impactbook.plan`, rendering a job and the local worker processes in
-:mod:`impactbook.workers`; their names are re-exported here. Workers are started as
-``python -m impactbook.batch``.
+Planning lives in :mod:`impactbook.render.plan`, rendering a job and the local worker processes in
+:mod:`impactbook.render.workers`; their names are re-exported here. Workers are started as
+``python -m impactbook.render.batch``.
 
 Run folder layout::
 
@@ -28,13 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
-from .errors import ParameterError, RenderError
-from .fsutil import atomic_write_text, safe_join, slugify
-from .plan import (  # noqa: F401 - re-exported for callers of impactbook.batch
+from impactbook import __version__
+from impactbook.errors import ParameterError, RenderError
+from impactbook.fsutil import atomic_write_text, safe_join, slugify
+from impactbook.render.plan import (
     CITY,
-    INTERVENTION,
-    NOTEBOOK_FILES,
     ReportJob,
     _city_job,
     _intervention_job,
@@ -42,11 +40,9 @@ from .plan import (  # noqa: F401 - re-exported for callers of impactbook.batch
     _validate_once,
     data_hash,
     default_notebooks_dir,
-    library_hash,
-    plan_batch,
     record_validated,
 )
-from .workers import (  # noqa: F401 - re-exported for callers of impactbook.batch
+from impactbook.render.workers import (
     DEFAULT_TIMEOUT_S,
     EXPORT_GRACE_S,
     _entry,
@@ -150,7 +146,8 @@ def _dask_render(job: ReportJob, timeout_s: float) -> dict:
     """
     import threading
 
-    from .render import KernelSession, ReportExporter
+    from impactbook.render.export import ReportExporter
+    from impactbook.render.kernel import KernelSession
 
     lock = _DASK_STATE.setdefault("lock", threading.Lock())
     with lock:
@@ -171,7 +168,7 @@ def _run_dask(jobs: list[ReportJob], run_dir: Path, scheduler: str | None, timeo
               on_done, on_start) -> None:
     from distributed import Client, as_completed
 
-    from .render import write_report_file
+    from impactbook.render.notebook import write_report_file
 
     if not scheduler:
         raise ParameterError("scheduler", scheduler, "a Dask scheduler address such as "
@@ -210,7 +207,7 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
     """
     from tqdm import tqdm
 
-    from .index_page import write_index
+    from impactbook.report.index_page import write_index
 
     if executor not in ("local", "dask"):
         raise ParameterError("executor", executor, "local or dask")
@@ -286,8 +283,8 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
 
 def _render_single(job: ReportJob, out_dir: Path, timeout_s: float) -> dict:
     """Render one job in this process, record it in the run folder, rewrite manifest + index."""
-    from .index_page import write_index
-    from .render import KernelSession
+    from impactbook.render.kernel import KernelSession
+    from impactbook.report.index_page import write_index
 
     run_dir = Path(out_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
-from .errors import MailError
-from .mail_compose import SMTP_POLICY, funder_of, recipients_of, report_tokens_of
-from .mail_ledger import MailLedger
+from impactbook.errors import MailError
+from impactbook.mail.compose import SMTP_POLICY, funder_of, recipients_of, report_tokens_of
+from impactbook.mail.ledger import MailLedger
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Report sections: each ``show_*`` displays one section of a notebook.
 
 These are the notebook's edge: they turn the plain data of
-:mod:`impactbook.report` into HTML and figures. Every piece of text that
+:mod:`impactbook.report.content` into HTML and figures. Every piece of text that
 came from a data file is escaped. A section that fails shows a visible
 failure box naming what went wrong, never a silent gap, and never stops the
 sections after it.
@@ -16,8 +16,8 @@ import json
 import pandas as pd
 from IPython.display import HTML, display
 
-from . import effects
-from .report import CityReport, InterventionSummary, OutcomeResult, _pct
+from impactbook import effects
+from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult, _pct
 
 FINDINGS_MIME = "application/vnd.impactbook.findings+json"
 
@@ -48,7 +48,7 @@ def section(title: str):
 
 def _figure(fig, caption_html: str, alt: str) -> None:
     """A chart and its caption as one block, so a page break cannot separate them."""
-    from .plots import figure_data_uri
+    from impactbook.report.plots import figure_data_uri
 
     display(HTML(f"<figure class='ib-figure'><img src='{figure_data_uri(fig)}' alt='{_e(alt)}'>"
                  f"<figcaption>{caption_html}</figcaption></figure>"))
@@ -106,7 +106,7 @@ def _chart_caption(result: OutcomeResult) -> str:
 
 @section("Outcomes, one chart each")
 def show_outcome_charts(report: CityReport) -> None:
-    from .plots import plot_outcome_series, plot_placebo
+    from impactbook.report.plots import plot_outcome_series, plot_placebo
 
     for result in report.results:
         display(HTML(f"<h3>{_e(result.programme)}: {_e(result.outcome)}</h3>"))
@@ -165,7 +165,7 @@ def show_estimates_table(report: CityReport) -> None:
 
 @section("News coverage")
 def show_news(news: pd.DataFrame) -> None:
-    from .news import render_news_html
+    from impactbook.news.items import render_news_html
 
     display(HTML(render_news_html(news)))
 
@@ -205,7 +205,7 @@ def show_summary_title(summary: InterventionSummary) -> None:
 
 @section("Pooled estimate")
 def show_pooled(summary: InterventionSummary) -> None:
-    from .plots import plot_forest
+    from impactbook.report.plots import plot_forest
 
     if summary.pooled is None:
         display(HTML(f"<p>{_e(summary.pooled_error)}</p>"))
@@ -253,7 +253,7 @@ def show_summary_table(summary: InterventionSummary) -> None:
 
 @section("News coverage over time")
 def show_news_counts(summary: InterventionSummary) -> None:
-    from .plots import plot_tag_counts
+    from impactbook.report.plots import plot_tag_counts
 
     _figure(plot_tag_counts(summary.news_counts,
                             title=f"News items tagged {summary.intervention}, by year"),

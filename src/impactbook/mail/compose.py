@@ -34,8 +34,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-from .errors import DataError, MailError, ParameterError, Problem
-from .fsutil import safe_join, slugify
+from impactbook.errors import DataError, MailError, ParameterError, Problem
+from impactbook.fsutil import safe_join, slugify
 
 MAX_MESSAGE_BYTES = 10 * 1000 * 1000
 DEFAULT_FROM = "impactbook@localhost"

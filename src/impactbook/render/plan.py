@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .errors import DataError, ParameterError, Problem, RenderError
-from .fsutil import atomic_write_text, safe_join, sha256_bytes, sha256_file, slugify
+from impactbook import __version__
+from impactbook.errors import DataError, ParameterError, Problem, RenderError
+from impactbook.fsutil import atomic_write_text, safe_join, sha256_bytes, sha256_file, slugify
 
 if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
     import pandas as pd
@@ -66,10 +66,10 @@ def default_notebooks_dir() -> Path:
     env = os.environ.get("IMPACTBOOK_NOTEBOOKS")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[2] / "notebooks"
+    repo = Path(__file__).resolve().parents[3] / "notebooks"
     if (repo / NOTEBOOK_FILES[CITY]).exists():
         return repo
-    return Path(__file__).resolve().parent / "notebooks"
+    return Path(__file__).resolve().parents[1] / "notebooks"
 
 
 _LIBRARY_HASH: str | None = None
@@ -80,7 +80,7 @@ def library_hash() -> str:
     global _LIBRARY_HASH
     if _LIBRARY_HASH is None:
         h = hashlib.sha256()
-        root = Path(__file__).resolve().parent
+        root = Path(__file__).resolve().parents[1]
         for path in sorted(root.rglob("*")):
             if path.suffix in {".py", ".j2", ".css", ".json"} and "__pycache__" not in path.parts:
                 h.update(str(path.relative_to(root)).encode())
@@ -142,14 +142,14 @@ class _Workbook:
 
     def city_news(self, city: str) -> pd.DataFrame | None:
         """The news the city report shows (the same linking rule as the report itself)."""
-        from .news import news_for_city
+        from impactbook.news.items import news_for_city
 
         if self.news is None or self.tags is None:
             return self.news
         return news_for_city(self.news, self.tags, self.interventions, city)
 
     def intervention_news(self, kind: str) -> pd.DataFrame | None:
-        from .news import news_for_intervention
+        from impactbook.news.items import news_for_intervention
 
         return None if self.news is None else news_for_intervention(self.news, kind)
 
@@ -187,7 +187,7 @@ def _validate_once(data_dir: Path, out_dir: Path) -> None:
     every problem listed and no report written. Planning writes nothing: ``run_batch``
     records the digest of the workbook (and library) it rendered from in the run folder, so
     an unchanged rerun does not pay for validation again."""
-    from .data import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
+    from impactbook.workbook.loader import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
 
     digest = _validation_digest(data_dir)
     marker = Path(out_dir) / ".state" / VALIDATED_MARKER

@@ -1,0 +1,19 @@
+"""Raw source files -> the workbook's ``outcomes.csv``: one module per source family.
+
+- :mod:`.files` first look at an input file (is it a CSV, has it the columns).
+- :mod:`.incidents` incident lists (one row per victim or incident), aggregated in DuckDB.
+- :mod:`.tables` aggregate tables (RTCI agency-months, Seattle DMI block-quarters).
+- :mod:`.mapping` the ``generic`` source described by a JSON or TOML mapping.
+- :mod:`.sources` the registry of sources, merging into a workbook, writing ``outcomes.csv``.
+- :mod:`.default_workbook` rebuilds the embedded default workbook from ``data/raw``.
+"""
+
+from impactbook.ingest.sources import (
+    SOURCES,
+    IngestResult,
+    IngestSummary,
+    ingest_file,
+    ingest_into_workbook,
+)
+
+__all__ = ["SOURCES", "IngestResult", "IngestSummary", "ingest_file", "ingest_into_workbook"]

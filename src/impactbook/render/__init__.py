@@ -1,0 +1,24 @@
+"""Turning report notebooks into files, one at a time or as a batch.
+
+- :mod:`.kernel` one warm, isolated Jupyter kernel; :mod:`.kernel_reset` runs inside it.
+- :mod:`.notebook` parameters, execution and writing of one report (ipynb, HTML, PDF).
+- :mod:`.export` nbconvert HTML (sanitised) and the WeasyPrint PDF.
+- :mod:`.plan` one job per report, keyed by everything that shapes it.
+- :mod:`.workers` long-lived local worker processes.
+- :mod:`.batch` runs a plan: reuse, faults, manifest, index, Dask.
+"""
+
+from importlib import import_module
+
+# Imported on first use: a report kernel imports one module of this package and should not pay
+# for the rest.
+_PUBLIC = {"BatchResult": "batch", "render_city": "batch", "run_batch": "batch",
+           "summarize_intervention": "batch", "ReportJob": "plan", "plan_batch": "plan"}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
