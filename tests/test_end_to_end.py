@@ -173,3 +173,8 @@ def test_explore_notebook_runs(tmp_path):
     nb = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    charts = [c for c in nb.cells if c.cell_type == "code" and "plots.plot_" in c.source]
+    assert len(charts) >= 2
+    for cell in charts:  # each chart is drawn, not printed as "<Figure size ...>"
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert len(images) == 1, cell.source

@@ -45,6 +45,19 @@ STYLE = {
 }
 
 
+class ReportFigure(Figure):
+    """A matplotlib ``Figure`` that shows itself in a notebook.
+
+    The charts are built without pyplot (no global state leaks between reports), so IPython has
+    no display hook for them and would print ``<Figure size ...>``. This class gives IPython the
+    PNG itself: the same call shows the chart as a notebook cell's result (interactive or under
+    papermill) and returns an ordinary ``Figure`` to a script.
+    """
+
+    def _repr_png_(self) -> bytes:
+        return figure_to_png(self)
+
+
 def _timestamps(index: pd.Index) -> pd.DatetimeIndex:
     if isinstance(index, pd.PeriodIndex):
         return index.to_timestamp(how="start")
@@ -77,7 +90,7 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
                       for name, series in comparison.items()}
     has_comparison = bool(comparison)
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 4.6 if has_comparison else 3.3), layout="constrained")
+        fig = ReportFigure(figsize=(7.2, 4.6 if has_comparison else 3.3), layout="constrained")
         if has_comparison:
             ax, ax_cmp = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
         else:
@@ -163,7 +176,7 @@ def plot_forest(rows: pd.DataFrame, pooled=None, *, title: str | None = None) ->
     """
     n = len(rows)
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 1.2 + 0.42 * (n + (2 if pooled is not None else 0))),
+        fig = ReportFigure(figsize=(7.2, 1.2 + 0.42 * (n + (2 if pooled is not None else 0))),
                      layout="constrained")
         ax = fig.subplots()
         y = np.arange(n)[::-1] + (2 if pooled is not None else 0)
@@ -197,7 +210,7 @@ def plot_forest(rows: pd.DataFrame, pooled=None, *, title: str | None = None) ->
 def plot_tag_counts(counts: pd.DataFrame, *, title: str | None = None) -> Figure:
     """News items per period for each tag (a frame: index period, one column per tag)."""
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.0), layout="constrained")
+        fig = ReportFigure(figsize=(7.2, 3.0), layout="constrained")
         ax = fig.subplots()
         if counts.empty:
             ax.text(0.5, 0.5, "no news items", ha="center", va="center",
@@ -225,7 +238,7 @@ def plot_placebo(placebo_log_rr: Sequence[float], real_log_rr: float, *,
                  title: str | None = None) -> Figure:
     """Where the real estimate falls among false-start (placebo) estimates."""
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 2.2), layout="constrained")
+        fig = ReportFigure(figsize=(7.2, 2.2), layout="constrained")
         ax = fig.subplots()
         values = (np.exp(np.asarray(placebo_log_rr, float)) - 1) * 100
         if len(values):
@@ -275,7 +288,7 @@ def plot_counts(series: pd.DataFrame, *, title: str, start: pd.Period | None = N
     """A plain count series (``count`` column on a PeriodIndex), for exploring."""
     freq = frequency_of(series.index[0])
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.0), layout="constrained")
+        fig = ReportFigure(figsize=(7.2, 3.0), layout="constrained")
         ax = fig.subplots()
         ax.plot(_timestamps(series.index), series["count"].to_numpy(float), color=INK, lw=0.9,
                 marker="o", ms=2)
