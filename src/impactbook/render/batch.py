@@ -24,7 +24,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,8 +313,12 @@ def _render_single(job: ReportJob, out_dir: Path, timeout_s: float) -> dict:
 def render_city(data_dir: Path, city: str, out_dir: Path,
                 formats: Sequence[str] = ("html", "pdf"), *, page_size: str = "A4",
                 timeout_s: float = DEFAULT_TIMEOUT_S,
-                notebooks_dir: Path | None = None) -> dict:
+                notebooks_dir: Path | None = None, template: Path | None = None,
+                parameters: Mapping[str, object] | None = None) -> dict:
     """Render one city's report into ``out_dir/<slug>/``; returns its manifest entry.
+
+    ``template`` renders that notebook instead of the default city report; ``parameters`` are
+    extra notebook parameters (checked against its parameters cell before a kernel starts).
 
     Raises ParameterError for a city not in the workbook, RenderError if the report fails
     (the executed notebook is kept and the failure recorded in the manifest and index).
@@ -325,15 +329,17 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
         raise ParameterError("city", city, f"a city in the workbook: {known}")
     job = _city_job(wb, city, Path(data_dir),
                     Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
-                    tuple(formats), page_size)
+                    tuple(formats), page_size, template=template, extra=parameters)
     return _render_single(job, out_dir, timeout_s)
 
 
 def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
                            formats: Sequence[str] = ("html", "pdf"), *, page_size: str = "A4",
                            timeout_s: float = DEFAULT_TIMEOUT_S,
-                           notebooks_dir: Path | None = None) -> dict:
-    """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry."""
+                           notebooks_dir: Path | None = None, template: Path | None = None,
+                           parameters: Mapping[str, object] | None = None) -> dict:
+    """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry
+    (``template`` and ``parameters`` as for :func:`render_city`)."""
     wb = _load(Path(data_dir), Path(out_dir))
     types = wb.types()
     if intervention not in types:
@@ -344,7 +350,7 @@ def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
         slug = f"{slug}-summary"
     job = _intervention_job(wb, intervention, slug, Path(data_dir),
                             Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
-                            tuple(formats), page_size)
+                            tuple(formats), page_size, template=template, extra=parameters)
     return _render_single(job, out_dir, timeout_s)
 
 

@@ -17,7 +17,6 @@ keeps working for all of them.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import copy
 import json
@@ -40,6 +39,7 @@ from impactbook.render.kernel import (
     KernelSession,
     execute,
 )
+from impactbook.render.parameters import check_type, parameter_defaults, parameters_cell
 
 if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can start its kernel
     from nbformat import NotebookNode  # before it spends a second importing nbformat/jsonschema
@@ -105,34 +105,9 @@ class RenderResult:
 # --------------------------------------------------------------------------- parameters
 
 
-def _parameters_cell(nb: NotebookNode) -> NotebookNode | None:
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            return cell
-    return None
-
-
 def parameter_names(nb: NotebookNode) -> set[str]:
     """Names assigned at top level in the notebook's cell tagged ``parameters``."""
-    cell = _parameters_cell(nb)
-    if cell is None:
-        return set()
-    try:
-        tree = ast.parse(cell.source)
-    except SyntaxError as exc:
-        raise ParameterError("parameters cell", cell.source[:60], f"valid Python ({exc})") from None
-    names: set[str] = set()
-    for node in tree.body:
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign):
-            targets = [node.target]
-        for target in targets:
-            for sub in ast.walk(target):
-                if isinstance(sub, ast.Name):
-                    names.add(sub.id)
-    return names
+    return set(parameter_defaults(nb))
 
 
 def _is_json_scalar(value: object) -> bool:
@@ -144,11 +119,13 @@ def _is_json_scalar(value: object) -> bool:
 def validate_parameters(nb: NotebookNode, parameters: Mapping[str, object]) -> dict:
     """Check parameters before papermill sees them; return a plain-JSON copy.
 
-    Only identifiers that the ``parameters`` cell assigns are accepted, and only JSON scalars
-    or lists of scalars: anything else could smuggle code into the injected cell.
+    Only identifiers that the ``parameters`` cell assigns are accepted, with the type of the
+    default it assigns, and only JSON scalars or lists of scalars: anything else could smuggle
+    code into the injected cell.
     """
-    known = parameter_names(nb)
-    if parameters and _parameters_cell(nb) is None:
+    defaults = parameter_defaults(nb)
+    known = set(defaults)
+    if parameters and parameters_cell(nb) is None:
         raise ParameterError("parameters", sorted(parameters), "a notebook with a cell tagged "
                              "'parameters'")
     clean: dict = {}
@@ -157,6 +134,7 @@ def validate_parameters(nb: NotebookNode, parameters: Mapping[str, object]) -> d
             raise ParameterError(str(name), value, "a parameter name that is a Python identifier")
         if name not in known:
             raise ParameterError(name, value, f"one of the notebook's parameters {sorted(known)}")
+        check_type(name, value, defaults[name])
         if isinstance(value, (list, tuple)):
             if not all(_is_json_scalar(v) for v in value):
                 raise ParameterError(name, value, "a list of strings, numbers, booleans or null")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -224,48 +224,114 @@ def data_hash(data_dir: Path) -> str:
     return h.hexdigest()
 
 
-def _notebook(notebooks_dir: Path, kind: str) -> tuple[str, str]:
-    path = Path(notebooks_dir) / NOTEBOOK_FILES[kind]
+def _notebook(notebooks_dir: Path, kind: str, template: Path | None = None) -> tuple[str, str]:
+    path = Path(template) if template else Path(notebooks_dir) / NOTEBOOK_FILES[kind]
     if not path.exists():
         raise RenderError(kind, f"notebook {path} does not exist")
     return str(path.resolve()), sha256_file(path)
 
 
+#: The parameters each kind of report gets from its own options, never from ``-p``.
+RESERVED = {CITY: {"city": "--city", "data_dir": "--data"},
+            INTERVENTION: {"intervention": "--intervention", "data_dir": "--data"}}
+
+
+def template_kind(path: Path) -> str:
+    """Which kind of report a notebook is, from its parameters: ``city`` or ``intervention``."""
+    from impactbook.render.parameters import parameter_defaults, read_notebook_json
+
+    names = set(parameter_defaults(read_notebook_json(path)))
+    kinds = [kind for kind in (CITY, INTERVENTION) if kind in names]
+    if len(kinds) != 1:
+        raise ParameterError("template", str(path), "a report notebook whose parameters cell "
+                             "assigns either 'city' (a city report) or 'intervention' (a "
+                             "summary)")
+    return kinds[0]
+
+
+def typed_parameters(kind: str, pairs: Sequence[Sequence[str]], *,
+                     template: Path | None = None, notebooks_dir: Path | None = None,
+                     ignore_unknown: bool = False) -> dict:
+    """``-p NAME VALUE`` pairs typed for the notebook a ``kind`` report renders."""
+    from impactbook.render.parameters import cli_parameters, read_notebook_json
+
+    notebook, _ = _notebook(Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
+                            kind, template)
+    if template is not None and template_kind(Path(notebook)) != kind:
+        what = "a city report" if kind == CITY else "an intervention summary"
+        raise ParameterError("template", str(template), f"{what} notebook (its parameters "
+                             f"cell assigns {kind!r})")
+    return cli_parameters(read_notebook_json(Path(notebook)), pairs, reserved=RESERVED[kind],
+                          ignore_unknown=ignore_unknown)
+
+
+def batch_parameters(pairs: Sequence[Sequence[str]], *, templates: Mapping[str, Path],
+                     notebooks_dir: Path | None = None) -> dict[str, dict]:
+    """Each ``-p`` typed for every batch notebook that declares it; a name no notebook declares
+    is an error."""
+    typed = {kind: typed_parameters(kind, pairs, template=templates.get(kind),
+                                    notebooks_dir=notebooks_dir, ignore_unknown=True)
+             for kind in (CITY, INTERVENTION)}
+    for name, value in pairs:
+        if not any(name in params for params in typed.values()):
+            typed_parameters(CITY, [(name, value)], template=templates.get(CITY),
+                             notebooks_dir=notebooks_dir)  # raises, naming the option
+    return typed
+
+
+def check_job(job: ReportJob) -> ReportJob:
+    """Refuse a job whose parameters its notebook does not declare (or with the wrong type)
+    before any kernel starts."""
+    from impactbook.render.notebook import validate_parameters
+    from impactbook.render.parameters import read_notebook_json
+
+    validate_parameters(read_notebook_json(Path(job.notebook)), job.parameters)
+    return job
+
+
 def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
-              formats: tuple[str, ...], page_size: str) -> ReportJob:
-    notebook, nb_hash = _notebook(notebooks_dir, CITY)
+              formats: tuple[str, ...], page_size: str, *, template: Path | None = None,
+              extra: Mapping[str, object] | None = None) -> ReportJob:
+    notebook, nb_hash = _notebook(notebooks_dir, CITY, template)
     slug = slugify(city)
     types = wb.interventions.loc[wb.interventions["city"] == city, "intervention"]
-    return ReportJob(
+    return check_job(ReportJob(
         id=f"{CITY}/{slug}", kind=CITY, name=city, slug=slug, notebook=notebook,
-        parameters={"city": city, "data_dir": str(Path(data_dir).resolve())},
+        parameters={**(extra or {}), "city": city, "data_dir": str(Path(data_dir).resolve())},
         interventions=tuple(dict.fromkeys(types)), input_hash=wb.city_slice_hash(city),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size)
+        page_size=page_size))
 
 
 def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
                       notebooks_dir: Path, formats: tuple[str, ...],
-                      page_size: str) -> ReportJob:
-    notebook, nb_hash = _notebook(notebooks_dir, INTERVENTION)
-    return ReportJob(
+                      page_size: str, *, template: Path | None = None,
+                      extra: Mapping[str, object] | None = None) -> ReportJob:
+    notebook, nb_hash = _notebook(notebooks_dir, INTERVENTION, template)
+    return check_job(ReportJob(
         id=f"{INTERVENTION}/{slug}", kind=INTERVENTION, name=kind, slug=slug,
         notebook=notebook,
-        parameters={"intervention": kind, "data_dir": str(Path(data_dir).resolve())},
+        parameters={**(extra or {}), "intervention": kind,
+                    "data_dir": str(Path(data_dir).resolve())},
         interventions=(kind,), input_hash=wb.intervention_slice_hash(kind),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size)
+        page_size=page_size))
 
 
 def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = None,
                formats: Sequence[str] = ("html", "pdf"), page_size: str = "A4",
                cities: Iterable[str] | None = None,
-               interventions: Iterable[str] | None = None) -> list[ReportJob]:
+               interventions: Iterable[str] | None = None,
+               templates: Mapping[str, Path] | None = None,
+               parameters: Mapping[str, Mapping[str, object]] | None = None) -> list[ReportJob]:
     """One city report per city with a programme, one summary per intervention type.
 
     ``cities``/``interventions`` restrict the plan (unknown names raise ParameterError).
-    Summaries whose slug collides with a city's get ``-summary`` appended.
+    ``templates`` and ``parameters`` map a kind (``city``, ``intervention``) to the notebook
+    to render instead of the default and to extra notebook parameters; both are part of each
+    job's reuse key. Summaries whose slug collides with a city's get ``-summary`` appended.
     """
+    templates, parameters = templates or {}, parameters or {}
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     formats = tuple(formats)
     wb = _load(Path(data_dir), Path(out_dir))
@@ -273,14 +339,17 @@ def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = No
     all_types = wb.types()
     chosen_cities = _choose(cities, all_cities, "city")
     chosen_types = _choose(interventions, all_types, "intervention")
-    jobs = [_city_job(wb, c, data_dir, notebooks_dir, formats, page_size) for c in chosen_cities]
+    jobs = [_city_job(wb, c, data_dir, notebooks_dir, formats, page_size,
+                      template=templates.get(CITY), extra=parameters.get(CITY))
+            for c in chosen_cities]
     used = {slugify(c) for c in all_cities}
     for kind in chosen_types:
         slug = slugify(kind)
         if slug in used:
             slug = f"{slug}-summary"
         jobs.append(_intervention_job(wb, kind, slug, data_dir, notebooks_dir, formats,
-                                      page_size))
+                                      page_size, template=templates.get(INTERVENTION),
+                                      extra=parameters.get(INTERVENTION)))
     for job in jobs:  # refuse anything that would land outside the run folder
         safe_join(Path(out_dir), job.slug, f"{job.slug}.html")
     return jobs
