@@ -224,6 +224,7 @@ class InterventionSummary:
     data_hash: str
     generated: str
     version: str = __version__
+    programmes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
@@ -259,6 +260,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                                                    "pre_periods", "post_periods")}
                    if est else {}),
                 "warnings": len(est.warnings) if est else 0,
+                "caveats": list(est.warnings) if est else [],
                 "error": "; ".join(result.errors) if est is None else "",
             })
             if is_pooled:
@@ -277,4 +279,4 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
         intervention=intervention, rows=pd.DataFrame(rows), pooled=pooled,
         pooled_error=pooled_error, news_counts=count_tags_by_period(news, freq="Y"),
         news=news, data_hash=workbook_hash(workbook.root),
-        generated=(today or dt.date.today()).isoformat())
+        generated=(today or dt.date.today()).isoformat(), programmes=programmes)

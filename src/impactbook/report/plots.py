@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from impactbook.report.format import format_pct
 from impactbook.workbook.periods import frequency_of
 
 INK = "#1b1b1b"
@@ -58,6 +60,47 @@ class ReportFigure(Figure):
         return figure_to_png(self)
 
 
+def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
+    """Wrap axis titles and labels until each lies inside the figure: nothing is clipped.
+
+    The layout engine makes room for text but cannot shorten a line wider than the figure;
+    this measures every title and axis label after a layout pass and re-wraps the ones that
+    stick out (words stay whole).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    for _ in range(max_rounds):
+        fig.draw_without_rendering()
+        renderer = canvas.get_renderer()
+        width = fig.bbox.width
+        overflowing = False
+        for ax in fig.axes:
+            # matplotlib keeps a left-, centre- and right-placed title per axes.
+            titles = [getattr(ax, name) for name in ("_left_title", "title", "_right_title")]
+            if fig._suptitle is not None:  # noqa: SLF001 - the figure's own title
+                titles.append(fig._suptitle)  # noqa: SLF001
+            for text in (*titles, ax.xaxis.label, ax.yaxis.label):
+                content = text.get_text()
+                if not content:
+                    continue
+                box = text.get_window_extent(renderer)
+                span = box.width if text is not ax.yaxis.label else box.height
+                limit = width - 4 if text is not ax.yaxis.label else fig.bbox.height - 4
+                if box.x0 >= -1 and box.x1 <= width + 1 and span <= limit and (
+                        text is not ax.yaxis.label or (box.y0 >= -1
+                                                       and box.y1 <= fig.bbox.height + 1)):
+                    continue
+                longest = max(len(line) for line in content.splitlines())
+                room = limit - max(0.0, box.x0 if text is not ax.yaxis.label else 0.0)
+                chars = max(12, int(longest * min(0.95, room / max(span, 1.0))))
+                text.set_text(textwrap.fill(" ".join(content.split()), chars))
+                overflowing = True
+        if not overflowing:
+            break
+    return fig
+
+
 def _timestamps(index: pd.Index) -> pd.DatetimeIndex:
     if isinstance(index, pd.PeriodIndex):
         return index.to_timestamp(how="start")
@@ -66,10 +109,6 @@ def _timestamps(index: pd.Index) -> pd.DatetimeIndex:
 
 def _unit(freq: str) -> str:
     return "per quarter" if freq == "Q" else "per month"
-
-
-def _percent(value: float) -> str:
-    return f"{value:+.0f}%" if math.isfinite(value) else "n/a"
 
 
 def plot_outcome_series(estimate, *, programme: str | None = None,
@@ -117,7 +156,7 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
                     xycoords=("data", "axes fraction"), xytext=(3, 3),
                     textcoords="offset points", va="bottom", fontsize=8, color=ACCENT)
         where = estimate.area if estimate.area and estimate.area != "citywide" else "citywide"
-        change = _percent(estimate.percent_change)
+        change = format_pct(estimate.percent_change)
         ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} {change} against the "
                      "pre-programme trend", wrap=True)
         ax.set_ylabel(f"{estimate.outcome} {_unit(freq)}")
@@ -134,7 +173,7 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
                                    estimate.area or "programme area")
         (ax_cmp or ax).xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
         (ax_cmp or ax).set_xlabel("period" + (f" ({programme})" if programme else ""))
-    return fig
+    return fit_texts(fig)
 
 
 def _around_window(observed: pd.Series, fitted: pd.Series | None) -> pd.Series:
@@ -196,15 +235,45 @@ def plot_forest(rows: pd.DataFrame, pooled=None, *, title: str | None = None) ->
         ax.axvline(1.0, color=ACCENT, lw=1.0, ls="--")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(
-            matplotlib.ticker.FuncFormatter(lambda v, _: f"{(v - 1) * 100:+.0f}%"))
+            matplotlib.ticker.FuncFormatter(lambda v, _: format_pct((v - 1) * 100)))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xticks([0.5, 0.7, 0.85, 1.0, 1.2, 1.5])
-        ax.set_yticks(ticks, labels)
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        values = np.concatenate([low, high] + ([[pooled.ci_low, pooled.ci_high]]
+                                               if pooled is not None else []))
+        left, right = _log_limits(values)
+        ax.set_xlim(left, right)
+        ax.set_xticks(_spaced_ratio_ticks(left, right))
+        ax.set_yticks(ticks, [textwrap.fill(str(label), 38) for label in labels])
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel("change against the pre-programme trend (rate ratio, log scale; "
-                      "bars are 95% intervals)")
-        ax.set_title(title or "Estimated change by city")
-    return fig
+        ax.set_xlabel("change against the pre-programme trend (log scale; bars: 95% intervals)")
+        # Over the whole figure, not the axes: long city labels leave the axes narrow.
+        fig.suptitle(title or "Estimated change by city", x=0.01, ha="left",
+                     fontsize=STYLE["axes.titlesize"], fontweight="bold")
+    return fit_texts(fig)
+
+
+FOREST_TICKS = (0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0)
+
+
+def _log_limits(values: np.ndarray) -> tuple[float, float]:
+    """Axis limits around every interval, with no change (1.0) always in view."""
+    finite = values[np.isfinite(values) & (values > 0)]
+    low = min(float(finite.min()) if finite.size else 1.0, 0.9)
+    high = max(float(finite.max()) if finite.size else 1.0, 1.1)
+    pad = (math.log(high) - math.log(low)) * 0.06
+    return math.exp(math.log(low) - pad), math.exp(math.log(high) + pad)
+
+
+def _spaced_ratio_ticks(left: float, right: float, min_share: float = 0.11) -> list[float]:
+    """Round rate ratios inside the axis, kept at least ``min_share`` of its width apart so
+    their labels never collide; no change (1.0) is always one of them."""
+    span = math.log(right) - math.log(left)
+    inside = [t for t in FOREST_TICKS if left <= t <= right]
+    kept = [1.0]
+    for tick in sorted(inside, key=lambda t: abs(math.log(t))):
+        if all(abs(math.log(tick) - math.log(k)) >= min_share * span for k in kept):
+            kept.append(tick)
+    return sorted(kept)
 
 
 def plot_tag_counts(counts: pd.DataFrame, *, title: str | None = None) -> Figure:
@@ -229,9 +298,12 @@ def plot_tag_counts(counts: pd.DataFrame, *, title: str | None = None) -> Figure
             bottom += values
         ax.set_ylabel("news items")
         ax.set_xlabel("period")
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        # Headroom above the tallest bar keeps the legend off the bars.
+        ax.set_ylim(0, max(1.0, float(bottom.max())) * (1.25 + 0.12 * len(counts.columns) / 2))
         ax.legend(loc="upper left", ncols=2)
         ax.set_title(title or "News coverage by tag")
-    return fig
+    return fit_texts(fig)
 
 
 def plot_placebo(placebo_log_rr: Sequence[float], real_log_rr: float, *,
@@ -248,9 +320,11 @@ def plot_placebo(placebo_log_rr: Sequence[float], real_log_rr: float, *,
                    label="real start")
         ax.set_xlabel("estimated change at a false start date (%)")
         ax.set_ylabel("false starts")
+        # Counts of false starts are whole numbers: no 2.5 on the axis.
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(loc="upper right")
-        ax.set_title(title or "Placebo-in-time check")
-    return fig
+        ax.set_title(title or "False-start (placebo-in-time) check")
+    return fit_texts(fig)
 
 
 def figure_to_png(fig: Figure, *, dpi: int = 144) -> bytes:
@@ -297,4 +371,4 @@ def plot_counts(series: pd.DataFrame, *, title: str, start: pd.Period | None = N
         ax.set_ylabel(f"count {_unit(freq)}")
         ax.set_ylim(bottom=0)
         ax.set_title(title)
-    return fig
+    return fit_texts(fig)
