@@ -42,7 +42,11 @@ STYLE = {
     "axes.grid": True,
     "grid.color": "#e6e6e6",
     "grid.linewidth": 0.6,
-    "legend.frameon": False,
+    # A white legend box: the start line and the data never run through the legend's text.
+    "legend.frameon": True,
+    "legend.facecolor": "white",
+    "legend.edgecolor": "white",
+    "legend.framealpha": 0.9,
     "legend.fontsize": 8.5,
 }
 
@@ -111,8 +115,7 @@ def _unit(freq: str) -> str:
     return "per quarter" if freq == "Q" else "per month"
 
 
-def plot_outcome_series(estimate, *, programme: str | None = None,
-                        comparison: Mapping[str, pd.Series] | None = None) -> Figure:
+def plot_outcome_series(estimate, *, comparison: Mapping[str, pd.Series] | None = None) -> Figure:
     """Counts, fitted model, counterfactual with its 95% band and the start line.
 
     ``comparison`` maps comparison-area names to count series; they are drawn
@@ -154,11 +157,12 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
                 axis.axvline(start_x, color=ACCENT, lw=1.2, ls="-")
         ax.annotate(f"start {estimate.to_dict()['start']}", xy=(start_x, 0.0),
                     xycoords=("data", "axes fraction"), xytext=(3, 3),
-                    textcoords="offset points", va="bottom", fontsize=8, color=ACCENT)
+                    textcoords="offset points", va="bottom", fontsize=8, color=ACCENT,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
         where = estimate.area if estimate.area and estimate.area != "citywide" else "citywide"
         change = format_pct(estimate.percent_change)
         ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} {change} against the "
-                     "pre-programme trend", wrap=True)
+                     "pre-programme trend")
         ax.set_ylabel(f"{estimate.outcome} {_unit(freq)}")
         ax.set_ylim(bottom=0)
         # Headroom above the data keeps the legend off the series.
@@ -172,7 +176,7 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
             _draw_comparison_panel(ax_cmp, observed, comparison, estimate.start,
                                    estimate.area or "programme area")
         (ax_cmp or ax).xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-        (ax_cmp or ax).set_xlabel("period" + (f" ({programme})" if programme else ""))
+        (ax_cmp or ax).set_xlabel("")  # the years on the axis say it; the caption names all
     return fit_texts(fig)
 
 
@@ -316,8 +320,13 @@ def plot_placebo(placebo_log_rr: Sequence[float], real_log_rr: float, *,
         if len(values):
             ax.hist(values, bins=min(20, max(5, len(values) // 2)), color=BAND,
                     edgecolor=COUNTERFACTUAL)
-        ax.axvline((math.exp(real_log_rr) - 1) * 100, color=ACCENT, lw=2,
-                   label="real start")
+        real_pct = (math.exp(real_log_rr) - 1) * 100
+        ax.axvline(real_pct, color=ACCENT, lw=2, label="real start")
+        # The real start's line stays clear of the axis edge, however far out it lies.
+        left, right = ax.get_xlim()
+        pad = 0.05 * (max(right, real_pct) - min(left, real_pct))
+        ax.set_xlim(min(left, real_pct - pad), max(right, real_pct + pad))
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # headroom: the legend covers no bar
         ax.set_xlabel("estimated change at a false start date (%)")
         ax.set_ylabel("false starts")
         # Counts of false starts are whole numbers: no 2.5 on the axis.

@@ -162,7 +162,7 @@ def show_title(report: CityReport) -> None:
         "<div class='ib-summary'><h2 class='ib-summary-title'>Summary</h2>"
         + _table(frame, "Programmes evaluated: where and when each began, the outcome data "
                  "used, and how well the programme's details are verified against its source "
-                 "(numbered under Sources).", text_columns=6)
+                 "(numbered under Sources).", text_columns=3)
         + "".join(blocks) + "</div>" + TOC_SLOT)
 
 
@@ -211,8 +211,7 @@ def show_outcome_charts(report: CityReport) -> None:
                       f"{_e(result.outcome)}: {_e('; '.join(result.errors))}</div>")
                 heading = ""
                 continue
-            fig = plot_outcome_series(result.its, programme=result.programme,
-                                      comparison=result.comparison_series or None)
+            fig = plot_outcome_series(result.its, comparison=result.comparison_series or None)
             _show(heading + _figure(fig, _chart_caption(result),
                                     f"{result.outcome} over time"))
             heading = ""

@@ -140,8 +140,8 @@ def _caveat_key(text: str) -> str:
     return _NUMBER.sub("#", _NUMBERED_ASIDE.sub("", text)).strip().lower()
 
 
-def merge_caveats(found: Iterable[tuple[str, str]],
-                  scope: Sequence[str] | None = None) -> list[Caveat]:
+def merge_caveats(found: Iterable[tuple[object, str]],
+                  scope: Sequence[object] | None = None) -> list[Caveat]:
     """Warnings of many estimates said once each: ``found`` is (where, warning) pairs and
     ``scope`` every estimate's ``where`` (default: those in ``found``).
 
@@ -167,6 +167,20 @@ def merge_caveats(found: Iterable[tuple[str, str]],
     return caveats
 
 
+def _compact_where(where: Sequence[tuple[str, str]],
+                   scope: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """(outcome, design) pairs as ``shootings`` (every design) or ``shootings (naive
+    before/after)``."""
+    compact = []
+    for outcome in dict.fromkeys(o for o, _ in where):
+        designs = [d for o, d in where if o == outcome]
+        if len(designs) == sum(1 for o, _ in scope if o == outcome):
+            compact.append(outcome)
+        else:
+            compact.append(f"{outcome} ({', '.join(designs)})")
+    return tuple(compact)
+
+
 def result_caveats(results: Iterable) -> list[Caveat]:
     """Every warning of a programme's estimates, said once (see :func:`merge_caveats`)."""
     found, scope = [], []
@@ -174,7 +188,8 @@ def result_caveats(results: Iterable) -> list[Caveat]:
         for design in DESIGNS:
             est = getattr(result, design)
             if est is not None:
-                label = f"{result.outcome}, {DESIGN_LABELS[design]}"
+                label = (result.outcome, DESIGN_LABELS[design])
                 scope.append(label)
                 found.extend((label, warning) for warning in est.warnings)
-    return merge_caveats(found, scope)
+    return [Caveat(c.text, _compact_where(c.where, scope) if c.where else ())
+            for c in merge_caveats(found, scope)]
