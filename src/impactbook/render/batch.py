@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from impactbook import __version__
+from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S
 from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import atomic_write_text, safe_join, slugify
 from impactbook.render.plan import (
@@ -43,7 +44,6 @@ from impactbook.render.plan import (
     record_validated,
 )
 from impactbook.render.workers import (
-    DEFAULT_TIMEOUT_S,
     EXPORT_GRACE_S,
     _entry,
     _run_local,
@@ -311,7 +311,7 @@ def _render_single(job: ReportJob, out_dir: Path, timeout_s: float) -> dict:
 
 
 def render_city(data_dir: Path, city: str, out_dir: Path,
-                formats: Sequence[str] = ("html", "pdf"), *, page_size: str = "A4",
+                formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                 timeout_s: float = DEFAULT_TIMEOUT_S,
                 notebooks_dir: Path | None = None) -> dict:
     """Render one city's report into ``out_dir/<slug>/``; returns its manifest entry.
@@ -330,7 +330,7 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
 
 
 def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
-                           formats: Sequence[str] = ("html", "pdf"), *, page_size: str = "A4",
+                           formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                            timeout_s: float = DEFAULT_TIMEOUT_S,
                            notebooks_dir: Path | None = None) -> dict:
     """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
+from impactbook.defaults import DEFAULT_FORMATS
 from impactbook.errors import DataError, ParameterError, Problem, RenderError
 from impactbook.fsutil import atomic_write_text, safe_join, sha256_bytes, sha256_file, slugify
 
@@ -41,7 +42,7 @@ class ReportJob:
     input_hash: str
     notebook_hash: str
     data_dir: str
-    formats: tuple[str, ...] = ("html", "pdf")
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     page_size: str = "A4"
 
     @property
@@ -258,7 +259,7 @@ def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
 
 
 def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = None,
-               formats: Sequence[str] = ("html", "pdf"), page_size: str = "A4",
+               formats: Sequence[str] = DEFAULT_FORMATS, page_size: str = "A4",
                cities: Iterable[str] | None = None,
                interventions: Iterable[str] | None = None) -> list[ReportJob]:
     """One city report per city with a programme, one summary per intervention type.

@@ -17,6 +17,7 @@ import pandas as pd
 
 from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
+from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.errors import ImpactbookError, ParameterError
 from impactbook.fsutil import sha256_bytes
 from impactbook.workbook import (
@@ -191,7 +192,8 @@ def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook
 
 
 def build_city_report(data_dir: Path | str, city: str, *,
-                      interventions: list[str] | str | None = None, post_periods: int = 24,
+                      interventions: list[str] | str | None = None,
+                      post_periods: int = DEFAULT_POST_PERIODS,
                       method: str = "its", today: dt.date | None = None) -> CityReport:
     """Compute everything the city report shows."""
     from impactbook.news.items import news_for_city
@@ -227,7 +229,7 @@ class InterventionSummary:
 
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
-                               post_periods: int = 24,
+                               post_periods: int = DEFAULT_POST_PERIODS,
                                today: dt.date | None = None) -> InterventionSummary:
     """Every city's model estimate for one intervention type, pooled by random effects.
 
