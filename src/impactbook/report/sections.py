@@ -18,13 +18,13 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from impactbook import effects
+from impactbook.defaults import FINDINGS_MIME
 from impactbook.effects.findings import describe_caveats
 from impactbook.fsutil import slugify
 from impactbook.report import tables
 from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult, _pct
 from impactbook.report.format import format_change, format_interval, format_number
 
-FINDINGS_MIME = "application/vnd.impactbook.findings+json"
 #: Where the export puts the table of contents (the section headings it finds).
 TOC_SLOT = "<div class='ib-toc'></div>"
 
