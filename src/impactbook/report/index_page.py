@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from impactbook import __version__
 from impactbook.fsutil import atomic_path
+from impactbook.report.format import format_interval, format_pct
 from impactbook.workbook.digest import shown_digest
 
 _CSS = """
@@ -57,11 +58,6 @@ def _number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _pct(value: float) -> str:
-    text = f"{value:+.0f}%"
-    return ("0%" if text in ("+0%", "-0%") else text).replace("-", "\u2212")
-
-
 def _impact_item(report: dict) -> str | None:
     headline = report.get("headline") or {}
     change = _number(headline.get("percent_change"))
@@ -82,11 +78,12 @@ def _impact_item(report: dict) -> str | None:
         outcome = "the outcomes of every city (pooled)"
         programmes = report.get("name") or "the intervention"
     place = report.get("name") if is_city else f"{report.get('name')} summary"
-    interval = (f"95% CI {_pct(low)} to {_pct(high)}" if low is not None and high is not None
+    interval = (f"95% CI {format_interval(low, high, ratios=False)}"
+                if low is not None and high is not None
                 else "interval not available")
     link = (report.get("files") or {}).get("html")
     source = (f'<a href="{_href(link)}">{_e(place)} report</a>' if link else _e(place))
-    return (f"<li><span class=\"figure\">{abs(change):.0f}% {direction}</span>"
+    return (f"<li><span class=\"figure\">{format_pct(change, signed=False)} {direction}</span>"
             f" in {_e(outcome)} through {_e(programmes)}"
             f"<span class=\"ci\">{_e(interval)} &middot; {source}</span></li>")
 
