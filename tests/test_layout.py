@@ -102,11 +102,11 @@ def _texts_inside(fig) -> list[str]:
                              ax.yaxis.label]:
             if text.get_text() and text.get_visible():
                 box = text.get_window_extent(renderer)
-                if box.x0 < -1 or box.x1 > width + 1 or box.y0 < -1 or box.y1 > height + 1:
+                if box.x0 < 0 or box.x1 > width or box.y0 < 0 or box.y1 > height:
                     outside.append(text.get_text())
     if fig._suptitle is not None:  # noqa: SLF001
         box = fig._suptitle.get_window_extent(renderer)  # noqa: SLF001
-        if box.x1 > width + 1:
+        if box.x0 < 0 or box.x1 > width:
             outside.append(fig._suptitle.get_text())  # noqa: SLF001
     return outside
 
@@ -123,6 +123,18 @@ def test_forest_plot_fits_long_titles_and_labels_and_spaces_its_ticks():
     ticks = np.log(fig.axes[0].get_xticks())
     span = np.log(fig.axes[0].get_xlim()[1]) - np.log(fig.axes[0].get_xlim()[0])
     assert 0.0 in ticks and np.min(np.diff(ticks)) >= 0.1 * span
+
+
+def test_forest_plot_axis_label_is_not_cut_at_the_edge():
+    labels = ["New York, citywide: shootings", "New York, citywide: shooting victims",
+              "Chicago, District 15: homicides", "Philadelphia, citywide: shootings",
+              "Philadelphia, citywide: shooting victims", "Baltimore, citywide: murders"]
+    rows = pd.DataFrame({"label": labels, "rate_ratio": [0.94, 0.97, 1.05, 1.29, 1.4, 0.88],
+                         "ci_low": [0.86, 0.87, 0.7, 1.14, 1.25, 0.73],
+                         "ci_high": [1.03, 1.07, 1.58, 1.47, 1.56, 1.06]})
+    fig = plots.plot_forest(rows, None, title="Group Violence Intervention: change by city and "
+                                              "outcome")
+    assert _texts_inside(fig) == []
 
 
 def test_placebo_histogram_counts_in_whole_numbers():

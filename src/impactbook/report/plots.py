@@ -91,9 +91,10 @@ def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
                 box = text.get_window_extent(renderer)
                 span = box.width if text is not ax.yaxis.label else box.height
                 limit = width - 4 if text is not ax.yaxis.label else fig.bbox.height - 4
-                if box.x0 >= -1 and box.x1 <= width + 1 and span <= limit and (
-                        text is not ax.yaxis.label or (box.y0 >= -1
-                                                       and box.y1 <= fig.bbox.height + 1)):
+                # A couple of pixels' margin: a glyph touching the edge is already cut.
+                if box.x0 >= 2 and box.x1 <= width - 2 and span <= limit and (
+                        text is not ax.yaxis.label or (box.y0 >= 2
+                                                       and box.y1 <= fig.bbox.height - 2)):
                     continue
                 longest = max(len(line) for line in content.splitlines())
                 room = limit - max(0.0, box.x0 if text is not ax.yaxis.label else 0.0)
