@@ -350,9 +350,7 @@ def show_pooled(summary: InterventionSummary) -> None:
 
     if summary.pooled is None:
         _show(f"<p>{_e(summary.pooled_error)}</p>")
-    else:
-        _show(f"<div class='ib-findings'><p>{_e(effects.describe_pooled(summary.pooled))}"
-              "</p></div>")
+    # The pooled sentence leads the summary; this section shows where it comes from.
     payload = {"key_findings": [effects.describe_pooled(summary.pooled)]
                if summary.pooled is not None else [summary.pooled_error],
                "estimates": summary.rows.to_dict("records"),
@@ -391,7 +389,7 @@ def show_summary_table(summary: InterventionSummary) -> None:
                         f"{summary.intervention}, by programme and outcome. Pooled: whether "
                         "the row is the programme's primary outcome, the one that enters the "
                         "pooled estimate. Source: how well the programme's details are "
-                        "verified against its cited source.", text_columns=5))
+                        "verified against its cited source.", text_columns=3))
     caveats = []
     for programme in summary.programmes.to_dict("records"):
         found = [(r["outcome"], w) for r in summary.rows.to_dict("records")
