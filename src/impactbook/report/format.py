@@ -13,7 +13,8 @@ MINUS = "\u2212"
 MISSING = "n/a"
 
 
-def _number(value: object) -> float | None:
+def finite_number(value: object) -> float | None:
+    """``value`` as a finite float, or None (missing, text, NaN, infinite)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -23,7 +24,7 @@ def _number(value: object) -> float | None:
 
 def format_pct(percent: object, *, signed: bool = True) -> str:
     """A percentage: whole numbers (``+18%``), one decimal under 1% (``-0.4%``), ``0%``."""
-    value = _number(percent)
+    value = finite_number(percent)
     if value is None:
         return MISSING
     decimals = 1 if abs(value) < 0.95 else 0
@@ -35,7 +36,7 @@ def format_pct(percent: object, *, signed: bool = True) -> str:
 
 def ratio_to_pct(ratio: object) -> float | None:
     """A rate ratio as a percent change (0.8 -> -20.0)."""
-    value = _number(ratio)
+    value = finite_number(ratio)
     return None if value is None else (value - 1) * 100
 
 
@@ -46,7 +47,7 @@ def format_change(ratio: object) -> str:
 
 def format_interval(low: object, high: object, *, ratios: bool = True) -> str:
     """A 95% interval as ``-46% to +9%`` (from rate ratios, or percents with ``ratios=False``)."""
-    convert = ratio_to_pct if ratios else _number
+    convert = ratio_to_pct if ratios else finite_number
     low_pct, high_pct = convert(low), convert(high)
     if low_pct is None or high_pct is None:
         return MISSING
@@ -55,7 +56,7 @@ def format_interval(low: object, high: object, *, ratios: bool = True) -> str:
 
 def format_p(p_value: object) -> str:
     """A p-value: two decimals (``0.57``), three below 0.01 (``0.004``), else ``<0.001``."""
-    value = _number(p_value)
+    value = finite_number(p_value)
     if value is None:
         return MISSING
     if value < 0.001:
@@ -67,7 +68,7 @@ def format_p(p_value: object) -> str:
 
 def format_number(value: object, decimals: int = 1) -> str:
     """A mean or a dispersion: fixed decimals, thousands separated, real minus sign."""
-    number = _number(value)
+    number = finite_number(value)
     if number is None:
         return MISSING
     return f"{number:,.{decimals}f}".replace("-", MINUS)
@@ -75,7 +76,7 @@ def format_number(value: object, decimals: int = 1) -> str:
 
 def format_count(value: object) -> str:
     """A whole count with thousands separated."""
-    number = _number(value)
+    number = finite_number(value)
     return MISSING if number is None else f"{round(number):,d}"
 
 

@@ -9,13 +9,12 @@ escaped; the page has inline CSS only and opens offline.
 from __future__ import annotations
 
 import html
-import math
 from pathlib import Path
 from urllib.parse import quote
 
 from impactbook import __version__
 from impactbook.fsutil import atomic_path
-from impactbook.report.format import format_interval, format_pct
+from impactbook.report.format import finite_number, format_interval, format_pct
 from impactbook.workbook.digest import shown_digest
 
 _CSS = """
@@ -50,20 +49,13 @@ def _href(path: str) -> str:
     return _e(quote(path, safe="/"))
 
 
-def _number(value: object) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _impact_item(report: dict) -> str | None:
     headline = report.get("headline") or {}
-    change = _number(headline.get("percent_change"))
+    change = finite_number(headline.get("percent_change"))
     if change is None:
         return None
-    low, high = _number(headline.get("ci_low_pct")), _number(headline.get("ci_high_pct"))
+    low = finite_number(headline.get("ci_low_pct"))
+    high = finite_number(headline.get("ci_high_pct"))
     direction = "reduction" if change < 0 else "increase"
     is_city = report.get("kind") == "city"
     if is_city:
