@@ -139,3 +139,15 @@ def test_plan_refuses_a_parameter_of_the_wrong_type(tmp_path):
 def test_fixture_notebooks_still_declare_their_parameters():
     nb = nbformat.read(str(FIXTURES / "notebooks" / "good.ipynb"), as_version=4)
     assert parameter_defaults(nb)["n_periods"] == 12
+
+
+def test_batch_templates_are_told_apart_by_their_parameters(tmp_path, capsys, no_kernel):
+    neither = tmp_path / "neither.ipynb"
+    nbformat.write(_notebook("x = 1\n"), str(neither))
+    out = tmp_path / "run"
+    base = ["batch", "--data", str(DATA), "--out", str(out)]
+    assert main([*base, "--template", str(neither)]) == 1
+    assert "either 'city'" in capsys.readouterr().err
+    assert main([*base, "--template", str(CITY_NOTEBOOK), "--template", str(CITY_NOTEBOOK)]) == 1
+    assert "one city notebook" in capsys.readouterr().err
+    assert not out.exists()
