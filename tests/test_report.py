@@ -165,3 +165,22 @@ def test_city_report_tables_caveats_and_sources_read_as_words(tmp_path):
         assert "<th scope='col'" in html and f">{column}</th>" in html
     assert not re.search(r">\s*-?\d+\.\d{3,}\s*<", html)  # no machine-formatted numbers
     assert "[1] a study. Cited for: Springfield GVI (Springfield)." in html
+
+
+def test_summary_names_each_kind_of_caveat_once(tmp_path):
+    rng = np.random.default_rng(3)
+    outcomes = "city,area,outcome,period,count\n" + monthly_rows(
+        "Springfield", "citywide", "shootings", 2014, list(rng.poisson(3, size=72)))
+    folder = write_workbook(
+        tmp_path / "small", outcomes=outcomes,
+        interventions=("id,city,intervention,programme,area,start,outcomes\n"
+                       "p1,Springfield,Cure Violence,Springfield CV,citywide,2018-01,shootings\n"),
+        tags="tag,kind\nCure Violence,intervention\n")
+    city = report.build_city_report(folder, "Springfield")
+    (result,) = city.results
+    assert any("Counts are small" in w for w in result.its.warnings)
+    assert any("Counts are small" in w for w in result.prepost.warnings)
+    with capture_output() as captured:
+        sections.show_title(city)
+    caveats = re.findall(r"Caveats:</strong>([^<]*)", _html(captured.outputs))
+    assert caveats == [" small counts."]

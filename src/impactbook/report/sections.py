@@ -145,9 +145,12 @@ def show_title(report: CityReport) -> None:
         if not results:
             continue
         lead = results[0]  # the programme's primary (first listed) outcome
-        caveats = describe_caveats(
-            [w for r in results for d in tables.DESIGNS if getattr(r, d) is not None
-             for w in getattr(r, d).warnings])
+        # Each warning's short label once (one at a time: the same kind of warning from two
+        # designs must not read as a second, unnamed caveat).
+        labels = dict.fromkeys(
+            describe_caveats([w]) for r in results for d in tables.DESIGNS
+            if getattr(r, d) is not None for w in getattr(r, d).warnings)
+        caveats = "; ".join(label for label in labels if label)
         blocks.append(
             "<div class='ib-headline'>"
             f"<h3>{_e(p['programme'])}</h3>"
