@@ -172,6 +172,7 @@ def plot_outcome_series(estimate, *, comparison: Mapping[str, pd.Series] | None 
             highs.append(cf["high"].max())
         top = np.nanmax(highs)
         ax.set_ylim(0, top * 1.4 if np.isfinite(top) and top > 0 else 1)
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # counts
         ax.legend(loc="upper left", ncols=2, fontsize=7.5)
         if ax_cmp is not None:
             _draw_comparison_panel(ax_cmp, observed, comparison, estimate.start,
@@ -380,5 +381,6 @@ def plot_counts(series: pd.DataFrame, *, title: str, start: pd.Period | None = N
             ax.axvline(start.to_timestamp(how="start"), color=ACCENT, lw=1.2)
         ax.set_ylabel(f"count {_unit(freq)}")
         ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_title(title)
     return fit_texts(fig)
