@@ -122,7 +122,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_news_import(args: argparse.Namespace) -> int:
-    from impactbook.news.items import guess_news_format, import_news
+    from impactbook.news.parse import guess_news_format
+    from impactbook.news.store import import_news
 
     fmt = args.format or guess_news_format(Path(args.file))
     report = import_news(Path(args.data), Path(args.file), fmt)

@@ -128,14 +128,14 @@ class _Workbook:
 
     def city_news(self, city: str) -> pd.DataFrame | None:
         """The news the city report shows (the same linking rule as the report itself)."""
-        from impactbook.news.items import news_for_city
+        from impactbook.news.link import news_for_city
 
         if self.news is None or self.tags is None:
             return self.news
         return news_for_city(self.news, self.tags, self.interventions, city)
 
     def intervention_news(self, kind: str) -> pd.DataFrame | None:
-        from impactbook.news.items import news_for_intervention
+        from impactbook.news.link import news_for_intervention
 
         return None if self.news is None else news_for_intervention(self.news, kind)
 

@@ -186,7 +186,7 @@ def build_city_report(data_dir: Path | str, city: str, *,
                       post_periods: int = DEFAULT_POST_PERIODS,
                       method: str = "its", today: dt.date | None = None) -> CityReport:
     """Compute everything the city report shows."""
-    from impactbook.news.items import news_for_city
+    from impactbook.news.link import news_for_city
 
     if method not in ("its", "prepost", "comparison"):
         raise ParameterError("method", method, "its, prepost or comparison")
@@ -227,7 +227,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     a programme's shootings and shooting victims are two views of the same events, and
     pooling both would count it twice. Every outcome is still shown in the table and plot.
     """
-    from impactbook.news.items import count_tags_by_period, news_for_intervention
+    from impactbook.news.link import count_tags_by_period, news_for_intervention
 
     workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
     table = workbook.interventions
