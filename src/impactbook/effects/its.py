@@ -162,6 +162,8 @@ def _its_details(fit, window: Window, pairs: int, slope_change: bool,
         details["hac_lags"] = int(fit.result.cov_kwds["maxlags"])
     if fit.alpha is not None:
         details["alpha"] = fit.alpha
+    if fit.solver_note:
+        details["fit_note"] = fit.solver_note
     if slope_change:
         est, _, low, high, p = fit.coefficient("slope_change")
         details["slope_change_ratio_per_period"] = float(np.exp(est))
