@@ -66,10 +66,17 @@ def test_interval_words():
 
 
 def test_describe_pooled():
-    frame = pd.DataFrame({"log_rate_ratio": [-0.3, -0.1, -0.2], "se": [0.1, 0.1, 0.1]})
-    text = describe_pooled(pool_random_effects(frame), "Group Violence Intervention")
-    assert text.startswith("Across 3 estimates with Group Violence Intervention, the pooled")
-    assert "DerSimonian-Laird" in text and "I-squared" in text and "a fall overall" in text
+    frame = pd.DataFrame({"log_rate_ratio": [-0.3, -0.25, -0.2], "se": [0.05, 0.05, 0.05],
+                          "city": ["New York"] * 3})
+    text = describe_pooled(pool_random_effects(frame), "Cure Violence", "shootings")
+    assert text.startswith("Across 3 programmes, all in New York, with Cure Violence, "
+                           "shootings were 22% lower overall")
+    assert "REML" in text and "Hartung-Knapp" in text and "I-squared" in text
+    assert "evidence of a fall" in text and "prediction interval" in text
+    wide = frame.assign(log_rate_ratio=[-0.6, 0.1, -0.2], se=0.2)
+    text = describe_pooled(pool_random_effects(wide), "Cure Violence", "shootings")
+    assert "shootings showed no clear change overall (pooled" in text
+    assert "evidence of" not in text
 
 
 def test_caveats_name_each_guardrail_briefly():

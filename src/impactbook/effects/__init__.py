@@ -4,7 +4,7 @@
 - :func:`estimate_prepost` - naive equal-window before/after means.
 - :func:`estimate_comparison` - difference-in-differences against comparison areas.
 - :func:`check_placebo_in_time` - false start dates inside the pre-period.
-- :func:`pool_random_effects` - random-effects pooling across cities.
+- :func:`pool_random_effects` - random-effects pooling across programmes, one outcome at a time.
 - :func:`describe_finding`, :func:`describe_pooled` - plain-language sentences.
 
 Inputs are plain frames (see each function); every result is a frozen dataclass whose
@@ -18,16 +18,18 @@ from impactbook.effects.findings import (
     describe_change_pct,
     describe_finding,
     describe_interval,
+    describe_places,
     describe_pooled,
 )
 from impactbook.effects.guardrails import collect_guardrail_warnings
 from impactbook.effects.its import build_its_design, default_fourier_pairs, estimate_its
 from impactbook.effects.placebo import PlaceboResult, check_placebo_in_time
-from impactbook.effects.pooled import PooledResult, pool_random_effects
+from impactbook.effects.pooled import MIN_PROGRAMMES, PooledResult, pool_random_effects
 from impactbook.effects.prepost import estimate_prepost
 
 __all__ = [
     "ESTIMATE_KEYS",
+    "MIN_PROGRAMMES",
     "Estimate",
     "PlaceboResult",
     "PooledResult",
@@ -39,6 +41,7 @@ __all__ = [
     "describe_change_pct",
     "describe_finding",
     "describe_interval",
+    "describe_places",
     "describe_pooled",
     "estimate_comparison",
     "estimate_its",

@@ -8,6 +8,8 @@ that excludes it is "evidence of a fall/rise", not proof the programme caused it
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.pooled import PooledResult
 from impactbook.workbook.periods import QUARTERLY, frequency_of
@@ -105,19 +107,42 @@ def describe_caveats(warnings) -> str:
     return "; ".join(found)
 
 
-def describe_pooled(pooled: PooledResult, intervention: str | None = None) -> str:
-    """One plain sentence about a pooled estimate and how much cities differ."""
-    what = f"with {intervention}" if intervention else "in this analysis"
+def describe_places(cities: Sequence[str | None]) -> str:
+    """``3 programmes, all in New York`` / ``4 programmes in 3 cities (A, B, C)``."""
+    n = len(cities)
+    noun = "programme" if n == 1 else "programmes"
+    distinct = list(dict.fromkeys(c for c in cities if c))
+    if not distinct:
+        return f"{n} {noun}"
+    if len(distinct) == 1:
+        where = {1: "in", 2: "both in"}.get(n, "all in")
+        return f"{n} {noun}, {where} {distinct[0]}"
+    return f"{n} {noun} in {len(distinct)} cities ({', '.join(distinct)})"
+
+
+def describe_pooled(pooled: PooledResult, intervention: str | None = None,
+                    outcome: str | None = None) -> str:
+    """One plain sentence about a pooled estimate, its spread and what a new programme
+    might show, e.g. "Across 3 programmes, all in New York, with Cure Violence, shootings
+    showed no clear change overall (pooled 12% lower, 95% interval ...)"."""
+    places = describe_places(list(pooled.studies["city"]))
+    what = f", with {intervention}," if intervention else ","
+    subject = outcome or "the outcome"
+    interval = describe_interval(pooled.ci_low, pooled.ci_high)
     change = describe_change_pct(pooled.percent_change)
-    direction = ("no clear change overall" if pooled.ci_low <= 1 <= pooled.ci_high
-                 else ("a fall overall" if pooled.ci_high < 1 else "a rise overall"))
+    if pooled.excludes_no_change:
+        body = (f"{subject} were {change} overall (95% interval {interval}), evidence of a "
+                f"{'fall' if pooled.ci_high < 1 else 'rise'} across these programmes")
+    else:
+        body = (f"{subject} showed no clear change overall (pooled {change}, 95% interval "
+                f"{interval})")
     i2 = 100 * pooled.i2
     spread = ("little" if i2 < 25 else "moderate" if i2 < 50 else "substantial"
               if i2 < 75 else "considerable")
-    return (f"Across {pooled.k} estimates {what}, the pooled outcome was {change} "
-            f"(95% interval {describe_interval(pooled.ci_low, pooled.ci_high)}; random effects, "
-            f"{pooled.method}), {direction}, with {spread} variation between places "
-            f"(I-squared {i2:.0f}%).")
+    return (f"Across {places}{what} {body}; random effects ({pooled.method}, "
+            f"{pooled.interval} interval), with {spread} variation between programmes "
+            f"(I-squared {i2:.0f}%); a new programme like these might show anything from "
+            f"{describe_interval(pooled.pi_low, pooled.pi_high)} (95% prediction interval).")
 
 
 def _place(estimate: Estimate) -> str:

@@ -215,44 +215,67 @@ def build_city_report(data_dir: Path | str, city: str, *,
 
 @dataclass(frozen=True)
 class InterventionSummary:
+    """Every programme's estimates for one intervention type, pooled one outcome at a time.
+
+    ``pooled`` maps an outcome to its pooled result (outcomes measured by at least
+    :data:`~impactbook.effects.pooled.MIN_PROGRAMMES` programmes with an estimate);
+    ``pooling_notes`` says for every other outcome why there is no pooled number.
+    """
+
     intervention: str
     rows: pd.DataFrame
-    pooled: object | None
-    pooled_error: str | None
+    pooled: dict[str, effects.PooledResult]
+    pooling_notes: dict[str, str]
     news_counts: pd.DataFrame
     news: pd.DataFrame
     data_hash: str
     generated: str
     version: str = __version__
 
+    @property
+    def main_outcome(self) -> str | None:
+        """The pooled outcome with the most programmes (the summary's headline)."""
+        if not self.pooled:
+            return None
+        return max(self.pooled, key=lambda outcome: self.pooled[outcome].k)
+
+    @property
+    def key_findings(self) -> list[str]:
+        found = [effects.describe_pooled(result, self.intervention, outcome)
+                 for outcome, result in self.pooled.items()]
+        return found + [f"{outcome}: {note}" for outcome, note in self.pooling_notes.items()]
+
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
-                               post_periods: int = 24,
+                               post_periods: int = 24, pooling: str = "reml",
                                today: dt.date | None = None) -> InterventionSummary:
-    """Every city's model estimate for one intervention type, pooled by random effects.
+    """Every programme's model estimate for one intervention type, pooled per outcome.
 
-    Each programme enters the pooled estimate once, with its first listed (primary) outcome:
-    a programme's shootings and shooting victims are two views of the same events, and
-    pooling both would count it twice. Every outcome is still shown in the table and plot.
+    Shootings and shooting victims are two views of the same events, so outcomes are never
+    pooled together: each outcome is pooled over the programmes that measure it (each
+    programme once), by random effects (``pooling`` ``"reml"`` with Hartung-Knapp intervals,
+    or ``"dl"``: DerSimonian-Laird with normal intervals), when at least three programmes
+    have an estimate. Every outcome is still shown in the table and plot.
     """
     from impactbook.news.items import count_tags_by_period, news_for_intervention
 
+    if pooling not in ("reml", "dl"):
+        raise ParameterError("pooling", pooling, "reml or dl")
     workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
     table = workbook.interventions
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:
         raise unknown_value("intervention", intervention, table["intervention"])
-    rows, estimates = [], []
+    rows = []
+    by_outcome: dict[str, list[effects.Estimate]] = {}
     for programme in programmes.to_dict("records"):
-        for position, outcome in enumerate(split_list(programme["outcomes"])):
+        for outcome in split_list(programme["outcomes"]):
             result = _outcome_result(workbook, programme, outcome, post_periods,
                                      with_placebo=False)
             est = result.its
-            is_pooled = position == 0 and est is not None
             rows.append({
                 "city": programme["city"], "programme": programme["programme"],
                 "area": est.area if est else programme["area"], "outcome": outcome,
-                "in_pooled": is_pooled,
                 "start": programme["start"], "confidence": programme.get("confidence", ""),
                 **({k: est.to_dict()[k] for k in ("rate_ratio", "ci_low", "ci_high",
                                                    "percent_change", "p_value",
@@ -261,20 +284,32 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                 "warnings": len(est.warnings) if est else 0,
                 "error": "; ".join(result.errors) if est is None else "",
             })
-            if is_pooled:
-                estimates.append(est)
-    pooled, pooled_error = None, None
-    if len(estimates) >= 2:
+            by_outcome.setdefault(outcome, [])
+            if est is not None:
+                by_outcome[outcome].append(est)
+    pooled: dict[str, effects.PooledResult] = {}
+    notes: dict[str, str] = {}
+    interval = "hartung-knapp" if pooling == "reml" else "wald"
+    for outcome, estimates in by_outcome.items():
         try:
-            pooled = effects.pool_random_effects(estimates)
+            pooled[outcome] = effects.pool_random_effects(estimates, method=pooling,
+                                                          interval=interval)
         except ImpactbookError as exc:
-            pooled_error = str(exc)
-    else:
-        pooled_error = (f"pooling needs at least two programmes; {len(estimates)} with an "
-                        f"estimate for {intervention}")
+            notes[outcome] = _pooling_note(estimates, exc)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        has_estimate = frame["rate_ratio"].notna() if "rate_ratio" in frame else False
+        frame.insert(4, "in_pooled", frame["outcome"].isin(pooled) & has_estimate)
     news = news_for_intervention(workbook.news, intervention)
     return InterventionSummary(
-        intervention=intervention, rows=pd.DataFrame(rows), pooled=pooled,
-        pooled_error=pooled_error, news_counts=count_tags_by_period(news, freq="Y"),
-        news=news, data_hash=workbook_hash(workbook.root),
-        generated=(today or dt.date.today()).isoformat())
+        intervention=intervention, rows=frame, pooled=pooled, pooling_notes=notes,
+        news_counts=count_tags_by_period(news, freq="Y"), news=news,
+        data_hash=workbook_hash(workbook.root), generated=(today or dt.date.today()).isoformat())
+
+
+def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:
+    if len(estimates) < effects.MIN_PROGRAMMES:
+        places = effects.describe_places([e.city for e in estimates])
+        return (f"too few programmes to pool ({places} with an estimate; at least "
+                f"{effects.MIN_PROGRAMMES} needed)")
+    return f"no pooled estimate ({exc})"

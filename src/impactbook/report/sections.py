@@ -198,7 +198,7 @@ def show_methods(report: CityReport) -> None:
 
 def show_summary_title(summary: InterventionSummary) -> None:
     display(HTML(
-        f"<h1 class='ib-title'>{_e(summary.intervention)}: results across cities</h1>"
+        f"<h1 class='ib-title'>{_e(summary.intervention)}: results by programme</h1>"
         f"<p class='ib-provenance'>Generated {_e(summary.generated)} by impactbook "
         f"{_e(summary.version)}; input data hash {_e(summary.data_hash)}.</p>"))
 
@@ -207,48 +207,56 @@ def show_summary_title(summary: InterventionSummary) -> None:
 def show_pooled(summary: InterventionSummary) -> None:
     from impactbook.report.plots import plot_forest
 
-    if summary.pooled is None:
-        display(HTML(f"<p>{_e(summary.pooled_error)}</p>"))
-    else:
-        display(HTML(f"<div class='ib-findings'><p>{_e(effects.describe_pooled(summary.pooled))}"
-                     "</p></div>"))
-    payload = {"key_findings": [effects.describe_pooled(summary.pooled)]
-               if summary.pooled is not None else [summary.pooled_error],
-               "estimates": summary.rows.to_dict("records"),
+    findings = summary.key_findings
+    display(HTML("<div class='ib-findings'><ul>" + "".join(f"<li>{_e(f)}</li>" for f in findings)
+                 + "</ul></div>"))
+    payload = {"key_findings": findings, "estimates": summary.rows.to_dict("records"),
                "headline": _pooled_headline(summary)}
     display({FINDINGS_MIME: json.loads(json.dumps(payload, allow_nan=False, default=str)),
              "text/plain": "pooled estimate"}, raw=True)
-    rows = summary.rows.dropna(subset=["rate_ratio"]) if "rate_ratio" in summary.rows else None
-    if rows is not None and not rows.empty:
-        labels = rows["city"] + ", " + rows["area"] + ": " + rows["outcome"]
-        _figure(plot_forest(rows.assign(label=labels), summary.pooled,
-                            title=f"{summary.intervention}: change by city and outcome"),
-                "Squares: each city's model estimate with its 95% interval; diamond: the "
-                "random-effects pooled estimate.", "forest plot")
+    if "rate_ratio" not in summary.rows:
+        return
+    for outcome, rows in summary.rows.dropna(subset=["rate_ratio"]).groupby("outcome",
+                                                                            sort=False):
+        labels = rows["city"] + ", " + rows["area"] + ": " + rows["programme"]
+        pooled = summary.pooled.get(outcome)
+        _figure(plot_forest(rows.assign(label=labels), pooled,
+                            title=f"{summary.intervention}: {outcome}, by programme"),
+                "Squares: each programme's model estimate with its 95% interval"
+                + ("; diamond: the random-effects pooled estimate (Hartung-Knapp interval)."
+                   if pooled is not None else "; too few programmes to pool."),
+                f"forest plot of {outcome}")
 
 
 def _pooled_headline(summary: InterventionSummary) -> dict | None:
-    pooled = summary.pooled
-    if pooled is None:
+    outcome = summary.main_outcome
+    if outcome is None:
         return None
-    return {"text": effects.describe_pooled(pooled), "outcome": "pooled",
+    pooled = summary.pooled[outcome]
+    return {"text": effects.describe_pooled(pooled, summary.intervention, outcome),
+            "outcome": outcome, "area": "pooled", "design": "random-effects pooling",
             "programme": summary.intervention, "intervention": summary.intervention,
+            "places": effects.describe_places(list(pooled.studies["city"])),
             "percent_change": round((pooled.rate_ratio - 1) * 100, 1),
             "ci_low_pct": _pct(pooled.ci_low), "ci_high_pct": _pct(pooled.ci_high),
-            "excludes_no_change": bool(pooled.ci_high < 1 or pooled.ci_low > 1)}
+            "excludes_no_change": bool(pooled.excludes_no_change)}
 
 
-@section("Estimates by city")
+@section("Estimates by programme")
 def show_summary_table(summary: InterventionSummary) -> None:
     display(HTML(summary.rows.to_html(index=False, escape=True, classes="ib-table", na_rep="")))
-    if summary.pooled is not None:
-        p = summary.pooled
-        display(HTML(f"<p class='ib-caption'>Random-effects pooling (DerSimonian-Laird) of "
-                     f"{p.k} programmes, each with its primary outcome (in_pooled): tau-squared "
-                     f"{p.tau2:.4f}, I-squared {p.i2 * 100:.0f}%, Q {p.q:.2f}. Programmes in "
-                     "the same city share its trends and are not fully independent; treat the "
+    for outcome, p in summary.pooled.items():
+        display(HTML(f"<p class='ib-caption'>{_e(outcome)}: random-effects pooling "
+                     f"({_e(p.method)}, {_e(p.interval)} interval) of "
+                     f"{_e(effects.describe_places(list(p.studies['city'])))}: tau-squared "
+                     f"{p.tau2:.4f}, I-squared {p.i2 * 100:.0f}%, Q {p.q:.2f}, 95% prediction "
+                     f"interval {_pct(p.pi_low)}% to {_pct(p.pi_high)}%. Programmes in the "
+                     "same city share its trends and are not fully independent; treat the "
                      "pooled figure as a summary of these evaluations, not a trial result."
                      "</p>"))
+    display(HTML("<p class='ib-caption'>Outcomes are pooled one at a time (shootings and "
+                 "shooting victims count the same events), each programme once, and only "
+                 f"when at least {effects.MIN_PROGRAMMES} programmes have an estimate.</p>"))
 
 
 @section("News coverage over time")
