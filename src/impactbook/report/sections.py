@@ -118,9 +118,11 @@ def show_outcome_charts(report: CityReport) -> None:
                                   comparison=result.comparison_series or None)
         _figure(fig, _chart_caption(result), f"{result.outcome} over time")
         placebo = result.placebo
-        if placebo is not None and len(placebo.placebo_log_rate_ratios):
+        if placebo is not None and not placebo.is_skipped:
             _figure(plot_placebo(placebo.placebo_log_rate_ratios, result.its.log_rate_ratio),
                     _e(placebo.interpretation), "placebo-in-time check")
+        elif placebo is not None:
+            display(HTML(f"<p class='ib-caption'>{_e(placebo.interpretation)}</p>"))
         display(HTML(_warnings_html(result.its.warnings)))
         if result.errors:
             display(HTML("<div class='ib-failure'>" + "<br>".join(_e(e) for e in result.errors)
@@ -183,7 +185,10 @@ def show_methods(report: CityReport) -> None:
         "A missing month in the workbook is missing, never zero; a month not yet complete "
         "in the source was dropped at ingest.",
         "The placebo-in-time check re-estimates the model at false start dates before the "
-        "real one; a real change that is not unusual among them is weak evidence.",
+        "real one and ranks the real change among them (rank p = (placebos as large + 1) / "
+        "(placebos + 1)); it is a descriptive rank, not an exact test, because the placebo "
+        "windows overlap. It is skipped with fewer than 10 false starts; a real change that is "
+        "not unusual among them is weak evidence.",
     ]
     for result in report.results:
         for est in (result.its, result.prepost, result.comparison):
