@@ -39,6 +39,35 @@ class CountFit:
     alpha: float | None  # negative binomial dispersion parameter, when fitted
     #: How the negative binomial was fitted, or why it reduced to Poisson (a methods note).
     solver_note: str | None = None
+    #: (observed - fitted) / sqrt(model variance), in the order of the fitted rows.
+    pearson_residuals: np.ndarray | None = None
+
+    def variance_weights(self, mu: np.ndarray) -> np.ndarray:
+        """IRLS weights ``mu / Var(y)`` of the fitted model at means ``mu`` (log link):
+        ``mu / dispersion`` for quasi-Poisson, ``mu / (1 + alpha mu)`` for NB2."""
+        if self.alpha is None:
+            return mu / self.dispersion
+        return mu / (1.0 + self.alpha * mu)
+
+    def refit_se(self, name: str, cov_type: str, cov_kwds: dict) -> float | None:
+        """The standard error of ``name`` with a robust covariance (e.g. Newey-West: the same
+        estimates, refitted with ``cov_type="HAC"``); ``None`` when it cannot be computed."""
+        model = self.result.model
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                if isinstance(model, sm.GLM):
+                    scale = "X2" if self.family == "quasi-poisson" else 1.0
+                    refit = model.fit(scale=scale, cov_type=cov_type, cov_kwds=cov_kwds)
+                else:
+                    refit = model.fit(start_params=np.asarray(self.result.params), disp=0,
+                                      method="newton", maxiter=100, cov_type=cov_type,
+                                      cov_kwds=cov_kwds)
+            except (np.linalg.LinAlgError, ValueError, KeyError, TypeError):
+                return None
+        names = list(self.result.params.index)
+        value = float(np.asarray(refit.bse)[names.index(name)])
+        return value if np.isfinite(value) and value > 0 else None
 
     def coefficient(self, name: str) -> tuple[float, float, float, float, float]:
         """``(estimate, se, ci_low, ci_high, p_value)`` of one coefficient (log scale)."""
@@ -131,7 +160,8 @@ def fit_count_model(
     variance = mu if alpha is None else mu + alpha * mu**2
     dispersion = float(np.sum((observed - mu) ** 2 / variance) / (n_obs - n_params))
     return CountFit(result=result, family=family, robust=robust, dispersion=dispersion,
-                    alpha=alpha, solver_note=solver_note)
+                    alpha=alpha, solver_note=solver_note,
+                    pearson_residuals=(observed - mu) / np.sqrt(variance))
 
 
 def is_overdispersed(y: pd.Series, exog: pd.DataFrame, offset: np.ndarray | None) -> bool:
