@@ -37,7 +37,7 @@ ESTIMATE_KEYS: tuple[str, ...] = CONTRACT_KEYS + EXTRA_KEYS
 #: Plain names of the designs, strongest first (the order the headline is chosen in).
 DESIGN_NAMES: dict[str, str] = {
     "synth": "synthetic control",
-    "comparison": "comparison areas (difference-in-differences)",
+    "comparison": "difference-in-differences against comparison areas",
     "its": "interrupted time series",
     "prepost": "naive pre/post",
 }
