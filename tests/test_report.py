@@ -56,7 +56,13 @@ def test_city_report_numbers_equal_the_cli_estimates(tmp_path):
         assert getattr(result, method).to_dict() == expected.to_dict()
     assert result.placebo is not None and result.placebo.n > 0
     assert len(city.key_findings) == 1 and "Springfield" in city.key_findings[0]
-    assert city.headline()["percent_change"] == result.its.to_dict()["percent_change"]
+    # The comparison area passes the pre-trend check, so that design leads.
+    assert result.comparison.details["is_pre_trend_parallel"]
+    headline = city.headline()
+    assert headline["percent_change"] == result.comparison.to_dict()["percent_change"]
+    assert headline["design"] == "difference-in-differences against comparison areas"
+    its_led = report.build_city_report(folder, "Springfield", method="its")
+    assert its_led.headline()["percent_change"] == result.its.to_dict()["percent_change"]
 
 
 def test_sections_show_everything_escaped(tmp_path):

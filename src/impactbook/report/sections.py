@@ -123,7 +123,7 @@ def show_outcome_charts(report: CityReport) -> None:
                     _e(placebo.interpretation), "placebo-in-time check")
         elif placebo is not None:
             display(HTML(f"<p class='ib-caption'>{_e(placebo.interpretation)}</p>"))
-        display(HTML(_warnings_html(result.its.warnings)))
+        display(HTML(_warnings_html(result.warnings)))
         if result.errors:
             display(HTML("<div class='ib-failure'>" + "<br>".join(_e(e) for e in result.errors)
                          + "</div>"))
@@ -136,14 +136,20 @@ def _estimate_row(result: OutcomeResult, label: str, est: effects.Estimate | Non
     placebo = ""
     if label.startswith("model") and result.placebo is not None:
         placebo = result.placebo.position_text
+    if est.method == result.choice.method:
+        label += " (headline)"
+    averted = ("" if r["events_averted"] is None else
+               f"{r['events_averted']:.0f} ({r['events_averted_low']:.0f} to "
+               f"{r['events_averted_high']:.0f})")
     return {
         "programme": result.programme, "outcome": result.outcome, "area": r["area"],
         "design": label, "pre / post periods": f"{r['pre_periods']} / {r['post_periods']}",
         "pre / post mean": f"{r['pre_mean']} / {r['post_mean']}",
         "change %": r["percent_change"],
         "95% interval %": f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}",
-        "p": r["p_value"], "dispersion": r["dispersion"], "placebo check": placebo,
-        "warnings": len(r["warnings"]),
+        "p": r["p_value"], "events averted (95%)": averted,
+        "detectable change %": r["detectable_change_pct"], "dispersion": r["dispersion"],
+        "placebo check": placebo, "warnings": len(r["warnings"]),
     }
 
 
@@ -160,9 +166,14 @@ def show_estimates_table(report: CityReport) -> None:
         return
     display(HTML(frame.to_html(index=False, escape=True, classes="ib-table", na_rep="")))
     display(HTML("<p class='ib-caption'>Naive pre/post compares mean counts over equal "
-                 "windows and ignores trend and season; the model (interrupted time series) "
-                 "is the headline figure; the comparison design is a difference-in-differences "
-                 "count model against the listed comparison areas (ratio of rate ratios).</p>"))
+                 "windows and ignores trend and season; the model is an interrupted time "
+                 "series; the comparison design is a difference-in-differences count model "
+                 "against the listed comparison areas (ratio of rate ratios). The headline of "
+                 "each outcome is the strongest design its data support (comparison areas "
+                 "that pass the pre-trend check, then the interrupted time series, then "
+                 "pre/post). Events averted: expected minus observed over the post window "
+                 "(negative: more than expected). Detectable change: the smallest fall the "
+                 "design detects with 80% power at the 5% level.</p>"))
 
 
 @section("News coverage")
@@ -191,14 +202,41 @@ def show_methods(report: CityReport) -> None:
         "not unusual among them is weak evidence.",
     ]
     for result in report.results:
+        choice = result.choice
+        if choice.method is not None:
+            notes.append(f"{result.programme}, {result.outcome}: the headline is {choice.reason}.")
+        notes.extend(f"{result.programme}, {result.outcome}: {d}." for d in choice.disagreements)
         for est in (result.its, result.prepost, result.comparison):
             if est is not None:
+                notes.append(f"{result.programme}, {result.outcome} ({est.method}): "
+                             + _diagnostics_note(est))
                 notes.extend(f"{result.programme}, {result.outcome} ({est.method}): {w}"
                              for w in est.warnings)
     for p in report.programmes.to_dict("records"):
         notes.append(f"{p['programme']}: source {p.get('source', '')}. {p.get('notes', '')}")
     display(HTML("<ul class='ib-notes'>" + "".join(f"<li>{_e(n)}</li>" for n in notes)
                  + "</ul>"))
+
+
+def _diagnostics_note(est: effects.Estimate) -> str:
+    """The residual test, the interval used and the detectable change, in one note."""
+    test = est.autocorrelation
+    parts = []
+    if test is not None:
+        parts.append(f"Ljung-Box test of the Pearson residuals at {test['lags']} lags p = "
+                     f"{test['p_value']:.2g} ("
+                     + ("autocorrelation detected" if test["is_detected"] else "none detected")
+                     + ")")
+    parts.append(f"interval: {est.to_dict()['interval']}")
+    ratio = est.detectable_rate_ratio
+    parts.append("detectable change at 80% power and the 5% level: "
+                 + (f"a fall of {(1 - ratio) * 100:.0f}%" if ratio == ratio else
+                    "no fall of any size"))
+    fit_note = est.details.get("fit_note")
+    if fit_note:
+        parts.append(f"negative binomial fitted by {fit_note}" if "maximum" in fit_note
+                     else fit_note)
+    return "; ".join(parts) + "."
 
 
 def show_summary_title(summary: InterventionSummary) -> None:
