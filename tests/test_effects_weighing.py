@@ -78,3 +78,21 @@ def test_report_says_when_the_designs_disagree(tmp_path):
     finding = city.key_findings[0]
     assert "The designs disagree, so the evidence on this outcome is mixed" in finding
     assert city.headline()["designs_disagree"] is True
+
+
+def test_small_counts_report_says_what_could_have_been_detected(tmp_path):
+    rng = np.random.default_rng(4)
+    rows = "city,area,outcome,period,count\n" + monthly_rows(
+        "Springfield", "District 1", "homicides", 2014, list(rng.poisson(1.5, size=72)))
+    folder = write_workbook(
+        tmp_path / "wb", outcomes=rows,
+        interventions=("id,city,intervention,programme,area,start,outcomes\n"
+                       "p1,Springfield,Cure Violence,P,District 1,2018-01,homicides\n"),
+        tags="tag,kind\nCure Violence,intervention\n")
+    city = report.build_city_report(folder, "Springfield")
+    (result,) = city.results
+    assert not result.its.excludes_no_change and result.its.detectable_change_pct < -50
+    finding = city.key_findings[0]
+    assert "showed no clear change" in finding and "95% interval" in finding
+    assert "With counts this small only a fall of" in finding
+    assert "not evidence of no effect" in finding

@@ -355,6 +355,6 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
 def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:
     if len(estimates) < effects.MIN_PROGRAMMES:
         places = effects.describe_places([e.city for e in estimates])
-        return (f"too few programmes to pool ({places} with an estimate; at least "
+        return (f"too few programmes to pool (estimates from {places}; at least "
                 f"{effects.MIN_PROGRAMMES} needed)")
     return f"no pooled estimate ({exc})"
