@@ -96,3 +96,24 @@ def test_small_counts_report_says_what_could_have_been_detected(tmp_path):
     assert "showed no clear change" in finding and "95% interval" in finding
     assert "With counts this small only a fall of" in finding
     assert "not evidence of no effect" in finding
+
+
+def test_an_added_row_with_a_narrower_interval_does_not_take_the_headline(tmp_path):
+    rng = np.random.default_rng(5)
+    t = np.arange(72)
+    rows = "city,area,outcome,period,count\n"
+    rows += monthly_rows("Springfield", "District 1", "homicides", 2014,
+                         list(rng.poisson(8 * np.where(t >= 48, 0.8, 1.0))))
+    rows += monthly_rows("Springfield", "District 2", "shootings", 2014,
+                         list(rng.poisson(300 * np.where(t >= 48, 0.9, 1.0))))
+    folder = write_workbook(
+        tmp_path / "wb", outcomes=rows,
+        interventions=("id,city,intervention,programme,area,start,outcomes\n"
+                       "first,Springfield,Cure Violence,First,District 1,2018-01,homicides\n"
+                       "trial,Springfield,Cure Violence,Trial,District 2,2018-01,shootings\n"),
+        tags="tag,kind\nCure Violence,intervention\n")
+    city = report.build_city_report(folder, "Springfield")
+    first, trial = city.results
+    assert trial.its.ci_high / trial.its.ci_low < first.its.ci_high / first.its.ci_low
+    headline = city.headline()
+    assert headline["programme"] == "First" and "strongest design" in headline["how_chosen"]
