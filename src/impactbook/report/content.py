@@ -47,6 +47,9 @@ class OutcomeResult:
     its: effects.Estimate | None = None
     prepost: effects.Estimate | None = None
     comparison: effects.Estimate | None = None
+    #: The synthetic control (not computed yet): when an estimator fills it, with
+    #: ``details["is_good_fit"]`` for a good pre-period fit, it leads the headline.
+    synth: effects.Estimate | None = None
     placebo: object | None = None
     comparison_series: dict[str, pd.Series] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
@@ -54,7 +57,8 @@ class OutcomeResult:
 
     @property
     def estimates_by_method(self) -> dict[str, effects.Estimate | None]:
-        return {"its": self.its, "prepost": self.prepost, "comparison": self.comparison}
+        return {"its": self.its, "prepost": self.prepost, "comparison": self.comparison,
+                "synth": self.synth}
 
     @property
     def choice(self) -> effects.HeadlineChoice:
@@ -112,7 +116,7 @@ class CityReport:
         """Every estimate as its DESIGN.md JSON (the numbers the report prints)."""
         rows = []
         for result in self.results:
-            for estimate in (result.its, result.prepost, result.comparison):
+            for estimate in (result.its, result.prepost, result.comparison, result.synth):
                 if estimate is not None:
                     rows.append({"programme_id": result.programme_id, **estimate.to_dict()})
         return rows
@@ -347,6 +351,6 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
 def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:
     if len(estimates) < effects.MIN_PROGRAMMES:
         places = effects.describe_places([e.city for e in estimates])
-        return (f"too few programmes to pool ({places} with an estimate; at least "
+        return (f"too few programmes to pool (estimates from {places}; at least "
                 f"{effects.MIN_PROGRAMMES} needed)")
     return f"no pooled estimate ({exc})"
