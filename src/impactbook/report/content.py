@@ -9,6 +9,7 @@ Display lives in :mod:`impactbook.report.sections`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,14 +166,14 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
     if its is not None and with_placebo:
         try:
             resolved = resolve_request(scoped, make_request(method="its", **common))
-            series = combined_series(workbook.outcomes, resolved.city, resolved.areas, outcome)
+            series = combined_series(workbook, resolved.city, resolved.areas, outcome)
             placebo = effects.check_placebo_in_time(
                 series, resolved.start, post_periods=post_periods,
                 labels={"city": resolved.city, "area": resolved.area_label, "outcome": outcome},
                 real=its)
             for area in resolved.comparison_areas:
                 comparison_series[area] = select_series(
-                    workbook.outcomes, resolved.city, area, outcome)["count"]
+                    workbook, resolved.city, area, outcome)["count"]
         except ImpactbookError as exc:
             errors.append(f"placebo check: {exc}")
     return OutcomeResult(**base, its=results.get("its"), prepost=results.get("prepost"),
@@ -184,10 +185,7 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
 def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook:
     """The workbook as if ``programme`` were the city's only one (so defaults resolve to it)."""
     table = workbook.interventions
-    return Workbook(root=workbook.root, outcomes=workbook.outcomes,
-                    interventions=table[table["id"] == programme["id"]],
-                    news=workbook.news, tags=workbook.tags, funders=workbook.funders,
-                    warnings=workbook.warnings)
+    return dataclasses.replace(workbook, interventions=table[table["id"] == programme["id"]])
 
 
 def build_city_report(data_dir: Path | str, city: str, *,
@@ -204,12 +202,11 @@ def build_city_report(data_dir: Path | str, city: str, *,
     for programme in programmes.to_dict("records"):
         for outcome in split_list(programme["outcomes"]):
             results.append(_outcome_result(workbook, programme, outcome, post_periods, method))
-    city_rows = workbook.outcomes[workbook.outcomes["city"] == city]
-    periods = sorted(city_rows["period"])
+    first, last = workbook.index.period_span(city)
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
     return CityReport(
         city=city, programmes=programmes, results=tuple(results), news=news,
-        data_period=(periods[0], periods[-1]), data_hash=workbook_hash(workbook.root),
+        data_period=(first, last), data_hash=workbook_hash(workbook.root),
         generated=(today or dt.date.today()).isoformat())
 
 
