@@ -18,11 +18,10 @@ import pandas as pd
 
 from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
+from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.errors import ImpactbookError, ParameterError
-from impactbook.fsutil import sha256_bytes
 from impactbook.workbook import (
     INTERVENTIONS,
-    NEWS,
     OUTCOMES,
     TAGS,
     Workbook,
@@ -32,6 +31,7 @@ from impactbook.workbook import (
     split_list,
     unknown_value,
 )
+from impactbook.workbook.digest import shown_digest
 
 
 @dataclass(frozen=True)
@@ -116,15 +116,6 @@ def _pct(ratio: float | None) -> float | None:
     return None if ratio is None else round((ratio - 1) * 100, 1)
 
 
-def workbook_hash(root: Path) -> str:
-    """A short content hash of the workbook tables, printed on every report."""
-    parts = []
-    for name in (OUTCOMES, INTERVENTIONS, NEWS, TAGS):
-        path = Path(root) / name
-        parts.append(path.read_bytes() if path.exists() else b"")
-    return sha256_bytes(b"\0".join(parts))[:12]
-
-
 def _select_programmes(workbook: Workbook, city: str,
                        interventions: list[str] | str | None) -> pd.DataFrame:
     rows = programmes_for_city(workbook, city)
@@ -189,7 +180,8 @@ def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook
 
 
 def build_city_report(data_dir: Path | str, city: str, *,
-                      interventions: list[str] | str | None = None, post_periods: int = 24,
+                      interventions: list[str] | str | None = None,
+                      post_periods: int = DEFAULT_POST_PERIODS,
                       method: str = "its", today: dt.date | None = None) -> CityReport:
     """Compute everything the city report shows."""
     from impactbook.news.items import news_for_city
@@ -206,7 +198,7 @@ def build_city_report(data_dir: Path | str, city: str, *,
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
     return CityReport(
         city=city, programmes=programmes, results=tuple(results), news=news,
-        data_period=(first, last), data_hash=workbook_hash(workbook.root),
+        data_period=(first, last), data_hash=shown_digest(workbook.digest),
         generated=(today or dt.date.today()).isoformat())
 
 
@@ -224,7 +216,7 @@ class InterventionSummary:
 
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
-                               post_periods: int = 24,
+                               post_periods: int = DEFAULT_POST_PERIODS,
                                today: dt.date | None = None) -> InterventionSummary:
     """Every city's model estimate for one intervention type, pooled by random effects.
 
@@ -273,5 +265,5 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     return InterventionSummary(
         intervention=intervention, rows=pd.DataFrame(rows), pooled=pooled,
         pooled_error=pooled_error, news_counts=count_tags_by_period(news, freq="Y"),
-        news=news, data_hash=workbook_hash(workbook.root),
+        news=news, data_hash=shown_digest(workbook.digest),
         generated=(today or dt.date.today()).isoformat())
