@@ -119,6 +119,16 @@ class _Workbook:
     news: pd.DataFrame | None
     tags: pd.DataFrame | None
     digest: str = ""
+    validated: Workbook | None = None  # the whole validated workbook, for its series index
+
+    def outcomes_of(self, cities: Iterable[str]) -> pd.DataFrame:
+        """The outcome rows of ``cities`` (by the series index: no scan per city)."""
+        import numpy as np
+
+        if self.validated is None:
+            return self.outcomes[self.outcomes["city"].isin(set(cities))]
+        rows = [self.validated.index.city_rows(c) for c in cities]
+        return self.outcomes.iloc[np.sort(np.concatenate(rows)) if rows else []]
 
     def cities_with_programmes(self) -> list[str]:
         return list(dict.fromkeys(c for c in self.interventions["city"] if c.strip()))
@@ -142,7 +152,7 @@ class _Workbook:
     def city_slice_hash(self, city: str) -> str:
         programmes = self.interventions[self.interventions["city"] == city]
         return _hash_frames(
-            ("outcomes", self.outcomes[self.outcomes["city"] == city]),
+            ("outcomes", self.outcomes_of([city])),
             ("interventions", programmes),
             ("news", self.city_news(city)),
             ("tags", self.tags),
@@ -152,7 +162,7 @@ class _Workbook:
         cities = set(self.interventions.loc[self.interventions["intervention"] == kind, "city"])
         programmes = self.interventions[self.interventions["city"].isin(cities)]
         return _hash_frames(
-            ("outcomes", self.outcomes[self.outcomes["city"].isin(cities)]),
+            ("outcomes", self.outcomes_of(sorted(cities))),
             ("interventions", programmes),
             ("news", self.intervention_news(kind)),
             ("tags", self.tags),
@@ -167,8 +177,20 @@ def _load(data_dir: Path, workbook: Workbook | None = None) -> _Workbook:
 
     if workbook is None:
         workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    _LAST_VALIDATED[:] = [workbook]
     return _Workbook(workbook.outcomes, workbook.interventions, workbook.news, workbook.tags,
-                     digest=workbook.digest)
+                     digest=workbook.digest, validated=workbook)
+
+
+# The workbook the last plan of this process validated: the batch that runs the plan writes
+# each report's prepared slice from it instead of reading the folder a second time.
+_LAST_VALIDATED: list[Workbook] = []
+
+
+def validated_workbook(digest: str) -> Workbook | None:
+    """The workbook this process last planned from, if its digest is ``digest``."""
+    found = _LAST_VALIDATED[0] if _LAST_VALIDATED else None
+    return found if found is not None and found.digest == digest else None
 
 
 def _notebook(notebooks_dir: Path, kind: str) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from impactbook.workbook import (
     unknown_value,
 )
 from impactbook.workbook.digest import shown_digest
+from impactbook.workbook.prepared import read_prepared
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,14 @@ def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook
     return dataclasses.replace(workbook, interventions=table[table["id"] == programme["id"]])
 
 
+def report_workbook(data_dir: Path | str, kind: str, name: str) -> Workbook:
+    """The validated workbook a report reads: the slice its batch prepared, else the folder."""
+    prepared = read_prepared(data_dir, kind, name)
+    if prepared is not None:
+        return prepared
+    return load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+
+
 def build_city_report(data_dir: Path | str, city: str, *,
                       interventions: list[str] | str | None = None,
                       post_periods: int = DEFAULT_POST_PERIODS,
@@ -188,7 +197,7 @@ def build_city_report(data_dir: Path | str, city: str, *,
 
     if method not in ("its", "prepost", "comparison"):
         raise ParameterError("method", method, "its, prepost or comparison")
-    workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    workbook = report_workbook(data_dir, "city", city)
     programmes = _select_programmes(workbook, city, interventions)
     results = []
     for programme in programmes.to_dict("records"):
@@ -226,7 +235,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     """
     from impactbook.news.items import count_tags_by_period, news_for_intervention
 
-    workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    workbook = report_workbook(data_dir, "intervention", intervention)
     table = workbook.interventions
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:
