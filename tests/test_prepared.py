@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from impactbook.render.batch import _prepare_slices
-from impactbook.render.plan import plan_batch
+from impactbook.render.plan import library_hash, plan_batch
 from impactbook.render.workers import _worker_environment
 from impactbook.report import build_city_report, build_intervention_summary
 from impactbook.workbook import load_workbook
@@ -15,6 +15,7 @@ from impactbook.workbook.prepared import (
     is_prepared,
     prepared_folder,
     read_prepared,
+    read_validated,
     write_prepared,
 )
 
@@ -83,7 +84,14 @@ def test_the_batch_prepares_once_per_digest_and_keeps_only_the_current(two_citie
     first = _prepare_slices(run, jobs)
     assert first == prepared_folder(run / ".state", jobs[0].data_digest)
     assert is_prepared(first, two_cities, jobs[0].data_digest,
-                       [(job.kind, job.name) for job in jobs])
+                       [(job.kind, job.name) for job in jobs], library=library_hash())
+    # The whole validated workbook is kept: the next plan of this run reads it back.
+    kept = read_validated(first, two_cities, jobs[0].data_digest, library=library_hash())
+    loaded = load_workbook(two_cities)
+    for table in ("outcomes", "interventions", "news", "tags", "funders"):
+        pd.testing.assert_frame_equal(getattr(kept, table), getattr(loaded, table))
+    assert (kept.digest, kept.warnings) == (loaded.digest, loaded.warnings)
+    assert read_validated(first, two_cities, jobs[0].data_digest, library="other code") is None
     stamp = (first / "prepared.json").stat().st_mtime_ns
     assert _prepare_slices(run, plan_batch(two_cities, run)) == first  # unchanged: not rewritten
     assert (first / "prepared.json").stat().st_mtime_ns == stamp
@@ -95,6 +103,7 @@ def test_the_batch_prepares_once_per_digest_and_keeps_only_the_current(two_citie
     second = _prepare_slices(run, changed)
     assert second.name == changed[0].data_digest != jobs[0].data_digest
     assert not first.exists()  # the old workbook's slices are gone
+    assert read_validated(first, two_cities, jobs[0].data_digest, library=library_hash()) is None
     slice_ = read_prepared(two_cities, "city", "Shelbyville", {PREPARED_ENV: str(second)})
     assert slice_.outcomes["count"].iloc[0] == 2
 

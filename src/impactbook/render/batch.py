@@ -34,6 +34,7 @@ from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import atomic_write_text, safe_join, slugify
 from impactbook.render.plan import (
     CITY,
+    STATE_DIR,
     ReportJob,
     _city_job,
     _intervention_job,
@@ -47,9 +48,6 @@ from impactbook.render.workers import (
     _worker_main,
     render_job,
 )
-
-STATE_DIR = ".state"
-
 
 # --------------------------------------------------------------------------- run folder state
 
@@ -201,7 +199,7 @@ def _prepare_slices(run_dir: Path, jobs: list[ReportJob]) -> Path | None:
     only used if its digest is still the plan's); None when there is nothing to prepare from,
     and the reports then load the folder themselves.
     """
-    from impactbook.render.plan import validated_workbook
+    from impactbook.render.plan import library_hash, validated_workbook
     from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
     from impactbook.workbook.prepared import is_prepared, prepared_folder, write_prepared
 
@@ -211,13 +209,13 @@ def _prepare_slices(run_dir: Path, jobs: list[ReportJob]) -> Path | None:
     data_dir, digest = Path(jobs[0].data_dir), jobs[0].data_digest
     folder = prepared_folder(run_dir / STATE_DIR, digest)
     reports = [(job.kind, job.name) for job in jobs]
-    if is_prepared(folder, data_dir, digest, reports):
+    if is_prepared(folder, data_dir, digest, reports, library=library_hash()):
         return folder
     workbook = validated_workbook(digest) or load_workbook(
         data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
     if workbook.digest != digest:
         return None  # the folder changed since planning: each report validates what it reads
-    return write_prepared(workbook, folder, reports)
+    return write_prepared(workbook, folder, reports, library=library_hash())
 
 
 # --------------------------------------------------------------------------- run

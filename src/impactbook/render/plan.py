@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pandas is imported where tables are read: workers never nee
     from impactbook.workbook import Workbook
 
 CITY, INTERVENTION = "city", "intervention"
+STATE_DIR = ".state"  # in a run folder: per-report records, prepared workbook slices
 NOTEBOOK_FILES = {CITY: "city_report.ipynb", INTERVENTION: "intervention_summary.ipynb"}
 
 
@@ -101,12 +102,15 @@ def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
         h.update(f"\0{name}\0".encode())
         if frame is None or frame.empty:
             continue
-        frame = frame[sorted(frame.columns)]
-        rows = sorted("\x1f".join(map(str, row)) for row in frame.itertuples(index=False))
-        h.update(("\x1f".join(frame.columns) + "\n").encode())
-        for row in rows:
-            h.update(row.encode())
-            h.update(b"\n")
+        import numpy as np
+        import pandas as pd
+
+        columns = sorted(frame.columns)
+        # pandas' vectorised 64-bit hash of each row (fixed key), sorted: row text built in
+        # Python cost about 1 s for the default workbook's slices, on every rerun.
+        rows = np.sort(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy())
+        h.update(("\x1f".join(columns) + "\n").encode())
+        h.update(rows.astype("<u8").tobytes())
     return h.hexdigest()
 
 
@@ -169,12 +173,20 @@ class _Workbook:
         )
 
 
-def _load(data_dir: Path, workbook: Workbook | None = None) -> _Workbook:
+def _load(data_dir: Path, workbook: Workbook | None = None,
+          out_dir: Path | None = None) -> _Workbook:
     """The planning view of the workbook, validated once: ``workbook`` when the caller already
-    loaded it, else loaded here. Bad input fails up front with every problem listed and no
-    report written; the digest it carries is the one the manifest and index show."""
+    loaded it, else the copy a batch into ``out_dir`` kept of this very workbook (same digest,
+    same library), else loaded here. Bad input fails up front with every problem listed and
+    no report written; the digest it carries is the one the manifest and index show."""
     from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
+    from impactbook.workbook.digest import workbook_digest
+    from impactbook.workbook.prepared import prepared_folder, read_validated
 
+    if workbook is None and out_dir is not None and Path(data_dir).is_dir():
+        digest = workbook_digest(data_dir)
+        workbook = read_validated(prepared_folder(Path(out_dir) / STATE_DIR, digest), data_dir,
+                                  digest, library=library_hash())
     if workbook is None:
         workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
     _LAST_VALIDATED[:] = [workbook]
@@ -241,7 +253,7 @@ def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = No
     """
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     formats = tuple(formats)
-    wb = _load(Path(data_dir), workbook)
+    wb = _load(Path(data_dir), workbook, Path(out_dir))
     all_cities = wb.cities_with_programmes()
     all_types = wb.types()
     chosen_cities = _choose(cities, all_cities, "city")

@@ -50,21 +50,24 @@ def report_cities(workbook: Workbook, kind: str, name: str) -> list[str]:
     return sorted(set(table.loc[table["intervention"] == name, "city"]))
 
 
-def write_prepared(workbook: Workbook, folder: Path, reports: Iterable[tuple[str, str]]) -> Path:
+def write_prepared(workbook: Workbook, folder: Path, reports: Iterable[tuple[str, str]], *,
+                   library: str = "") -> Path:
     """Write the slices of ``reports`` (``(kind, name)`` pairs) into ``folder``; return it.
 
-    A folder already complete for these reports is left as it is (an unchanged rerun).
+    ``library`` names the code that validated the workbook (a new version validates again).
+    The whole outcome frame is kept too, for :func:`read_validated`. A folder already
+    complete for these reports is left as it is (an unchanged rerun).
     """
     folder = Path(folder)
     reports = sorted(set(reports))
-    if is_prepared(folder, workbook.root, workbook.digest, reports):
+    if is_prepared(folder, workbook.root, workbook.digest, reports, library=library):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     for stale in folder.parent.glob("*.partial"):  # left by a killed batch
         shutil.rmtree(stale, ignore_errors=True)
     partial = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
     partial.mkdir()
-    for table in _SHARED:
+    for table in ("outcomes", *_SHARED):
         getattr(workbook, table).to_feather(partial / f"{table}.arrow")
     slices = {}
     for kind, name in reports:
@@ -74,7 +77,7 @@ def write_prepared(workbook: Workbook, folder: Path, reports: Iterable[tuple[str
         workbook.outcomes.iloc[positions].reset_index(drop=True).to_feather(partial / file)
         slices[f"{kind}\x1f{name}"] = file
     manifest = {"root": str(Path(workbook.root).resolve()), "digest": workbook.digest,
-                "warnings": list(workbook.warnings), "slices": slices}
+                "library": library, "warnings": list(workbook.warnings), "slices": slices}
     (partial / _MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
@@ -85,12 +88,22 @@ def write_prepared(workbook: Workbook, folder: Path, reports: Iterable[tuple[str
 
 
 def is_prepared(folder: Path, data_dir: Path | str, digest: str,
-                reports: Iterable[tuple[str, str]]) -> bool:
-    """Whether ``folder`` holds the slices of ``reports`` for this workbook and digest."""
+                reports: Iterable[tuple[str, str]] = (), *, library: str = "") -> bool:
+    """Whether ``folder`` holds the slices of ``reports`` for this workbook, digest and code."""
     manifest = _manifest(folder)
     return (manifest is not None and manifest.get("digest") == digest
+            and manifest.get("library") == library
             and manifest.get("root") == str(Path(data_dir).resolve())
             and all(f"{k}\x1f{n}" in manifest.get("slices", {}) for k, n in reports))
+
+
+def read_validated(folder: Path, data_dir: Path | str, digest: str, *,
+                   library: str = "") -> Workbook | None:
+    """The whole validated workbook kept in ``folder``, if it is ``data_dir`` at ``digest``
+    as validated by ``library``: an unchanged rerun plans without validating again."""
+    if not is_prepared(folder, data_dir, digest, library=library):
+        return None
+    return _read(Path(folder), data_dir, "outcomes.arrow", _manifest(folder))
 
 
 def _manifest(folder: Path) -> Mapping | None:
@@ -110,11 +123,14 @@ def read_prepared(data_dir: Path | str, kind: str, name: str,
     if manifest is None or manifest.get("root") != str(Path(data_dir).resolve()):
         return None
     file = manifest.get("slices", {}).get(f"{kind}\x1f{name}")
-    if file is None:
-        return None
+    return None if file is None else _read(Path(folder), data_dir, file, manifest)
+
+
+def _read(folder: Path, data_dir: Path | str, outcomes_file: str,
+          manifest: Mapping) -> Workbook | None:
     try:
-        tables = {t: pd.read_feather(Path(folder) / f"{t}.arrow") for t in _SHARED}
-        outcomes = pd.read_feather(Path(folder) / file)
+        tables = {t: pd.read_feather(folder / f"{t}.arrow") for t in _SHARED}
+        outcomes = pd.read_feather(folder / outcomes_file)
     except (OSError, ValueError):
         return None
     return Workbook(root=Path(data_dir), outcomes=outcomes, digest=manifest["digest"],
