@@ -117,6 +117,8 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
     if request.start is None or request.area is None or (
             request.method == "comparison" and not request.comparison_areas):
         rows = _matching_programmes(workbook, request)
+        if len(rows) > 1 and request.start is not None:
+            rows = rows[rows["start"] == request.start]  # the start names the programme
         if len(rows) > 1 and request.start is None:
             ids = ", ".join(rows["id"])
             raise ParameterError("start", None, f"--start or --area to choose among the "
@@ -127,6 +129,13 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
         elif request.start is None:
             raise ParameterError("start", None, f"a start period: {request.city} has no "
                                  f"programme measuring {request.outcome!r} in interventions.csv")
+    elif not workbook.interventions.empty:
+        # Area and start given: the programme row they name (if one) still says where the
+        # programme ran, so `estimate` warns of dilution exactly as the report does.
+        rows = _matching_programmes(workbook, request)
+        rows = rows[rows["start"] == request.start]
+        if len(rows) == 1:
+            programme = rows.iloc[0].to_dict()
     areas = (request.area,) if request.area else (
         tuple(split_list(programme["area"])) if programme else (CITYWIDE,))
     start = parse_period(request.start if request.start else programme["start"])
@@ -141,9 +150,12 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
         raise ParameterError("comparison_areas", None,
                              "one or more areas (\"A;B\") to compare the programme area with")
     programme_areas = set(split_list(programme["area"])) if programme else set(areas)
-    is_diluted = CITYWIDE in areas and CITYWIDE not in programme_areas
+    target = (programme.get("target_area") or "").strip() if programme else ""
+    # The workbook says where the programme actually ran when the analysed area is larger.
+    is_diluted = bool(target) or (CITYWIDE in areas and CITYWIDE not in programme_areas)
+    where = target or (programme["area"] if programme else None)
     return Resolved(request.city, request.outcome, areas, start, comparison, programme,
-                    is_diluted, programme["area"] if programme else None)
+                    is_diluted, where)
 
 
 def combined_series(source: Workbook | pd.DataFrame, city: str, areas: tuple[str, ...],

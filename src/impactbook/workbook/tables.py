@@ -93,7 +93,7 @@ def load_interventions(path: Path, series: pd.DataFrame | None, tags: pd.DataFra
     require_text(frame, ["id", "city", "intervention", "programme", "area", "start", "outcomes"],
                   file, problems)
     check_names(frame, ["city", "intervention"], file, problems)
-    check_names(frame, ["id", "programme"], file, problems, allow_semicolon=True)
+    check_names(frame, ["id", "programme", "target_area"], file, problems, allow_semicolon=True)
     check_list_items(frame, ["area", "outcomes", "comparison_areas"], file, problems, warnings)
     for column in ("area", "outcomes"):
         no_items = (frame[column] != "") & (frame[column].map(split_list).map(len) == 0)
