@@ -23,7 +23,14 @@ from impactbook.effects.findings import describe_caveats
 from impactbook.fsutil import slugify
 from impactbook.report import tables
 from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult, _pct
-from impactbook.report.format import format_change, format_interval, format_number
+from impactbook.report.format import (
+    format_change,
+    format_interval,
+    format_number,
+    format_p,
+    format_pct,
+    ratio_to_pct,
+)
 
 #: Where the export puts the table of contents (the section headings it finds).
 TOC_SLOT = "<div class='ib-toc'></div>"
@@ -219,19 +226,22 @@ def show_outcome_charts(report: CityReport) -> None:
                                     f"{result.outcome} over time"))
             heading = ""
             placebo = result.placebo
-            if placebo is not None and len(placebo.placebo_log_rate_ratios):
+            if placebo is not None and not placebo.is_skipped:
                 _show(_figure(plot_placebo(placebo.placebo_log_rate_ratios,
                                            result.its.log_rate_ratio),
                               _placebo_caption(result), "false-start check"))
+            elif placebo is not None:
+                _show(f"<p class='ib-note'>{_e(placebo.interpretation)}</p>")
             errors = [e for e in result.errors if not e.startswith("its:")]
             if errors:
                 _show("<div class='ib-failure'>" + "<br>".join(_e(e) for e in errors)
                       + "</div>")
-        caveats = tables.result_caveats(results)
+        caveats = [str(c) for c in tables.result_caveats(results)] + [
+            f"{r.outcome}: {d}." for r in results for d in r.choice.disagreements]
         if caveats:
             _show(heading + "<div class='ib-caveat-list'><p><strong>Caveats for "
                   f"{_e(programme['programme'])}</strong></p>"
-                  + _list([str(c) for c in caveats], "ib-warnings") + "</div>")
+                  + _list(caveats, "ib-warnings") + "</div>")
 
 
 @section("Estimates")
@@ -253,14 +263,18 @@ def show_estimates_table(report: CityReport) -> None:
           "figure compares mean counts over equal windows and ignores trend and season; the "
           "interrupted time series (a count model with trend and season) and the comparison "
           "areas design (difference in differences against the listed areas: a ratio of rate "
-          "ratios) are the model figures. False starts as large: of the false start dates "
-          "before the real one, how many give a change at least as large (and the "
-          "permutation p-value).</p>")
+          "ratios) are the model figures. The headline of each outcome is the strongest design "
+          "its data support (comparison areas that pass the pre-trend check, then the "
+          "interrupted time series, then before/after). Events averted: expected minus "
+          "observed over the post window (negative: more than expected). Detectable change: "
+          "the smallest fall the design detects with 80% power at the 5% level. False starts "
+          "as large: of the false start dates before the real one, how many give a change at "
+          "least as large (and the rank p-value).</p>")
 
 
 @section("News coverage")
 def show_news(news: pd.DataFrame) -> None:
-    from impactbook.news.items import render_news_html
+    from impactbook.news.html_list import render_news_html
 
     _show(render_news_html(news))
 
@@ -287,17 +301,51 @@ def show_methods(report: CityReport) -> None:
         "A missing month in the workbook is missing, never zero; a month not yet complete "
         "in the source was dropped at ingest.",
         "The false-start (placebo-in-time) check re-estimates the model at false start dates "
-        "before the real one; a real change that is not unusual among them is weak evidence.",
+        "before the real one and ranks the real change among them (rank p = (placebos as "
+        "large + 1) / (placebos + 1)); it is a descriptive rank, not an exact test, because the "
+        "placebo windows overlap. It is skipped with fewer than 10 false starts; a real change "
+        "that is not unusual among them is weak evidence.",
         "The caveats of each programme's estimates are listed once, after its charts.",
     ]
     for programme, results in _by_programme(report):
         note = _dispersion_note(programme, results)
         if note:
             notes.append(note)
+        for result in results:
+            choice = result.choice
+            if choice.method is not None:
+                notes.append(f"{result.programme}, {result.outcome}: the headline is "
+                             f"{choice.reason}.")
+            for est in result.estimates_by_method.values():
+                if est is not None:
+                    notes.append(f"{result.programme}, {result.outcome} "
+                                 f"({tables.DESIGN_LABELS.get(est.method, est.method)}): "
+                                 + _diagnostics_note(est))
         if str(programme.get("notes") or "").strip():
             notes.append(f"{programme['programme']}, as recorded in the workbook: "
                          f"{programme['notes']}")
     _show(_list(notes, "ib-notes"))
+
+
+def _diagnostics_note(est: effects.Estimate) -> str:
+    """The residual test, the interval used and the detectable change, in one note."""
+    test = est.autocorrelation
+    parts = []
+    if test is not None:
+        parts.append(f"Ljung-Box test of the Pearson residuals at {test['lags']} lags p "
+                     f"{format_p(test['p_value'])} ("
+                     + ("autocorrelation detected" if test["is_detected"] else "none detected")
+                     + ")")
+    parts.append(f"interval: {est.to_dict()['interval']}")
+    ratio = est.detectable_rate_ratio
+    parts.append("detectable change at 80% power and the 5% level: "
+                 + (f"a fall of {format_pct(ratio_to_pct(ratio), signed=False)}"
+                    if ratio == ratio else "no fall of any size"))
+    fit_note = est.details.get("fit_note")
+    if fit_note:
+        parts.append(f"negative binomial fitted by {fit_note}" if "maximum" in fit_note
+                     else fit_note)
+    return "; ".join(parts) + "."
 
 
 def _sources_html(programmes: pd.DataFrame) -> str:
@@ -325,94 +373,104 @@ def show_sources(report: CityReport | InterventionSummary) -> None:
 
 
 def show_summary_title(summary: InterventionSummary) -> None:
-    """The title and a one-page summary: the pooled finding, every programme's headline."""
+    """The title and a one-page summary: the pooled findings, every programme's headline."""
     rows = tables.summary_table(summary.rows)
-    pooled = (effects.describe_pooled(summary.pooled) if summary.pooled is not None
-              else summary.pooled_error)
-    primary = rows[summary.rows["in_pooled"].to_numpy()] if not rows.empty else rows
+    has_estimate = (summary.rows["rate_ratio"].notna().to_numpy()
+                    if "rate_ratio" in summary.rows else [False] * len(rows))
+    shown = rows[has_estimate] if not rows.empty else rows
     columns = [c for c in ("City", "Programme", "Outcome (area)", "Change", "95% interval")
-               if c in primary.columns]
+               if c in shown.columns]
+    findings = "".join(f"<li>{_e(f)}</li>" for f in summary.key_findings)
     _show(
-        f"<h1 class='ib-title'>{_e(summary.intervention)}: results across cities</h1>"
+        f"<h1 class='ib-title'>{_e(summary.intervention)}: results by programme</h1>"
         f"<p class='ib-provenance'>Generated {_e(summary.generated)} by impactbook "
         f"{_e(summary.version)} from the workbook with data hash {_e(summary.data_hash)}.</p>"
         "<div class='ib-summary'><h2 class='ib-summary-title'>Summary</h2>"
-        f"<div class='ib-findings'><p>{_e(pooled)}</p></div>"
-        + (_table(primary[columns], "Each programme's headline: its primary outcome, "
-                  "interrupted time series against the pre-programme trend.", text_columns=3)
-           if not primary.empty else "")
+        + (f"<div class='ib-findings'><ul>{findings}</ul></div>" if findings else "")
+        + (_table(shown[columns], "Each programme's estimate for each outcome: interrupted "
+                  "time series against the pre-programme trend.", text_columns=3)
+           if not shown.empty else "")
         + "<p class='ib-caveats'><strong>Caveats:</strong> each figure is a police-area or "
         "citywide count, which dilutes programmes aimed at a few groups or blocks; programmes "
         "in one city share its trends; see each city's report for its own caveats.</p>"
         "</div>" + TOC_SLOT)
 
 
-@section("Pooled estimate")
+@section("Pooled estimates")
 def show_pooled(summary: InterventionSummary) -> None:
     from impactbook.report.plots import plot_forest
 
-    if summary.pooled is None:
-        _show(f"<p>{_e(summary.pooled_error)}</p>")
-    # The pooled sentence leads the summary; this section shows where it comes from.
-    payload = {"key_findings": [effects.describe_pooled(summary.pooled)]
-               if summary.pooled is not None else [summary.pooled_error],
-               "estimates": summary.rows.to_dict("records"),
+    findings = summary.key_findings
+    payload = {"key_findings": findings, "estimates": summary.rows.to_dict("records"),
                "headline": _pooled_headline(summary)}
     display({FINDINGS_MIME: json.loads(json.dumps(payload, allow_nan=False, default=str)),
              "text/plain": "pooled estimate"}, raw=True)
-    rows = summary.rows.dropna(subset=["rate_ratio"]) if "rate_ratio" in summary.rows else None
-    if rows is not None and not rows.empty:
-        labels = [f"{r['city']}, {tables.area_label(r['area'])}: {r['outcome']}"
+    # The pooled sentences lead the summary; this section shows where they come from.
+    if "rate_ratio" not in summary.rows or summary.rows["rate_ratio"].isna().all():
+        _show(_list(findings, "ib-findings") or "<p>No estimates could be computed.</p>")
+        return
+    for outcome, rows in summary.rows.dropna(subset=["rate_ratio"]).groupby("outcome",
+                                                                            sort=False):
+        labels = [f"{r['city']}, {tables.area_label(r['area'])}: {r['programme']}"
                   for r in rows.to_dict("records")]
-        _show(_figure(plot_forest(rows.assign(label=labels), summary.pooled,
-                                  title=f"{summary.intervention}: change by city and outcome"),
-                      "Squares: each city's model estimate with its 95% interval; diamond: "
-                      "the random-effects pooled estimate of each programme's primary "
-                      "outcome.", "forest plot"))
+        pooled = summary.pooled.get(outcome)
+        note = summary.pooling_notes.get(outcome)
+        _show(_figure(plot_forest(rows.assign(label=labels), pooled,
+                                  title=f"{summary.intervention}: {outcome}, by programme"),
+                      f"{_e(outcome.capitalize())}: each programme's model estimate with its "
+                      "95% interval (squares)"
+                      + ("; diamond: the random-effects pooled estimate (Hartung-Knapp "
+                         "interval)." if pooled is not None
+                         else f"; not pooled: {_e(note or 'too few programmes')}."),
+                      f"forest plot of {outcome}"))
 
 
 def _pooled_headline(summary: InterventionSummary) -> dict | None:
-    pooled = summary.pooled
-    if pooled is None:
+    outcome = summary.main_outcome
+    if outcome is None:
         return None
-    return {"text": effects.describe_pooled(pooled), "outcome": "pooled",
+    pooled = summary.pooled[outcome]
+    return {"text": effects.describe_pooled(pooled, summary.intervention, outcome),
+            "outcome": outcome, "area": "pooled", "design": "random-effects pooling",
             "programme": summary.intervention, "intervention": summary.intervention,
+            "places": effects.describe_places(list(pooled.studies["city"])),
             "percent_change": round((pooled.rate_ratio - 1) * 100, 1),
             "ci_low_pct": _pct(pooled.ci_low), "ci_high_pct": _pct(pooled.ci_high),
-            "excludes_no_change": bool(pooled.ci_high < 1 or pooled.ci_low > 1)}
+            "excludes_no_change": bool(pooled.excludes_no_change)}
 
 
-@section("Estimates by city")
+@section("Estimates by programme")
 def show_summary_table(summary: InterventionSummary) -> None:
     frame = tables.summary_table(summary.rows)
     if frame.empty:
         _show("<p>No estimates could be computed.</p>")
         return
-    _show(_table(frame, f"Every city's interrupted time series estimate for "
-                        f"{summary.intervention}, by programme and outcome. Pooled: whether "
-                        "the row is the programme's primary outcome, the one that enters the "
-                        "pooled estimate. Source: how well the programme's details are "
-                        "verified against its cited source.", text_columns=3))
+    _show(_table(frame, f"Every programme's interrupted time series estimate for "
+                        f"{summary.intervention}, by outcome. Pooled: whether the row enters "
+                        "its outcome's pooled estimate. Source: how well the programme's "
+                        "details are verified against its cited source.", text_columns=3))
     caveats = []
+    records = summary.rows.to_dict("records")
     for programme in summary.programmes.to_dict("records"):
-        found = [(r["outcome"], w) for r in summary.rows.to_dict("records")
-                 if r["programme"] == programme["programme"] and r["city"] == programme["city"]
-                 for w in r.get("caveats") or []]
-        scope = [r["outcome"] for r in summary.rows.to_dict("records")
-                 if r["programme"] == programme["programme"]
-                 and r["city"] == programme["city"]]
-        for caveat in tables.merge_caveats(found, scope):
+        mine = [r for r in records if r["programme"] == programme["programme"]
+                and r["city"] == programme["city"]]
+        found = [(r["outcome"], w) for r in mine for w in r.get("caveats") or []]
+        for caveat in tables.merge_caveats(found, [r["outcome"] for r in mine]):
             caveats.append(f"{programme['programme']} ({programme['city']}): {caveat}")
     if caveats:
         _show("<div class='ib-caveat-list'><p><strong>Caveats, by programme</strong></p>"
               + _list(caveats, "ib-warnings") + "</div>")
-    if summary.pooled is not None:
-        p = summary.pooled
-        _show(f"<p class='ib-note'>Random-effects pooling ({_e(p.method)}) of {p.k} "
-              f"programmes, each with its primary outcome: tau-squared {p.tau2:.4f}, "
-              f"I-squared {p.i2 * 100:.0f}%, Q {p.q:.2f}. Programmes in the same city share "
-              "its trends and are not fully independent; treat the pooled figure as a "
-              "summary of these evaluations, not a trial result.</p>")
+    notes = [f"{outcome}: random-effects pooling ({p.method}, {p.interval} interval) of "
+             f"{effects.describe_places(list(p.studies['city']))}: tau-squared {p.tau2:.4f}, "
+             f"I-squared {p.i2 * 100:.0f}%, Q {p.q:.2f}, 95% prediction interval "
+             f"{format_interval(p.pi_low, p.pi_high)}." for outcome, p in summary.pooled.items()]
+    notes += [f"{outcome}: {note}." for outcome, note in summary.pooling_notes.items()]
+    notes.append("Outcomes are pooled one at a time (shootings and shooting victims count the "
+                 "same events), each programme once, and only when at least "
+                 f"{effects.MIN_PROGRAMMES} programmes have an estimate. Programmes in the same "
+                 "city share its trends and are not fully independent; treat a pooled figure "
+                 "as a summary of these evaluations, not a trial result.")
+    _show(_list(notes, "ib-notes"))
 
 
 @section("News coverage over time")

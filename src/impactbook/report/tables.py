@@ -13,12 +13,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from impactbook.report.format import format_change, format_interval, format_number, format_p
+from impactbook.report.format import (
+    finite_number,
+    format_change,
+    format_interval,
+    format_number,
+    format_p,
+    format_pct,
+    ratio_to_pct,
+)
 
 #: How each design is named in tables and caveat lists.
 DESIGN_LABELS = {"its": "interrupted time series", "prepost": "naive before/after",
-                 "comparison": "comparison areas"}
-DESIGNS = ("prepost", "its", "comparison")
+                 "comparison": "comparison areas", "synth": "synthetic control"}
+DESIGNS = ("prepost", "its", "comparison", "synth")
 CONFIDENCE_LABELS = {"V": "verified", "P": "partly verified", "U": "unverified"}
 
 
@@ -64,7 +72,28 @@ def placebo_text(placebo) -> str:
         return ""
     if placebo.n == 0:
         return "no false start could be fitted"
+    if getattr(placebo, "is_skipped", False):
+        return f"skipped ({placebo.n} fitted)"
     return f"{placebo.n_as_large} of {placebo.n} (p {format_p(placebo.p_value)})"
+
+
+def _events_averted(est) -> str:
+    """Expected minus observed over the post window, with its interval: ``12 (-3 to 25)``."""
+    middle, low, high = getattr(est, "events_averted", (None, None, None))
+    if finite_number(middle) is None:
+        return ""
+    text = format_number(middle, 0)
+    if finite_number(low) is not None and finite_number(high) is not None:
+        text += f" ({format_number(low, 0)} to {format_number(high, 0)})"
+    return text
+
+
+def _detectable_fall(est) -> str:
+    """The smallest fall the design detects with 80% power: ``45%``; ``none`` if no size."""
+    ratio = finite_number(getattr(est, "detectable_rate_ratio", None))
+    if ratio is None:
+        return "none"
+    return format_pct(ratio_to_pct(ratio), signed=False)
 
 
 def estimates_table(results: Sequence) -> pd.DataFrame:
@@ -86,14 +115,17 @@ def estimates_table(results: Sequence) -> pd.DataFrame:
                 "Change": format_change(est.rate_ratio),
                 "95% interval": format_interval(est.ci_low, est.ci_high),
                 "p": format_p(est.p_value),
+                "Events averted (95%)": _events_averted(est),
+                "Detectable fall": _detectable_fall(est),
                 "False starts as large": placebo_text(result.placebo) if design == "its" else "",
             })
         if all(getattr(result, d) is None for d in DESIGNS):
             rows.append({"Outcome": result.outcome,
                          "Design": "no estimate: " + "; ".join(result.errors)})
     frame = pd.DataFrame(rows).fillna("")
-    if "False starts as large" in frame and not frame["False starts as large"].any():
-        frame = frame.drop(columns="False starts as large")
+    for column in ("False starts as large", "Events averted (95%)"):
+        if column in frame and not frame[column].any():
+            frame = frame.drop(columns=column)
     return frame
 
 
