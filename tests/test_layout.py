@@ -137,6 +137,20 @@ def test_forest_plot_axis_label_is_not_cut_at_the_edge():
     assert _texts_inside(fig) == []
 
 
+def test_forest_plot_with_long_programme_labels_keeps_its_axis_label_inside():
+    from types import SimpleNamespace
+
+    labels = ["New York, Precinct 77: Save Our Streets (SOS) Crown Heights",
+              "New York, Precinct 75: Man Up! East New York",
+              "New York, Precinct 40: Save Our Streets (SOS) South Bronx"]
+    rows = pd.DataFrame({"label": labels, "rate_ratio": [1.16, 0.77, 0.47],
+                         "ci_low": [0.7, 0.58, 0.34], "ci_high": [1.93, 1.03, 0.67]})
+    pooled = SimpleNamespace(rate_ratio=0.73, ci_low=0.25, ci_high=2.17)
+    fig = plots.plot_forest(rows, pooled, title="Cure Violence: shootings, by programme")
+    fig.set_dpi(144)  # the resolution the report saves at
+    assert _texts_inside(fig) == []
+
+
 def test_placebo_histogram_counts_in_whole_numbers():
     fig = plots.plot_placebo(np.log(np.linspace(0.7, 1.4, 9)), np.log(0.9))
     fig.draw_without_rendering()

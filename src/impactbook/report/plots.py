@@ -91,8 +91,10 @@ def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
                 box = text.get_window_extent(renderer)
                 span = box.width if text is not ax.yaxis.label else box.height
                 limit = width - 4 if text is not ax.yaxis.label else fig.bbox.height - 4
-                # A couple of pixels' margin: a glyph touching the edge is already cut.
-                if box.x0 >= 2 and box.x1 <= width - 2 and span <= limit and (
+                # A few pixels' margin: text is measured at one resolution and saved at
+                # another, and a glyph touching the edge is already cut.
+                margin = 3
+                if box.x0 >= 0 and box.x1 <= width - margin and span <= limit and (
                         text is not ax.yaxis.label or (box.y0 >= 2
                                                        and box.y1 <= fig.bbox.height - 2)):
                     continue
@@ -251,7 +253,10 @@ def plot_forest(rows: pd.DataFrame, pooled=None, *, title: str | None = None) ->
         ax.set_xticks(_spaced_ratio_ticks(left, right))
         ax.set_yticks(ticks, [textwrap.fill(str(label), 38) for label in labels])
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel("change against the pre-programme trend (log scale; bars: 95% intervals)")
+        # Right-aligned with the axes: centred under an axes pushed right by long labels, the
+        # text would run off the figure.
+        ax.set_xlabel("change against the pre-programme trend (log scale; bars: 95% intervals)",
+                      loc="right")
         # Over the whole figure, not the axes: long city labels leave the axes narrow.
         fig.suptitle(title or "Estimated change by city", x=0.01, ha="left",
                      fontsize=STYLE["axes.titlesize"], fontweight="bold")
@@ -270,7 +275,7 @@ def _log_limits(values: np.ndarray) -> tuple[float, float]:
     return math.exp(math.log(low) - pad), math.exp(math.log(high) + pad)
 
 
-def _spaced_ratio_ticks(left: float, right: float, min_share: float = 0.11) -> list[float]:
+def _spaced_ratio_ticks(left: float, right: float, min_share: float = 0.13) -> list[float]:
     """Round rate ratios inside the axis, kept at least ``min_share`` of its width apart so
     their labels never collide; no change (1.0) is always one of them."""
     span = math.log(right) - math.log(left)
