@@ -168,7 +168,7 @@ def show_title(report: CityReport) -> None:
     _show(
         f"<h1 class='ib-title'>{_e(report.city)}: programme evaluation report</h1>"
         f"<p class='ib-provenance'>Generated {_e(report.generated)} by impactbook "
-        f"{_e(report.version)} from the workbook with data hash {_e(report.data_hash)}.</p>"
+        f"{_e(report.version)}; input data hash {_e(report.data_hash)}.</p>"
         "<div class='ib-summary'><h2 class='ib-summary-title'>Summary</h2>"
         + _table(frame, "Programmes evaluated: where and when each began, the outcome data "
                  "used, and how well the programme's details are verified against its source "
@@ -384,7 +384,7 @@ def show_summary_title(summary: InterventionSummary) -> None:
     _show(
         f"<h1 class='ib-title'>{_e(summary.intervention)}: results by programme</h1>"
         f"<p class='ib-provenance'>Generated {_e(summary.generated)} by impactbook "
-        f"{_e(summary.version)} from the workbook with data hash {_e(summary.data_hash)}.</p>"
+        f"{_e(summary.version)}; input data hash {_e(summary.data_hash)}.</p>"
         "<div class='ib-summary'><h2 class='ib-summary-title'>Summary</h2>"
         + (f"<div class='ib-findings'><ul>{findings}</ul></div>" if findings else "")
         + (_table(shown[columns], "Each programme's estimate for each outcome: interrupted "
