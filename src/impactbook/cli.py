@@ -68,7 +68,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         print(describe_finding(estimate))
         for key in ("method", "model", "pre_periods", "post_periods", "pre_mean", "post_mean",
                     "rate_ratio", "ci_low", "ci_high", "percent_change", "p_value",
-                    "dispersion"):
+                    "dispersion", "interval", "events_averted", "detectable_change_pct"):
             print(f"  {key:<14} {record[key]}")
         for warning in record["warnings"]:
             print(f"  warning: {warning}")
