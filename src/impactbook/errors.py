@@ -92,3 +92,14 @@ class MailError(ImpactbookError):
     def __init__(self, message: str, *, funder: str | None = None):
         self.funder = funder
         super().__init__(f"funder {funder!r}: {message}" if funder else message)
+
+
+class UnsafePathError(ParameterError):
+    """A path under a run folder or workbook leads elsewhere (a symbolic link out of it) or
+    is not the kind of file expected; impactbook refuses rather than follow it."""
+
+    def __init__(self, path: object, reason: str):
+        self.parameter, self.value, self.expected = "path", str(path), reason
+        self.path = str(path)
+        ImpactbookError.__init__(self, f"{path}: {reason}; impactbook does not follow it "
+                                       "(remove or replace it)")

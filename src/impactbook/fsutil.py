@@ -6,14 +6,19 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from impactbook.errors import ParameterError
+from impactbook.errors import ParameterError, UnsafePathError
 
 _SLUG_MAX = 60
+# Temporary files are named ``.<target>.<pid>.<random>.tmp``: the pid says which process owns
+# one, so a cleanup never removes a file another live process is still writing.
+TEMP_SUFFIX = ".tmp"
+_TEMP_RE = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
 def slugify(name: str) -> str:
@@ -31,12 +36,31 @@ def slugify(name: str) -> str:
 
 
 def safe_join(root: Path, *parts: str) -> Path:
-    """Join ``parts`` under ``root`` and refuse any result outside ``root``."""
+    """Join ``parts`` under ``root`` and refuse any result outside ``root``.
+
+    This is the one rule for paths under a run folder or a workbook: ``..`` and symbolic
+    links may move around inside ``root`` but never out of it. The refusal
+    (:class:`UnsafePathError`) names the link that leads out.
+    """
     root = Path(root).resolve()
-    path = root.joinpath(*parts).resolve()
+    joined = root.joinpath(*parts)
+    path = joined.resolve()
     if path != root and root not in path.parents:
-        raise ParameterError("path", "/".join(parts), f"a path inside {root}")
+        link = _first_link(root, joined)
+        if link is not None:
+            raise UnsafePathError(link, f"is a symbolic link to {os.readlink(link)}, "
+                                        f"outside {root}")
+        raise UnsafePathError(joined, f"lies outside {root}")
     return path
+
+
+def _first_link(root: Path, path: Path) -> Path | None:
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
 
 
 @contextlib.contextmanager
@@ -49,7 +73,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=TEMP_SUFFIX,
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -81,3 +106,58 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_orphaned_temp_files(folder: Path) -> list[Path]:
+    """Remove the temporary files under ``folder`` whose writing process is gone.
+
+    Atomic writes never expose them; a killed process leaves them behind. Files of a process
+    that is still running, and files not named as :func:`atomic_path` names them, are left
+    alone. Symbolic links are not followed.
+    """
+    removed: list[Path] = []
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink():
+        return removed
+    for parent, _dirs, names in os.walk(folder):  # os.walk does not descend into links
+        for name in names:
+            match = _TEMP_RE.match(name)
+            if match and not _is_running(int(match["pid"])):
+                path = Path(parent) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an ordinary file, or ``None`` when it can.
+
+    Checked with ``stat`` before anything opens the file: opening a FIFO blocks until a
+    writer appears, and a device or a folder is never a table.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ("is a symbolic link to a file that does not exist" if os.path.islink(path)
+                else "file is missing")
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, expected a file"
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else (
+            "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        return f"is {kind}, expected an ordinary file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None

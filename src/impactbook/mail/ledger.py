@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from impactbook.fsutil import safe_join
+
 LEDGER_NAME = "mail-ledger.sqlite"
 STATES = ("sending", "sent", "unknown", "failed")
 
@@ -80,7 +82,7 @@ class MailLedger:
 
     @classmethod
     def for_run(cls, run_dir: Path) -> MailLedger:
-        return cls(Path(run_dir) / LEDGER_NAME)
+        return cls(safe_join(Path(run_dir), LEDGER_NAME))  # never a ledger outside the run
 
     def close(self) -> None:
         self._conn.close()

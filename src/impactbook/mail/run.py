@@ -14,7 +14,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from impactbook.errors import MailError
-from impactbook.fsutil import atomic_write_bytes, slugify
+from impactbook.fsutil import atomic_write_bytes, safe_join, slugify
+from impactbook.locks import run_lock
 from impactbook.mail.compose import (
     DEFAULT_FROM,
     FROM_ENV,
@@ -59,7 +60,8 @@ OUTBOX_NAME = "outbox"
 
 
 def outbox_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / OUTBOX_NAME
+    """``RUN/outbox``; refused when it is a link out of the run folder."""
+    return safe_join(Path(run_dir), OUTBOX_NAME)
 
 
 def write_outbox(run_dir: Path, messages: Sequence[EmailMessage]) -> list[Path]:
@@ -73,7 +75,7 @@ def write_outbox(run_dir: Path, messages: Sequence[EmailMessage]) -> list[Path]:
     paths: list[Path] = []
     for msg in messages:
         funder = funder_of(msg)
-        path = folder / f"{slugify(funder)}.eml"
+        path = safe_join(folder, f"{slugify(funder)}.eml")
         if path in paths:
             raise MailError("two messages map to the same outbox file " + path.name,
                             funder=funder)
@@ -81,7 +83,7 @@ def write_outbox(run_dir: Path, messages: Sequence[EmailMessage]) -> list[Path]:
         paths.append(path)
     for stale in folder.glob("*.eml"):
         if stale not in paths:
-            stale.unlink()
+            safe_join(folder, stale.name).unlink()  # a planted link is refused, not followed
     return paths
 
 
@@ -142,7 +144,7 @@ def _ledger_state(run_dir: Path, *, resend: bool) -> tuple[set[str], dict[str, s
     Reports in an unconfirmed (``unknown``) message count as delivered unless ``resend``:
     they go again only when the sender asks.
     """
-    path = Path(run_dir) / LEDGER_NAME
+    path = safe_join(Path(run_dir), LEDGER_NAME)
     if not path.exists():  # a dry run must not create the ledger
         return set(), {}
     with MailLedger(path) as ledger:
@@ -153,7 +155,7 @@ def _superseded_unconfirmed(run_dir: Path, current_ids: set[str]) -> list[Ledger
     """Unconfirmed ledger messages that are not in this send and whose reports were not sent
     since in another message: they would otherwise drop out of view when the manifest changed.
     """
-    path = Path(run_dir) / LEDGER_NAME
+    path = safe_join(Path(run_dir), LEDGER_NAME)
     if not path.exists():
         return []
     with MailLedger(path) as ledger:
@@ -177,6 +179,17 @@ def run_email(run_dir: Path, data_dir: Path, *, send: bool = False, host: str = 
     env = os.environ if env is None else env
     if send:
         credentials_from_env(env)  # fail on half-set credentials before anything is written
+    with run_lock(run_dir, "email --send" if send else "email", create=False):
+        return _run_email_locked(
+            run_dir, data_dir, send=send, host=host, port=port, starttls=starttls,
+            resend=resend, sender=sender, max_bytes=max_bytes, retries=retries,
+            backoff_s=backoff_s, ssl_context=ssl_context, env=env)
+
+
+def _run_email_locked(run_dir: Path, data_dir: Path, *, send: bool, host: str, port: int,
+                      starttls: bool, resend: bool, sender: str | None, max_bytes: int,
+                      retries: int, backoff_s: float, ssl_context,
+                      env: Mapping[str, str]) -> EmailRunReport:
     funders = read_funders(data_dir / "funders.csv")
     manifest = load_manifest(run_dir)
     known_ids, delivered = _ledger_state(run_dir, resend=resend)

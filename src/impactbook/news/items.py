@@ -22,7 +22,8 @@ from typing import NamedTuple
 import pandas as pd
 
 from impactbook.errors import DataError, ParameterError, Problem
-from impactbook.fsutil import atomic_path
+from impactbook.fsutil import atomic_path, safe_join
+from impactbook.locks import workbook_lock
 from impactbook.news.tags import normalise_space, read_tags_csv, split_tags, tag_key
 from impactbook.workbook.periods import parse_date_or_month
 
@@ -504,6 +505,15 @@ def import_news(data_dir: Path, file: Path, fmt: str, *, dry_run: bool = False) 
     data_dir, file = Path(data_dir), Path(file)
     if fmt not in FORMATS:
         raise ParameterError("format", fmt, " | ".join(FORMATS))
+    if dry_run:
+        return _import_news(data_dir, file, fmt, dry_run=True)
+    # Read, merge and replace news.csv under the workbook's lock: two imports at once must
+    # not both read the old file and the second rename drop the first one's items.
+    with workbook_lock(data_dir, "news import"):
+        return _import_news(data_dir, file, fmt, dry_run=False)
+
+
+def _import_news(data_dir: Path, file: Path, fmt: str, *, dry_run: bool) -> ImportReport:
     vocabulary = read_tags_csv(data_dir / "tags.csv")["tag"].tolist()
     text = _read_text(file)
     if fmt == "csv":
@@ -513,7 +523,7 @@ def import_news(data_dir: Path, file: Path, fmt: str, *, dry_run: bool = False) 
     else:
         parsed = parse_nnsc_page(text, str(file), vocabulary)
 
-    news_path = data_dir / "news.csv"
+    news_path = safe_join(data_dir, "news.csv")
     header, existing_rows, existing_bytes = _read_existing_news(news_path)
     seen = {duplicate_key(r.get("title", ""), r.get("outlet", ""), r.get("date", ""))
             for r in existing_rows}

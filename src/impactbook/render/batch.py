@@ -30,9 +30,17 @@ from pathlib import Path
 
 from impactbook import __version__
 from impactbook.errors import ParameterError, RenderError
-from impactbook.fsutil import atomic_write_text, safe_join, slugify
+from impactbook.fsutil import (
+    atomic_write_text,
+    remove_orphaned_temp_files,
+    safe_join,
+    sha256_file,
+    slugify,
+)
+from impactbook.locks import run_lock
 from impactbook.render.plan import (
     CITY,
+    InputWatch,
     ReportJob,
     _city_job,
     _intervention_job,
@@ -41,6 +49,7 @@ from impactbook.render.plan import (
     data_hash,
     default_notebooks_dir,
     record_validated,
+    rekeyed,
 )
 from impactbook.render.workers import (
     DEFAULT_TIMEOUT_S,
@@ -69,11 +78,22 @@ def _read_state(run_dir: Path, job: ReportJob) -> dict | None:
 
 
 def _is_current(state: dict | None, job: ReportJob, run_dir: Path) -> bool:
+    """The recorded render is for this job's key and its files are byte for byte the ones
+    recorded (a file changed by anything else, e.g. an orphaned process, re-renders)."""
     if not state or state.get("key") != job.key or state["entry"].get("status") != "ok":
         return False
     files = state["entry"].get("files", {})
+    hashes = state["entry"].get("sha256") or {}
     wanted = {"ipynb", *job.formats}
-    return wanted <= set(files) and all((Path(run_dir) / f).exists() for f in files.values())
+    if not (wanted <= set(files) and set(files) <= set(hashes)):
+        return False
+    for fmt, rel in files.items():
+        try:
+            if sha256_file(safe_join(Path(run_dir), *Path(rel).parts)) != hashes[fmt]:
+                return False
+        except (OSError, ParameterError):
+            return False
+    return True
 
 
 def _record(run_dir: Path, job: ReportJob, entry: dict) -> None:
@@ -81,12 +101,20 @@ def _record(run_dir: Path, job: ReportJob, entry: dict) -> None:
                       json.dumps({"key": job.key, "entry": entry}, indent=1))
 
 
-def _clean_partial_files(run_dir: Path) -> None:
-    """Remove temp files a killed batch left behind (atomic writes never expose them)."""
-    if not run_dir.exists():
-        return
-    for tmp in run_dir.rglob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+def _bracketed(watch: InputWatch, job: ReportJob, before: str | None,
+               entry: dict) -> tuple[ReportJob, dict]:
+    """The job and entry to record for a finished report, given the input slice hash taken
+    before it started: a report rendered from data other than planned is recorded under
+    that data's key, and one whose data changed while it rendered is not recorded as ok."""
+    if entry["status"] != "ok":
+        return job, entry
+    after = watch.slice_hash(job)
+    if before == after == job.input_hash:
+        return job, entry
+    if before == after and after != "unreadable":
+        return rekeyed(job, after), {**entry, "input_hash": after}
+    return job, {**entry, "status": "failed", "error": "the workbook changed while this "
+                 "report was rendering, so it may mix old and new data; rerun the batch"}
 
 
 def build_manifest(run_dir: Path, jobs: Sequence[ReportJob], entries: dict[str, dict],
@@ -104,6 +132,10 @@ def _write_manifest(run_dir: Path, manifest: dict) -> Path:
     path = Path(run_dir) / "manifest.json"
     atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False))
     return path
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch: what was finished is recorded; ``str()`` says what was kept."""
 
 
 @dataclass
@@ -205,24 +237,34 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
 
     Returns a :class:`BatchResult`; ``result.exit_code`` is non-zero if any report failed.
     """
-    from tqdm import tqdm
-
-    from impactbook.report.index_page import write_index
-
     if executor not in ("local", "dask"):
         raise ParameterError("executor", executor, "local or dask")
     if workers is not None and workers < 1:
         raise ParameterError("workers", workers, "a positive number of worker processes")
     workers = workers or os.cpu_count() or 1
-    started = time.perf_counter()
     run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _clean_partial_files(run_dir)
-    jobs = list(jobs)
+    with run_lock(run_dir, "batch"):
+        return _run_locked(list(jobs), run_dir, workers=workers, force=force,
+                           executor=executor, scheduler=scheduler, timeout_s=timeout_s,
+                           progress=progress, write_index_page=write_index_page)
+
+
+def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bool,
+                executor: str, scheduler: str | None, timeout_s: float, progress: bool,
+                write_index_page: bool) -> BatchResult:
+    from tqdm import tqdm
+
+    from impactbook.report.index_page import write_index
+
+    started = time.perf_counter()
+    remove_orphaned_temp_files(run_dir)
     for folder in sorted({job.data_dir for job in jobs}):
         _validate_once(Path(folder), run_dir)  # free when planning just did it
         record_validated(Path(folder), run_dir)
     data_hash_value = data_hash(Path(jobs[0].data_dir)) if jobs else None
+    watches = {folder: InputWatch(Path(folder), next(j.workbook_signature for j in jobs
+                                                     if j.data_dir == folder))
+               for folder in {job.data_dir for job in jobs}}
     entries: dict[str, dict] = {}
     todo: list[ReportJob] = []
     for job in jobs:
@@ -233,6 +275,7 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
             todo.append(job)
     result = BatchResult(run_dir=run_dir, manifest={}, elapsed_s=0.0, reused=len(entries))
     in_hand: dict[str, str] = {}
+    before: dict[str, str] = {}
     bar = tqdm(total=len(jobs), initial=len(entries), disable=not progress, file=sys.stderr,
                unit="report", dynamic_ncols=True, desc="reports")
 
@@ -243,10 +286,12 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
 
     def on_start(job: ReportJob) -> None:
         in_hand[job.id] = job.name
+        before[job.id] = watches[job.data_dir].slice_hash(job)
         show()
 
     def on_done(job: ReportJob, entry: dict) -> None:
         in_hand.pop(job.id, None)
+        job, entry = _bracketed(watches[job.data_dir], job, before.pop(job.id, None), entry)
         entries[job.id] = entry
         _record(run_dir, job, entry)
         # The merged manifest is rewritten after every report, so a killed batch leaves a
@@ -260,18 +305,29 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
         show()
 
     show()
+    interrupted = False
     try:
         if todo:
             if executor == "dask":
                 _run_dask(todo, run_dir, scheduler, timeout_s, on_done, on_start)
             else:
                 _run_local(todo, run_dir, workers, timeout_s, on_done, on_start)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         bar.close()
+    if any(w.changed for w in watches.values()):
+        data_hash_value = data_hash(Path(jobs[0].data_dir))
     manifest = build_manifest(run_dir, jobs, entries, data_hash_value)
     _write_manifest(run_dir, manifest)
     if write_index_page:
         write_index(run_dir, manifest)
+    if interrupted:
+        done = sum(e["status"] == "ok" for e in manifest["reports"])
+        raise BatchInterrupted(
+            f"{done} of {len(jobs)} report(s) finished and kept in {run_dir} (manifest.json); "
+            f"{len(jobs) - len(manifest['reports'])} not rendered; run the same command again "
+            "to resume")
     result.manifest = manifest
     result.failed = [e for e in manifest["reports"] if e["status"] != "ok"]
     result.elapsed_s = round(time.perf_counter() - started, 3)
@@ -283,17 +339,25 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
 
 def _render_single(job: ReportJob, out_dir: Path, timeout_s: float) -> dict:
     """Render one job in this process, record it in the run folder, rewrite manifest + index."""
+
+    run_dir = Path(out_dir)
+    with run_lock(run_dir, "render"):
+        return _render_single_locked(job, run_dir, timeout_s)
+
+
+def _render_single_locked(job: ReportJob, run_dir: Path, timeout_s: float) -> dict:
     from impactbook.render.kernel import KernelSession
     from impactbook.report.index_page import write_index
 
-    run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_orphaned_temp_files(run_dir)
+    watch = InputWatch(Path(job.data_dir), job.workbook_signature)
     with KernelSession() as session:
         entry = render_job(job, run_dir, session=session, timeout_s=timeout_s)
+    job, entry = _bracketed(watch, job, job.input_hash, entry)
     _record(run_dir, job, entry)
     # Keep whatever else this run folder already holds in its manifest.
     known = []
-    for state_file in sorted((run_dir / STATE_DIR).glob("*.json")):
+    for state_file in sorted(safe_join(run_dir, STATE_DIR).glob("*.json")):
         try:
             known.append(json.loads(state_file.read_text(encoding="utf-8"))["entry"])
         except (OSError, ValueError, KeyError):

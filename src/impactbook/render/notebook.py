@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from impactbook import __version__
 from impactbook.errors import ParameterError, RenderError
-from impactbook.fsutil import atomic_path
+from impactbook.fsutil import atomic_path, sha256_bytes
 from impactbook.render.export import (
     FINDINGS_MIME,
     ReportExporter,
@@ -96,6 +96,8 @@ class RenderResult:
     files: dict[str, Path]
     timings: dict[str, float]
     findings: dict = field(default_factory=dict)
+    # sha256 of each file's bytes as written: a batch record names exactly these files.
+    hashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def notebook(self) -> Path:
@@ -319,6 +321,8 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     write_report_files(outputs, slug)
     failed_path.unlink(missing_ok=True)  # an earlier failure is superseded
     timings["total_s"] = round(time.perf_counter() - started, 3)
-    return RenderResult(slug=slug, files=files, timings=timings, findings=extract_findings(nb))
+    hashes = {fmt: sha256_bytes(outputs[path]) for fmt, path in files.items()}
+    return RenderResult(slug=slug, files=files, timings=timings, findings=extract_findings(nb),
+                        hashes=hashes)
 
 

@@ -8,9 +8,11 @@ change (remembered in the run folder).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,14 @@ from typing import TYPE_CHECKING
 
 from impactbook import __version__
 from impactbook.errors import DataError, ParameterError, Problem, RenderError
-from impactbook.fsutil import atomic_write_text, safe_join, sha256_bytes, sha256_file, slugify
+from impactbook.fsutil import (
+    atomic_write_text,
+    regular_file_problem,
+    safe_join,
+    sha256_bytes,
+    sha256_file,
+    slugify,
+)
 
 if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
     import pandas as pd
@@ -43,6 +52,9 @@ class ReportJob:
     data_dir: str
     formats: tuple[str, ...] = ("html", "pdf")
     page_size: str = "A4"
+    # The workbook files' stat signature taken before the slice was read (not part of the
+    # key): the batch compares it to tell whether the data changed after planning.
+    workbook_signature: tuple = ()
 
     @property
     def title(self) -> str:
@@ -133,6 +145,7 @@ class _Workbook:
     interventions: pd.DataFrame
     news: pd.DataFrame | None
     tags: pd.DataFrame | None
+    signature: tuple = ()
 
     def cities_with_programmes(self) -> list[str]:
         return list(dict.fromkeys(c for c in self.interventions["city"] if c.strip()))
@@ -190,7 +203,7 @@ def _validate_once(data_dir: Path, out_dir: Path) -> None:
     from impactbook.workbook.loader import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
 
     digest = _validation_digest(data_dir)
-    marker = Path(out_dir) / ".state" / VALIDATED_MARKER
+    marker = safe_join(Path(out_dir), ".state", VALIDATED_MARKER)  # refuses a link out
     if digest in _VALIDATED_HERE or (
             marker.exists() and marker.read_text(encoding="utf-8") == digest):
         return
@@ -200,7 +213,7 @@ def _validate_once(data_dir: Path, out_dir: Path) -> None:
 
 def record_validated(data_dir: Path, out_dir: Path) -> None:
     """Remember that ``out_dir`` was rendered from this (validated) workbook."""
-    marker = Path(out_dir) / ".state" / VALIDATED_MARKER
+    marker = safe_join(Path(out_dir), ".state", VALIDATED_MARKER)
     marker.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(marker, _validation_digest(data_dir))
 
@@ -208,18 +221,78 @@ def record_validated(data_dir: Path, out_dir: Path) -> None:
 def _load(data_dir: Path, out_dir: Path) -> _Workbook:
     data_dir = Path(data_dir)
     _validate_once(data_dir, out_dir)
+    return _read_workbook(data_dir)
+
+
+def _read_workbook(data_dir: Path) -> _Workbook:
+    signature = workbook_signature(data_dir)
     outcomes = _read_table(data_dir, "outcomes.csv", True)
     interventions = _read_table(data_dir, "interventions.csv", True)
     _require_columns(outcomes, data_dir / "outcomes.csv", ["city"])
     _require_columns(interventions, data_dir / "interventions.csv", ["city", "intervention"])
     return _Workbook(outcomes, interventions, _read_table(data_dir, "news.csv", False),
-                     _read_table(data_dir, "tags.csv", False))
+                     _read_table(data_dir, "tags.csv", False), signature)
+
+
+def workbook_signature(data_dir: Path) -> tuple:
+    """Name, size, modification time and inode of every CSV file of the workbook: cheap to
+    take, and it changes whenever a file is edited or replaced."""
+    entries = []
+    for path in sorted(Path(data_dir).glob("*.csv")):
+        try:
+            st = path.stat()
+        except OSError:
+            entries.append((path.name, None))
+            continue
+        entries.append((path.name, stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns,
+                        st.st_ino))
+    return tuple(entries)
+
+
+class InputWatch:
+    """The input slice hash of a job as the workbook is *now*, to bracket a render.
+
+    A batch asks before a report starts and after it finished: only when both answers are
+    the same was the report rendered from that data, and only then is it recorded under
+    that data's key. Unchanged files (by :func:`workbook_signature`) cost a few ``stat``
+    calls; after an edit the tables are read again once.
+    """
+
+    def __init__(self, data_dir: Path, signature: tuple):
+        self.data_dir = Path(data_dir)
+        self._signature = signature
+        self._workbook: _Workbook | None = None
+        self.changed = False
+
+    def slice_hash(self, job: ReportJob) -> str:
+        now = workbook_signature(self.data_dir)
+        if now == self._signature and self._workbook is None:
+            return job.input_hash
+        if self._workbook is None or now != self._signature:
+            self.changed = True
+            try:
+                self._workbook = _read_workbook(self.data_dir)
+            except DataError:  # mid-edit or broken: no report can claim to match it
+                self._signature, self._workbook = (), None
+                return "unreadable"
+            self._signature = self._workbook.signature
+        if job.kind == CITY:
+            return self._workbook.city_slice_hash(job.name)
+        return self._workbook.intervention_slice_hash(job.name)
+
+
+def rekeyed(job: ReportJob, input_hash: str) -> ReportJob:
+    """``job`` as rendered from other data than it was planned with."""
+    return dataclasses.replace(job, input_hash=input_hash)
 
 
 def data_hash(data_dir: Path) -> str:
     """Hash of every CSV file of the workbook (names and contents)."""
     h = hashlib.sha256()
     for path in sorted(Path(data_dir).glob("*.csv")):
+        problem = regular_file_problem(path)
+        if problem:  # never open a FIFO or a folder: it would hang or fail later
+            raise DataError(Problem(str(path), problem))
         h.update(path.name.encode() + b"\0" + sha256_file(path).encode())
     return h.hexdigest()
 
@@ -241,7 +314,7 @@ def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
         parameters={"city": city, "data_dir": str(Path(data_dir).resolve())},
         interventions=tuple(dict.fromkeys(types)), input_hash=wb.city_slice_hash(city),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size)
+        page_size=page_size, workbook_signature=wb.signature)
 
 
 def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
@@ -254,7 +327,7 @@ def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
         parameters={"intervention": kind, "data_dir": str(Path(data_dir).resolve())},
         interventions=(kind,), input_hash=wb.intervention_slice_hash(kind),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size)
+        page_size=page_size, workbook_signature=wb.signature)
 
 
 def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = None,
