@@ -19,6 +19,7 @@ Safety rules enforced here:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import html
 import json
@@ -35,7 +36,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from impactbook.errors import DataError, MailError, ParameterError, Problem
-from impactbook.fsutil import safe_join, slugify
+from impactbook.fsutil import safe_join, sha256_bytes, sha256_file, slugify
 
 MAX_MESSAGE_BYTES = 10 * 1000 * 1000
 DEFAULT_FROM = "impactbook@localhost"
@@ -257,18 +258,30 @@ class ReportEntry:
     interventions: tuple[str, ...] = ()
     key_findings: tuple[str, ...] = ()
     pdf: str | None = None
+    pdf_sha256: str = ""  # as the run recorded it; planning fills in the file's own
 
     @property
     def token(self) -> str:
-        """Short stable key of this report version (id + input hash) for the ledger."""
-        key = f"{self.id}\n{self.input_hash}".encode()
-        return hashlib.sha256(key).hexdigest()[:20]
+        """Short stable key of this report version for the ledger: ``<report>.<version>``.
+
+        The version covers the input data, the findings and the PDF's bytes, so a re-rendered
+        report whose content changed is a new version (a funder gets it again, as a
+        replacement), while an unchanged one keeps its token and is never sent twice.
+        """
+        version = json.dumps([self.id, self.input_hash, self.pdf_sha256,
+                              list(self.key_findings)])
+        return f"{report_key(self.id)}.{hashlib.sha256(version.encode()).hexdigest()[:16]}"
 
     @property
     def label(self) -> str:
         what = {"city": "city report", "intervention": "intervention summary"}.get(
             self.kind, f"{self.kind} report")
         return f"{self.name} ({what})"
+
+
+def report_key(report_id: str) -> str:
+    """The first part of every version token of one report (see :attr:`ReportEntry.token`)."""
+    return hashlib.sha256(report_id.encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -305,10 +318,11 @@ def load_manifest(run_dir: Path) -> RunManifest:
             problems.append(Problem(shown, f"{where}: missing {', '.join(missing)}"))
             continue
         files = item.get("files") or {}
+        hashes = item.get("sha256") or {}
         findings = item.get("key_findings") or []
         interventions = item.get("interventions") or []
         if not isinstance(files, dict) or not isinstance(findings, list) \
-                or not isinstance(interventions, list):
+                or not isinstance(interventions, list) or not isinstance(hashes, dict):
             problems.append(Problem(shown, f"{where}: files must be an object, key_findings and "
                                            "interventions lists"))
             continue
@@ -320,6 +334,7 @@ def load_manifest(run_dir: Path) -> RunManifest:
             interventions=tuple(one_line(i) for i in interventions),
             key_findings=tuple(one_line(f) for f in findings if one_line(f)),
             pdf=str(files["pdf"]) if files.get("pdf") else None,
+            pdf_sha256=one_line(hashes.get("pdf") or ""),
         ))
     if problems:
         raise DataError(problems)
@@ -351,6 +366,9 @@ class PlannedMessage:
     sender: str
     reports: tuple[PlannedReport, ...]
     message_id: str = field(default="")
+    # Earlier messages to this funder that carried another version of an attached report:
+    # (Message-ID, labels of the reports this message corrects).
+    replaces: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def attached(self) -> tuple[PlannedReport, ...]:
@@ -397,7 +415,11 @@ def _plan_report(run_dir: Path, report: ReportEntry) -> PlannedReport:
     reason = pdf_problem(path)
     if reason:
         return PlannedReport(report, missing_reason=reason)
-    return PlannedReport(report, pdf_path=path)
+    actual = sha256_file(path)
+    if report.pdf_sha256 and actual != report.pdf_sha256:
+        return PlannedReport(report, missing_reason="its PDF is not the file the run recorded "
+                                                    "(changed since; rerun the batch)")
+    return PlannedReport(dataclasses.replace(report, pdf_sha256=actual), pdf_path=path)
 
 
 def message_id_for(run: str, funder: Funder, reports: Sequence[PlannedReport]) -> str:
@@ -406,7 +428,7 @@ def message_id_for(run: str, funder: Funder, reports: Sequence[PlannedReport]) -
         "run": run,
         "funder": _norm(funder.name),
         "recipients": sorted(e.lower() for e in funder.emails),
-        "reports": sorted([p.report.id, p.report.input_hash, p.is_attached] for p in reports),
+        "reports": sorted([p.report.id, p.report.token, p.is_attached] for p in reports),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()
     return f"<{digest[:32]}@{MESSAGE_ID_DOMAIN}>"
@@ -422,7 +444,8 @@ def sender_address(sender: str | None = None, env: Mapping[str, str] | None = No
 def plan_messages(run_dir: Path, funders: Sequence[Funder], *, sender: str | None = None,
                   manifest: RunManifest | None = None,
                   known_ids: Collection[str] = (),
-                  delivered: Mapping[str, Collection[str]] | None = None
+                  delivered: Mapping[str, Collection[str]] | None = None,
+                  history: Mapping[str, Sequence[tuple[str, Collection[str]]]] | None = None
                   ) -> list[PlannedMessage]:
     """One :class:`PlannedMessage` per funder with at least one attachable report.
 
@@ -434,6 +457,10 @@ def plan_messages(run_dir: Path, funders: Sequence[Funder], *, sender: str | Non
     getting a report twice when the manifest changed between sends, e.g. a failed report was
     re-rendered: a message whose ID the ledger knows is kept as it is (the ledger decides),
     otherwise reports already delivered are left out and only the rest go as a follow-up.
+
+    ``history`` (funder name -> ``(Message-ID, report tokens)`` of messages already
+    delivered) names, for a report whose content changed since it was sent, the earlier
+    message this one replaces.
     """
     run_dir = Path(run_dir)
     manifest = manifest or load_manifest(run_dir)
@@ -442,8 +469,31 @@ def plan_messages(run_dir: Path, funders: Sequence[Funder], *, sender: str | Non
     for funder in funders:
         message = _plan_one(manifest, funder, from_address, known_ids, delivered or {})
         if message is not None:
-            planned.append(message)
+            planned.append(_with_replaces(message, (history or {})))
     return planned
+
+
+def _with_replaces(message: PlannedMessage,
+                   history: Mapping[str, Sequence[tuple[str, Collection[str]]]]
+                   ) -> PlannedMessage:
+    """``message`` naming the earlier messages that carried older versions of its reports."""
+    latest: dict[str, str] = {}  # report key -> the last message that carried a version
+    for name, sent in history.items():
+        if _norm(name) != _norm(message.funder.name):
+            continue
+        for message_id, tokens in sent:  # oldest first
+            for token in tokens:
+                latest[token.split(".", 1)[0]] = message_id
+    sent_tokens = {t for name, sent in history.items()
+                   if _norm(name) == _norm(message.funder.name) for _, tokens in sent
+                   for t in tokens}
+    corrected: dict[str, list[str]] = {}
+    for item in message.attached:
+        earlier = latest.get(report_key(item.report.id))
+        if earlier and earlier != message.message_id and item.report.token not in sent_tokens:
+            corrected.setdefault(earlier, []).append(item.report.label)
+    replaces = [(message_id, tuple(labels)) for message_id, labels in corrected.items()]
+    return dataclasses.replace(message, replaces=tuple(replaces))
 
 
 def _plan_one(manifest: RunManifest, funder: Funder, sender: str, known_ids: Collection[str],
@@ -498,6 +548,10 @@ def subject_for(planned: PlannedMessage) -> str:
 def _text_body(planned: PlannedMessage) -> str:
     lines = [f"Dear {planned.funder.name},", "",
              f"Attached are the impactbook reports for run {planned.run}.", ""]
+    for message_id, labels in planned.replaces:
+        lines += [f"This message replaces the earlier message {message_id}: "
+                  f"{', '.join(labels)} changed since it was sent; please use these versions.",
+                  ""]
     for item in planned.attached:
         lines.append(f"{item.report.label} - attached as {item.report.slug}.pdf")
         lines.extend(f"  - {finding}" for finding in item.report.key_findings)
@@ -518,6 +572,9 @@ def _html_body(planned: PlannedMessage) -> str:
     parts = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"></head><body>",
              f"<p>Dear {e(planned.funder.name)},</p>",
              f"<p>Attached are the impactbook reports for run {e(planned.run)}.</p>"]
+    parts.extend(f"<p><strong>This message replaces the earlier message {e(message_id)}:</strong>"
+                 f" {e(', '.join(labels))} changed since it was sent; please use these "
+                 "versions.</p>" for message_id, labels in planned.replaces)
     for item in planned.attached:
         parts.append(f"<h2>{e(item.report.label)}</h2>")
         parts.append(f"<p>Attached as <code>{e(item.report.slug)}.pdf</code>.</p>")
@@ -551,6 +608,11 @@ def compose_message(planned: PlannedMessage, *, max_bytes: int = MAX_MESSAGE_BYT
     msg["Message-ID"] = planned.message_id or message_id_for(planned.run, funder,
                                                              planned.reports)
     msg["Auto-Submitted"] = "auto-generated"
+    if planned.replaces:  # threads with, and marks as superseded, the message it corrects
+        earlier = " ".join(message_id for message_id, _ in planned.replaces)
+        msg["In-Reply-To"] = planned.replaces[-1][0]
+        msg["References"] = earlier
+        msg["Supersedes"] = earlier
     # Which report versions this message carries, so the ledger can tell later sends.
     msg["X-Impactbook-Reports"] = " ".join(r.report.token for r in planned.attached)
     # Explicit quoted-printable keeps the message 7-bit clean for servers without 8BITMIME.
@@ -559,9 +621,12 @@ def compose_message(planned: PlannedMessage, *, max_bytes: int = MAX_MESSAGE_BYT
     for item in planned.attached:
         assert item.pdf_path is not None
         reason = pdf_problem(item.pdf_path)
-        if reason:  # the file changed since planning: never attach a half-written report
+        data = item.pdf_path.read_bytes() if reason is None else b""
+        if reason is None and sha256_bytes(data) != item.report.pdf_sha256:
+            reason = "its PDF changed since the message was planned"
+        if reason:  # never attach a half-written report, or another one than planned
             raise MailError(f"{item.report.label}: {reason}", funder=funder.name)
-        msg.add_attachment(item.pdf_path.read_bytes(), maintype="application", subtype="pdf",
+        msg.add_attachment(data, maintype="application", subtype="pdf",
                            filename=f"{item.report.slug}.pdf")
     size = len(msg.as_bytes(policy=SMTP_POLICY))
     if size > max_bytes:

@@ -143,6 +143,18 @@ class MailLedger:
             result.setdefault(funder, set()).update(json.loads(reports))
         return result
 
+    def delivered_messages(self, *, include_unknown: bool = True
+                           ) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+        """Funder name -> ``(Message-ID, report tokens)`` of messages that are (or, if asked,
+        may be) delivered, oldest first."""
+        states = ("sent", "unknown", "sending") if include_unknown else ("sent",)
+        result: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for message_id, funder, reports in self._conn.execute(
+                f"SELECT message_id, funder, reports FROM messages WHERE state IN "  # noqa: S608
+                f"({', '.join('?' * len(states))}) ORDER BY created_at, rowid", states):
+            result.setdefault(funder, []).append((message_id, tuple(json.loads(reports))))
+        return result
+
     def message_ids(self) -> set[str]:
         return {r[0] for r in self._conn.execute("SELECT message_id FROM messages")}
 

@@ -138,17 +138,20 @@ class EmailRunReport:
         return lines
 
 
-def _ledger_state(run_dir: Path, *, resend: bool) -> tuple[set[str], dict[str, set[str]]]:
-    """Message-IDs the ledger knows and the reports it has delivered per funder.
+def _ledger_state(run_dir: Path, *, resend: bool
+                  ) -> tuple[set[str], dict[str, set[str]], dict[str, list]]:
+    """Message-IDs the ledger knows, the reports it has delivered per funder, and the
+    delivered messages per funder (to name the one a corrected report replaces).
 
     Reports in an unconfirmed (``unknown``) message count as delivered unless ``resend``:
     they go again only when the sender asks.
     """
     path = safe_join(Path(run_dir), LEDGER_NAME)
     if not path.exists():  # a dry run must not create the ledger
-        return set(), {}
+        return set(), {}, {}
     with MailLedger(path) as ledger:
-        return ledger.message_ids(), ledger.delivered_reports(include_unknown=not resend)
+        return (ledger.message_ids(), ledger.delivered_reports(include_unknown=not resend),
+                ledger.delivered_messages())
 
 
 def _superseded_unconfirmed(run_dir: Path, current_ids: set[str]) -> list[LedgerEntry]:
@@ -192,10 +195,10 @@ def _run_email_locked(run_dir: Path, data_dir: Path, *, send: bool, host: str, p
                       env: Mapping[str, str]) -> EmailRunReport:
     funders = read_funders(data_dir / "funders.csv")
     manifest = load_manifest(run_dir)
-    known_ids, delivered = _ledger_state(run_dir, resend=resend)
+    known_ids, delivered, history = _ledger_state(run_dir, resend=resend)
     planned = plan_messages(run_dir, funders, manifest=manifest,
                             sender=sender or env.get(FROM_ENV) or None,
-                            known_ids=known_ids, delivered=delivered)
+                            known_ids=known_ids, delivered=delivered, history=history)
     skipped = unplanned_funders(manifest, funders, known_ids=known_ids, delivered=delivered)
     report = EmailRunReport(run_dir=run_dir, run=manifest.run, sent=send,
                             skipped_funders=skipped)

@@ -208,10 +208,10 @@ def _run_dask(jobs: list[ReportJob], run_dir: Path, scheduler: str | None, timeo
     with Client(scheduler, timeout="30s") as client:
         futures = {}
         for job in jobs:
+            on_start(job)  # first: it notes the input data the report will read
             future = client.submit(_dask_render, job, timeout_s, pure=False,
                                    key=f"impactbook-{job.slug}-{job.key[:12]}-{time.time_ns()}")
             futures[future] = job
-            on_start(job)
         for future in as_completed(futures):
             job = futures[future]
             try:

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 FINDINGS_MIME = "application/vnd.impactbook.findings+json"
+# Shown (with a visible failure box) by a report section that could not be produced.
+SECTION_FAILURE_MIME = "application/vnd.impactbook.section-failure+json"
 PAGE_SIZES = ("A4", "Letter")
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 # Cells carrying one of these tags are left out of the HTML/PDF (they stay in the .ipynb).
@@ -141,12 +143,24 @@ def clean_report_html(element) -> str:
     return re.sub(f"ibdata{nonce}n(\\d+)e", lambda m: payloads[int(m.group(1))], cleaned)
 
 
+def section_failures(nb: NotebookNode) -> list[str]:
+    """``"'<section>': <error>"`` for every report section that could not be produced."""
+    found = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            value = (output.get("data") or {}).get(SECTION_FAILURE_MIME)
+            if isinstance(value, dict):
+                found.append(f"{str(value.get('section'))!r}: {value.get('error')}")
+    return found
+
+
 def _drop_machine_outputs(nb: NotebookNode) -> NotebookNode:
     """Remove the findings payload: it is for the manifest, not for readers."""
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
-                            if FINDINGS_MIME not in o.get("data", {})]
+                            if FINDINGS_MIME not in o.get("data", {})
+                            and SECTION_FAILURE_MIME not in o.get("data", {})]
     return nb
 
 

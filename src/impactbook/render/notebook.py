@@ -35,6 +35,7 @@ from impactbook.fsutil import atomic_path, sha256_bytes
 from impactbook.render.export import (
     FINDINGS_MIME,
     ReportExporter,
+    section_failures,
 )
 from impactbook.render.kernel import (
     KernelSession,
@@ -294,6 +295,11 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     finally:
         if own_kernel:
             session.close()
+    failures = section_failures(nb)
+    if failures:  # the notebook ran, but a section (a chart, a table) is missing from it
+        write_report_files({failed_path: nbformat.writes(nb).encode("utf-8")}, slug)
+        raise RenderError(slug, "section " + "; ".join(failures)[:400] + " could not be "
+                          "produced", notebook=str(failed_path))
     # Nothing is written until every export succeeded; then all files are replaced together.
     outputs = {ipynb_path: nbformat.writes(nb).encode("utf-8")}
     files = {"ipynb": ipynb_path}

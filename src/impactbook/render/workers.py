@@ -267,8 +267,8 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
             for worker in pool:
                 if worker.ready and worker.job is None and pending:
                     job = pending.popleft()
+                    on_start(job)  # first: it notes the input data the report will read
                     worker.send(job, timeout_s)
-                    on_start(job)
             for handle in wait([w.output for w in pool if w.is_alive()], timeout=1.0):
                 worker = next(w for w in pool if w.output is handle)
                 try:

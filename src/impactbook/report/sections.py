@@ -17,6 +17,7 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from impactbook import effects
+from impactbook.render.export import SECTION_FAILURE_MIME
 from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult, _pct
 
 FINDINGS_MIME = "application/vnd.impactbook.findings+json"
@@ -39,6 +40,11 @@ def section(title: str):
                 display(HTML(
                     "<div class='ib-failure'><strong>This section could not be produced.</strong>"
                     f" {_e(type(exc).__name__)}: {_e(exc)}</div>"))
+                # ... and the renderer marks the report failed: a report missing a section
+                # (a chart, say) is never recorded or mailed as a good one.
+                error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+                display({SECTION_FAILURE_MIME: {"section": title, "error": error},
+                         "text/plain": f"section {title!r} failed"}, raw=True)
                 return None
 
         return run
