@@ -413,3 +413,65 @@ def test_data_edited_while_a_report_renders_is_not_recorded_as_ok(tmp_path, monk
     assert {r["name"]: r["reused"] for r in again.manifest["reports"]} == {
         "Ashford": False, "Brixton": True}
     assert again.ok
+
+
+# --------------------------------------------------------------------------- validation bounds
+
+
+def _validate(data: Path) -> subprocess.CompletedProcess:
+    return _cli("validate", "--data", str(data), timeout_s=60)
+
+
+def test_outcomes_linked_to_a_fifo_is_a_problem_not_a_hang(tmp_path):
+    data = _workbook_with_programme(tmp_path / "wb")
+    fifo = data / "pipe"
+    os.mkfifo(fifo)
+    (data / "outcomes.csv").unlink()
+    (data / "outcomes.csv").symlink_to(fifo)
+    result = _validate(data)  # bounded: a hang fails on the timeout
+    assert result.returncode == 1
+    assert "outcomes.csv: is a FIFO (named pipe), expected an ordinary file" in result.stderr
+
+
+def test_a_header_of_a_million_columns_is_one_short_line(tmp_path):
+    data = _workbook_with_programme(tmp_path / "wb")
+    header = ",".join(f"c{i}" for i in range(1_000_000))
+    (data / "tags.csv").write_text(header + "\n" + "x," * 999_999 + "x\n")
+    started = time.monotonic()
+    result = _validate(data)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert ("impactbook: error: tags.csv, row 1: the header has 1,000,000 columns, more than "
+            "the 1,000 a workbook table may have; is this the right file?") in lines
+    assert all(len(line) < 700 for line in lines)
+
+
+def test_wide_headers_are_checked_in_linear_time_and_listed_briefly(tmp_path):
+    from impactbook.workbook.csvread import _check_columns
+
+    columns = [f"c{i % 500}" for i in range(1000)]  # every name twice
+    started = time.monotonic()
+    with pytest.raises(DataError) as info:
+        _check_columns(columns, ("c1",), "wide.csv")
+    assert time.monotonic() - started < 1
+    assert "and 488 more" in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_long_field_is_named_as_long_not_blamed_on_quotes(tmp_path):
+    data = _workbook_with_programme(tmp_path / "wb")
+    (data / "news.csv").write_text("date,title,outlet,tags,summary\n"
+                                   "2017-03,T,G,Springfield," + "s" * 1_200_000 + "\n")
+    result = _validate(data)
+    assert result.returncode == 1
+    assert "news.csv, row 2: a value is 1,200,000 characters long" in result.stderr
+    assert "quote" not in result.stderr
+    assert all(len(line) < 700 for line in result.stderr.splitlines())
+
+
+def test_a_problem_is_one_short_line_whatever_the_value():
+    from impactbook.errors import Problem
+
+    line = str(Problem("outcomes.csv", "count " + "9" * 1_000_000 + " is not a number",
+                       row=2, column="c" * 10_000))
+    assert len(line) < 800 and line.startswith("outcomes.csv, row 2, column 'ccc")

@@ -56,7 +56,11 @@ def safe_join(root: Path, *parts: str) -> Path:
 
 def _first_link(root: Path, path: Path) -> Path | None:
     current = root
-    for part in path.relative_to(root).parts:
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:  # an absolute part: nothing under root was followed
+        return None
+    for part in parts:
         current = current / part
         if current.is_symlink():
             return current
