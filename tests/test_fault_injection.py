@@ -475,3 +475,130 @@ def test_a_problem_is_one_short_line_whatever_the_value():
     line = str(Problem("outcomes.csv", "count " + "9" * 1_000_000 + " is not a number",
                        row=2, column="c" * 10_000))
     assert len(line) < 800 and line.startswith("outcomes.csv, row 2, column 'ccc")
+
+
+def test_extra_fifo_or_folder_named_csv_is_a_validation_problem(tmp_path):
+    data = _workbook_with_programme(tmp_path / "wb")
+    os.mkfifo(data / "extra.csv")
+    (data / "old.csv").mkdir()
+    result = _validate(data)
+    assert result.returncode == 1
+    assert "extra.csv: is a FIFO (named pipe), expected an ordinary file" in result.stderr
+    assert "old.csv: is a folder, expected a file" in result.stderr
+
+
+def test_a_table_linked_out_of_the_workbook_is_not_read(tmp_path):
+    data = _workbook_with_programme(tmp_path / "wb")
+    outside = tmp_path / "outside.csv"
+    (data / "tags.csv").rename(outside)
+    (data / "tags.csv").symlink_to(outside)
+    result = _validate(data)
+    assert result.returncode == 1
+    assert "tags.csv: is a symbolic link to" in result.stderr and "outside" in result.stderr
+
+
+# --------------------------------------------------------------------------- names
+
+
+BIDI = ["\u202e", "\u202a", "\u2066", "\u2069", "\u200e", "\u200f", "\u061c", "\u200b"]
+
+
+@pytest.mark.parametrize("mark", BIDI)
+def test_direction_changing_characters_are_refused_in_city_and_funder_names(tmp_path, mark):
+    from impactbook.workbook import validate_workbook
+
+    city = f"Spring{mark}field"
+    counts = [10 + (i % 5) for i in range(36)]
+    data = write_workbook(
+        tmp_path / "wb", tags=TAGS + f"{city},city\n",
+        outcomes="city,area,outcome,period,count\n" + monthly_rows(
+            city, "citywide", "shootings", 2016, counts),
+        interventions=("id,city,intervention,programme,area,start,outcomes\n"
+                       f"spr,{city},Group Violence Intervention,GVI,citywide,2017-06,shootings\n"),
+        news="date,title,outlet,tags\n",
+        funders=f"funder,email,cities,interventions\nFord{mark} Fund,f@example.org,*,*\n")
+    with pytest.raises(DataError) as info:
+        validate_workbook(data)
+    text = str(info.value)
+    for file, column in (("outcomes.csv", "city"), ("interventions.csv", "city"),
+                         ("funders.csv", "funder")):
+        assert any(p.file == file and p.column == column and "changes how text displays"
+                   in p.message for p in info.value.problems), text
+
+
+@pytest.mark.parametrize("name", ["CON", "nul", "Aux", "PRN", "COM1", "lpt9", "Con."])
+def test_report_folders_are_portable_to_windows(name):
+    from impactbook.fsutil import slugify
+
+    slug = slugify(name)
+    assert slug == f"{name.lower().rstrip('.')}-report"
+    assert not slug.endswith((".", " "))
+
+
+def test_cities_and_summaries_share_one_folder_name_space(tmp_path):
+    from impactbook.render.plan import plan_batch, summary_slugs
+
+    assert summary_slugs(["Cure Violence", "Cure Violence Summary"], ["Cure Violence"]) == {
+        "Cure Violence": "cure-violence-summary-2"}
+    counts = [10 + (i % 5) for i in range(36)]
+    cities = ["Cure-Violence", "Cure Violence Summary"]  # a city tag may not repeat the type's
+    data = write_workbook(
+        tmp_path / "wb", tags=TAGS + "".join(f"{c},city\n" for c in cities),
+        outcomes="city,area,outcome,period,count\n" + "".join(
+            monthly_rows(c, "citywide", "shootings", 2016, counts) for c in cities),
+        interventions="id,city,intervention,programme,area,start,outcomes\n" + "".join(
+            f"p{i},{c},Cure Violence,CV {i},citywide,2017-06,shootings\n"
+            for i, c in enumerate(cities)))
+    slugs = [job.slug for job in plan_batch(data, tmp_path / "run")]
+    assert len(slugs) == len(set(slugs)) == 3
+
+
+# --------------------------------------------------------------------------- padded values
+
+
+def _unpadded_copy(source: Path, target: Path) -> Path:
+    import csv
+    import io
+
+    target.mkdir()
+    for path in source.glob("*.csv"):
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\n").writerows([[c.strip() for c in r] for r in rows])
+        (target / path.name).write_text(out.getvalue(), encoding="utf-8")
+    return target
+
+
+PADDED = Path(__file__).parent / "fixtures" / "bad" / "accepted_whitespace_around_values"
+
+
+def test_padded_names_and_headers_plan_as_the_loader_reads_them(tmp_path):
+    import shutil
+
+    from impactbook.render.plan import plan_batch
+
+    padded = Path(shutil.copytree(PADDED, tmp_path / "padded"))
+    plain = _unpadded_copy(PADDED, tmp_path / "plain")
+    jobs = {j.id: j for j in plan_batch(padded, tmp_path / "run1")}
+    same = {j.id: j for j in plan_batch(plain, tmp_path / "run2")}
+    assert jobs["city/springfield"].name == "Springfield"
+    assert jobs["city/springfield"].parameters["city"] == "Springfield"
+    assert {i: j.input_hash for i, j in jobs.items()} == {i: j.input_hash
+                                                          for i, j in same.items()}
+
+
+@pytest.mark.slow
+def test_a_padded_workbook_renders_and_an_edit_renders_again(tmp_path):
+    import shutil
+
+    from impactbook.render.batch import run_batch
+    from impactbook.render.plan import plan_batch
+
+    data = Path(shutil.copytree(PADDED, tmp_path / "padded"))
+    run = tmp_path / "run"
+    first = run_batch(plan_batch(data, run, formats=("html",)), run, workers=1, progress=False)
+    assert first.ok, first.failed
+    path = data / "outcomes.csv"
+    path.write_text(path.read_text().replace("2016-02 , 11", "2016-02 , 19"))
+    again = run_batch(plan_batch(data, run, formats=("html",)), run, workers=1, progress=False)
+    assert {r["name"]: r["reused"] for r in again.manifest["reports"]}["Springfield"] is False

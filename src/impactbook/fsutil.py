@@ -21,17 +21,26 @@ TEMP_SUFFIX = ".tmp"
 _TEMP_RE = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
 
 
+# Names Windows refuses for a file or folder, whatever the case or extension.
+_WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                               *(f"lpt{i}" for i in range(1, 10))})
+
+
 def slugify(name: str) -> str:
     """A path-safe, lowercase ASCII slug of ``name`` (``"New York"`` -> ``"new-york"``).
 
     Anything that could steer a path (``../``, separators, control characters)
-    is dropped, so a slug can always be joined under a run folder.
+    is dropped, so a slug can always be joined under a run folder. Slugs are portable: only
+    ``[a-z0-9-]`` (no trailing dot or space), never a name Windows reserves (``CON``,
+    ``NUL``, ``COM1`` ... get ``-report`` appended).
     """
     text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
     text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     text = text[:_SLUG_MAX].rstrip("-")
     if not text:
         raise ParameterError("name", name, "a name with at least one letter or digit")
+    if text in _WINDOWS_RESERVED:  # funders open reports on Windows and OneDrive
+        text = f"{text}-report"
     return text
 
 

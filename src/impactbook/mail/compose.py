@@ -37,6 +37,7 @@ from pathlib import Path
 
 from impactbook.errors import DataError, MailError, ParameterError, Problem
 from impactbook.fsutil import safe_join, sha256_bytes, sha256_file, slugify
+from impactbook.workbook.cells import has_control_chars  # the names rule of the workbook
 
 MAX_MESSAGE_BYTES = 10 * 1000 * 1000
 DEFAULT_FROM = "impactbook@localhost"
@@ -82,11 +83,6 @@ def validate_address(address: str, *, what: str = "address") -> str:
     if reason:
         raise ParameterError(what, address, f"an email address ({reason})")
     return text
-
-
-def has_control_chars(text: str) -> bool:
-    """True when ``text`` holds CR, LF or any other control/format/separator character."""
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
 
 
 def one_line(text: object) -> str:

@@ -35,7 +35,6 @@ from impactbook.fsutil import (
     remove_orphaned_temp_files,
     safe_join,
     sha256_file,
-    slugify,
 )
 from impactbook.locks import run_lock
 from impactbook.render.plan import (
@@ -50,6 +49,7 @@ from impactbook.render.plan import (
     default_notebooks_dir,
     record_validated,
     rekeyed,
+    summary_slugs,
 )
 from impactbook.render.workers import (
     DEFAULT_TIMEOUT_S,
@@ -403,9 +403,7 @@ def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
     if intervention not in types:
         raise ParameterError("intervention", intervention, f"an intervention type in "
                                                            f"interventions.csv: {types}")
-    slug = slugify(intervention)
-    if slug in {slugify(c) for c in wb.cities_with_programmes()}:
-        slug = f"{slug}-summary"
+    slug = summary_slugs(wb.cities_with_programmes(), types)[intervention]
     job = _intervention_job(wb, intervention, slug, Path(data_dir),
                             Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
                             tuple(formats), page_size)

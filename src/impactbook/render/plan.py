@@ -104,6 +104,8 @@ def library_hash() -> str:
 def _read_table(data_dir: Path, name: str, required: bool) -> pd.DataFrame | None:
     import pandas as pd
 
+    from impactbook.workbook.cells import strip_columns
+
     path = Path(data_dir) / name
     if not path.exists():
         if required:
@@ -111,9 +113,13 @@ def _read_table(data_dir: Path, name: str, required: bool) -> pd.DataFrame | Non
         return None
     try:
         # Everything as text: the slice hash must not depend on float formatting or NaN rules.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataError(Problem(str(path), f"cannot be read as CSV ({exc})")) from None
+    # The loader's reading of spaces around names and values (accepted, not part of them), so
+    # the names and slices planned are the ones the reports load.
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return strip_columns(frame, list(frame.columns))
 
 
 def _require_columns(frame: pd.DataFrame, path: Path, columns: Iterable[str]) -> None:
@@ -337,7 +343,7 @@ def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = No
     """One city report per city with a programme, one summary per intervention type.
 
     ``cities``/``interventions`` restrict the plan (unknown names raise ParameterError).
-    Summaries whose slug collides with a city's get ``-summary`` appended.
+    Report folders share one name space (see :func:`summary_slugs`).
     """
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     formats = tuple(formats)
@@ -347,16 +353,31 @@ def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = No
     chosen_cities = _choose(cities, all_cities, "city")
     chosen_types = _choose(interventions, all_types, "intervention")
     jobs = [_city_job(wb, c, data_dir, notebooks_dir, formats, page_size) for c in chosen_cities]
-    used = {slugify(c) for c in all_cities}
+    slugs = summary_slugs(all_cities, all_types)
     for kind in chosen_types:
-        slug = slugify(kind)
-        if slug in used:
-            slug = f"{slug}-summary"
+        slug = slugs[kind]
         jobs.append(_intervention_job(wb, kind, slug, data_dir, notebooks_dir, formats,
                                       page_size))
     for job in jobs:  # refuse anything that would land outside the run folder
         safe_join(Path(out_dir), job.slug, f"{job.slug}.html")
     return jobs
+
+
+def summary_slugs(cities: Iterable[str], types: Iterable[str]) -> dict[str, str]:
+    """Folder slug of each intervention type's summary, in the one name space of report
+    folders: cities keep their own slug; a summary whose slug is taken (by a city, e.g. one
+    named "Cure Violence Summary", or another summary) gets ``-summary``, then a number."""
+    used = {slugify(c) for c in cities}
+    result: dict[str, str] = {}
+    for kind in types:
+        base = slugify(kind)
+        slug, n = base, 1
+        while slug in used:
+            slug = f"{base}-summary" if n == 1 else f"{base}-summary-{n}"
+            n += 1
+        used.add(slug)
+        result[kind] = slug
+    return result
 
 
 def _choose(wanted: Iterable[str] | None, available: list[str], what: str) -> list[str]:

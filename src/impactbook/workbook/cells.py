@@ -7,6 +7,7 @@ works once per distinct value, because workbook columns repeat a few names many 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -18,7 +19,20 @@ from impactbook.workbook.periods import parse_period
 from impactbook.workbook.problems import Problems, literal, shorten
 from impactbook.workbook.schema import MAX_NAME_CHARS
 
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters and line breaks (Cc, Zl, Zp), and the invisible format characters (Cf)
+# that change how the text around them displays: bidi embeddings, overrides and isolates,
+# direction marks, zero-width joiners. A name must read on screen, in a report and in a mail
+# header as what it is. The mailer applies the same rule to what it puts in headers.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def has_control_chars(text: str) -> bool:
+    """True when ``text`` holds a line break, a control or an invisible format character."""
+    return any(unicodedata.category(ch) in _HIDDEN_CATEGORIES for ch in text)
+
+
+CONTROL_PROBLEM = ("contains a line break, a control character or an invisible character that "
+                   "changes how text displays (such as a right-to-left override)")
 URL_RE = re.compile(r"^https?://[^\s\"'<>\\]+$", re.IGNORECASE)
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -69,8 +83,8 @@ def name_problem(name: str, *, allow_semicolon: bool = False) -> str | None:
     cells, so they may not hold line breaks or other control characters (header
     injection, broken lines), nor ``;`` (it separates list items), and stay short.
     """
-    if CONTROL_RE.search(name):
-        return "contains a line break or control character"
+    if has_control_chars(name):
+        return CONTROL_PROBLEM
     if ";" in name and not allow_semicolon:
         return "contains ';', which separates list items"
     if len(name) > MAX_NAME_CHARS:

@@ -10,12 +10,13 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook.workbook.cells import (
-    CONTROL_RE,
+    CONTROL_PROBLEM,
     EMAIL_RE,
     URL_RE,
     check_list_items,
     check_names,
     check_slugs,
+    has_control_chars,
     parse_periods,
     require_text,
     split_list,
@@ -191,9 +192,8 @@ def load_funders(path: Path, series: pd.DataFrame | None, tags: pd.DataFrame | N
     frame = strip_columns(read_csv_text(path, REQUIRED[FUNDERS], label=file),
                    ["funder", "email", "cities", "interventions"])
     require_text(frame, ["funder", "email"], file, problems)
-    problems.add_rows(file, frame, frame["funder"].str.contains(CONTROL_RE.pattern, regex=True),
-                      "funder", "funder name {value!r} contains a line break or control "
-                      "character")
+    problems.add_rows(file, frame, frame["funder"].map(has_control_chars).astype(bool),
+                      "funder", "funder name {value!r} " + CONTROL_PROBLEM)
     named = frame.loc[(frame["funder"] != "")].drop_duplicates("funder")
     check_slugs(named.set_index("funder")["line"], file, "funder", "funder", problems,
                  place="outbox file")
