@@ -122,13 +122,18 @@ def test_a_workbook_writer_waits_for_the_other_instead_of_losing_its_items(tmp_p
 # --------------------------------------------------------------------------- planted links
 
 
-def test_state_folder_linked_out_of_the_run_folder_is_refused(tmp_path):
-    from impactbook.render.plan import plan_batch
-
+def _run_and_elsewhere(tmp_path: Path) -> tuple[Path, Path, Path]:
     data = _workbook_with_programme(tmp_path / "wb")
     run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
     run.mkdir()
     elsewhere.mkdir()
+    return data, run, elsewhere
+
+
+def test_state_folder_linked_out_of_the_run_folder_is_refused(tmp_path):
+    from impactbook.render.plan import plan_batch
+
+    data, run, elsewhere = _run_and_elsewhere(tmp_path)
     (run / ".state").symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(UnsafePathError, match=r"\.state: is a symbolic link to .*elsewhere"):
         plan_batch(data, run)
@@ -140,10 +145,7 @@ def test_state_folder_linked_out_of_the_run_folder_is_refused(tmp_path):
 def test_report_folder_linked_out_of_the_run_folder_is_refused(tmp_path):
     from impactbook.render.plan import plan_batch
 
-    data = _workbook_with_programme(tmp_path / "wb")
-    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
-    run.mkdir()
-    elsewhere.mkdir()
+    data, run, elsewhere = _run_and_elsewhere(tmp_path)
     (run / "springfield").symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(UnsafePathError, match="springfield: is a symbolic link"):
         plan_batch(data, run)
@@ -255,6 +257,12 @@ def test_secrets_in_the_environment_never_reach_a_report_cell(tmp_path, monkeypa
 # --------------------------------------------------------------------------- killed batches
 
 
+def _rerun(data: Path, run: Path) -> None:
+    rerun = _cli("batch", "--data", str(data), "--out", str(run), "--workers", "2", "--quiet",
+                 timeout_s=600)
+    assert rerun.returncode == 0, rerun.stderr
+
+
 def _report_files(run: Path) -> dict[str, bytes]:
     return {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*"))
             if p.is_file() and p.suffix in (".ipynb", ".html", ".pdf")}
@@ -295,9 +303,7 @@ def test_batch_parent_killed_alone_leaves_no_worker_writing(tmp_path, sig):
     time.sleep(2)
     assert _report_files(run) == files, "a report file changed after the batch was gone"
 
-    rerun = _cli("batch", "--data", str(data), "--out", str(run), "--workers", "2", "--quiet",
-                 timeout_s=600)
-    assert rerun.returncode == 0, rerun.stderr
+    _rerun(data, run)
     _assert_ok_reports_match_their_records(run)
     assert _temp_files(run) == []
 
@@ -321,9 +327,7 @@ def test_ctrl_c_on_a_batch_is_one_quiet_line_and_resumes(tmp_path):
     assert lines[0].startswith("impactbook: interrupted: ") and "finished and kept in" in lines[0]
     assert "Traceback" not in err.decode() and "ZMQError" not in err.decode()
     kept = _finished(run)
-    rerun = _cli("batch", "--data", str(data), "--out", str(run), "--workers", "2", "--quiet",
-                 timeout_s=600)
-    assert rerun.returncode == 0, rerun.stderr
+    _rerun(data, run)
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     assert len(manifest["reports"]) == len(KILL_CITIES) + 1
     assert {r["id"] for r in manifest["reports"] if r["reused"]} >= set(kept)

@@ -57,9 +57,9 @@ def render_job(job: ReportJob, run_dir: Path, *, session=None, exporter=None,
     from impactbook.render.notebook import extract_findings, read_notebook, render_notebook
 
     run_dir = Path(run_dir)
-    out_dir = safe_join(run_dir, job.slug)
     started = time.perf_counter()
     try:
+        out_dir = safe_join(run_dir, job.slug)  # a link planted since planning is refused
         result = render_notebook(Path(job.notebook), job.parameters, out_dir, job.slug,
                                  formats=job.formats, timeout_s=timeout_s, kernel=session,
                                  exporter=exporter, title=job.title, page_size=job.page_size)
