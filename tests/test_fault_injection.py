@@ -131,12 +131,13 @@ def _run_and_elsewhere(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 
 def test_state_folder_linked_out_of_the_run_folder_is_refused(tmp_path):
+    from impactbook.render.batch import run_batch
     from impactbook.render.plan import plan_batch
 
     data, run, elsewhere = _run_and_elsewhere(tmp_path)
     (run / ".state").symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(UnsafePathError, match=r"\.state: is a symbolic link to .*elsewhere"):
-        plan_batch(data, run)
+        run_batch(plan_batch(data, run), run, workers=1, progress=False)
     result = _cli("batch", "--data", str(data), "--out", str(run), "--quiet")
     assert result.returncode == 1 and "symbolic link" in result.stderr
     assert list(elsewhere.iterdir()) == []
@@ -165,7 +166,7 @@ def test_workbook_table_linked_out_of_the_workbook_is_not_replaced_through(tmp_p
 
 
 def test_fifo_among_the_workbook_tables_is_a_problem_not_a_hang(tmp_path):
-    from impactbook.render.plan import data_hash
+    from impactbook.render.plan import plan_batch
 
     data = _workbook_with_programme(tmp_path / "wb")
     os.mkfifo(data / "extra.csv")
@@ -173,14 +174,14 @@ def test_fifo_among_the_workbook_tables_is_a_problem_not_a_hang(tmp_path):
 
     def run() -> None:
         try:
-            data_hash(data)
+            plan_batch(data, tmp_path / "run")
         except DataError as exc:
             outcome["error"] = str(exc)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
-    thread.join(10)
-    assert not thread.is_alive(), "hashing the workbook blocked on a FIFO"
+    thread.join(20)
+    assert not thread.is_alive(), "planning the batch blocked on a FIFO"
     assert "extra.csv: is a FIFO (named pipe)" in outcome["error"]
 
 

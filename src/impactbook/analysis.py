@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from impactbook import effects
+from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.errors import ParameterError
 from impactbook.workbook import (
     CITYWIDE,
@@ -117,6 +118,8 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
     if request.start is None or request.area is None or (
             request.method == "comparison" and not request.comparison_areas):
         rows = _matching_programmes(workbook, request)
+        if len(rows) > 1 and request.start is not None:
+            rows = rows[rows["start"] == request.start]  # the start names the programme
         if len(rows) > 1 and request.start is None:
             ids = ", ".join(rows["id"])
             raise ParameterError("start", None, f"--start or --area to choose among the "
@@ -127,6 +130,13 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
         elif request.start is None:
             raise ParameterError("start", None, f"a start period: {request.city} has no "
                                  f"programme measuring {request.outcome!r} in interventions.csv")
+    elif not workbook.interventions.empty:
+        # Area and start given: the programme row they name (if one) still says where the
+        # programme ran, so `estimate` warns of dilution exactly as the report does.
+        rows = _matching_programmes(workbook, request)
+        rows = rows[rows["start"] == request.start]
+        if len(rows) == 1:
+            programme = rows.iloc[0].to_dict()
     areas = (request.area,) if request.area else (
         tuple(split_list(programme["area"])) if programme else (CITYWIDE,))
     start = parse_period(request.start if request.start else programme["start"])
@@ -141,9 +151,12 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
         raise ParameterError("comparison_areas", None,
                              "one or more areas (\"A;B\") to compare the programme area with")
     programme_areas = set(split_list(programme["area"])) if programme else set(areas)
-    is_diluted = CITYWIDE in areas and CITYWIDE not in programme_areas
+    target = (programme.get("target_area") or "").strip() if programme else ""
+    # The workbook says where the programme actually ran when the analysed area is larger.
+    is_diluted = bool(target) or (CITYWIDE in areas and CITYWIDE not in programme_areas)
+    where = target or (programme["area"] if programme else None)
     return Resolved(request.city, request.outcome, areas, start, comparison, programme,
-                    is_diluted, programme["area"] if programme else None)
+                    is_diluted, where)
 
 
 def combined_series(outcomes: pd.DataFrame, city: str, areas: tuple[str, ...],
@@ -180,19 +193,20 @@ def estimate_resolved(workbook: Workbook, resolved: Resolved,
         panel = comparison_panel(workbook.outcomes, resolved)
         return effects.estimate_comparison(
             panel, resolved.start, pre_periods=request.pre_periods,
-            post_periods=request.post_periods or 24, labels=labels,
+            post_periods=request.post_periods or DEFAULT_POST_PERIODS, labels=labels,
             programme_area=resolved.programme_area,
             is_area_larger_than_programme=resolved.is_diluted)
     series = combined_series(workbook.outcomes, resolved.city, resolved.areas, resolved.outcome)
     if request.method == "prepost":
         return effects.estimate_prepost(
             series, resolved.start, pre_periods=request.pre_periods,
-            post_periods=request.post_periods or 24, labels=labels,
+            post_periods=request.post_periods or DEFAULT_POST_PERIODS, labels=labels,
             programme_area=resolved.programme_area,
             is_area_larger_than_programme=resolved.is_diluted)
     return effects.estimate_its(
         series, resolved.start, pre_periods=request.pre_periods,
-        post_periods=request.post_periods or 24, slope_change=request.slope_change,
+        post_periods=request.post_periods or DEFAULT_POST_PERIODS,
+        slope_change=request.slope_change,
         family=request.family, robust=request.robust, labels=labels,
         programme_area=resolved.programme_area,
         is_area_larger_than_programme=resolved.is_diluted)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from impactbook import __version__
+from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S
 from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import (
     atomic_write_text,
@@ -44,15 +45,11 @@ from impactbook.render.plan import (
     _city_job,
     _intervention_job,
     _load,
-    _validate_once,
-    data_hash,
     default_notebooks_dir,
-    record_validated,
     rekeyed,
     summary_slugs,
 )
 from impactbook.render.workers import (
-    DEFAULT_TIMEOUT_S,
     EXPORT_GRACE_S,
     _entry,
     _run_local,
@@ -258,10 +255,8 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
 
     started = time.perf_counter()
     remove_orphaned_temp_files(run_dir)
-    for folder in sorted({job.data_dir for job in jobs}):
-        _validate_once(Path(folder), run_dir)  # free when planning just did it
-        record_validated(Path(folder), run_dir)
-    data_hash_value = data_hash(Path(jobs[0].data_dir)) if jobs else None
+    # The plan validated the workbook and carries its digest: no second read or hash here.
+    data_hash_value = jobs[0].data_digest if jobs else None
     watches = {folder: InputWatch(Path(folder), next(j.workbook_signature for j in jobs
                                                      if j.data_dir == folder))
                for folder in {job.data_dir for job in jobs}}
@@ -316,8 +311,9 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
         interrupted = True
     finally:
         bar.close()
-    if any(w.changed for w in watches.values()):
-        data_hash_value = data_hash(Path(jobs[0].data_dir))
+    changed = [w.digest for w in watches.values() if w.digest]
+    if changed:  # edited during the run: the manifest names the workbook as it is now
+        data_hash_value = changed[0]
     manifest = build_manifest(run_dir, jobs, entries, data_hash_value)
     _write_manifest(run_dir, manifest)
     if write_index_page:
@@ -363,7 +359,7 @@ def _render_single_locked(job: ReportJob, run_dir: Path, timeout_s: float) -> di
         except (OSError, ValueError, KeyError):
             continue
     known.sort(key=lambda e: (e["kind"] != CITY, e["name"]))
-    manifest = build_manifest(run_dir, [], {}, data_hash(Path(job.data_dir)))
+    manifest = build_manifest(run_dir, [], {}, job.data_digest)
     manifest["reports"] = known
     _write_manifest(run_dir, manifest)
     write_index(run_dir, manifest)
@@ -375,7 +371,7 @@ def _render_single_locked(job: ReportJob, run_dir: Path, timeout_s: float) -> di
 
 
 def render_city(data_dir: Path, city: str, out_dir: Path,
-                formats: Sequence[str] = ("html", "pdf"), *, page_size: str = "A4",
+                formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                 timeout_s: float = DEFAULT_TIMEOUT_S,
                 notebooks_dir: Path | None = None) -> dict:
     """Render one city's report into ``out_dir/<slug>/``; returns its manifest entry.
@@ -383,7 +379,7 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
     Raises ParameterError for a city not in the workbook, RenderError if the report fails
     (the executed notebook is kept and the failure recorded in the manifest and index).
     """
-    wb = _load(Path(data_dir), Path(out_dir))
+    wb = _load(Path(data_dir))
     known = sorted(set(wb.outcomes["city"]) | set(wb.interventions["city"]))
     if city not in known:
         raise ParameterError("city", city, f"a city in the workbook: {known}")
@@ -394,11 +390,11 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
 
 
 def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
-                           formats: Sequence[str] = ("html", "pdf"), *, page_size: str = "A4",
+                           formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                            timeout_s: float = DEFAULT_TIMEOUT_S,
                            notebooks_dir: Path | None = None) -> dict:
     """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry."""
-    wb = _load(Path(data_dir), Path(out_dir))
+    wb = _load(Path(data_dir))
     types = wb.types()
     if intervention not in types:
         raise ParameterError("intervention", intervention, f"an intervention type in "

@@ -2,8 +2,8 @@
 
 A plan is a list of :class:`ReportJob` (one city report per city with a programme, one
 intervention summary per intervention type). Each job carries the hash of the workbook slice
-its report reads, so an unchanged report can be reused; the workbook is validated once per
-change (remembered in the run folder).
+its report reads, so an unchanged report can be reused, and the digest of the workbook it was
+validated from; the workbook is validated once per plan.
 """
 
 from __future__ import annotations
@@ -19,18 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
-from impactbook.errors import DataError, ParameterError, Problem, RenderError
-from impactbook.fsutil import (
-    atomic_write_text,
-    regular_file_problem,
-    safe_join,
-    sha256_bytes,
-    sha256_file,
-    slugify,
-)
+from impactbook.defaults import DEFAULT_FORMATS
+from impactbook.errors import DataError, ParameterError, RenderError
+from impactbook.fsutil import safe_join, sha256_bytes, sha256_file, slugify
 
 if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
     import pandas as pd
+
+    from impactbook.workbook import Workbook
 
 CITY, INTERVENTION = "city", "intervention"
 NOTEBOOK_FILES = {CITY: "city_report.ipynb", INTERVENTION: "intervention_summary.ipynb"}
@@ -50,7 +46,9 @@ class ReportJob:
     input_hash: str
     notebook_hash: str
     data_dir: str
-    formats: tuple[str, ...] = ("html", "pdf")
+    # The digest of the whole workbook the plan validated (shown in the manifest and index).
+    data_digest: str = ""
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     page_size: str = "A4"
     # The workbook files' stat signature taken before the slice was read (not part of the
     # key): the batch compares it to tell whether the data changed after planning.
@@ -101,34 +99,6 @@ def library_hash() -> str:
     return _LIBRARY_HASH
 
 
-def _read_table(data_dir: Path, name: str, required: bool) -> pd.DataFrame | None:
-    import pandas as pd
-
-    from impactbook.workbook.cells import strip_columns
-
-    path = Path(data_dir) / name
-    if not path.exists():
-        if required:
-            raise DataError(Problem(str(path), "file is missing"))
-        return None
-    try:
-        # Everything as text: the slice hash must not depend on float formatting or NaN rules.
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(Problem(str(path), f"cannot be read as CSV ({exc})")) from None
-    # The loader's reading of spaces around names and values (accepted, not part of them), so
-    # the names and slices planned are the ones the reports load.
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return strip_columns(frame, list(frame.columns))
-
-
-def _require_columns(frame: pd.DataFrame, path: Path, columns: Iterable[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(Problem(str(path), f"missing column(s) {missing}; found "
-                                           f"{list(frame.columns)}", row=1))
-
-
 def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
     """Order-independent hash of named row sets (rows sorted, columns sorted)."""
     h = hashlib.sha256()
@@ -137,7 +107,7 @@ def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
         if frame is None or frame.empty:
             continue
         frame = frame[sorted(frame.columns)]
-        rows = sorted("\x1f".join(row) for row in frame.astype(str).itertuples(index=False))
+        rows = sorted("\x1f".join(map(str, row)) for row in frame.itertuples(index=False))
         h.update(("\x1f".join(frame.columns) + "\n").encode())
         for row in rows:
             h.update(row.encode())
@@ -147,10 +117,13 @@ def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
 
 @dataclass
 class _Workbook:
+    """The tables of the validated workbook that planning reads, and the workbook's digest."""
+
     outcomes: pd.DataFrame
     interventions: pd.DataFrame
     news: pd.DataFrame | None
     tags: pd.DataFrame | None
+    digest: str = ""
     signature: tuple = ()
 
     def cities_with_programmes(self) -> list[str]:
@@ -192,52 +165,17 @@ class _Workbook:
         )
 
 
-VALIDATED_MARKER = "validated-workbook.json"
-# Digests validated by this process: planning and running one batch validate once.
-_VALIDATED_HERE: set[str] = set()
-
-
-def _validation_digest(data_dir: Path) -> str:
-    return json.dumps({"data_hash": data_hash(data_dir), "library_hash": library_hash()})
-
-
-def _validate_once(data_dir: Path, out_dir: Path) -> None:
-    """Validate the workbook before any report is planned, so bad input fails up front with
-    every problem listed and no report written. Planning writes nothing: ``run_batch``
-    records the digest of the workbook (and library) it rendered from in the run folder, so
-    an unchanged rerun does not pay for validation again."""
+def _load(data_dir: Path, workbook: Workbook | None = None) -> _Workbook:
+    """The planning view of the workbook, validated once: ``workbook`` when the caller already
+    loaded it, else loaded here. Bad input fails up front with every problem listed and no
+    report written; the digest it carries is the one the manifest and index show."""
     from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
 
-    digest = _validation_digest(data_dir)
-    marker = safe_join(Path(out_dir), ".state", VALIDATED_MARKER)  # refuses a link out
-    if digest in _VALIDATED_HERE or (
-            marker.exists() and marker.read_text(encoding="utf-8") == digest):
-        return
-    load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
-    _VALIDATED_HERE.add(digest)
-
-
-def record_validated(data_dir: Path, out_dir: Path) -> None:
-    """Remember that ``out_dir`` was rendered from this (validated) workbook."""
-    marker = safe_join(Path(out_dir), ".state", VALIDATED_MARKER)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker, _validation_digest(data_dir))
-
-
-def _load(data_dir: Path, out_dir: Path) -> _Workbook:
-    data_dir = Path(data_dir)
-    _validate_once(data_dir, out_dir)
-    return _read_workbook(data_dir)
-
-
-def _read_workbook(data_dir: Path) -> _Workbook:
-    signature = workbook_signature(data_dir)
-    outcomes = _read_table(data_dir, "outcomes.csv", True)
-    interventions = _read_table(data_dir, "interventions.csv", True)
-    _require_columns(outcomes, data_dir / "outcomes.csv", ["city"])
-    _require_columns(interventions, data_dir / "interventions.csv", ["city", "intervention"])
-    return _Workbook(outcomes, interventions, _read_table(data_dir, "news.csv", False),
-                     _read_table(data_dir, "tags.csv", False), signature)
+    signature = workbook_signature(data_dir)  # before reading: a later edit changes it
+    if workbook is None:
+        workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    return _Workbook(workbook.outcomes, workbook.interventions, workbook.news, workbook.tags,
+                     digest=workbook.digest, signature=signature)
 
 
 def workbook_signature(data_dir: Path) -> tuple:
@@ -261,7 +199,7 @@ class InputWatch:
     A batch asks before a report starts and after it finished: only when both answers are
     the same was the report rendered from that data, and only then is it recorded under
     that data's key. Unchanged files (by :func:`workbook_signature`) cost a few ``stat``
-    calls; after an edit the tables are read again once.
+    calls; after an edit the workbook is loaded (and validated) again once.
     """
 
     def __init__(self, data_dir: Path, signature: tuple):
@@ -277,7 +215,7 @@ class InputWatch:
         if self._workbook is None or now != self._signature:
             self.changed = True
             try:
-                self._workbook = _read_workbook(self.data_dir)
+                self._workbook = _load(self.data_dir)
             except DataError:  # mid-edit or broken: no report can claim to match it
                 self._signature, self._workbook = (), None
                 return "unreadable"
@@ -286,21 +224,15 @@ class InputWatch:
             return self._workbook.city_slice_hash(job.name)
         return self._workbook.intervention_slice_hash(job.name)
 
+    @property
+    def digest(self) -> str | None:
+        """The digest of the workbook as last loaded after a change (None if unchanged)."""
+        return self._workbook.digest if self._workbook is not None else None
+
 
 def rekeyed(job: ReportJob, input_hash: str) -> ReportJob:
     """``job`` as rendered from other data than it was planned with."""
     return dataclasses.replace(job, input_hash=input_hash)
-
-
-def data_hash(data_dir: Path) -> str:
-    """Hash of every CSV file of the workbook (names and contents)."""
-    h = hashlib.sha256()
-    for path in sorted(Path(data_dir).glob("*.csv")):
-        problem = regular_file_problem(path)
-        if problem:  # never open a FIFO or a folder: it would hang or fail later
-            raise DataError(Problem(str(path), problem))
-        h.update(path.name.encode() + b"\0" + sha256_file(path).encode())
-    return h.hexdigest()
 
 
 def _notebook(notebooks_dir: Path, kind: str) -> tuple[str, str]:
@@ -320,7 +252,7 @@ def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
         parameters={"city": city, "data_dir": str(Path(data_dir).resolve())},
         interventions=tuple(dict.fromkeys(types)), input_hash=wb.city_slice_hash(city),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size, workbook_signature=wb.signature)
+        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature)
 
 
 def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
@@ -333,21 +265,25 @@ def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
         parameters={"intervention": kind, "data_dir": str(Path(data_dir).resolve())},
         interventions=(kind,), input_hash=wb.intervention_slice_hash(kind),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size, workbook_signature=wb.signature)
+        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature)
 
 
 def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = None,
-               formats: Sequence[str] = ("html", "pdf"), page_size: str = "A4",
+               formats: Sequence[str] = DEFAULT_FORMATS, page_size: str = "A4",
                cities: Iterable[str] | None = None,
-               interventions: Iterable[str] | None = None) -> list[ReportJob]:
+               interventions: Iterable[str] | None = None,
+               workbook: Workbook | None = None) -> list[ReportJob]:
     """One city report per city with a programme, one summary per intervention type.
+
+    ``workbook`` is ``data_dir`` already loaded and validated (the demo validates once and
+    passes it on); without it the workbook is validated here. Planning writes nothing.
 
     ``cities``/``interventions`` restrict the plan (unknown names raise ParameterError).
     Report folders share one name space (see :func:`summary_slugs`).
     """
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     formats = tuple(formats)
-    wb = _load(Path(data_dir), Path(out_dir))
+    wb = _load(Path(data_dir), workbook)
     all_cities = wb.cities_with_programmes()
     all_types = wb.types()
     chosen_cities = _choose(cities, all_cities, "city")
