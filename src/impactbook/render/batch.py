@@ -40,6 +40,7 @@ from impactbook.fsutil import (
 from impactbook.locks import run_lock
 from impactbook.render.plan import (
     CITY,
+    STATE_DIR,
     InputWatch,
     ReportJob,
     _city_job,
@@ -56,9 +57,6 @@ from impactbook.render.workers import (
     _worker_main,
     render_job,
 )
-
-STATE_DIR = ".state"
-
 
 # --------------------------------------------------------------------------- run folder state
 
@@ -226,6 +224,35 @@ def _run_dask(jobs: list[ReportJob], run_dir: Path, scheduler: str | None, timeo
 # --------------------------------------------------------------------------- run
 
 
+def _prepare_slices(run_dir: Path, jobs: list[ReportJob]) -> Path | None:
+    """Each report's slice of the validated workbook, under ``.state/prepared/<digest>``.
+
+    Written from the workbook the plan validated in this process (else read once more, and
+    only used if its digest is still the plan's); None when there is nothing to prepare from,
+    and the reports then load the folder themselves.
+    """
+    from impactbook.render.plan import library_hash, validated_workbook
+    from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
+    from impactbook.workbook.prepared import is_prepared, prepared_folder, write_prepared
+
+    if not jobs or len({(j.data_dir, j.data_digest) for j in jobs}) != 1 or not (
+            jobs[0].data_digest):
+        return None
+    data_dir, digest = Path(jobs[0].data_dir), jobs[0].data_digest
+    folder = prepared_folder(run_dir / STATE_DIR, digest)
+    reports = [(job.kind, job.name) for job in jobs]
+    if is_prepared(folder, data_dir, digest, reports, library=library_hash()):
+        return folder
+    workbook = validated_workbook(digest) or load_workbook(
+        data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    if workbook.digest != digest:
+        return None  # the folder changed since planning: each report validates what it reads
+    return write_prepared(workbook, folder, reports, library=library_hash())
+
+
+# --------------------------------------------------------------------------- run
+
+
 def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None = None,
               force: bool = False, executor: str = "local", scheduler: str | None = None,
               timeout_s: float = DEFAULT_TIMEOUT_S, progress: bool = True,
@@ -257,9 +284,6 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
     remove_orphaned_temp_files(run_dir)
     # The plan validated the workbook and carries its digest: no second read or hash here.
     data_hash_value = jobs[0].data_digest if jobs else None
-    watches = {folder: InputWatch(Path(folder), next(j.workbook_signature for j in jobs
-                                                     if j.data_dir == folder))
-               for folder in {job.data_dir for job in jobs}}
     entries: dict[str, dict] = {}
     todo: list[ReportJob] = []
     for job in jobs:
@@ -268,6 +292,14 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
             entries[job.id] = {**state["entry"], "reused": True}
         else:
             todo.append(job)
+    prepared = _prepare_slices(run_dir, jobs) if todo and executor == "local" else None
+    # Reports read the prepared snapshot of the planned workbook when there is one, so they
+    # are rendered from the data their keys name. Otherwise they read the folder itself, and
+    # each render is bracketed by the input slice as it was before and after (InputWatch).
+    watches = {} if prepared is not None else {
+        folder: InputWatch(Path(folder), next(j.workbook_signature for j in jobs
+                                              if j.data_dir == folder))
+        for folder in {job.data_dir for job in jobs}}
     result = BatchResult(run_dir=run_dir, manifest={}, elapsed_s=0.0, reused=len(entries))
     in_hand: dict[str, str] = {}
     before: dict[str, str] = {}
@@ -281,12 +313,14 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
 
     def on_start(job: ReportJob) -> None:
         in_hand[job.id] = job.name
-        before[job.id] = watches[job.data_dir].slice_hash(job)
+        if job.data_dir in watches:
+            before[job.id] = watches[job.data_dir].slice_hash(job)
         show()
 
     def on_done(job: ReportJob, entry: dict) -> None:
         in_hand.pop(job.id, None)
-        job, entry = _bracketed(watches[job.data_dir], job, before.pop(job.id, None), entry)
+        if job.data_dir in watches:
+            job, entry = _bracketed(watches[job.data_dir], job, before.pop(job.id, None), entry)
         entries[job.id] = entry
         _record(run_dir, job, entry)
         # The merged manifest is rewritten after every report, so a killed batch leaves a
@@ -306,7 +340,8 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
             if executor == "dask":
                 _run_dask(todo, run_dir, scheduler, timeout_s, on_done, on_start)
             else:
-                _run_local(todo, run_dir, workers, timeout_s, on_done, on_start)
+                _run_local(todo, run_dir, workers, timeout_s, on_done, on_start,
+                           prepared=prepared)
     except KeyboardInterrupt:
         interrupted = True
     finally:

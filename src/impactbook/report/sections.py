@@ -164,6 +164,7 @@ def show_estimates_table(report: CityReport) -> None:
         rows.append(_estimate_row(result, "naive pre/post", result.prepost))
         rows.append(_estimate_row(result, "model (ITS)", result.its))
         rows.append(_estimate_row(result, "comparison areas (DiD)", result.comparison))
+        rows.append(_estimate_row(result, "synthetic control", result.synth))
     frame = pd.DataFrame([r for r in rows if r])
     if frame.empty:
         display(HTML("<p>No estimates could be computed.</p>"))
@@ -182,7 +183,7 @@ def show_estimates_table(report: CityReport) -> None:
 
 @section("News coverage")
 def show_news(news: pd.DataFrame) -> None:
-    from impactbook.news.items import render_news_html
+    from impactbook.news.html_list import render_news_html
 
     display(HTML(render_news_html(news)))
 
@@ -210,7 +211,7 @@ def show_methods(report: CityReport) -> None:
         if choice.method is not None:
             notes.append(f"{result.programme}, {result.outcome}: the headline is {choice.reason}.")
         notes.extend(f"{result.programme}, {result.outcome}: {d}." for d in choice.disagreements)
-        for est in (result.its, result.prepost, result.comparison):
+        for est in (result.its, result.prepost, result.comparison, result.synth):
             if est is not None:
                 notes.append(f"{result.programme}, {result.outcome} ({est.method}): "
                              + _diagnostics_note(est))
