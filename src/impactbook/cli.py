@@ -318,8 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         _say(f"impactbook: error: {where}{exc.strerror or exc}")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        _say("impactbook: interrupted")
+    except KeyboardInterrupt as exc:  # a batch says what it kept; nothing else is half-written
+        _say(f"impactbook: interrupted{': ' + str(exc) if str(exc) else ''}")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("IMPACTBOOK_DEBUG"):

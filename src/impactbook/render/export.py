@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
-from impactbook.defaults import FINDINGS_MIME
+from impactbook.defaults import FINDINGS_MIME, SECTION_FAILURE_MIME
 from impactbook.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -179,12 +179,24 @@ def clean_report_html(element) -> str:
     return re.sub(f"ibdata{nonce}n(\\d+)e", lambda m: payloads[int(m.group(1))], cleaned)
 
 
+def section_failures(nb: NotebookNode) -> list[str]:
+    """``"'<section>': <error>"`` for every report section that could not be produced."""
+    found = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            value = (output.get("data") or {}).get(SECTION_FAILURE_MIME)
+            if isinstance(value, dict):
+                found.append(f"{str(value.get('section'))!r}: {value.get('error')}")
+    return found
+
+
 def _drop_machine_outputs(nb: NotebookNode) -> NotebookNode:
     """Remove the findings payload: it is for the manifest, not for readers."""
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
-                            if FINDINGS_MIME not in o.get("data", {})]
+                            if FINDINGS_MIME not in o.get("data", {})
+                            and SECTION_FAILURE_MIME not in o.get("data", {})]
     return nb
 
 

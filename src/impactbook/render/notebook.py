@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING
 from impactbook import __version__
 from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S, FINDINGS_MIME
 from impactbook.errors import ParameterError, RenderError
-from impactbook.fsutil import atomic_path
+from impactbook.fsutil import atomic_path, sha256_bytes
 from impactbook.render.export import (
     ReportExporter,
+    section_failures,
 )
 from impactbook.render.kernel import (
     KernelSession,
@@ -82,6 +83,8 @@ class RenderResult:
     files: dict[str, Path]
     timings: dict[str, float]
     findings: dict = field(default_factory=dict)
+    # sha256 of each file's bytes as written: a batch record names exactly these files.
+    hashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def notebook(self) -> Path:
@@ -256,6 +259,11 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     finally:
         if own_kernel:
             session.close()
+    failures = section_failures(nb)
+    if failures:  # the notebook ran, but a section (a chart, a table) is missing from it
+        write_report_files({failed_path: nbformat.writes(nb).encode("utf-8")}, slug)
+        raise RenderError(slug, "section " + "; ".join(failures)[:400] + " could not be "
+                          "produced", notebook=str(failed_path))
     # Nothing is written until every export succeeded; then all files are replaced together.
     outputs = {ipynb_path: nbformat.writes(nb).encode("utf-8")}
     files = {"ipynb": ipynb_path}
@@ -283,6 +291,8 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     write_report_files(outputs, slug)
     failed_path.unlink(missing_ok=True)  # an earlier failure is superseded
     timings["total_s"] = round(time.perf_counter() - started, 3)
-    return RenderResult(slug=slug, files=files, timings=timings, findings=extract_findings(nb))
+    hashes = {fmt: sha256_bytes(outputs[path]) for fmt, path in files.items()}
+    return RenderResult(slug=slug, files=files, timings=timings, findings=extract_findings(nb),
+                        hashes=hashes)
 
 

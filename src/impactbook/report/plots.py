@@ -48,6 +48,10 @@ STYLE = {
     "legend.edgecolor": "white",
     "legend.framealpha": 0.9,
     "legend.fontsize": 8.5,
+    # Names come from data files: "$" in a programme name is a dollar sign, never mathtext
+    # (an odd number of them made every chart of a report fail), and no TeX is run.
+    "text.parse_math": False,
+    "text.usetex": False,
 }
 
 
@@ -354,13 +358,15 @@ def figure_to_png(fig: Figure, *, dpi: int = 144) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="rgba", dpi=dpi)
+    with matplotlib.rc_context(STYLE):  # tick labels are made while drawing: same text rules
+        fig.savefig(buffer, format="rgba", dpi=dpi)
     raw = buffer.getvalue()
     # Agg renders int(size in inches x dpi) pixels each way, as savefig(format="png") does.
     width, height = (int(side) for side in fig.get_size_inches() * dpi)
     if len(raw) != width * height * 4:  # not the canvas we expected: let matplotlib encode
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+        with matplotlib.rc_context(STYLE):
+            fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
         return buffer.getvalue()
     image = Image.frombuffer("RGBA", (width, height), raw, "raw", "RGBA", 0, 1)
     if image.getextrema()[3][0] == 255:

@@ -18,7 +18,7 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from impactbook import effects
-from impactbook.defaults import FINDINGS_MIME
+from impactbook.defaults import FINDINGS_MIME, SECTION_FAILURE_MIME
 from impactbook.effects.findings import describe_caveats
 from impactbook.fsutil import slugify
 from impactbook.report import tables
@@ -64,6 +64,11 @@ def section(title: str):
             except Exception as exc:  # noqa: BLE001 - a report shows its failures
                 _show("<div class='ib-failure'><strong>This section could not be produced."
                       f"</strong> {_e(type(exc).__name__)}: {_e(exc)}</div>")
+                # ... and the renderer marks the report failed: a report missing a section
+                # (a chart, say) is never recorded or mailed as a good one.
+                error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+                display({SECTION_FAILURE_MIME: {"section": title, "error": error},
+                         "text/plain": f"section {title!r} failed"}, raw=True)
                 return None
             finally:
                 if _PENDING_HEADING.get():
