@@ -346,7 +346,7 @@ def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
         parameters={**(extra or {}), "city": city, "data_dir": str(Path(data_dir).resolve())},
         interventions=tuple(dict.fromkeys(types)), input_hash=wb.city_slice_hash(city),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature)
+        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature))
 
 
 def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
@@ -361,7 +361,7 @@ def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
                     "data_dir": str(Path(data_dir).resolve())},
         interventions=(kind,), input_hash=wb.intervention_slice_hash(kind),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature)
+        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature))
 
 
 def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = None,
