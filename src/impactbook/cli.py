@@ -38,12 +38,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_GENERIC_OPTIONS = ("city", "outcome", "date_column", "area_column", "area_prefix", "count",
+                    "key_column")
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from impactbook.ingest.sources import ingest_into_workbook
 
+    settings = {key: getattr(args, key) for key in _GENERIC_OPTIONS
+                if getattr(args, key) is not None}
     summary = ingest_into_workbook(args.source, Path(args.file), Path(args.data),
-                                   mapping=args.mapping, agencies=args.agency,
-                                   dry_run=args.dry_run)
+                                   mapping=args.mapping, settings=settings,
+                                   agencies=args.agency, sheet=args.sheet,
+                                   date_format=args.date_format, dry_run=args.dry_run)
     for note in summary.notes:
         _say(f"note: {note}")
     print(summary.describe())
@@ -165,6 +172,21 @@ def _formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def _mapping_keys_help() -> str:
+    import textwrap
+
+    from impactbook.ingest.mapping import MAPPING_KEYS, option_name
+
+    lines = ["generic settings (mapping file keys; the options above set the same keys):"]
+    for key, meaning in MAPPING_KEYS.items():
+        lines += textwrap.wrap(meaning, 78, initial_indent=f"  {key:<24}",
+                               subsequent_indent=" " * 26)
+    lines += textwrap.wrap(f"{option_name('date_column')} sets date_column, and so on. "
+                           "Two-digit years: 00-29 are 2000-2029, 30-99 are 1930-1999, as "
+                           "spreadsheets read them.", 78)
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="impactbook",
@@ -197,9 +219,28 @@ def build_parser() -> argparse.ArgumentParser:
                   "outcomes.csv rows")
     sub.add_argument("source", choices=INGEST_SOURCES, metavar="SOURCE",
                      help="one of: " + ", ".join(INGEST_SOURCES))
-    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("file", metavar="FILE", help="a .csv, .csv.gz or .xlsx file")
     data_option(sub)
-    sub.add_argument("--mapping", type=Path, help="column mapping (JSON) for 'generic'")
+    sub.add_argument("--sheet", metavar="NAME", help=".xlsx only: the sheet (default: the first)")
+    sub.add_argument("--date-format", metavar="FORMAT",
+                     help="DD/MM/YYYY-style words or strftime codes (%%d/%%m/%%Y); default: "
+                          "ISO dates/timestamps, M/D/YYYY, M/D/YY, Excel serial numbers")
+    generic = sub.add_argument_group("generic", "describe any incident list (or use --mapping)")
+    generic.add_argument("--city")
+    generic.add_argument("--outcome", help="the outcome name the counts get, e.g. shootings")
+    generic.add_argument("--date-column", metavar="COL")
+    generic.add_argument("--area-column", metavar="COL",
+                         help="district/precinct/beat column (default: citywide only)")
+    generic.add_argument("--area-prefix", metavar="TEXT", help='e.g. "Precinct "')
+    generic.add_argument("--count", nargs="+", metavar="HOW",
+                         help="incidents, rows or sum-of COLUMN (default: rows, or incidents "
+                              "with --key-column)")
+    generic.add_argument("--key-column", metavar="COL",
+                         help="incident id column: --count incidents counts its unique values")
+    generic.add_argument("--mapping", type=Path, metavar="FILE",
+                         help="the same settings in a JSON or TOML file (options win)")
+    sub.epilog = _mapping_keys_help()
+    sub.formatter_class = argparse.RawDescriptionHelpFormatter
     sub.add_argument("--agency", action="append",
                      help="RTCI only: keep this agency (repeatable; default all)")
     sub.add_argument("--dry-run", action="store_true", help="report, write nothing")

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from impactbook.choices import did_you_mean, list_choices
 from impactbook.errors import DataError, Problem
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -97,15 +98,19 @@ def require_columns(path: Path, header: Sequence[str], required: Sequence[str],
     if not missing:
         return
     by_lower = {name.lower(): name for name in header}
+    needs = "the settings name columns" if source == "generic" else \
+        f"a {source} file needs columns"
     problems = []
     for col in missing:
-        hint = ""
         if col.lower() in by_lower:
             hint = f" (found {by_lower[col.lower()]!r}: column names are case-sensitive)"
+        else:
+            close = did_you_mean(col, header)
+            hint = f"; {close}" if close else ""
         problems.append(Problem(
             str(path),
-            f"missing column {col!r}{hint}; a {source} file needs columns "
-            f"{', '.join(required)}; found {', '.join(header[:30])}",
+            f"missing column {col!r}{hint}; {needs} {', '.join(required)}; the file has "
+            f"{list_choices(header, limit=30)}",
             row=1, column=col))
     raise DataError(problems)
 

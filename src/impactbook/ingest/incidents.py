@@ -17,17 +17,19 @@ import duckdb
 import pandas as pd
 
 from impactbook.errors import DataError, Problem
+from impactbook.ingest.dates import column_date_sql, describe_formats, in_range_sql, order_hint
 from impactbook.ingest.files import (
     check_csv_file,
     find_malformed_row,
     is_gzip,
-    locate_values,
+    iter_rows,
     require_columns,
 )
 from impactbook.workbook.periods import MONTHLY, QUARTERLY, format_period
 
 ROWS = "rows"
 KEYS = "keys"
+SUM = "sum"
 # Values that mean "blank" in police exports.
 _BLANK_SQL = "('', 'na', 'nan', 'null', 'none', 'n/a')"
 _EXPECTED_IN_GAP = 5
@@ -40,17 +42,20 @@ class IncidentSpec:
     """How to count one incident list.
 
     ``outcomes`` maps an outcome name to ``"rows"`` (every row is one victim/event) or
-    ``"keys"`` (unique values of ``key_column``: incidents). ``filters`` keeps rows whose
+    ``"keys"`` (unique values of ``key_column``: incidents) or ``"sum"`` (the sum of the whole
+    numbers in ``sum_column``, e.g. victims per incident). ``filters`` keeps rows whose
     column value (trimmed, a trailing ``.0`` removed, leading zeros removed) is one of the
-    listed values.
+    listed values. ``date_formats`` are strftime codes; empty reads the forms of
+    :mod:`impactbook.ingest.dates`.
     """
 
     source: str
     city: str
     date_column: str
-    date_formats: tuple[str, ...]
     outcomes: dict[str, str]
+    date_formats: tuple[str, ...] = ()
     key_column: str | None = None
+    sum_column: str | None = None
     area_column: str | None = None
     area_prefix: str = ""
     area_label: str = "area"
@@ -61,7 +66,8 @@ class IncidentSpec:
     tolerance_days: int = 3
 
     def required_columns(self) -> list[str]:
-        cols = [self.date_column, self.key_column, self.area_column, *self.filters]
+        cols = [self.date_column, self.key_column, self.area_column, self.sum_column,
+                *self.filters, self.year_column]
         return [c for c in dict.fromkeys(cols) if c]
 
 
@@ -82,20 +88,12 @@ def _number_text(expr: str) -> str:
     return f"regexp_replace({_blank_to_null(expr)}, '\\.0+$', '')"
 
 
-def _date_sql(spec: IncidentSpec) -> tuple[str, str]:
-    raw = f"trim({_ident(spec.date_column)})"
-    text = raw
-    if spec.strip_utc_offset:
-        # Philadelphia writes '2021-08-01 00:00:00+00': the offset is always UTC and the
-        # calendar date is what counts, so the suffix is dropped before parsing.
-        text = f"regexp_replace({raw}, '\\s*(Z|[+-]\\d{{2}}(:?\\d{{2}})?)$', '')"
-    parsed = ", ".join(f"try_strptime({text}, {_literal(fmt)})" for fmt in spec.date_formats)
-    return raw, f"CAST(coalesce({parsed}) AS DATE)"
-
-
-def _build_query(spec: IncidentSpec, path: Path) -> str:
-    compression = "gzip" if is_gzip(path) else "none"
-    date_raw, date_expr = _date_sql(spec)
+def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
+    """One row per input row: raw and parsed date, key, area, year, count value and whether
+    the filter keeps it. ``source`` is the FROM clause (the file, or a chunk on error paths)."""
+    date_raw = f"trim({_ident(spec.date_column)})"
+    date_expr = column_date_sql(spec.date_column, spec.date_formats,
+                                strip_utc_offset=spec.strip_utc_offset)
     key_expr = _number_text(_ident(spec.key_column)) if spec.key_column else "NULL"
     if spec.area_column:
         area_expr = (f"{_literal(spec.area_prefix)} || "
@@ -105,23 +103,43 @@ def _build_query(spec: IncidentSpec, path: Path) -> str:
     year_expr = "NULL"
     if spec.year_column:
         year_expr = f"try_cast({_number_text(_ident(spec.year_column))} AS INTEGER)"
+    value_raw, value_expr = "NULL", "NULL"
+    if spec.sum_column:
+        value_raw = f"trim({_ident(spec.sum_column)})"
+        value_expr = f"try_cast({_number_text(_ident(spec.sum_column))} AS BIGINT)"
     conditions = []
     for column, values in spec.filters.items():
         norm = f"regexp_replace({_number_text(_ident(column))}, '^0+(\\d)', '\\1')"
         wanted = ", ".join(_literal(v.strip().lstrip("0") or "0") for v in values)
         conditions.append(f"{norm} IN ({wanted})")
     where = " AND ".join(conditions) if conditions else "TRUE"
+    # Two layers so the date is parsed once and then checked against the workbook's years.
+    return f"""
+        SELECT date_raw, {in_range_sql("d0")} AS d, k, area, yr, v_raw, v, keep{extra}
+        FROM (SELECT {date_raw} AS date_raw, {date_expr} AS d0, {key_expr} AS k,
+                     {area_expr} AS area, {year_expr} AS yr, {value_raw} AS v_raw,
+                     {value_expr} AS v, coalesce({where}, FALSE) AS keep{extra}
+              FROM {source})
+    """  # noqa: S608
+
+
+def _csv_source(path: Path) -> str:
+    compression = "gzip" if is_gzip(path) else "none"
+    return (f"read_csv({_literal(str(path))}, header=true, all_varchar=true, delim=',', "
+            f"quote='\"', escape='\"', compression='{compression}')")
+
+
+def _build_query(spec: IncidentSpec, path: Path) -> str:
     trunc = "quarter" if spec.frequency == QUARTERLY else "month"
-    csv_source = (f"read_csv({_literal(str(path))}, header=true, all_varchar=true, delim=',', "
-                  f"quote='\"', escape='\"', compression='{compression}')")
+    sums = ""
+    if spec.sum_column:
+        sums = """,
+               sum(v) FILTER (WHERE keep AND v >= 0) AS n_sum,
+               count(*) FILTER (WHERE keep AND (v IS NULL OR v < 0)) AS n_bad_value"""
     # Rows the filter drops are grouped under a NULL period (and counted in n_filtered) so the
     # file is scanned once. Column names and values are quoted by _ident/_literal.
     return f"""
-        WITH src AS (
-            SELECT {date_raw} AS date_raw, {date_expr} AS d, {key_expr} AS k,
-                   {area_expr} AS area, {year_expr} AS yr, coalesce({where}, FALSE) AS keep
-            FROM {csv_source}
-        )
+        WITH src AS ({_src_select(spec, _csv_source(path))})
         SELECT GROUPING(g_area) AS is_city, g_area AS area, g_p AS p,
                count(*) FILTER (WHERE keep) AS n_rows,
                count(DISTINCT k) FILTER (WHERE keep) AS n_keys,
@@ -130,11 +148,9 @@ def _build_query(spec: IncidentSpec, path: Path) -> str:
                count(*) FILTER (WHERE keep AND d IS NULL AND date_raw <> '') AS n_bad_date,
                count(*) FILTER (WHERE keep AND d IS NULL AND coalesce(date_raw, '') = '')
                    AS n_blank_date,
-               (list(DISTINCT date_raw) FILTER (WHERE keep AND d IS NULL AND date_raw <> ''))[1:5]
-                   AS bad_samples,
                count(*) FILTER (WHERE keep AND yr IS NOT NULL AND d IS NOT NULL AND yr <> year(d))
                    AS n_year_mismatch,
-               count(*) FILTER (WHERE NOT keep) AS n_filtered
+               count(*) FILTER (WHERE NOT keep) AS n_filtered{sums}
         FROM (SELECT *, CASE WHEN keep THEN area END AS g_area,
                         CASE WHEN keep THEN date_trunc('{trunc}', d) END AS g_p FROM src)
         GROUP BY GROUPING SETS ((g_area, g_p), (g_p))
@@ -171,6 +187,7 @@ def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, l
     agg = run_duckdb(_build_query(spec, path), path)
     city_rows = agg[agg["is_city"] == 1]
     _raise_bad_dates(path, spec, city_rows)
+    _raise_bad_values(path, spec, city_rows)
     notes: list[str] = []
     valid = city_rows[city_rows["p"].notna()]
     n_rows = int(city_rows["n_rows"].sum())
@@ -216,18 +233,72 @@ def _raise_bad_dates(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) ->
     n_bad = int(city_rows["n_bad_date"].sum())
     if not n_bad:
         return
-    samples: set[str] = set()
-    for values in city_rows["bad_samples"]:
-        if isinstance(values, (list, tuple)) or hasattr(values, "tolist"):
-            samples.update(str(v).strip() for v in list(values))
-    located = locate_values(path, spec.date_column, samples)
-    expected = " or ".join(spec.date_formats)
-    problems = [Problem(str(path), f"cannot read date {value!r}; expected the form {expected}",
-                        row=line, column=spec.date_column) for line, value in located]
-    if n_bad > len(problems):
-        problems.append(Problem(str(path), f"{n_bad} rows in all have an unreadable date",
-                                column=spec.date_column))
+    located = first_rows_where(path, spec, "keep AND d IS NULL AND date_raw <> ''", "date_raw")
+    expected = describe_formats(spec.date_formats)
+    problems = []
+    for line, value in located:
+        hint = order_hint([value], spec.date_formats)
+        problems.append(Problem(
+            str(path), f"cannot read date {value!r}: {hint}" if hint else
+            f"cannot read date {value!r}; expected {expected}", row=line,
+            column=spec.date_column))
+    n_dated = int(city_rows["n_rows"].sum()) - int(city_rows["n_blank_date"].sum())
+    if n_bad == n_dated:
+        problems.append(Problem(str(path), f"none of the {n_bad:,} dates could be read; expected "
+                                       f"{expected}", column=spec.date_column))
+    elif n_bad > len(problems):
+        problems.append(Problem(str(path), f"{n_bad:,} of {n_dated:,} rows in all have an "
+                                       "unreadable date", column=spec.date_column))
     raise DataError(problems)
+
+
+def _raise_bad_values(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) -> None:
+    if not spec.sum_column or not int(city_rows["n_bad_value"].sum()):
+        return
+    n_bad = int(city_rows["n_bad_value"].sum())
+    located = first_rows_where(path, spec, "keep AND (v IS NULL OR v < 0)", "v_raw")
+    problems = [Problem(str(path), f"{value!r} is not a non-negative whole number (the count "
+                               "to sum)", row=line, column=spec.sum_column)
+                for line, value in located]
+    if n_bad > len(problems):
+        problems.append(Problem(str(path), f"{n_bad:,} rows in all have no whole number to sum",
+                                column=spec.sum_column))
+    raise DataError(problems)
+
+
+def first_rows_where(path: Path, spec: IncidentSpec, condition: str, value: str,
+                     limit: int = 5) -> list[tuple[int, str]]:
+    """The first lines (as an editor numbers them) whose row meets ``condition``, judged by
+    the same SQL as the aggregate (error paths only: the file is streamed in chunks)."""
+    columns = spec.required_columns()
+    found: list[tuple[int, str]] = []
+    con = duckdb.connect(":memory:")
+    try:
+        for chunk in _line_chunks(path, columns):
+            con.register("chunk", chunk)
+            # Only our own column names (quoted by _ident) and fixed conditions go in here.
+            query = (f"SELECT line, {value} FROM ({_src_select(spec, 'chunk', ', line')}) "  # noqa: S608
+                     f"WHERE {condition} ORDER BY line LIMIT {limit - len(found)}")
+            found += [(int(line), "" if v is None else str(v))
+                      for line, v in con.execute(query).fetchall()]
+            con.unregister("chunk")
+            if len(found) >= limit:
+                break
+    finally:
+        con.close()
+    return found
+
+
+def _line_chunks(path: Path, columns: list[str], size: int = 100_000):
+    """The needed columns of the file as string frames with each row's line number."""
+    rows: list[list[str]] = []
+    for line, row in iter_rows(path):
+        rows.append([line, *((row.get(c) or "") for c in columns)])
+        if len(rows) >= size:
+            yield pd.DataFrame(rows, columns=["line", *columns])
+            rows = []
+    if rows:
+        yield pd.DataFrame(rows, columns=["line", *columns])
 
 
 def _to_outcomes(agg: pd.DataFrame, spec: IncidentSpec) -> pd.DataFrame:
@@ -239,7 +310,10 @@ def _to_outcomes(agg: pd.DataFrame, spec: IncidentSpec) -> pd.DataFrame:
     agg["period"] = pd.PeriodIndex(pd.to_datetime(agg["p"]), freq=freq)
     parts = []
     for outcome, kind in spec.outcomes.items():
-        counts = agg["n_rows"] if kind == ROWS else agg["n_keys"] + agg["n_nokey"]
+        if kind == SUM:
+            counts = agg["n_sum"].fillna(0)
+        else:
+            counts = agg["n_rows"] if kind == ROWS else agg["n_keys"] + agg["n_nokey"]
         parts.append(pd.DataFrame({
             "city": spec.city, "area": agg["area"].astype(str), "outcome": outcome,
             "period": agg["period"], "count": counts.astype("int64")}))
