@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from impactbook.choices import unknown_choice
+from impactbook.choices import list_choices, unknown_choice
 from impactbook.errors import DataError, Problem
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -62,7 +62,7 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _read_sheet(path: Path, sheet: str | None) -> tuple[str, pd.DataFrame]:
+def _read_sheet(path: Path, sheet: str | None) -> tuple[str, list[str], pd.DataFrame]:
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for a broken file
@@ -75,8 +75,8 @@ def _read_sheet(path: Path, sheet: str | None) -> tuple[str, pd.DataFrame]:
             sheet = names[0]
         elif sheet not in names:
             raise unknown_choice("sheet", sheet, names, what=f"a sheet of {path.name}")
-        frame = book.parse(sheet, header=None, dtype=object)
-    return sheet, frame
+        frame = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
+    return sheet, names, frame
 
 
 @contextmanager
@@ -84,8 +84,12 @@ def sheet_as_csv(path: Path, sheet: str | None = None) -> Iterator[tuple[Path, s
     """Yield ``(csv_path, label)``: the sheet as a temporary CSV (removed afterwards) and the
     name its problems should carry. Problems raised inside are relabelled to the sheet."""
     path = Path(path)
-    name, frame = _read_sheet(path, sheet)
+    name, names, frame = _read_sheet(path, sheet)
     label = sheet_label(path, name)
+    # Read by default from the first of several sheets: the data may be on another one.
+    others = [n for n in names if n != name] if sheet is None else []
+    hint = f" (the first sheet; the workbook also has {list_choices(others)}: --sheet NAME)" \
+        if others else ""
     if frame.empty:
         raise DataError(Problem(label, "the sheet is empty; expected a header row of column "
                                        "names in row 1"))
@@ -101,12 +105,13 @@ def sheet_as_csv(path: Path, sheet: str | None = None) -> Iterator[tuple[Path, s
         try:
             yield tmp, label
         except DataError as exc:
-            raise DataError([_relabel(p, tmp, label) for p in exc.problems]) from None
+            raise DataError([_relabel(p, tmp, label, hint) for p in exc.problems]) from None
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _relabel(problem: Problem, tmp: Path, label: str) -> Problem:
+def _relabel(problem: Problem, tmp: Path, label: str, hint: str) -> Problem:
     if problem.file != str(tmp):
         return problem
-    return Problem(label, problem.message.replace(str(tmp), label), problem.row, problem.column)
+    return Problem(label, problem.message.replace(str(tmp), label) + hint, problem.row,
+                   problem.column)

@@ -20,6 +20,7 @@ from impactbook.errors import DataError, Problem
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls and other Office 97 files
 _LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
 _HEAD_BYTES = 64 * 1024
 
@@ -69,6 +70,9 @@ def check_csv_file(path: Path) -> list[str]:
         raise DataError(Problem(
             where, "is an HTML web page saved as a CSV file, not data; download the raw CSV "
                    "(for GitHub use the 'Raw' link) and ingest that"))
+    if head.startswith(_OLE_MAGIC):
+        raise DataError(Problem(where, "is an old Excel .xls workbook; open it and save it as "
+                                       ".xlsx (or CSV UTF-8), then ingest that"))
     if stripped.startswith(_ZIP_MAGIC):
         raise DataError(Problem(where, "is a zip archive; unzip it and ingest the CSV inside"))
     if b"\x00" in head:
