@@ -19,7 +19,7 @@ from impactbook.analysis import (
 from impactbook.cli import main
 from impactbook.effects import ESTIMATE_KEYS
 from impactbook.errors import ParameterError
-from impactbook.workbook.loader import load_workbook
+from impactbook.workbook import load_workbook
 
 from .conftest import monthly_rows, write_workbook
 

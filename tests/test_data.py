@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from impactbook.errors import DataError, ParameterError
-from impactbook.workbook.loader import load_workbook, select_series, split_list, validate_workbook
+from impactbook.workbook import load_workbook, select_series, split_list, validate_workbook
 
 from .conftest import write_workbook
 

@@ -18,7 +18,7 @@ from impactbook.render.batch import render_city, summarize_intervention
 from impactbook.render.export import ReportExporter
 from impactbook.render.kernel import KernelSession
 from impactbook.render.notebook import render_notebook
-from impactbook.workbook.loader import load_workbook
+from impactbook.workbook import load_workbook
 
 from .conftest import ROOT
 

@@ -22,7 +22,7 @@ from impactbook.effects import estimate_its, estimate_prepost
 from impactbook.errors import DataError, EstimationError, ImpactbookError, ParameterError
 from impactbook.fsutil import safe_join, slugify
 from impactbook.news.tags import SEPARATORS, normalise_space, split_tags
-from impactbook.workbook.loader import REQUIRED, load_workbook, validate_workbook
+from impactbook.workbook import REQUIRED, load_workbook, validate_workbook
 from impactbook.workbook.periods import (
     format_period,
     frequency_of,

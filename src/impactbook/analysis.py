@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from impactbook import effects
 from impactbook.errors import ParameterError
-from impactbook.workbook.loader import (
+from impactbook.workbook import (
     CITYWIDE,
     INTERVENTIONS,
     OUTCOMES,

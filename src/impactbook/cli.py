@@ -29,7 +29,7 @@ def _say(*lines: str) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from impactbook.workbook.loader import validate_workbook
+    from impactbook.workbook import validate_workbook
 
     warnings = validate_workbook(args.data)
     for warning in warnings:

@@ -13,7 +13,7 @@ from pathlib import Path
 from impactbook.mail.run import run_email
 from impactbook.render.batch import BatchResult, run_batch
 from impactbook.render.plan import plan_batch
-from impactbook.workbook.loader import validate_workbook
+from impactbook.workbook import validate_workbook
 
 
 @dataclass

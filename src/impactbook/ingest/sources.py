@@ -232,7 +232,7 @@ def write_text_atomic(target: Path, text: str) -> None:
 def read_outcomes(data_dir: Path) -> pd.DataFrame:
     """Read an existing ``outcomes.csv`` for merging (empty frame if there is none).
 
-    Only parsing, no validation: the workbook loader in :mod:`impactbook.workbook.loader` validates.
+    Only parsing, no validation: the workbook loader in :mod:`impactbook.workbook` validates.
     """
     target = Path(data_dir) / OUTCOMES_FILE
     if not target.exists():

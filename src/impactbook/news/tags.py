@@ -164,6 +164,6 @@ def read_tags_csv(path: Path) -> pd.DataFrame:
     Raises :class:`DataError` listing every bad row; tags are compared
     case-insensitively, so ``chicago`` after ``Chicago`` is a duplicate.
     """
-    from impactbook.workbook.loader import read_tags
+    from impactbook.workbook import read_tags
 
     return read_tags(path)

@@ -187,7 +187,7 @@ def _validate_once(data_dir: Path, out_dir: Path) -> None:
     every problem listed and no report written. Planning writes nothing: ``run_batch``
     records the digest of the workbook (and library) it rendered from in the run folder, so
     an unchanged rerun does not pay for validation again."""
-    from impactbook.workbook.loader import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
+    from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
 
     digest = _validation_digest(data_dir)
     marker = Path(out_dir) / ".state" / VALIDATED_MARKER

@@ -19,7 +19,7 @@ from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
 from impactbook.errors import ImpactbookError, ParameterError
 from impactbook.fsutil import sha256_bytes
-from impactbook.workbook.loader import (
+from impactbook.workbook import (
     INTERVENTIONS,
     NEWS,
     OUTCOMES,

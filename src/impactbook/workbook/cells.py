@@ -1,0 +1,165 @@
+"""Rules for one cell: names, ``;`` lists, periods, slugs, numbers; vectorised over columns.
+
+Each check reports to a :class:`~impactbook.workbook.problems.Problems` collector and
+works once per distinct value, because workbook columns repeat a few names many times.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from impactbook.errors import ImpactbookError
+from impactbook.fsutil import slugify
+from impactbook.workbook.periods import parse_period
+from impactbook.workbook.problems import Problems, literal, shorten
+from impactbook.workbook.schema import MAX_NAME_CHARS
+
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+URL_RE = re.compile(r"^https?://[^\s\"'<>\\]+$", re.IGNORECASE)
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def split_list(value: object) -> list[str]:
+    """Split a ``;``-separated cell into its stripped, non-empty items."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    return [item.strip() for item in str(value).split(";") if item.strip()]
+
+
+
+def blank_mask(frame: pd.DataFrame, column: str) -> pd.Series:
+    return frame[column] == ""
+
+
+def strip_columns(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Strip surrounding spaces (computed once per distinct value: columns repeat a lot)."""
+    for column in columns:
+        if column in frame:
+            codes, uniques = pd.factorize(frame[column])
+            stripped = np.array([str(u).strip() for u in uniques], dtype=object)
+            frame[column] = pd.Series(stripped[codes] if len(codes) else stripped[:0],
+                                      index=frame.index, dtype=object)
+    return frame
+
+
+def numbers_of(text: pd.Series) -> pd.Series:
+    """``pd.to_numeric`` of text, NaN where it is not a number (once per distinct value)."""
+    codes, uniques = pd.factorize(text)
+    numeric = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce").to_numpy(
+        dtype=float)
+    return pd.Series(numeric[codes] if len(codes) else numeric[:0], index=text.index)
+
+
+def require_text(frame: pd.DataFrame, columns: Iterable[str], file: str,
+                  problems: Problems) -> pd.DataFrame:
+    for column in columns:
+        problems.add_rows(file, frame, blank_mask(frame, column), column,
+                          "empty value; expected text")
+    return frame
+
+
+def name_problem(name: str, *, allow_semicolon: bool = False) -> str | None:
+    """Why ``name`` cannot name a city, area, outcome, programme or tag, or ``None``.
+
+    Names end up in report folders, notebook parameters, email subjects and list
+    cells, so they may not hold line breaks or other control characters (header
+    injection, broken lines), nor ``;`` (it separates list items), and stay short.
+    """
+    if CONTROL_RE.search(name):
+        return "contains a line break or control character"
+    if ";" in name and not allow_semicolon:
+        return "contains ';', which separates list items"
+    if len(name) > MAX_NAME_CHARS:
+        return f"is {len(name)} characters long; names are at most {MAX_NAME_CHARS}"
+    return None
+
+
+def check_names(frame: pd.DataFrame, columns: Iterable[str], file: str,
+                 problems: Problems, *, allow_semicolon: bool = False) -> pd.Series:
+    """Report bad names (checked once per distinct value); return the mask of good rows."""
+    good = pd.Series(True, index=frame.index)
+    for column in columns:
+        reasons = {v: name_problem(v, allow_semicolon=allow_semicolon)
+                   for v in frame[column].unique()}
+        bad_values = {v for v, reason in reasons.items() if reason}
+        if not bad_values:
+            continue
+        bad = frame[column].isin(bad_values)
+        good &= ~bad
+        for value in sorted(bad_values):
+            mask = frame[column] == value
+            problems.add_rows(file, frame, mask, column,
+                              "name {value!r} " + literal(str(reasons[value])))
+    return good
+
+
+def check_list_items(frame: pd.DataFrame, columns: Iterable[str], file: str,
+                      problems: Problems, warnings: list[str]) -> None:
+    """Names inside ``;`` lists follow the name rules; empty items are ignored with a warning."""
+    for column in columns:
+        for line, value in frame[["line", column]].itertuples(index=False):
+            if value == "":
+                continue
+            items = [item.strip() for item in value.split(";")]
+            if "" in items:
+                warnings.append(f"{file}, row {line}, column {column!r}: empty item in "
+                                f"{value!r} (a doubled or stray ';'; ignored)")
+            for item in filter(None, items):
+                reason = name_problem(item, allow_semicolon=True)
+                if reason:
+                    problems.add(file, f"item {shorten(item)!r} {reason}", int(line), column,
+                                 check="bad list item")
+
+
+def parse_periods(frame: pd.DataFrame, column: str, file: str, problems: Problems,
+                   *, allow_blank: bool = False) -> pd.Series:
+    """Parsed periods (``None`` where bad or blank), each bad label reported once per row."""
+    cache: dict[str, pd.Period | None | str] = {}
+    parsed: list[pd.Period | None] = []
+    for line, label in frame[["line", column]].itertuples(index=False):
+        if label == "" and allow_blank:
+            parsed.append(None)
+            continue
+        if label not in cache:
+            try:
+                cache[label] = parse_period(label)
+            except ValueError as exc:
+                cache[label] = str(exc)
+        value = cache[label]
+        if isinstance(value, str):
+            problems.add(file, value, int(line), column, check="bad period")
+            parsed.append(None)
+        else:
+            parsed.append(value)
+    return pd.Series(parsed, index=frame.index, dtype=object)
+
+
+
+def check_slugs(first_lines: pd.Series, file: str, column: str, what: str,
+                 problems: Problems, *, place: str = "report folder") -> None:
+    """Names become report folder names; two must not share one, and each needs one."""
+    by_slug: dict[str, str] = {}
+    for name, line in first_lines.items():
+        try:
+            slug = slugify(name)
+        except ImpactbookError:
+            problems.add(file, f"{what} {shorten(name)!r} has no letter or digit to name its "
+                         f"{place}", int(line), column)
+            continue
+        if slug in by_slug:
+            problems.add(file, f"{what} {shorten(name)!r} and {shorten(by_slug[slug])!r} would "
+                         f"share the {place} {slug!r}; rename one", int(line), column)
+        else:
+            by_slug[slug] = name
+
+
+
+def as_text(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """Loaded text columns use pandas' string dtype, as ``read_csv(dtype=str)`` gives."""
+    for column in columns:
+        frame[column] = frame[column].astype(str)
+    return frame

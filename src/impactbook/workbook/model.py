@@ -1,0 +1,45 @@
+"""The validated workbook: the object everything after validation takes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from impactbook.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class Workbook:
+    """The validated tables of one workbook folder."""
+
+    root: Path
+    outcomes: pd.DataFrame
+    interventions: pd.DataFrame
+    news: pd.DataFrame
+    tags: pd.DataFrame
+    funders: pd.DataFrame
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def cities(self) -> list[str]:
+        return sorted(self.outcomes["city"].unique())
+
+    @property
+    def programme_cities(self) -> list[str]:
+        """Cities that run at least one programme: the ones a report is written for."""
+        return sorted(self.interventions["city"].unique())
+
+    def frequency(self, city: str) -> str:
+        freq = self.outcomes.loc[self.outcomes["city"] == city, "freq"]
+        if freq.empty:
+            raise unknown_value("city", city, self.cities)
+        return str(freq.iloc[0])
+
+
+def unknown_value(parameter: str, value: str, known: Iterable[str]) -> ParameterError:
+    known = sorted(set(known))
+    shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+    return ParameterError(parameter, value, f"one of: {shown}")

@@ -1,0 +1,34 @@
+"""The workbook's tables: file names, columns, and the limits every table is checked against."""
+
+OUTCOMES = "outcomes.csv"
+INTERVENTIONS = "interventions.csv"
+NEWS = "news.csv"
+TAGS = "tags.csv"
+FUNDERS = "funders.csv"
+
+REQUIRED = {
+    OUTCOMES: ("city", "area", "outcome", "period", "count"),
+    INTERVENTIONS: ("id", "city", "intervention", "programme", "area", "start", "outcomes"),
+    NEWS: ("date", "title", "outlet", "tags"),
+    TAGS: ("tag", "kind"),
+    FUNDERS: ("funder", "email", "cities", "interventions"),
+}
+OPTIONAL = {
+    OUTCOMES: ("population",),
+    INTERVENTIONS: ("end", "comparison_areas", "confidence", "source", "notes"),
+    NEWS: ("url", "summary"),
+    TAGS: (),
+    FUNDERS: (),
+}
+TAG_KINDS = ("city", "intervention", "initiative", "topic")
+CONFIDENCE_LEVELS = ("V", "P", "U")
+CITYWIDE = "citywide"
+ALL = "*"
+# A per-period count above this is a unit or typing error, not a city's violence.
+MAX_COUNT = 10_000_000
+# Stop listing one kind of problem after this many; a 200 MB file can hold millions.
+MAX_PROBLEMS_PER_CHECK = 20
+
+# Names longer than this are pasted paragraphs, not names (report folders cut slugs at 60).
+MAX_NAME_CHARS = 200
+MAX_POPULATION = 2_000_000_000

@@ -1,0 +1,216 @@
+"""Check the small tables: tags.csv, interventions.csv, news.csv and funders.csv.
+
+References to other tables are checked only against tables that loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from impactbook.workbook.cells import (
+    CONTROL_RE,
+    EMAIL_RE,
+    URL_RE,
+    check_list_items,
+    check_names,
+    check_slugs,
+    parse_periods,
+    require_text,
+    split_list,
+    strip_columns,
+)
+from impactbook.workbook.csvread import read_csv_text
+from impactbook.workbook.periods import format_period, frequency_of, parse_date_or_month
+from impactbook.workbook.problems import Problems, literal, shorten
+from impactbook.workbook.schema import (
+    ALL,
+    CONFIDENCE_LEVELS,
+    FUNDERS,
+    INTERVENTIONS,
+    NEWS,
+    OPTIONAL,
+    REQUIRED,
+    TAG_KINDS,
+    TAGS,
+)
+
+
+def load_tags(path: Path, problems: Problems) -> pd.DataFrame:
+    frame = strip_columns(read_csv_text(path, REQUIRED[TAGS], label=TAGS), ["tag", "kind"])
+    require_text(frame, ["tag"], TAGS, problems)
+    check_names(frame, ["tag"], TAGS, problems)
+    problems.add_rows(TAGS, frame, ~frame["kind"].isin(TAG_KINDS), "kind",
+                      "unknown kind {value!r}; expected one of " + ", ".join(TAG_KINDS))
+    lowered = frame["tag"].str.lower()
+    problems.add_rows(TAGS, frame, lowered.duplicated() & (lowered != ""), "tag",
+                      "tag {value!r} is listed twice (tags are matched case-insensitively)")
+    types = frame.loc[(frame["kind"] == "intervention") & (frame["tag"] != "")]
+    check_slugs(types.drop_duplicates("tag").set_index("tag")["line"], TAGS, "tag",
+                 "intervention type", problems)
+    return frame
+
+
+def read_tags(path: Path | str) -> pd.DataFrame:
+    """One ``tags.csv`` alone (for news imports), checked by the same rules as a workbook's."""
+    problems = Problems()
+    frame = load_tags(Path(path), problems)
+    problems.raise_if_any()
+    return frame[["tag", "kind"]].reset_index(drop=True)
+
+
+def _intervention_types(tags: pd.DataFrame) -> set[str]:
+    return set(tags.loc[tags["kind"] == "intervention", "tag"])
+
+
+def _series_keys(series: pd.DataFrame) -> dict[str, dict[str, set[str]]]:
+    """city -> {"areas": {...}, "outcomes": {...}} of what has data."""
+    keys: dict[str, dict[str, set[str]]] = {}
+    for city, group in series.groupby("city"):
+        keys[str(city)] = {"areas": set(group["area"]), "outcomes": set(group["outcome"])}
+    return keys
+
+
+def _period_bounds(series: pd.DataFrame) -> dict[str, tuple[pd.Period, pd.Period]]:
+    """city -> (first, last) period of its (dominant, first-seen) frequency."""
+    bounds = {}
+    for city, group in series.sort_values("line").groupby("city", sort=False):
+        group = group[group["freq"] == group["freq"].iloc[0]]
+        bounds[str(city)] = (min(group["first"]), max(group["last"]))
+    return bounds
+
+
+def load_interventions(path: Path, series: pd.DataFrame | None, tags: pd.DataFrame | None,
+                        problems: Problems, warnings: list[str]) -> pd.DataFrame:
+    """Check interventions.csv; references are checked only against tables that loaded."""
+    file = INTERVENTIONS
+    frame = read_csv_text(path, REQUIRED[INTERVENTIONS], label=file)
+    for column in OPTIONAL[INTERVENTIONS]:
+        if column not in frame:
+            frame[column] = ""
+    frame = strip_columns(frame, frame.columns.drop("line"))
+    require_text(frame, ["id", "city", "intervention", "programme", "area", "start", "outcomes"],
+                  file, problems)
+    check_names(frame, ["city", "intervention"], file, problems)
+    check_names(frame, ["id", "programme"], file, problems, allow_semicolon=True)
+    check_list_items(frame, ["area", "outcomes", "comparison_areas"], file, problems, warnings)
+    for column in ("area", "outcomes"):
+        no_items = (frame[column] != "") & (frame[column].map(split_list).map(len) == 0)
+        problems.add_rows(file, frame, no_items, column,
+                          "{value!r} lists nothing; expected ';'-separated names")
+    problems.add_rows(file, frame, frame["id"].duplicated() & (frame["id"] != ""), "id",
+                      "id {value!r} is used by an earlier row; ids must be unique")
+    if tags is not None:
+        types = _intervention_types(tags)
+        unknown_type = ~frame["intervention"].isin(types) & (frame["intervention"] != "")
+        problems.add_rows(file, frame, unknown_type, "intervention",
+                          "intervention type {value!r} is not a tag of kind 'intervention' in "
+                          "tags.csv; expected one of " + literal(", ".join(sorted(types))))
+    bad_conf = ~frame["confidence"].isin(("", *CONFIDENCE_LEVELS))
+    problems.add_rows(file, frame, bad_conf, "confidence",
+                      "confidence {value!r}; expected V (verified), P (partly) or U (unverified)")
+    starts = parse_periods(frame, "start", file, problems, allow_blank=True)
+    ends = parse_periods(frame, "end", file, problems, allow_blank=True)
+    if series is None:
+        return frame
+    keys = _series_keys(series)
+    bounds = _period_bounds(series)
+    for idx, line, city, start_label, end_label, *lists in frame[
+            ["line", "city", "start", "end", "area", "comparison_areas", "outcomes"]
+    ].itertuples(name=None):
+        line = int(line)
+        if city == "":
+            continue
+        if city not in keys:
+            problems.add(file, f"city {shorten(city)!r} has no rows in outcomes.csv", line,
+                         "city")
+            continue
+        for column, value in zip(("area", "comparison_areas"), lists[:2], strict=True):
+            for area in split_list(value):
+                if area not in keys[city]["areas"]:
+                    problems.add(file, f"area {shorten(area)!r} has no data for {city} in "
+                                 "outcomes.csv", line, column)
+        for outcome in split_list(lists[2]):
+            if outcome not in keys[city]["outcomes"]:
+                problems.add(file, f"outcome {shorten(outcome)!r} has no data for {city} in "
+                             "outcomes.csv", line, "outcomes")
+        start = starts[idx]
+        if start is None:
+            continue
+        first, last = bounds[city]
+        if frequency_of(start) != frequency_of(first):
+            problems.add(file, f"start {start_label!r} is not of the city's period frequency "
+                         f"(data run {format_period(first)} to {format_period(last)})",
+                         line, "start")
+        elif not first < start <= last:
+            problems.add(file, f"start {start_label!r} is outside the data for {city} "
+                         f"({format_period(first)} to {format_period(last)}); a programme "
+                         "needs periods before and after its start", line, "start")
+        end = ends[idx]
+        if end is not None and frequency_of(end) == frequency_of(start) and end < start:
+            problems.add(file, f"end {end_label!r} is before start {start_label!r}", line,
+                         "end")
+    return frame
+
+
+def load_news(path: Path, tags: pd.DataFrame | None, problems: Problems,
+               warnings: list[str]) -> pd.DataFrame:
+    file = NEWS
+    frame = read_csv_text(path, REQUIRED[NEWS], label=file)
+    for column in OPTIONAL[NEWS]:
+        if column not in frame:
+            frame[column] = ""
+    frame = strip_columns(frame, ["date", "title", "outlet", "tags", "url"])
+    require_text(frame, ["title"], file, problems)
+    months = []
+    for line, label in frame[["line", "date"]].itertuples(index=False):
+        try:
+            months.append(format_period(parse_date_or_month(label)))
+        except ValueError as exc:
+            problems.add(file, str(exc), int(line), "date", check="bad date")
+            months.append("")
+    frame["month"] = months
+    bad_url = (frame["url"] != "") & ~frame["url"].str.match(URL_RE)
+    problems.add_rows(file, frame, bad_url, "url",
+                      "url {value!r} is not an http(s) address (no spaces, quotes or <>)")
+    known = {t.lower() for t in tags["tag"]} if tags is not None else set()
+    for line, value in frame[["line", "tags"]].itertuples(index=False):
+        if tags is None:
+            break
+        unknown = [t for t in split_list(value) if t.lower() not in known]
+        if unknown:
+            warnings.append(f"{file}, row {line}, column 'tags': unknown tag(s) "
+                            f"{', '.join(map(repr, unknown))} (kept; add them to tags.csv)")
+    return frame
+
+
+def load_funders(path: Path, series: pd.DataFrame | None, tags: pd.DataFrame | None,
+                  problems: Problems, warnings: list[str]) -> pd.DataFrame:
+    file = FUNDERS
+    frame = strip_columns(read_csv_text(path, REQUIRED[FUNDERS], label=file),
+                   ["funder", "email", "cities", "interventions"])
+    require_text(frame, ["funder", "email"], file, problems)
+    problems.add_rows(file, frame, frame["funder"].str.contains(CONTROL_RE.pattern, regex=True),
+                      "funder", "funder name {value!r} contains a line break or control "
+                      "character")
+    named = frame.loc[(frame["funder"] != "")].drop_duplicates("funder")
+    check_slugs(named.set_index("funder")["line"], file, "funder", "funder", problems,
+                 place="outbox file")
+    bad_email = (frame["email"] != "") & ~frame["email"].map(lambda e: bool(EMAIL_RE.match(e)))
+    problems.add_rows(file, frame, bad_email, "email",
+                      "email {value!r} is not a plain address like name@example.org")
+    check_list_items(frame, ["cities", "interventions"], file, problems, warnings)
+    cities = set(series["city"]) if series is not None else None
+    types = _intervention_types(tags) if tags is not None else None
+    for line, listed_cities, listed_types in frame[["line", "cities", "interventions"]].itertuples(
+            index=False):
+        for city in split_list(listed_cities):
+            if cities is not None and city != ALL and city not in cities:
+                problems.add(file, f"city {shorten(city)!r} is not in outcomes.csv", int(line),
+                             "cities")
+        for kind in split_list(listed_types):
+            if types is not None and kind != ALL and kind not in types:
+                problems.add(file, f"intervention {shorten(kind)!r} is not an intervention tag",
+                             int(line), "interventions")
+    return frame
