@@ -82,6 +82,8 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
     else:
         loaded = table(OUTCOMES, load_outcomes, problems, keep_rows)
         outcomes, series = loaded if loaded is not None else (empty_outcomes(), None)
+        if series is not None and series.empty:
+            warnings.append(f"{OUTCOMES} has no rows yet; add counts with 'impactbook ingest'")
     tags = table(TAGS, load_tags, problems)
     interventions = table(INTERVENTIONS, load_interventions, series, tags, problems, warnings)
     news = table(NEWS, load_news, tags, problems, warnings)
