@@ -28,6 +28,16 @@ def _say(*lines: str) -> None:
         print(line, file=sys.stderr)
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from impactbook.workbook.starter import init_workbook
+
+    for path in init_workbook(Path(args.dir)):
+        print(path)
+    print(f"{args.dir}: an empty workbook; next: impactbook ingest generic FILE --data "
+          f"{args.dir} --city CITY --outcome OUTCOME --date-column COL")
+    return EXIT_OK
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from impactbook.workbook import validate_workbook
 
@@ -211,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--paper", choices=("a4", "letter"), default="a4",
                          help="PDF page size (default a4)")
         sub.add_argument("--timeout", type=float, default=600.0, help="seconds per report")
+
+    sub = command("init", _cmd_init, "create an empty, valid workbook (tables, tags, README)")
+    sub.add_argument("dir", metavar="DIR", help="a new or empty folder")
 
     sub = command("validate", _cmd_validate, "check every table of a workbook")
     data_option(sub)
