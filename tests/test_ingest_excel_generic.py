@@ -81,8 +81,8 @@ def test_xlsx_unknown_sheet_suggests_the_close_one(tmp_path):
     book = nypd_workbook(tmp_path / "nypd.xlsx")
     with pytest.raises(ParameterError) as info:
         ingest_file("nypd-shootings", book, sheet="shootings")
-    assert str(info.value) == ("parameter 'sheet': got 'shootings', expected did you mean "
-                               "'Shootings'? (a sheet of nypd.xlsx: Read me, Shootings)")
+    assert str(info.value) == ("parameter 'sheet': got 'shootings', expected a sheet of "
+                               "nypd.xlsx: Read me, Shootings; did you mean 'Shootings'?")
 
 
 def test_sheet_option_on_a_csv_is_refused():

@@ -51,8 +51,8 @@ def list_choices(known: Iterable[str], limit: int = MAX_LISTED) -> str:
 
 def unknown_choice(parameter: str, value: str, known: Iterable[str], *,
                    what: str = "one of") -> ParameterError:
-    """The error for a name that does not exist: the suggestion first, then the choices."""
+    """The error for a name that does not exist: the choices, then the closest suggested."""
     known = list(known)
     hint = did_you_mean(value, known)
     expected = f"{what}: {list_choices(known)}"
-    return ParameterError(parameter, value, f"{hint} ({expected})" if hint else expected)
+    return ParameterError(parameter, value, f"{expected}; {hint}" if hint else expected)

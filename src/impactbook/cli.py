@@ -105,7 +105,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
     entry = render_city(Path(args.data), args.city, Path(args.out),
                         formats=_formats(args.formats), page_size=_page(args.paper),
-                        timeout_s=args.timeout)
+                        timeout_s=args.timeout, allow_incomplete=args.allow_incomplete)
     _print_entry(Path(args.out), entry)
     return EXIT_OK
 
@@ -115,7 +115,8 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 
     entry = summarize_intervention(Path(args.data), args.intervention, Path(args.out),
                                    formats=_formats(args.formats), page_size=_page(args.paper),
-                                   timeout_s=args.timeout)
+                                   timeout_s=args.timeout,
+                                   allow_incomplete=args.allow_incomplete)
     _print_entry(Path(args.out), entry)
     return EXIT_OK
 
@@ -225,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("init", _cmd_init, "create an empty, valid workbook (tables, tags, README)")
     sub.add_argument("dir", metavar="DIR", help="a new or empty folder")
 
+    def allow_incomplete_option(sub) -> None:
+        sub.add_argument("--allow-incomplete", action="store_true",
+                         help="publish the report even if a section cannot be computed (it is "
+                              "marked missing); by default such a report fails")
+
     sub = command("validate", _cmd_validate, "check every table of a workbook")
     data_option(sub)
 
@@ -278,13 +284,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("render", _cmd_render, "render one city report (ipynb, HTML, PDF)")
     data_option(sub)
-    sub.add_argument("--city", required=True)
+    sub.add_argument("--city", required=True,
+                     help="a city with a programme in interventions.csv (a city with data but "
+                          "no programme is not rendered: a report evaluates programmes)")
     output_options(sub, "reports/latest")
+    allow_incomplete_option(sub)
 
     sub = command("summarize", _cmd_summarize, "render one intervention-type summary")
     data_option(sub)
     sub.add_argument("--intervention", required=True, metavar="TYPE")
     output_options(sub, "reports/latest")
+    allow_incomplete_option(sub)
 
     sub = command("batch", _cmd_batch, "render every report of a workbook, incrementally")
     data_option(sub)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
-from impactbook.errors import ImpactbookError, ParameterError
+from impactbook.errors import EstimationError, ImpactbookError, ParameterError
 from impactbook.fsutil import sha256_bytes
 from impactbook.workbook import (
     INTERVENTIONS,
@@ -190,10 +190,31 @@ def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook
                     warnings=workbook.warnings)
 
 
+INCOMPLETE_HINT = ("fix the data or the programme row, or render with --allow-incomplete "
+                   "(notebook parameter allow_incomplete = True) to publish it with them "
+                   "marked missing")
+
+
+def require_complete(failures: list[tuple[str, str, tuple[str, ...]]], report: str,
+                     allow_incomplete: bool) -> None:
+    """A report with a section that could not be computed fails (so no half-empty report
+    reaches a funder) unless the user asked to publish it anyway.
+
+    ``failures`` are ``(programme, outcome, errors)``."""
+    if not failures or allow_incomplete:
+        return
+    listed = "; ".join(f"{programme} / {outcome}: {' | '.join(errors)}"
+                       for programme, outcome, errors in failures)
+    raise EstimationError(f"{len(failures)} section(s) of the report for {report} cannot be "
+                          f"computed ({INCOMPLETE_HINT}): {listed}")
+
+
 def build_city_report(data_dir: Path | str, city: str, *,
                       interventions: list[str] | str | None = None, post_periods: int = 24,
-                      method: str = "its", today: dt.date | None = None) -> CityReport:
-    """Compute everything the city report shows."""
+                      method: str = "its", today: dt.date | None = None,
+                      allow_incomplete: bool = False) -> CityReport:
+    """Compute everything the city report shows; raise EstimationError when a section cannot
+    be computed, unless ``allow_incomplete``."""
     from impactbook.news.items import news_for_city
 
     if method not in ("its", "prepost", "comparison"):
@@ -204,6 +225,8 @@ def build_city_report(data_dir: Path | str, city: str, *,
     for programme in programmes.to_dict("records"):
         for outcome in split_list(programme["outcomes"]):
             results.append(_outcome_result(workbook, programme, outcome, post_periods, method))
+    require_complete([(r.programme, r.outcome, r.errors) for r in results if r.errors], city,
+                     allow_incomplete)
     city_rows = workbook.outcomes[workbook.outcomes["city"] == city]
     periods = sorted(city_rows["period"])
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
@@ -227,8 +250,8 @@ class InterventionSummary:
 
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
-                               post_periods: int = 24,
-                               today: dt.date | None = None) -> InterventionSummary:
+                               post_periods: int = 24, today: dt.date | None = None,
+                               allow_incomplete: bool = False) -> InterventionSummary:
     """Every city's model estimate for one intervention type, pooled by random effects.
 
     Each programme enters the pooled estimate once, with its first listed (primary) outcome:
@@ -242,7 +265,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:
         raise unknown_value("intervention", intervention, table["intervention"])
-    rows, estimates = [], []
+    rows, estimates, failures = [], [], []
     for programme in programmes.to_dict("records"):
         for position, outcome in enumerate(split_list(programme["outcomes"])):
             result = _outcome_result(workbook, programme, outcome, post_periods,
@@ -263,6 +286,9 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
             })
             if is_pooled:
                 estimates.append(est)
+            if est is None:
+                failures.append((programme["programme"], outcome, result.errors))
+    require_complete(failures, intervention, allow_incomplete)
     pooled, pooled_error = None, None
     if len(estimates) >= 2:
         try:
