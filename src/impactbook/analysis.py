@@ -108,11 +108,32 @@ def _matching_programmes(workbook: Workbook, request: EstimateRequest) -> pd.Dat
     return rows
 
 
-def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
-    """Fill area, start and comparison areas from interventions.csv where not given."""
-    outcomes = workbook.outcomes
+def check_names(outcomes: pd.DataFrame, request: EstimateRequest) -> None:
+    """Every name the request gives exists in the data, so the error names the option at
+    fault (not a missing --start that a typo in --area made look necessary)."""
     if request.city not in set(outcomes["city"]):
         raise unknown_value("city", request.city, outcomes["city"])
+    city_rows = outcomes[outcomes["city"] == request.city]
+    if request.outcome not in set(city_rows["outcome"]):
+        raise unknown_value("outcome", request.outcome, city_rows["outcome"],
+                            what=f"an outcome with data for {request.city}")
+    areas = set(city_rows["area"])
+    if request.area is not None and request.area not in areas:
+        raise unknown_value("area", request.area, areas,
+                            what=f"an area with data for {request.city}")
+    for area in request.comparison_areas or ():
+        if area in areas:
+            continue
+        if "," in area:
+            raise ParameterError("comparison_areas", area, "areas separated by ';' (e.g. "
+                                 f"\"{';'.join(a.strip() for a in area.split(','))}\")")
+        raise unknown_value("comparison_areas", area, areas,
+                            what=f"areas with data for {request.city}, separated by ';'")
+
+
+def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
+    """Fill area, start and comparison areas from interventions.csv where not given."""
+    check_names(workbook.outcomes, request)
     programme = None
     if request.start is None or request.area is None or (
             request.method == "comparison" and not request.comparison_areas):

@@ -9,6 +9,7 @@ the same short list of what exists.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 from impactbook.errors import ParameterError
@@ -22,12 +23,14 @@ def close_matches(value: str, known: Iterable[str], n: int = 3) -> list[str]:
     names = sorted({str(k) for k in known})
     wanted = str(value).strip().lower()
     exact = [k for k in names if k.lower() == wanted]
+    if exact:  # only the case differs: that is the one meant
+        return exact[:n]
     by_lower: dict[str, str] = {}
     for k in names:
         by_lower.setdefault(k.lower(), k)
     close = difflib.get_close_matches(wanted, list(by_lower), n=n, cutoff=_CUTOFF)
     prefix = [k for k in names if wanted and k.lower().startswith(wanted)]
-    out = list(dict.fromkeys([*exact, *(by_lower[c] for c in close), *prefix]))
+    out = list(dict.fromkeys([*(by_lower[c] for c in close), *prefix]))
     return out[:n]
 
 
@@ -39,9 +42,15 @@ def did_you_mean(value: str, known: Iterable[str]) -> str:
     return "did you mean " + " or ".join(repr(m) for m in matches) + "?"
 
 
+def natural_key(name: str) -> tuple:
+    """Sort ``Precinct 9`` before ``Precinct 10`` (numbers compared as numbers)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.lower())
+                 for part in re.split(r"(\d+)", name) if part)
+
+
 def list_choices(known: Iterable[str], limit: int = MAX_LISTED) -> str:
     """``"A, B, C"`` or ``"A, B, ... (40 in all)"``: one style of listing everywhere."""
-    names = sorted({str(k) for k in known})
+    names = sorted({str(k) for k in known}, key=natural_key)
     if not names:
         return "(none)"
     if len(names) <= limit:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook.choices import list_choices
-from impactbook.effects.its import MIN_PRE_OBSERVED
 from impactbook.workbook.cells import (
     CONTROL_RE,
     EMAIL_RE,
@@ -95,6 +94,9 @@ def _check_pairs(city: str, lists: list[str], start: pd.Period | None,
     """Every (area, outcome) a programme's report estimates has data, with enough periods
     before and after the start: an area and an outcome that each exist, but not together,
     would otherwise pass here and fail inside the funder's report."""
+    # The estimator's own minimum (imported here: effects imports the workbook package).
+    from impactbook.effects.its import MIN_PRE_OBSERVED
+
     outcomes = split_list(lists[2])
     for column, value in zip(("area", "comparison_areas"), lists[:2], strict=True):
         for area in split_list(value):
