@@ -15,14 +15,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from impactbook.errors import DataError, MailError
-from impactbook.mail.compose import (
-    Funder,
-    compose_message,
-    load_manifest,
-    plan_messages,
-    read_funders,
-)
+from impactbook.mail.compose import compose_message
+from impactbook.mail.funders import Funder, load_funders
 from impactbook.mail.ledger import MailLedger
+from impactbook.mail.manifest import load_manifest
+from impactbook.mail.plan import plan_messages
 from impactbook.mail.run import run_email, write_outbox
 from impactbook.mail.send import send_messages
 
@@ -197,7 +194,7 @@ def by_funder(planned):
 
 def test_plan_matches_funders_to_reports(workbook):
     run_dir, data_dir = workbook
-    planned = by_funder(plan_messages(run_dir, read_funders(data_dir / "funders.csv")))
+    planned = by_funder(plan_messages(run_dir, load_funders(data_dir)))
     assert set(planned) == {"Ford Foundation", "Arnold Ventures", "GVI Fund"}
     assert [r.report.name for r in planned["Ford Foundation"].attached] == ["New York"]
     arnold = planned["Arnold Ventures"]
@@ -223,7 +220,7 @@ def test_star_means_all_and_message_ids_are_deterministic(workbook):
 
 def test_message_id_changes_with_report_hash(workbook):
     run_dir, data_dir = workbook
-    funders = read_funders(data_dir / "funders.csv")
+    funders = load_funders(data_dir)
     before = by_funder(plan_messages(run_dir, funders))["Ford Foundation"].message_id
     manifest = json.loads((run_dir / "manifest.json").read_text())
     manifest["reports"][0]["input_hash"] = "sha256-new-data"
@@ -262,7 +259,7 @@ def test_pdf_path_outside_run_folder_is_never_attached(workbook, tmp_path):
     ('Bad,not-an-address,New York,', "email", "not-an-address"),
     ('Bad,"ok@example.org\r\nBcc: evil@example.org",New York,', "email", "Bcc"),
     ('"Evil\r\nBcc: evil@example.org",ok@example.org,New York,', "funder", "line break"),
-    (',ok@example.org,New York,', "funder", "empty funder"),
+    (',ok@example.org,New York,', "funder", "empty value"),
     ('Ford Foundation,dup@example.org,*,', "funder", "already listed"),
 ])
 def test_bad_funder_rows_name_file_row_and_column(tmp_path, row, column, needle):
@@ -270,19 +267,23 @@ def test_bad_funder_rows_name_file_row_and_column(tmp_path, row, column, needle)
     path.write_text("funder,email,cities,interventions\n"
                     "Ford Foundation,ford@example.org,New York,\n" + row + "\n", newline="")
     with pytest.raises(DataError) as info:
-        read_funders(path)
+        load_funders(tmp_path)
     problem = info.value.problems[0]
-    assert problem.file == str(path) and problem.row == 3 and problem.column == column
+    assert problem.file == "funders.csv" and problem.row == 3 and problem.column == column
     assert needle in str(info.value)
 
 
 def test_funders_missing_column_or_file(tmp_path):
     path = tmp_path / "funders.csv"
     path.write_text("<html><body>not a csv</body></html>\n")
-    with pytest.raises(DataError, match="missing required column"):
-        read_funders(path)
+    with pytest.raises(DataError, match="HTML"):
+        load_funders(tmp_path)
+    path.write_text("funder,email\nFord Foundation,ford@example.org\n")
+    with pytest.raises(DataError, match="missing"):
+        load_funders(tmp_path)
+    path.unlink()
     with pytest.raises(DataError, match="file not found"):
-        read_funders(tmp_path / "nope.csv")
+        load_funders(tmp_path)
 
 
 # --------------------------------------------------------------------------- composing
@@ -290,7 +291,7 @@ def test_funders_missing_column_or_file(tmp_path):
 
 def test_composed_message_has_text_html_findings_and_pdfs(workbook):
     run_dir, data_dir = workbook
-    planned = by_funder(plan_messages(run_dir, read_funders(data_dir / "funders.csv")))
+    planned = by_funder(plan_messages(run_dir, load_funders(data_dir)))
     msg = compose_message(planned["GVI Fund"])
     assert msg["Subject"] == ("impactbook reports 2026-11-25: New York, "
                               "Group Violence Intervention")
@@ -310,7 +311,7 @@ def test_composed_message_has_text_html_findings_and_pdfs(workbook):
 
 def test_failed_report_named_as_missing_not_attached(workbook):
     run_dir, data_dir = workbook
-    planned = by_funder(plan_messages(run_dir, read_funders(data_dir / "funders.csv")))
+    planned = by_funder(plan_messages(run_dir, load_funders(data_dir)))
     parsed = email.message_from_bytes(compose_message(planned["Arnold Ventures"]).as_bytes(),
                                       policy=policy.default)
     assert set(attachments(parsed)) == {"philadelphia.pdf"}
@@ -351,7 +352,7 @@ def test_header_injection_fails_safely(workbook):
 
 def test_size_limit_names_the_funder(workbook):
     run_dir, data_dir = workbook
-    planned = by_funder(plan_messages(run_dir, read_funders(data_dir / "funders.csv")))
+    planned = by_funder(plan_messages(run_dir, load_funders(data_dir)))
     with pytest.raises(MailError, match="over the limit") as info:
         compose_message(planned["Ford Foundation"], max_bytes=2000)
     assert info.value.funder == "Ford Foundation"
@@ -387,7 +388,7 @@ def test_outbox_removes_stale_messages(workbook):
     stale = run_dir / "outbox" / "old-funder.eml"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
-    planned = plan_messages(run_dir, read_funders(data_dir / "funders.csv"))
+    planned = plan_messages(run_dir, load_funders(data_dir))
     paths = write_outbox(run_dir, [compose_message(p) for p in planned])
     assert not stale.exists() and len(paths) == 3
 
@@ -422,7 +423,7 @@ def test_connection_dropped_after_data_is_unknown_until_resend(workbook, smtp_se
     run_dir, data_dir = workbook
     handler, port = smtp_server
     handler.drop_after_data = 1
-    funders = [f for f in read_funders(data_dir / "funders.csv") if f.name == "Ford Foundation"]
+    funders = [f for f in load_funders(data_dir) if f.name == "Ford Foundation"]
     messages = [compose_message(p) for p in plan_messages(run_dir, funders)]
     message_id = messages[0]["Message-ID"]
 
@@ -448,7 +449,7 @@ def test_connection_dropped_before_data_is_retried_with_backoff(workbook, smtp_s
     run_dir, data_dir = workbook
     handler, port = smtp_server
     handler.drop_at_mail = 2
-    funders = [f for f in read_funders(data_dir / "funders.csv") if f.name == "Ford Foundation"]
+    funders = [f for f in load_funders(data_dir) if f.name == "Ford Foundation"]
     messages = [compose_message(p) for p in plan_messages(run_dir, funders)]
     waits = []
     report = send_messages(run_dir, messages, host="127.0.0.1", port=port, backoff_s=0.5,
@@ -460,7 +461,7 @@ def test_connection_dropped_before_data_is_retried_with_backoff(workbook, smtp_s
 
 def test_unreachable_server_fails_after_retries(workbook):
     run_dir, data_dir = workbook
-    funders = read_funders(data_dir / "funders.csv")[:1]
+    funders = load_funders(data_dir)[:1]
     messages = [compose_message(p) for p in plan_messages(run_dir, funders)]
     waits = []
     report = send_messages(run_dir, messages, host="127.0.0.1", port=free_port(), retries=2,
@@ -490,7 +491,7 @@ def test_refused_recipient_is_an_error_and_nobody_gets_a_partial_copy(workbook, 
 def test_interrupted_send_is_read_as_unknown(workbook, smtp_server):
     run_dir, data_dir = workbook
     handler, port = smtp_server
-    funders = read_funders(data_dir / "funders.csv")[:1]
+    funders = load_funders(data_dir)[:1]
     messages = [compose_message(p) for p in plan_messages(run_dir, funders)]
     with MailLedger.for_run(run_dir) as ledger:  # a process that died mid-send
         assert ledger.claim(messages[0]["Message-ID"], "Ford Foundation", ["ford@example.org"])
@@ -536,7 +537,7 @@ def test_untrusted_certificate_is_a_permanent_failure(workbook, tls_server):
     run_dir, data_dir = workbook
     _, port, _ = tls_server
     waits = []
-    funders = read_funders(data_dir / "funders.csv")[:1]
+    funders = load_funders(data_dir)[:1]
     messages = [compose_message(p) for p in plan_messages(run_dir, funders)]
     report = send_messages(run_dir, messages, host="127.0.0.1", port=port, starttls=True,
                            sleep=waits.append, env={})
@@ -652,7 +653,7 @@ def test_unconfirmed_report_held_back_from_follow_up_until_resend(workbook, smtp
     (("*",), ("*",), {"new-york", "chicago", "cure-violence", "group-violence-intervention"}),
 ])
 def test_funder_selection_uses_both_lists(cities, interventions, expected):
-    from impactbook.mail.compose import Funder, ReportEntry
+    from impactbook.mail.manifest import ReportEntry
 
     reports = [
         ReportEntry("city/new-york", "city", "New York", "new-york", "ok",

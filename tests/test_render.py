@@ -12,8 +12,9 @@ import nbformat
 import pytest
 from pypdf import PdfReader
 
+from impactbook.defaults import FINDINGS_MIME
 from impactbook.errors import ParameterError, RenderError
-from impactbook.render.export import FINDINGS_MIME, ReportExporter
+from impactbook.render.export import ReportExporter
 from impactbook.render.kernel import KernelSession
 from impactbook.render.notebook import parameter_names, render_notebook, validate_parameters
 from impactbook.report.index_page import render_index, write_index

@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from impactbook import effects
+from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.errors import ParameterError
 from impactbook.workbook import (
     CITYWIDE,
@@ -201,19 +202,20 @@ def estimate_resolved(workbook: Workbook, resolved: Resolved,
         panel = comparison_panel(workbook.outcomes, resolved)
         return effects.estimate_comparison(
             panel, resolved.start, pre_periods=request.pre_periods,
-            post_periods=request.post_periods or 24, labels=labels,
+            post_periods=request.post_periods or DEFAULT_POST_PERIODS, labels=labels,
             programme_area=resolved.programme_area,
             is_area_larger_than_programme=resolved.is_diluted)
     series = combined_series(workbook.outcomes, resolved.city, resolved.areas, resolved.outcome)
     if request.method == "prepost":
         return effects.estimate_prepost(
             series, resolved.start, pre_periods=request.pre_periods,
-            post_periods=request.post_periods or 24, labels=labels,
+            post_periods=request.post_periods or DEFAULT_POST_PERIODS, labels=labels,
             programme_area=resolved.programme_area,
             is_area_larger_than_programme=resolved.is_diluted)
     return effects.estimate_its(
         series, resolved.start, pre_periods=request.pre_periods,
-        post_periods=request.post_periods or 24, slope_change=request.slope_change,
+        post_periods=request.post_periods or DEFAULT_POST_PERIODS,
+        slope_change=request.slope_change,
         family=request.family, robust=request.robust, labels=labels,
         programme_area=resolved.programme_area,
         is_area_larger_than_programme=resolved.is_diluted)

@@ -16,11 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from impactbook import __version__
+from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S, INGEST_SOURCES
 from impactbook.errors import DataError, ImpactbookError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-INGEST_SOURCES = ("chicago-homicides", "nypd-shootings", "philadelphia-shootings", "rtci",
-                  "seattle-dmi", "generic")
 
 
 def _say(*lines: str) -> None:
@@ -177,7 +176,7 @@ def _formats(text: str) -> tuple[str, ...]:
     from impactbook.errors import ParameterError
 
     formats = tuple(f.strip().lower() for f in text.split(",") if f.strip())
-    bad = [f for f in formats if f not in ("html", "pdf")]
+    bad = [f for f in formats if f not in DEFAULT_FORMATS]
     if bad or not formats:
         raise ParameterError("formats", text, "a comma-separated list of html, pdf")
     return formats
@@ -221,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--formats", default="html,pdf", help="html,pdf (default both)")
         sub.add_argument("--paper", choices=("a4", "letter"), default="a4",
                          help="PDF page size (default a4)")
-        sub.add_argument("--timeout", type=float, default=600.0, help="seconds per report")
+        sub.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                         help="seconds per report")
 
     sub = command("init", _cmd_init, "create an empty, valid workbook (tables, tags, README)")
     sub.add_argument("dir", metavar="DIR", help="a new or empty folder")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.effects._fit import fit_count_model
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window
@@ -24,7 +25,6 @@ from impactbook.effects.estimate import Z_95, Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
 from impactbook.workbook.periods import QUARTERLY, parse_period
 
-DEFAULT_POST_PERIODS = 24
 PRE_TREND_ALPHA = 0.05
 REQUIRED_COLUMNS = ("area", "period", "count", "is_treated")
 

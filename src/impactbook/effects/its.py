@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.effects._fit import fit_count_model
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, Window, fourier_terms, make_window
@@ -21,7 +22,6 @@ from impactbook.effects.estimate import Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
 from impactbook.workbook.periods import QUARTERLY
 
-DEFAULT_POST_PERIODS = 24
 MIN_PRE_OBSERVED = 6
 
 

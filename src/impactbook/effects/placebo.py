@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.effects._its_slices import SeriesDesign
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, coerce_start, normalise_series, unit_name
 from impactbook.effects.estimate import Estimate, significant_or_none
-from impactbook.effects.its import DEFAULT_POST_PERIODS, estimate_its
+from impactbook.effects.its import estimate_its
 from impactbook.errors import EstimationError
 from impactbook.workbook.periods import format_period
 

@@ -13,14 +13,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.effects._fit import fit_count_model
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window, unit_name
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
 from impactbook.workbook.periods import format_period
-
-DEFAULT_POST_PERIODS = 24
 
 
 @single_blas_thread

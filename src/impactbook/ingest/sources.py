@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook.choices import unknown_choice
+from impactbook.defaults import INGEST_SOURCES
 from impactbook.errors import DataError, ParameterError, Problem
 from impactbook.fsutil import atomic_path
 from impactbook.ingest.dates import DateFormatError, to_strftime
@@ -49,7 +50,9 @@ INCIDENT_SPECS: dict[str, IncidentSpec] = {
 }
 TABLE_SOURCES = ("rtci", "seattle-dmi")
 GENERIC = "generic"
-SOURCES: tuple[str, ...] = (*INCIDENT_SPECS, *TABLE_SOURCES, GENERIC)
+# The CLI lists these names without importing this module: defaults.INGEST_SOURCES is the list,
+# and each name must have a reader here (tests check both ways).
+SOURCES: tuple[str, ...] = INGEST_SOURCES
 
 
 @dataclass(frozen=True)

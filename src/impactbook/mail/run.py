@@ -1,8 +1,9 @@
 """Email a run's reports to funders: dry-run outbox by default, SMTP delivery on request.
 
-The pieces live in :mod:`mail_compose` (funders, manifest, planning, MIME),
-:mod:`mail_ledger` (SQLite exactly-once ledger) and :mod:`mail_send` (SMTP). This module adds
-the outbox writer and :func:`run_email`, the one call the CLI makes.
+The pieces live in :mod:`.funders` (who funds what, from the validated workbook),
+:mod:`.manifest` (the run's reports), :mod:`.plan` (who gets which report), :mod:`.compose`
+(the MIME message), :mod:`.ledger` (SQLite exactly-once ledger) and :mod:`.send` (SMTP).
+This module adds the outbox writer and :func:`run_email`, the one call the CLI makes.
 """
 
 from __future__ import annotations
@@ -16,44 +17,28 @@ from pathlib import Path
 from impactbook.errors import MailError
 from impactbook.fsutil import atomic_write_bytes, slugify
 from impactbook.mail.compose import (
-    DEFAULT_FROM,
-    FROM_ENV,
     MAX_MESSAGE_BYTES,
     SMTP_POLICY,
-    Funder,
-    PlannedMessage,
-    PlannedReport,
-    ReportEntry,
-    RunManifest,
     compose_message,
     funder_of,
-    load_manifest,
-    plan_messages,
-    read_funders,
-    recipients_of,
-    unplanned_funders,
-    validate_address,
 )
+from impactbook.mail.funders import funders_from_workbook, load_funders
 from impactbook.mail.ledger import LEDGER_NAME, LedgerEntry, MailLedger
+from impactbook.mail.manifest import load_manifest
+from impactbook.mail.plan import (
+    FROM_ENV,
+    PlannedMessage,
+    plan_messages,
+    unplanned_funders,
+)
 from impactbook.mail.send import (
-    PASSWORD_ENV,
-    USER_ENV,
     SendReport,
-    SendResult,
-    SmtpCredentials,
     credentials_from_env,
     send_messages,
 )
+from impactbook.workbook import Workbook
 
-__all__ = [
-    "DEFAULT_FROM", "FROM_ENV", "LEDGER_NAME", "MAX_MESSAGE_BYTES", "PASSWORD_ENV", "USER_ENV",
-    "EmailRunReport", "Funder", "LedgerEntry", "MailLedger", "PlannedMessage", "PlannedReport",
-    "ReportEntry", "RunManifest", "SendReport", "SendResult", "SmtpCredentials",
-    "compose_message", "credentials_from_env", "funder_of", "load_manifest", "outbox_dir",
-    "plan_messages", "recipients_of",
-    "read_funders", "run_email", "send_messages", "unplanned_funders", "validate_address",
-    "write_outbox",
-]
+__all__ = ["EmailRunReport", "outbox_dir", "run_email", "write_outbox"]
 
 OUTBOX_NAME = "outbox"
 
@@ -167,17 +152,22 @@ def run_email(run_dir: Path, data_dir: Path, *, send: bool = False, host: str = 
               port: int = 25, starttls: bool = False, resend: bool = False,
               sender: str | None = None, max_bytes: int = MAX_MESSAGE_BYTES,
               retries: int = 3, backoff_s: float = 2.0, ssl_context=None,
-              env: Mapping[str, str] | None = None) -> EmailRunReport:
+              env: Mapping[str, str] | None = None,
+              workbook: Workbook | None = None) -> EmailRunReport:
     """Plan, compose and write the outbox for ``run_dir``; with ``send`` also deliver.
 
-    Raises :class:`DataError` for a bad ``funders.csv`` or manifest. A message that cannot be
-    composed (e.g. over ``max_bytes``) is an error line for that funder; the others go on.
+    ``workbook`` is the validated workbook of ``data_dir`` when the caller already loaded it
+    (a demo or batch validates once); otherwise ``funders.csv`` is validated here by the
+    workbook loader. Raises :class:`DataError` for a bad ``funders.csv`` or manifest. A
+    message that cannot be composed (e.g. over ``max_bytes``) is an error line for that
+    funder; the others go on.
     """
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     env = os.environ if env is None else env
     if send:
         credentials_from_env(env)  # fail on half-set credentials before anything is written
-    funders = read_funders(data_dir / "funders.csv")
+    funders = (funders_from_workbook(workbook) if workbook is not None
+               else load_funders(data_dir))
     manifest = load_manifest(run_dir)
     known_ids, delivered = _ledger_state(run_dir, resend=resend)
     planned = plan_messages(run_dir, funders, manifest=manifest,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from impactbook import __version__
+from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S
 from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import atomic_write_text, safe_join, slugify
 from impactbook.render.plan import (
@@ -37,13 +38,9 @@ from impactbook.render.plan import (
     _city_job,
     _intervention_job,
     _load,
-    _validate_once,
-    data_hash,
     default_notebooks_dir,
-    record_validated,
 )
 from impactbook.render.workers import (
-    DEFAULT_TIMEOUT_S,
     EXPORT_GRACE_S,
     _entry,
     _run_local,
@@ -220,10 +217,8 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
     run_dir.mkdir(parents=True, exist_ok=True)
     _clean_partial_files(run_dir)
     jobs = list(jobs)
-    for folder in sorted({job.data_dir for job in jobs}):
-        _validate_once(Path(folder), run_dir)  # free when planning just did it
-        record_validated(Path(folder), run_dir)
-    data_hash_value = data_hash(Path(jobs[0].data_dir)) if jobs else None
+    # The plan validated the workbook and carries its digest: no second read or hash here.
+    data_hash_value = jobs[0].data_digest if jobs else None
     entries: dict[str, dict] = {}
     todo: list[ReportJob] = []
     for job in jobs:
@@ -300,7 +295,7 @@ def _render_single(job: ReportJob, out_dir: Path, timeout_s: float) -> dict:
         except (OSError, ValueError, KeyError):
             continue
     known.sort(key=lambda e: (e["kind"] != CITY, e["name"]))
-    manifest = build_manifest(run_dir, [], {}, data_hash(Path(job.data_dir)))
+    manifest = build_manifest(run_dir, [], {}, job.data_digest)
     manifest["reports"] = known
     _write_manifest(run_dir, manifest)
     write_index(run_dir, manifest)
@@ -312,7 +307,7 @@ def _render_single(job: ReportJob, out_dir: Path, timeout_s: float) -> dict:
 
 
 def render_city(data_dir: Path, city: str, out_dir: Path,
-                formats: Sequence[str] = ("html", "pdf"), *, page_size: str = "A4",
+                formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                 timeout_s: float = DEFAULT_TIMEOUT_S,
                 notebooks_dir: Path | None = None, allow_incomplete: bool = False) -> dict:
     """Render one city's report into ``out_dir/<slug>/``; returns its manifest entry.
@@ -323,7 +318,7 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
     is kept and the failure recorded in the manifest and index). A section that cannot be
     computed fails the report unless ``allow_incomplete``.
     """
-    wb = _load(Path(data_dir), Path(out_dir))
+    wb = _load(Path(data_dir))
     with_programmes = wb.cities_with_programmes()
     if city not in with_programmes:
         data_only = set(wb.outcomes["city"]) - set(with_programmes)
@@ -346,12 +341,12 @@ def _allowing(job: ReportJob, allow_incomplete: bool) -> ReportJob:
 
 
 def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
-                           formats: Sequence[str] = ("html", "pdf"), *, page_size: str = "A4",
+                           formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                            timeout_s: float = DEFAULT_TIMEOUT_S,
                            notebooks_dir: Path | None = None,
                            allow_incomplete: bool = False) -> dict:
     """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry."""
-    wb = _load(Path(data_dir), Path(out_dir))
+    wb = _load(Path(data_dir))
     types = wb.types()
     if intervention not in types:
         raise unknown_value("intervention", intervention, types,

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
+from impactbook.defaults import FINDINGS_MIME
 from impactbook.errors import ParameterError
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
-FINDINGS_MIME = "application/vnd.impactbook.findings+json"
 PAGE_SIZES = ("A4", "Letter")
 TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 # Cells carrying one of these tags are left out of the HTML/PDF (they stay in the .ipynb).

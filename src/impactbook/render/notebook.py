@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
+from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S, FINDINGS_MIME
 from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import atomic_path
 from impactbook.render.export import (
-    FINDINGS_MIME,
     ReportExporter,
 )
 from impactbook.render.kernel import (
@@ -45,7 +45,6 @@ if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can star
     from nbformat import NotebookNode  # before it spends a second importing nbformat/jsonschema
 
 FORMATS = ("ipynb", "html", "pdf")
-DEFAULT_TIMEOUT_S = 600
 
 
 def _current_umask() -> int:
@@ -250,7 +249,7 @@ def failed_notebook_path(out_dir: Path, slug: str) -> Path:
 
 
 def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: Path, slug: str,
-                    formats: Iterable[str] = ("html", "pdf"), timeout_s: float = DEFAULT_TIMEOUT_S,
+                    formats: Iterable[str] = DEFAULT_FORMATS, timeout_s: float = DEFAULT_TIMEOUT_S,
                     kernel: KernelSession | None = None, *, exporter: ReportExporter | None = None,
                     title: str | None = None, page_size: str = "A4") -> RenderResult:
     """Execute ``notebook`` with ``parameters`` and write ``out_dir/<slug>.{ipynb,html,pdf}``.

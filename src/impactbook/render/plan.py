@@ -2,8 +2,8 @@
 
 A plan is a list of :class:`ReportJob` (one city report per city with a programme, one
 intervention summary per intervention type). Each job carries the hash of the workbook slice
-its report reads, so an unchanged report can be reused; the workbook is validated once per
-change (remembered in the run folder).
+its report reads, so an unchanged report can be reused, and the digest of the workbook it was
+validated from; the workbook is validated once per plan.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
-from impactbook.errors import DataError, ParameterError, Problem, RenderError
-from impactbook.fsutil import atomic_write_text, safe_join, sha256_bytes, sha256_file, slugify
+from impactbook.defaults import DEFAULT_FORMATS
+from impactbook.errors import ParameterError, RenderError
+from impactbook.fsutil import safe_join, sha256_bytes, sha256_file, slugify
 
 if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
     import pandas as pd
+
+    from impactbook.workbook import Workbook
 
 CITY, INTERVENTION = "city", "intervention"
 NOTEBOOK_FILES = {CITY: "city_report.ipynb", INTERVENTION: "intervention_summary.ipynb"}
@@ -41,7 +44,9 @@ class ReportJob:
     input_hash: str
     notebook_hash: str
     data_dir: str
-    formats: tuple[str, ...] = ("html", "pdf")
+    # The digest of the whole workbook the plan validated (shown in the manifest and index).
+    data_digest: str = ""
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     page_size: str = "A4"
 
     @property
@@ -89,28 +94,6 @@ def library_hash() -> str:
     return _LIBRARY_HASH
 
 
-def _read_table(data_dir: Path, name: str, required: bool) -> pd.DataFrame | None:
-    import pandas as pd
-
-    path = Path(data_dir) / name
-    if not path.exists():
-        if required:
-            raise DataError(Problem(str(path), "file is missing"))
-        return None
-    try:
-        # Everything as text: the slice hash must not depend on float formatting or NaN rules.
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(Problem(str(path), f"cannot be read as CSV ({exc})")) from None
-
-
-def _require_columns(frame: pd.DataFrame, path: Path, columns: Iterable[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(Problem(str(path), f"missing column(s) {missing}; found "
-                                           f"{list(frame.columns)}", row=1))
-
-
 def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
     """Order-independent hash of named row sets (rows sorted, columns sorted)."""
     h = hashlib.sha256()
@@ -119,7 +102,7 @@ def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
         if frame is None or frame.empty:
             continue
         frame = frame[sorted(frame.columns)]
-        rows = sorted("\x1f".join(row) for row in frame.astype(str).itertuples(index=False))
+        rows = sorted("\x1f".join(map(str, row)) for row in frame.itertuples(index=False))
         h.update(("\x1f".join(frame.columns) + "\n").encode())
         for row in rows:
             h.update(row.encode())
@@ -129,10 +112,13 @@ def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
 
 @dataclass
 class _Workbook:
+    """The tables of the validated workbook that planning reads, and the workbook's digest."""
+
     outcomes: pd.DataFrame
     interventions: pd.DataFrame
     news: pd.DataFrame | None
     tags: pd.DataFrame | None
+    digest: str = ""
 
     def cities_with_programmes(self) -> list[str]:
         return list(dict.fromkeys(c for c in self.interventions["city"] if c.strip()))
@@ -173,55 +159,16 @@ class _Workbook:
         )
 
 
-VALIDATED_MARKER = "validated-workbook.json"
-# Digests validated by this process: planning and running one batch validate once.
-_VALIDATED_HERE: set[str] = set()
-
-
-def _validation_digest(data_dir: Path) -> str:
-    return json.dumps({"data_hash": data_hash(data_dir), "library_hash": library_hash()})
-
-
-def _validate_once(data_dir: Path, out_dir: Path) -> None:
-    """Validate the workbook before any report is planned, so bad input fails up front with
-    every problem listed and no report written. Planning writes nothing: ``run_batch``
-    records the digest of the workbook (and library) it rendered from in the run folder, so
-    an unchanged rerun does not pay for validation again."""
+def _load(data_dir: Path, workbook: Workbook | None = None) -> _Workbook:
+    """The planning view of the workbook, validated once: ``workbook`` when the caller already
+    loaded it, else loaded here. Bad input fails up front with every problem listed and no
+    report written; the digest it carries is the one the manifest and index show."""
     from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
 
-    digest = _validation_digest(data_dir)
-    marker = Path(out_dir) / ".state" / VALIDATED_MARKER
-    if digest in _VALIDATED_HERE or (
-            marker.exists() and marker.read_text(encoding="utf-8") == digest):
-        return
-    load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
-    _VALIDATED_HERE.add(digest)
-
-
-def record_validated(data_dir: Path, out_dir: Path) -> None:
-    """Remember that ``out_dir`` was rendered from this (validated) workbook."""
-    marker = Path(out_dir) / ".state" / VALIDATED_MARKER
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(marker, _validation_digest(data_dir))
-
-
-def _load(data_dir: Path, out_dir: Path) -> _Workbook:
-    data_dir = Path(data_dir)
-    _validate_once(data_dir, out_dir)
-    outcomes = _read_table(data_dir, "outcomes.csv", True)
-    interventions = _read_table(data_dir, "interventions.csv", True)
-    _require_columns(outcomes, data_dir / "outcomes.csv", ["city"])
-    _require_columns(interventions, data_dir / "interventions.csv", ["city", "intervention"])
-    return _Workbook(outcomes, interventions, _read_table(data_dir, "news.csv", False),
-                     _read_table(data_dir, "tags.csv", False))
-
-
-def data_hash(data_dir: Path) -> str:
-    """Hash of every CSV file of the workbook (names and contents)."""
-    h = hashlib.sha256()
-    for path in sorted(Path(data_dir).glob("*.csv")):
-        h.update(path.name.encode() + b"\0" + sha256_file(path).encode())
-    return h.hexdigest()
+    if workbook is None:
+        workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    return _Workbook(workbook.outcomes, workbook.interventions, workbook.news, workbook.tags,
+                     digest=workbook.digest)
 
 
 def _notebook(notebooks_dir: Path, kind: str) -> tuple[str, str]:
@@ -241,7 +188,7 @@ def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
         parameters={"city": city, "data_dir": str(Path(data_dir).resolve())},
         interventions=tuple(dict.fromkeys(types)), input_hash=wb.city_slice_hash(city),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size)
+        page_size=page_size, data_digest=wb.digest)
 
 
 def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
@@ -254,21 +201,25 @@ def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
         parameters={"intervention": kind, "data_dir": str(Path(data_dir).resolve())},
         interventions=(kind,), input_hash=wb.intervention_slice_hash(kind),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size)
+        page_size=page_size, data_digest=wb.digest)
 
 
 def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = None,
-               formats: Sequence[str] = ("html", "pdf"), page_size: str = "A4",
+               formats: Sequence[str] = DEFAULT_FORMATS, page_size: str = "A4",
                cities: Iterable[str] | None = None,
-               interventions: Iterable[str] | None = None) -> list[ReportJob]:
+               interventions: Iterable[str] | None = None,
+               workbook: Workbook | None = None) -> list[ReportJob]:
     """One city report per city with a programme, one summary per intervention type.
+
+    ``workbook`` is ``data_dir`` already loaded and validated (the demo validates once and
+    passes it on); without it the workbook is validated here. Planning writes nothing.
 
     ``cities``/``interventions`` restrict the plan (unknown names raise ParameterError).
     Summaries whose slug collides with a city's get ``-summary`` appended.
     """
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     formats = tuple(formats)
-    wb = _load(Path(data_dir), Path(out_dir))
+    wb = _load(Path(data_dir), workbook)
     all_cities = wb.cities_with_programmes()
     all_types = wb.types()
     chosen_cities = _choose(cities, all_cities, "city")

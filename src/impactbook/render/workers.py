@@ -15,11 +15,11 @@ import time
 from collections import deque
 from pathlib import Path
 
+from impactbook.defaults import DEFAULT_TIMEOUT_S
 from impactbook.errors import ImpactbookError, RenderError
 from impactbook.fsutil import safe_join
 from impactbook.render.plan import INTERVENTION, ReportJob
 
-DEFAULT_TIMEOUT_S = 300
 # Beyond the per-report execution deadline, how long export may take before the worker is
 # presumed hung and killed.
 EXPORT_GRACE_S = 120

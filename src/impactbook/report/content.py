@@ -17,11 +17,10 @@ import pandas as pd
 
 from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
+from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
-from impactbook.fsutil import sha256_bytes
 from impactbook.workbook import (
     INTERVENTIONS,
-    NEWS,
     OUTCOMES,
     TAGS,
     Workbook,
@@ -31,6 +30,7 @@ from impactbook.workbook import (
     split_list,
     unknown_value,
 )
+from impactbook.workbook.digest import shown_digest
 
 PLACEBO_CHECK = "placebo check"
 
@@ -123,15 +123,6 @@ def _pct(ratio: float | None) -> float | None:
     return None if ratio is None else round((ratio - 1) * 100, 1)
 
 
-def workbook_hash(root: Path) -> str:
-    """A short content hash of the workbook tables, printed on every report."""
-    parts = []
-    for name in (OUTCOMES, INTERVENTIONS, NEWS, TAGS):
-        path = Path(root) / name
-        parts.append(path.read_bytes() if path.exists() else b"")
-    return sha256_bytes(b"\0".join(parts))[:12]
-
-
 def _select_programmes(workbook: Workbook, city: str,
                        interventions: list[str] | str | None) -> pd.DataFrame:
     rows = programmes_for_city(workbook, city)
@@ -195,7 +186,7 @@ def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook
     return Workbook(root=workbook.root, outcomes=workbook.outcomes,
                     interventions=table[table["id"] == programme["id"]],
                     news=workbook.news, tags=workbook.tags, funders=workbook.funders,
-                    warnings=workbook.warnings)
+                    digest=workbook.digest, warnings=workbook.warnings)
 
 
 INCOMPLETE_HINT = ("fix the data or the programme row, or render with --allow-incomplete "
@@ -218,7 +209,8 @@ def require_complete(failures: list[tuple[str, str, tuple[str, ...]]], report: s
 
 
 def build_city_report(data_dir: Path | str, city: str, *,
-                      interventions: list[str] | str | None = None, post_periods: int = 24,
+                      interventions: list[str] | str | None = None,
+                      post_periods: int = DEFAULT_POST_PERIODS,
                       method: str = "its", today: dt.date | None = None,
                       allow_incomplete: bool = False) -> CityReport:
     """Compute everything the city report shows; raise EstimationError when a section cannot
@@ -240,7 +232,7 @@ def build_city_report(data_dir: Path | str, city: str, *,
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
     return CityReport(
         city=city, programmes=programmes, results=tuple(results), news=news,
-        data_period=(periods[0], periods[-1]), data_hash=workbook_hash(workbook.root),
+        data_period=(periods[0], periods[-1]), data_hash=shown_digest(workbook.digest),
         generated=(today or dt.date.today()).isoformat())
 
 
@@ -258,7 +250,8 @@ class InterventionSummary:
 
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
-                               post_periods: int = 24, today: dt.date | None = None,
+                               post_periods: int = DEFAULT_POST_PERIODS,
+                               today: dt.date | None = None,
                                allow_incomplete: bool = False) -> InterventionSummary:
     """Every city's model estimate for one intervention type, pooled by random effects.
 
@@ -310,5 +303,5 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     return InterventionSummary(
         intervention=intervention, rows=pd.DataFrame(rows), pooled=pooled,
         pooled_error=pooled_error, news_counts=count_tags_by_period(news, freq="Y"),
-        news=news, data_hash=workbook_hash(workbook.root),
+        news=news, data_hash=shown_digest(workbook.digest),
         generated=(today or dt.date.today()).isoformat())

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from impactbook import __version__
 from impactbook.fsutil import atomic_path
+from impactbook.workbook.digest import shown_digest
 
 _CSS = """
 body{margin:0;font-family:"DejaVu Sans","Liberation Sans",Arial,sans-serif;color:#1d2329;
@@ -116,7 +117,7 @@ def render_index(manifest: dict) -> str:
         f"<h1>Community violence intervention reports: {_e(manifest.get('run'))}</h1>",
         f'<p class="meta">Generated {_e(manifest.get("created"))} by impactbook '
         f"{_e(manifest.get('impactbook_version') or __version__)}; input data hash "
-        f"<code>{_e((manifest.get('data_hash') or '')[:12])}</code>. {len(good)} report(s) "
+        f"<code>{_e(shown_digest(manifest.get('data_hash') or ''))}</code>. {len(good)} report(s) "
         f"ready, {len(failed)} failed.</p>",
     ]
     if impact:

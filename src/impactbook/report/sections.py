@@ -17,9 +17,8 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from impactbook import effects
+from impactbook.defaults import FINDINGS_MIME
 from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult, _pct
-
-FINDINGS_MIME = "application/vnd.impactbook.findings+json"
 
 
 def _e(value: object) -> str:

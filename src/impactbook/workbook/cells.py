@@ -7,6 +7,7 @@ works once per distinct value, because workbook columns repeat a few names many 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 import numpy as np
@@ -19,8 +20,42 @@ from impactbook.workbook.problems import Problems, literal, shorten
 from impactbook.workbook.schema import MAX_NAME_CHARS
 
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-URL_RE = re.compile(r"^https?://[^\s\"'<>\\]+$", re.IGNORECASE)
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# The one URL rule (news.csv, news import, links in reports): a plain http(s) address with no
+# space, quote, backtick, angle bracket, backslash or control character, so it can sit in an
+# HTML attribute and a CSV cell as it is.
+URL_RE = re.compile(r"^https?://[^\s\"'`<>\\\x00-\x1f\x7f-\x9f]+$", re.IGNORECASE)
+# The one address rule (funders.csv, the From address): deliberately stricter than RFC 5322,
+# a plain ASCII dot-atom local part and an LDH domain, the form that is safe in a mail header
+# as it is. Anything exotic (quoted local parts, comments, IP literals) is refused, not parsed.
+_LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def is_http_url(text: str) -> bool:
+    """Whether ``text`` is a URL that news.csv accepts and a report may link to."""
+    return bool(URL_RE.match(text))
+
+
+def address_problem(address: str) -> str | None:
+    """Why ``address`` is not an acceptable mailbox, or ``None`` when it is."""
+    if not address:
+        return "empty address"
+    if len(address) > 254:
+        return "address longer than 254 characters"
+    if address.count("@") != 1:
+        return "expected exactly one '@' as in name@example.org"
+    local, domain = address.split("@")
+    if len(local) > 64 or not _LOCAL_RE.match(local):
+        return ("invalid part before '@' (letters, digits and .!#$%&'*+/=?^_`{|}~- only, "
+                "no leading, trailing or doubled '.')")
+    if not all(_LABEL_RE.match(label) for label in domain.split(".")):
+        return "invalid domain after '@'"
+    return None
+
+
+def has_control_chars(text: str) -> bool:
+    """True when ``text`` holds CR, LF or any other control/format/separator character."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
 
 
 def split_list(value: object) -> list[str]:

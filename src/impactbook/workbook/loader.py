@@ -16,6 +16,7 @@ import pandas as pd
 
 from impactbook.errors import DataError, ParameterError
 from impactbook.workbook.cells import as_text
+from impactbook.workbook.digest import workbook_digest
 from impactbook.workbook.model import Workbook
 from impactbook.workbook.outcomes import empty_outcomes, load_outcomes
 from impactbook.workbook.problems import Problems
@@ -60,6 +61,8 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
     root = Path(data_dir)
     if not root.is_dir():
         raise ParameterError("data", str(root), "an existing workbook folder")
+    # Hashed before reading: the digest names the bytes that were then validated.
+    digest = workbook_digest(root)
     problems = Problems()
     warnings: list[str] = []
     required = set(require)
@@ -85,9 +88,12 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
         if series is not None and series.empty:
             warnings.append(f"{OUTCOMES} has no rows yet; add counts with 'impactbook ingest'")
     tags = table(TAGS, load_tags, problems)
-    interventions = table(INTERVENTIONS, load_interventions, series, tags, problems, warnings)
-    news = table(NEWS, load_news, tags, problems, warnings)
-    funders = table(FUNDERS, load_funders, series, tags, problems, warnings)
+    # An absent optional tags.csv checks nothing: no tag is "unknown" without a vocabulary.
+    vocabulary = tags if (root / TAGS).exists() else None
+    interventions = table(INTERVENTIONS, load_interventions, series, vocabulary, problems,
+                          warnings)
+    news = table(NEWS, load_news, vocabulary, problems, warnings)
+    funders = table(FUNDERS, load_funders, series, vocabulary, problems, warnings)
     problems.raise_if_any()
 
     def finished(frame: pd.DataFrame) -> pd.DataFrame:
@@ -98,5 +104,5 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
         root=root,
         outcomes=outcomes.drop(columns="line").reset_index(drop=True),
         interventions=finished(interventions), news=finished(news), tags=finished(tags),
-        funders=finished(funders), warnings=tuple(warnings),
+        funders=finished(funders), digest=digest, warnings=tuple(warnings),
     )

@@ -22,6 +22,9 @@ class Workbook:
     news: pd.DataFrame
     tags: pd.DataFrame
     funders: pd.DataFrame
+    # SHA-256 of the tables as read (:func:`~impactbook.workbook.digest.workbook_digest`): the
+    # one "input data hash" reports, the index and the manifest show.
+    digest: str
     warnings: tuple[str, ...] = field(default=())
 
     @property

@@ -11,12 +11,12 @@ import pandas as pd
 
 from impactbook.choices import list_choices
 from impactbook.workbook.cells import (
-    CONTROL_RE,
-    EMAIL_RE,
-    URL_RE,
+    address_problem,
     check_list_items,
     check_names,
     check_slugs,
+    has_control_chars,
+    is_http_url,
     parse_periods,
     require_text,
     split_list,
@@ -214,9 +214,10 @@ def load_news(path: Path, tags: pd.DataFrame | None, problems: Problems,
             problems.add(file, str(exc), int(line), "date", check="bad date")
             months.append("")
     frame["month"] = months
-    bad_url = (frame["url"] != "") & ~frame["url"].str.match(URL_RE)
+    bad_url = (frame["url"] != "") & ~frame["url"].map(is_http_url)
     problems.add_rows(file, frame, bad_url, "url",
-                      "url {value!r} is not an http(s) address (no spaces, quotes or <>)")
+                      "url {value!r} is not an http(s) address (no spaces, quotes, backslashes "
+                      "or <>)")
     known = {t.lower() for t in tags["tag"]} if tags is not None else set()
     for line, value in frame[["line", "tags"]].itertuples(index=False):
         if tags is None:
@@ -234,15 +235,28 @@ def load_funders(path: Path, series: pd.DataFrame | None, tags: pd.DataFrame | N
     frame = strip_columns(read_csv_text(path, REQUIRED[FUNDERS], label=file),
                    ["funder", "email", "cities", "interventions"])
     require_text(frame, ["funder", "email"], file, problems)
-    problems.add_rows(file, frame, frame["funder"].str.contains(CONTROL_RE.pattern, regex=True),
-                      "funder", "funder name {value!r} contains a line break or control "
-                      "character")
+    # The mailer's rule for a display name: no control, format or separator character.
+    problems.add_rows(file, frame, frame["funder"].map(has_control_chars), "funder",
+                      "funder name {value!r} contains a line break or control character")
+    folded = frame["funder"].map(lambda name: " ".join(name.split()).casefold())
+    problems.add_rows(file, frame, folded.duplicated() & (folded != ""), "funder",
+                      "funder {value!r} is already listed on an earlier row")
     named = frame.loc[(frame["funder"] != "")].drop_duplicates("funder")
     check_slugs(named.set_index("funder")["line"], file, "funder", "funder", problems,
-                 place="outbox file")
-    bad_email = (frame["email"] != "") & ~frame["email"].map(lambda e: bool(EMAIL_RE.match(e)))
-    problems.add_rows(file, frame, bad_email, "email",
-                      "email {value!r} is not a plain address like name@example.org")
+                place="outbox file")
+    # One funder may have several addresses, ';'-separated; every one must be safe for a header.
+    for line, value in frame[["line", "email"]].itertuples(index=False):
+        if value == "":
+            continue
+        addresses = split_list(value)
+        if not addresses:
+            problems.add(file, f"{shorten(value)!r} lists no address", int(line), "email")
+        for address in addresses:
+            reason = address_problem(address)
+            if reason:
+                problems.add(file, f"email {shorten(address)!r} is not a plain address like "
+                             f"name@example.org ({reason})", int(line), "email",
+                             check="bad address")
     check_list_items(frame, ["cities", "interventions"], file, problems, warnings)
     cities = set(series["city"]) if series is not None else None
     types = _intervention_types(tags) if tags is not None else None

@@ -1,0 +1,93 @@
+"""A run's ``manifest.json`` as the mailer reads it: which reports exist and in what state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from impactbook.errors import DataError, Problem
+from impactbook.mail.text import one_line, slug_or_empty
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """The part of one manifest entry that mail needs."""
+
+    id: str
+    kind: str
+    name: str
+    slug: str
+    status: str
+    input_hash: str = ""
+    interventions: tuple[str, ...] = ()
+    key_findings: tuple[str, ...] = ()
+    pdf: str | None = None
+
+    @property
+    def token(self) -> str:
+        """Short stable key of this report version (id + input hash) for the ledger."""
+        key = f"{self.id}\n{self.input_hash}".encode()
+        return hashlib.sha256(key).hexdigest()[:20]
+
+    @property
+    def label(self) -> str:
+        what = {"city": "city report", "intervention": "intervention summary"}.get(
+            self.kind, f"{self.kind} report")
+        return f"{self.name} ({what})"
+
+
+@dataclass(frozen=True)
+class RunManifest:
+    run: str
+    run_dir: Path
+    reports: tuple[ReportEntry, ...]
+
+
+def load_manifest(run_dir: Path) -> RunManifest:
+    """Read ``RUN_DIR/manifest.json`` into :class:`RunManifest`, refusing malformed entries."""
+    run_dir = Path(run_dir)
+    path = run_dir / "manifest.json"
+    shown = str(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(Problem(shown, "no manifest.json in the run folder (run batch first)")) \
+            from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(Problem(shown, f"not valid JSON: {exc}")) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("reports"), list):
+        raise DataError(Problem(shown, "expected an object with a 'reports' list"))
+    run = one_line(raw.get("run") or run_dir.name)
+    problems: list[Problem] = []
+    reports: list[ReportEntry] = []
+    for index, item in enumerate(raw["reports"]):
+        where = f"reports[{index}]"
+        if not isinstance(item, dict):
+            problems.append(Problem(shown, f"{where}: expected an object"))
+            continue
+        missing = [k for k in ("id", "kind", "name", "status") if not item.get(k)]
+        if missing:
+            problems.append(Problem(shown, f"{where}: missing {', '.join(missing)}"))
+            continue
+        files = item.get("files") or {}
+        findings = item.get("key_findings") or []
+        interventions = item.get("interventions") or []
+        if not isinstance(files, dict) or not isinstance(findings, list) \
+                or not isinstance(interventions, list):
+            problems.append(Problem(shown, f"{where}: files must be an object, key_findings and "
+                                           "interventions lists"))
+            continue
+        name = one_line(item["name"])
+        reports.append(ReportEntry(
+            id=one_line(item["id"]), kind=one_line(item["kind"]), name=name,
+            slug=slug_or_empty(item.get("slug") or name) or "report",
+            status=one_line(item["status"]), input_hash=one_line(item.get("input_hash") or ""),
+            interventions=tuple(one_line(i) for i in interventions),
+            key_findings=tuple(one_line(f) for f in findings if one_line(f)),
+            pdf=str(files["pdf"]) if files.get("pdf") else None,
+        ))
+    if problems:
+        raise DataError(problems)
+    return RunManifest(run=run, run_dir=run_dir, reports=tuple(reports))
