@@ -3,6 +3,7 @@ keep a half-computable report from reaching a funder."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,24 @@ def test_init_never_overwrites(tmp_path):
         init_workbook(folder)
     assert "it already has README.md, funders.csv" in str(info.value)
     assert "X,citywide" in (folder / "outcomes.csv").read_text()
+
+
+@pytest.mark.slow
+def test_render_of_an_incomplete_report_fails_loudly(tmp_path, capsys):
+    folder = _all_zero_area(tmp_path)
+    run_dir = tmp_path / "run"
+    code, _, err = run(capsys, "render", "--data", str(folder), "--city", "Springfield",
+                       "--out", str(run_dir), "--formats", "html,pdf")
+    assert code == 1
+    assert err.startswith("impactbook: error: report 'Springfield': EstimationError")
+    assert "1 section(s) of the report for Springfield cannot be computed" in err
+    assert sorted(p.name for p in (run_dir / "springfield").iterdir()) == [
+        "springfield.failed.ipynb"]  # no HTML or PDF carrying raw error text
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert [(r["name"], r["status"]) for r in manifest["reports"]] == [("Springfield", "failed")]
+    assert "Failed reports" in (run_dir / "index.html").read_text(encoding="utf-8")
+    code, out, _ = run(capsys, "render", "--data", str(folder), "--city", "Springfield",
+                       "--out", str(run_dir), "--formats", "html", "--allow-incomplete")
+    assert code == 0
+    assert sorted(p.name for p in (run_dir / "springfield").iterdir()) == [
+        "springfield.html", "springfield.ipynb"]
