@@ -188,3 +188,33 @@ def test_spreadsheet_saved_nypd_export_gives_the_same_counts(tmp_path):
     resaved = ingest_file("nypd-shootings", saved)
     pd.testing.assert_frame_equal(resaved.outcomes, original.outcomes)
     assert resaved.notes == original.notes
+
+
+def test_aggregate_tables_use_the_same_reader(tmp_path):
+    rtci = Path(__file__).parent / "fixtures" / "ingest" / "rtci_agencies.csv.gz"
+    lines = gzip.decompress(rtci.read_bytes()).decode("utf-8").splitlines()
+    resaved = [lines[0]]
+    for line in lines[1:]:
+        iso, rest = line.split(",", 1)
+        year, month, day = iso.split("-")
+        resaved.append(f"{int(month)}/{int(day)}/{year[2:]},{rest}")
+    path = tmp_path / "rtci.csv"
+    path.write_text("\n".join(resaved), encoding="utf-8")
+    pd.testing.assert_frame_equal(ingest_file("rtci", path).outcomes,
+                                  ingest_file("rtci", rtci).outcomes)
+    day_first = [resaved[0]]
+    for line in resaved[1:]:
+        date, rest = line.split(",", 1)
+        month, day, year = date.split("/")
+        day_first.append(f"{day}/{month}/{year},{rest}")
+    resaved[3] = "13/01/19," + resaved[3].split(",", 1)[1]
+    path.write_text("\n".join(resaved), encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        ingest_file("rtci", path)
+    assert str(info.value.problems[0]) == (
+        f"{path}, row 4, column 'date': cannot read date '13/01/19': the first number is above "
+        "12, so this file writes the day first; give the date format DD/MM/YY (--date-format, "
+        "or date_format in a mapping)")
+    path.write_text("\n".join(day_first), encoding="utf-8")
+    pd.testing.assert_frame_equal(ingest_file("rtci", path, date_format="DD/MM/YY").outcomes,
+                                  ingest_file("rtci", rtci).outcomes)

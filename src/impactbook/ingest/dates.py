@@ -179,3 +179,26 @@ def order_hint(values: Sequence[str], formats: Sequence[str] | None) -> str | No
         return ("the second number is above 12, so this value is month first, unlike the "
                 "date format given")
     return None
+
+
+def bad_date_message(value: str, formats: Sequence[str] | None) -> str:
+    """What every source says about a date it cannot read."""
+    hint = order_hint([value], formats)
+    if hint:
+        return f"cannot read date {value!r}: {hint}"
+    return f"cannot read date {value!r}; expected {describe_formats(formats)}"
+
+
+def read_dates(values: Sequence[str], formats: Sequence[str] | None = None) -> list:
+    """The same reader for values already in memory (aggregate tables): a date or ``None``
+    for each value, in order."""
+    import duckdb
+    import pandas as pd
+
+    texts = [str(v) for v in values]
+    frame = pd.DataFrame({"i": range(len(texts)), "v": texts})
+    with duckdb.connect(":memory:") as con:
+        con.register("frame", frame)
+        query = (f"SELECT {in_range_sql('d')} FROM (SELECT i, {date_sql('v', formats)} AS d "  # noqa: S608
+                 "FROM frame) ORDER BY i")
+        return [row[0] for row in con.execute(query).fetchall()]

@@ -17,7 +17,12 @@ import duckdb
 import pandas as pd
 
 from impactbook.errors import DataError, Problem
-from impactbook.ingest.dates import column_date_sql, describe_formats, in_range_sql, order_hint
+from impactbook.ingest.dates import (
+    bad_date_message,
+    column_date_sql,
+    describe_formats,
+    in_range_sql,
+)
 from impactbook.ingest.files import (
     check_csv_file,
     find_malformed_row,
@@ -237,11 +242,8 @@ def _raise_bad_dates(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) ->
     expected = describe_formats(spec.date_formats)
     problems = []
     for line, value in located:
-        hint = order_hint([value], spec.date_formats)
-        problems.append(Problem(
-            str(path), f"cannot read date {value!r}: {hint}" if hint else
-            f"cannot read date {value!r}; expected {expected}", row=line,
-            column=spec.date_column))
+        problems.append(Problem(str(path), bad_date_message(value, spec.date_formats),
+                                row=line, column=spec.date_column))
     n_dated = int(city_rows["n_rows"].sum()) - int(city_rows["n_blank_date"].sum())
     if n_bad == n_dated:
         problems.append(Problem(str(path), f"none of the {n_bad:,} dates could be read; expected "

@@ -91,9 +91,9 @@ def ingest_file(source: str, path: Path, *, mapping: Path | None = None,
                                                           "this option is for generic")
     if agencies and source != "rtci":
         raise ParameterError("agency", agencies, "an agency filter only with source rtci")
-    if date_format and source not in INCIDENT_SPECS:
-        raise ParameterError("date-format", date_format, f"nothing for source {source}: only "
-                                                         "incident lists take a date format")
+    if date_format and source not in (*INCIDENT_SPECS, "rtci"):
+        raise ParameterError("date-format", date_format, f"nothing for source {source}: its "
+                                                         "file has no dates")
     if not is_excel(path):
         if sheet is not None:
             raise ParameterError("sheet", sheet, f"no --sheet: {path.name} is not an .xlsx "
@@ -105,21 +105,23 @@ def ingest_file(source: str, path: Path, *, mapping: Path | None = None,
 
 def _ingest_text(source: str, path: Path, mapping: Path | None, settings: dict | None,
                  agencies: list[str] | None, date_format: str | None) -> IngestResult:
+    formats = ()
+    if date_format:
+        try:
+            formats = (to_strftime(date_format),)
+        except DateFormatError as exc:
+            raise ParameterError("date-format", date_format, str(exc)) from None
     if source in INCIDENT_SPECS:
         spec = INCIDENT_SPECS[source]
-        if date_format:
-            try:
-                spec = replace(spec, date_formats=(to_strftime(date_format),))
-            except DateFormatError as exc:
-                raise ParameterError("date-format", date_format, str(exc)) from None
-        frame, notes = aggregate_incidents(path, spec)
+        frame, notes = aggregate_incidents(path, replace(spec, date_formats=formats)
+                                           if formats else spec)
     elif source == GENERIC:
         combined = dict(load_mapping(mapping)) if mapping is not None else {}
         combined.update({k: v for k, v in (settings or {}).items() if v is not None})
         spec = spec_from_mapping(combined, str(mapping) if mapping is not None else "options")
         frame, notes = aggregate_incidents(path, spec)
     elif source == "rtci":
-        frame, notes = ingest_rtci(path, agencies)
+        frame, notes = ingest_rtci(path, agencies, formats)
     else:
         frame, notes = ingest_seattle_dmi(path)
     return IngestResult(outcomes=finish_outcomes(frame), notes=notes)
