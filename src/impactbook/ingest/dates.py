@@ -84,11 +84,13 @@ def describe_formats(formats: Sequence[str] | None) -> str:
     return " or ".join(formats)
 
 
-def _ident(column: str) -> str:
+def sql_ident(column: str) -> str:
+    """A column name quoted for DuckDB SQL (the one quoting rule of the ingest queries)."""
     return '"' + column.replace('"', '""') + '"'
 
 
-def _literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A text value quoted for DuckDB SQL."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -116,7 +118,7 @@ def _auto_sql(token: str) -> str:
 
 def _explicit_sql(text: str, token: str, fmt: str) -> str:
     target = text if (" " in fmt or "T" in fmt.replace("%T", "")) else token
-    parsed = f"try_strptime({target}, {_literal(fmt)})"
+    parsed = f"try_strptime({target}, {sql_literal(fmt)})"
     return _excel_pivot(parsed) if "%y" in fmt else f"CAST({parsed} AS DATE)"
 
 
@@ -149,7 +151,7 @@ def in_range_sql(date: str) -> str:
 
 def column_date_sql(column: str, formats: Sequence[str] | None = None, *,
                     strip_utc_offset: bool = False) -> str:
-    return date_sql(_ident(column), formats, strip_utc_offset=strip_utc_offset)
+    return date_sql(sql_ident(column), formats, strip_utc_offset=strip_utc_offset)
 
 
 def is_day_first(value: str) -> bool:

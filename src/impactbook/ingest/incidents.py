@@ -22,6 +22,8 @@ from impactbook.ingest.dates import (
     column_date_sql,
     describe_formats,
     in_range_sql,
+    sql_ident,
+    sql_literal,
 )
 from impactbook.ingest.files import (
     check_csv_file,
@@ -76,14 +78,6 @@ class IncidentSpec:
         return [c for c in dict.fromkeys(cols) if c]
 
 
-def _ident(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _blank_to_null(expr: str) -> str:
     return f"CASE WHEN lower(trim({expr})) IN {_BLANK_SQL} THEN NULL ELSE trim({expr}) END"
 
@@ -93,29 +87,34 @@ def _number_text(expr: str) -> str:
     return f"regexp_replace({_blank_to_null(expr)}, '\\.0+$', '')"
 
 
+def _code_text(column: str) -> str:
+    """A precinct, district or code as text without float or leading-zero padding
+    (``017.0`` -> ``17``), so files exported by different tools give the same names."""
+    return f"regexp_replace({_number_text(sql_ident(column))}, '^0+(\\d)', '\\1')"
+
+
 def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
     """One row per input row: raw and parsed date, key, area, year, count value and whether
     the filter keeps it. ``source`` is the FROM clause (the file, or a chunk on error paths)."""
-    date_raw = f"trim({_ident(spec.date_column)})"
+    date_raw = f"trim({sql_ident(spec.date_column)})"
     date_expr = column_date_sql(spec.date_column, spec.date_formats,
                                 strip_utc_offset=spec.strip_utc_offset)
-    key_expr = _number_text(_ident(spec.key_column)) if spec.key_column else "NULL"
+    key_expr = _number_text(sql_ident(spec.key_column)) if spec.key_column else "NULL"
     if spec.area_column:
-        area_expr = (f"{_literal(spec.area_prefix)} || "
-                     f"regexp_replace({_number_text(_ident(spec.area_column))}, '^0+(\\d)', '\\1')")
+        area_expr = f"{sql_literal(spec.area_prefix)} || {_code_text(spec.area_column)}"
     else:
         area_expr = "NULL"
     year_expr = "NULL"
     if spec.year_column:
-        year_expr = f"try_cast({_number_text(_ident(spec.year_column))} AS INTEGER)"
+        year_expr = f"try_cast({_number_text(sql_ident(spec.year_column))} AS INTEGER)"
     value_raw, value_expr = "NULL", "NULL"
     if spec.sum_column:
-        value_raw = f"trim({_ident(spec.sum_column)})"
-        value_expr = f"try_cast({_number_text(_ident(spec.sum_column))} AS BIGINT)"
+        value_raw = f"trim({sql_ident(spec.sum_column)})"
+        value_expr = f"try_cast({_number_text(sql_ident(spec.sum_column))} AS BIGINT)"
     conditions = []
     for column, values in spec.filters.items():
-        norm = f"regexp_replace({_number_text(_ident(column))}, '^0+(\\d)', '\\1')"
-        wanted = ", ".join(_literal(v.strip().lstrip("0") or "0") for v in values)
+        norm = _code_text(column)
+        wanted = ", ".join(sql_literal(v.strip().lstrip("0") or "0") for v in values)
         conditions.append(f"{norm} IN ({wanted})")
     where = " AND ".join(conditions) if conditions else "TRUE"
     # Two layers so the date is parsed once and then checked against the workbook's years.
@@ -130,7 +129,7 @@ def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
 
 def _csv_source(path: Path) -> str:
     compression = "gzip" if is_gzip(path) else "none"
-    return (f"read_csv({_literal(str(path))}, header=true, all_varchar=true, delim=',', "
+    return (f"read_csv({sql_literal(str(path))}, header=true, all_varchar=true, delim=',', "
             f"quote='\"', escape='\"', compression='{compression}')")
 
 
@@ -142,7 +141,7 @@ def _build_query(spec: IncidentSpec, path: Path) -> str:
                sum(v) FILTER (WHERE keep AND v >= 0) AS n_sum,
                count(*) FILTER (WHERE keep AND (v IS NULL OR v < 0)) AS n_bad_value"""
     # Rows the filter drops are grouped under a NULL period (and counted in n_filtered) so the
-    # file is scanned once. Column names and values are quoted by _ident/_literal.
+    # file is scanned once. Column names and values are quoted by sql_ident/sql_literal.
     return f"""
         WITH src AS ({_src_select(spec, _csv_source(path))})
         SELECT GROUPING(g_area) AS is_city, g_area AS area, g_p AS p,
