@@ -26,7 +26,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10: JSON mappings onl
 from impactbook.choices import did_you_mean
 from impactbook.errors import DataError, Problem
 from impactbook.ingest.dates import DateFormatError, to_strftime
-from impactbook.ingest.incidents import KEYS, ROWS, SUM, IncidentSpec
+from impactbook.ingest.incident_query import KEYS, ROWS, SUM, IncidentSpec
 from impactbook.workbook.periods import MONTHLY, QUARTERLY
 
 # Every setting, what it means; the CLI help and the README list these (a test keeps them equal).

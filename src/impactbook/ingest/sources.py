@@ -23,7 +23,8 @@ from impactbook.errors import DataError, ParameterError, Problem
 from impactbook.fsutil import atomic_path
 from impactbook.ingest.dates import DateFormatError, to_strftime
 from impactbook.ingest.excel import is_excel, sheet_as_csv
-from impactbook.ingest.incidents import KEYS, ROWS, IncidentSpec, aggregate_incidents
+from impactbook.ingest.incident_query import KEYS, ROWS, IncidentSpec
+from impactbook.ingest.incidents import aggregate_incidents
 from impactbook.ingest.mapping import load_mapping, option_name, spec_from_mapping
 from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi
 from impactbook.workbook.periods import format_period, frequency_of, parse_period
