@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from impactbook.choices import did_you_mean
 from impactbook.errors import DataError, Problem
 from impactbook.ingest.dates import bad_date_message, read_dates
 from impactbook.ingest.files import check_csv_file, find_malformed_row, open_text, require_columns
@@ -103,10 +104,9 @@ def _filter_agencies(path: Path, table: pd.DataFrame, agencies: list[str]) -> pd
     if unknown:
         problems = []
         for name in unknown:
-            close = sorted(c for c in set(table["city"]) | set(table["agency_full"])
-                           if c.lower().startswith(name.lower()[:4]))[:5]
-            hint = f"; similar: {', '.join(close)}" if close else ""
-            problems.append(Problem(str(path), f"agency {name!r} not in the file{hint}",
+            hint = did_you_mean(name, known)
+            problems.append(Problem(str(path), f"agency {name!r} not in the file"
+                                               f"{'; ' + hint if hint else ''}",
                                     column="agency_name"))
         raise DataError(problems)
     return table[table["city"].isin(wanted) | table["agency_full"].isin(wanted)].copy()
