@@ -45,9 +45,22 @@ def test_no_effect_is_not_flagged_as_unusual():
     assert len(result.to_frame()) == result.n
 
 
-def test_short_pre_period_reports_too_few_placebos():
+def test_short_pre_period_skips_the_check_with_a_note():
     result = check_placebo_in_time(simulate_series(n_pre=38, seed=1), "2015-01")
-    assert result.n == 3 and "too few to judge" in result.interpretation
+    assert result.n == 3 and result.is_skipped and not result.is_unusual
+    assert result.interpretation.startswith("Placebo check skipped: only 3 false start dates")
+    assert result.position_text.startswith("skipped")
+
+
+def test_verdict_follows_the_rank_p():
+    # 13 placebos: even none as large gives rank p 1/14 = 0.071, which is not "unusual".
+    series = simulate_series(n_pre=48, rate_ratio=0.5, seed=11)
+    result = check_placebo_in_time(series, "2015-01")
+    assert result.n == 13 and result.n_as_large == 0
+    assert result.p_value == pytest.approx(1 / 14) and not result.is_unusual
+    assert "cannot show the change is unusual" in result.interpretation
+    assert "so a change this size is unusual" not in result.interpretation
+    assert "descriptive rank, not an exact test" in result.interpretation
 
 
 def test_pre_period_too_short_for_any_placebo_raises():

@@ -1,6 +1,9 @@
-"""Random-effects pooling, checked against a hand-written DerSimonian-Laird computation."""
+"""Random-effects pooling, checked against R metafor (BCG example) and a hand-written
+DerSimonian-Laird computation."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +32,7 @@ def dersimonian_laird(y: np.ndarray, se: np.ndarray) -> dict:
 
 def test_pooled_matches_hand_dersimonian_laird():
     frame = pd.DataFrame({"label": list("ABCDE"), "log_rate_ratio": LOG_RR, "se": SE})
-    result = pool_random_effects(frame)
+    result = pool_random_effects(frame, method="dl", interval="wald")
     ref = dersimonian_laird(LOG_RR, SE)
     assert ref["tau2"] > 0  # heterogeneous on purpose
     assert result.log_rate_ratio == pytest.approx(ref["pooled"])
@@ -47,7 +50,8 @@ def test_pooled_matches_hand_dersimonian_laird():
 def test_homogeneous_studies_truncate_tau2_at_zero():
     y = np.array([-0.20, -0.21, -0.19, -0.20])
     se = np.array([0.1, 0.1, 0.1, 0.1])
-    result = pool_random_effects(pd.DataFrame({"log_rate_ratio": y, "se": se}))
+    result = pool_random_effects(pd.DataFrame({"log_rate_ratio": y, "se": se}), method="dl",
+                                 interval="wald")
     ref = dersimonian_laird(y, se)
     assert result.tau2 == 0.0 and result.i2 == 0.0
     assert result.log_rate_ratio == pytest.approx(ref["pooled"])
@@ -66,9 +70,54 @@ def test_pooling_from_estimates_and_from_intervals_agree():
     assert list(from_estimates.studies["label"]) == ["City 1", "City 2", "City 3"]
 
 
-def test_paule_mandel_option_and_single_estimate_error():
-    frame = pd.DataFrame({"log_rate_ratio": LOG_RR, "se": SE})
-    pm = pool_random_effects(frame, method="pm")
-    assert pm.method == "Paule-Mandel" and pm.tau2 > 0
-    with pytest.raises(EstimationError, match="at least 2"):
-        pool_random_effects(frame.iloc[:1])
+FIXTURES = Path(__file__).parent / "fixtures" / "effects"
+
+
+@pytest.mark.parametrize(("method", "interval", "test"), [
+    ("reml", "hartung-knapp", "knha"), ("reml", "wald", "z"),
+    ("dl", "hartung-knapp", "knha"), ("dl", "wald", "z"),
+])
+def test_pooling_matches_metafor_on_the_bcg_trials(method, interval, test):
+    trials = pd.read_csv(FIXTURES / "bcg_trials.csv")
+    reference = pd.read_csv(FIXTURES / "bcg_reference.csv")
+    ref = reference[(reference["method"] == method.upper()) & (reference["test"] == test)]
+    ref = ref.iloc[0]
+    result = pool_random_effects(
+        pd.DataFrame({"log_rate_ratio": trials["yi"], "se": np.sqrt(trials["vi"])}),
+        method=method, interval=interval)
+    assert result.k == 13
+    assert result.log_rate_ratio == pytest.approx(ref["estimate"], abs=1e-6)
+    assert result.se == pytest.approx(ref["se"], abs=1e-6)
+    assert result.tau2 == pytest.approx(ref["tau2"], abs=1e-6)
+    assert 100 * result.i2 == pytest.approx(ref["i2"], abs=1e-4)
+    assert result.q == pytest.approx(ref["q"], rel=1e-9)
+    assert result.p_value == pytest.approx(ref["p_value"], rel=1e-4)
+    for ours, theirs in ((result.ci_low, "ci_low"), (result.ci_high, "ci_high"),
+                         (result.pi_low, "pi_low"), (result.pi_high, "pi_high")):
+        assert np.log(ours) == pytest.approx(ref[theirs], abs=1e-6)
+
+
+def test_documented_bcg_figures():
+    trials = pd.read_csv(FIXTURES / "bcg_trials.csv")
+    frame = pd.DataFrame({"log_rate_ratio": trials["yi"], "se": np.sqrt(trials["vi"])})
+    reml = pool_random_effects(frame, interval="wald")
+    assert round(reml.log_rate_ratio, 4) == -0.7145 and round(reml.se, 4) == 0.1798
+    assert round(reml.tau2, 4) == 0.3132
+    dl = pool_random_effects(frame, method="dl", interval="wald")
+    assert round(dl.log_rate_ratio, 4) == -0.7141 and round(dl.tau2, 4) == 0.3088
+    assert (round(np.log(dl.ci_low), 4), round(np.log(dl.ci_high), 4)) == (-1.0644, -0.3638)
+    assert round(100 * dl.i2, 2) == 92.12
+
+
+def test_default_is_reml_hartung_knapp_and_too_few_programmes_give_no_number():
+    frame = pd.DataFrame({"log_rate_ratio": LOG_RR, "se": SE,
+                          "city": ["A", "A", "B", "B", "B"]})
+    result = pool_random_effects(frame)
+    assert (result.method, result.interval) == ("REML", "Hartung-Knapp")
+    assert result.pi_low < result.ci_low and result.pi_high > result.ci_high
+    assert result.cities == ["A", "B"]
+    wald = pool_random_effects(frame, interval="wald")
+    # With few programmes the t quantile (4 df) widens the interval.
+    assert np.log(result.ci_high / result.ci_low) > np.log(wald.ci_high / wald.ci_low)
+    with pytest.raises(EstimationError, match="too few programmes to pool"):
+        pool_random_effects(frame.iloc[:2])

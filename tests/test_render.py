@@ -287,7 +287,8 @@ def _manifest():
              "files": {"html": "x/x.html", "pdf": "x/x.pdf", "ipynb": "x/x.ipynb"},
              "error": None, "key_findings": ["k"], "estimates": [],
              "headline": {"text": "Homicides fell 37%", "percent_change": -37.2,
-                          "ci_low_pct": -52.0, "ci_high_pct": -18.5, "outcome": "homicides"}},
+                          "ci_low_pct": -52.0, "ci_high_pct": -18.5, "outcome": "homicides",
+                          "excludes_no_change": True, "design": "interrupted time series"}},
             {"id": "city/y", "kind": "city", "name": "Y", "slug": "y", "interventions": [],
              "status": "failed", "files": {"ipynb": "y/y.ipynb"},
              "error": "ValueError in cell 3: <b>bad</b>", "key_findings": [], "estimates": [],
@@ -302,11 +303,26 @@ def test_index_lists_reports_failures_and_computed_impact(tmp_path):
     assert "<script>alert" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
     assert "<b>bad</b>" not in text and "&lt;b&gt;bad&lt;/b&gt;" in text
     impact = text[text.index('class="impact"'):text.index("<h2>Reports")]
-    assert "37% reduction" in impact and "homicides" in impact
+    assert "37% lower" in impact and "homicides" in impact and "than expected" in impact
     assert "\u221252% to \u221218%" in impact  # the interval, computed from the manifest
+    assert "design: interrupted time series" in impact
+    assert "How it is chosen: each outcome" in impact
     assert 'href="x/x.html"' in impact
     assert 'href="x/x.pdf"' in text and 'href="y/y.ipynb"' in text
     assert "Failed reports" in text and "<script src" not in text
+
+
+def test_index_says_no_clear_change_when_the_interval_includes_it():
+    manifest = _manifest()
+    manifest["reports"][0]["headline"].update(
+        percent_change=-6.0, ci_low_pct=-16.0, ci_high_pct=7.0, excludes_no_change=False,
+        programme="NYC Ceasefire", intervention="Group Violence Intervention",
+        designs_disagree=True)
+    text = render_index(manifest)
+    impact = text[text.index('class="impact"'):text.index("<h2>Reports")]
+    assert "No clear change" in impact and "\u221216% to +7%: includes no change" in impact
+    assert "reduction" not in impact and "through" not in impact
+    assert "designs disagree" in impact
 
 
 def test_index_without_headlines_has_no_impact_panel():

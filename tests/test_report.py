@@ -56,7 +56,13 @@ def test_city_report_numbers_equal_the_cli_estimates(tmp_path):
         assert getattr(result, method).to_dict() == expected.to_dict()
     assert result.placebo is not None and result.placebo.n > 0
     assert len(city.key_findings) == 1 and "Springfield" in city.key_findings[0]
-    assert city.headline()["percent_change"] == result.its.to_dict()["percent_change"]
+    # The comparison area passes the pre-trend check, so that design leads.
+    assert result.comparison.details["is_pre_trend_parallel"]
+    headline = city.headline()
+    assert headline["percent_change"] == result.comparison.to_dict()["percent_change"]
+    assert headline["design"] == "difference-in-differences against comparison areas"
+    its_led = report.build_city_report(folder, "Springfield", method="its")
+    assert its_led.headline()["percent_change"] == result.its.to_dict()["percent_change"]
 
 
 def test_sections_show_everything_escaped(tmp_path):
@@ -107,28 +113,52 @@ def test_an_outcome_without_estimate_is_reported_not_dropped(tmp_path):
     assert city.key_findings[0]
 
 
-def test_intervention_summary_pools_two_cities(tmp_path):
+def _summary_workbook(tmp_path, cities):
     rng = np.random.default_rng(1)
     rows = "city,area,outcome,period,count\n"
-    for city, effect in (("Springfield", 0.7), ("Shelbyville", 0.8)):
+    interventions = "id,city,intervention,programme,area,start,outcomes\n"
+    for n, (city, effect) in enumerate(cities):
         t = np.arange(72)
-        rows += monthly_rows(city, "citywide", "shootings", 2014,
-                             list(rng.poisson(40 * np.where(t >= 48, effect, 1.0))))
-    folder = write_workbook(
-        tmp_path / "two", outcomes=rows,
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "a,Springfield,Cure Violence,A,citywide,2018-01,shootings\n"
-                       "b,Shelbyville,Cure Violence,B,citywide,2018-01,shootings\n"),
-        tags="tag,kind\nCure Violence,intervention\n")
+        for outcome in ("shootings", "shooting victims"):
+            rows += monthly_rows(city, f"Area {n}", outcome, 2014,
+                                 list(rng.poisson(40 * np.where(t >= 48, effect, 1.0))))
+        interventions += (f"p{n},{city},Cure Violence,Programme {n},Area {n},2018-01,"
+                          "shootings;shooting victims\n")
+    return write_workbook(tmp_path / "summary", outcomes=rows, interventions=interventions,
+                          tags="tag,kind\nCure Violence,intervention\n")
+
+
+def test_intervention_summary_pools_one_outcome_at_a_time(tmp_path):
+    folder = _summary_workbook(
+        tmp_path, [("Springfield", 0.7), ("Springfield", 0.8), ("Shelbyville", 0.75)])
     summary = report.build_intervention_summary(folder, "Cure Violence")
-    assert summary.pooled is not None and summary.pooled.k == 2
-    assert summary.pooled.rate_ratio < 1
-    assert list(summary.rows["city"]) == ["Springfield", "Shelbyville"]
+    assert set(summary.pooled) == {"shootings", "shooting victims"}
+    for outcome, pooled in summary.pooled.items():
+        assert pooled.k == 3 and pooled.rate_ratio < 1
+        assert (pooled.method, pooled.interval) == ("REML", "Hartung-Knapp")
+        assert list(pooled.studies["label"]) == [f"{c} / Area {n}" for n, c in
+                                                 enumerate(["Springfield"] * 2
+                                                           + ["Shelbyville"])]
+    assert "3 programmes in 2 cities (Springfield, Shelbyville)" in summary.key_findings[0]
+    dl = report.build_intervention_summary(folder, "Cure Violence", pooling="dl")
+    assert dl.pooled["shootings"].method == "DerSimonian-Laird"
     with capture_output() as captured:
         sections.show_summary_title(summary)
         sections.show_pooled(summary)
         sections.show_summary_table(summary)
         sections.show_news_counts(summary)
     html = _html(captured.outputs)
-    assert "results across cities" in html and "data:image/png;base64," in html
+    assert "results by programme" in html and "data:image/png;base64," in html
+    assert "prediction interval" in html and "Hartung-Knapp" in html
     assert "could not be produced" not in html
+
+
+def test_two_programmes_give_no_pooled_number(tmp_path):
+    folder = _summary_workbook(tmp_path, [("Springfield", 0.7), ("Springfield", 0.8)])
+    summary = report.build_intervention_summary(folder, "Cure Violence")
+    assert summary.pooled == {}
+    assert summary.pooling_notes["shootings"].startswith(
+        "too few programmes to pool (estimates from 2 programmes, both in Springfield")
+    with capture_output() as captured:
+        sections.show_pooled(summary)
+    assert "too few programmes to pool" in _html(captured.outputs)

@@ -109,16 +109,17 @@ def _matching_programmes(workbook: Workbook, request: EstimateRequest) -> pd.Dat
     return rows
 
 
-def check_names(outcomes: pd.DataFrame, request: EstimateRequest) -> None:
+def check_names(workbook: Workbook, request: EstimateRequest) -> None:
     """Every name the request gives exists in the data, so the error names the option at
     fault (not a missing --start that a typo in --area made look necessary)."""
-    if request.city not in set(outcomes["city"]):
-        raise unknown_value("city", request.city, outcomes["city"])
-    city_rows = outcomes[outcomes["city"] == request.city]
-    if request.outcome not in set(city_rows["outcome"]):
-        raise unknown_value("outcome", request.outcome, city_rows["outcome"],
+    index = workbook.index
+    if not index.has_city(request.city):
+        raise unknown_value("city", request.city, workbook.cities)
+    areas = index.areas(request.city)
+    city_outcomes = {o for area in areas for o in index.outcomes(request.city, area)}
+    if request.outcome not in city_outcomes:
+        raise unknown_value("outcome", request.outcome, city_outcomes,
                             what=f"an outcome with data for {request.city}")
-    areas = set(city_rows["area"])
     if request.area is not None and request.area not in areas:
         raise unknown_value("area", request.area, areas,
                             what=f"an area with data for {request.city}")
@@ -134,11 +135,13 @@ def check_names(outcomes: pd.DataFrame, request: EstimateRequest) -> None:
 
 def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
     """Fill area, start and comparison areas from interventions.csv where not given."""
-    check_names(workbook.outcomes, request)
+    check_names(workbook, request)
     programme = None
     if request.start is None or request.area is None or (
             request.method == "comparison" and not request.comparison_areas):
         rows = _matching_programmes(workbook, request)
+        if len(rows) > 1 and request.start is not None:
+            rows = rows[rows["start"] == request.start]  # the start names the programme
         if len(rows) > 1 and request.start is None:
             ids = ", ".join(rows["id"])
             raise ParameterError("start", None, f"--start or --area to choose among the "
@@ -149,6 +152,13 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
         elif request.start is None:
             raise ParameterError("start", None, f"a start period: {request.city} has no "
                                  f"programme measuring {request.outcome!r} in interventions.csv")
+    elif not workbook.interventions.empty:
+        # Area and start given: the programme row they name (if one) still says where the
+        # programme ran, so `estimate` warns of dilution exactly as the report does.
+        rows = _matching_programmes(workbook, request)
+        rows = rows[rows["start"] == request.start]
+        if len(rows) == 1:
+            programme = rows.iloc[0].to_dict()
     areas = (request.area,) if request.area else (
         tuple(split_list(programme["area"])) if programme else (CITYWIDE,))
     start = parse_period(request.start if request.start else programme["start"])
@@ -163,15 +173,18 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
         raise ParameterError("comparison_areas", None,
                              "one or more areas (\"A;B\") to compare the programme area with")
     programme_areas = set(split_list(programme["area"])) if programme else set(areas)
-    is_diluted = CITYWIDE in areas and CITYWIDE not in programme_areas
+    target = (programme.get("target_area") or "").strip() if programme else ""
+    # The workbook says where the programme actually ran when the analysed area is larger.
+    is_diluted = bool(target) or (CITYWIDE in areas and CITYWIDE not in programme_areas)
+    where = target or (programme["area"] if programme else None)
     return Resolved(request.city, request.outcome, areas, start, comparison, programme,
-                    is_diluted, programme["area"] if programme else None)
+                    is_diluted, where)
 
 
-def combined_series(outcomes: pd.DataFrame, city: str, areas: tuple[str, ...],
+def combined_series(source: Workbook | pd.DataFrame, city: str, areas: tuple[str, ...],
                     outcome: str) -> pd.DataFrame:
     """The sum of several areas' series; a period missing in any area stays missing."""
-    frames = [select_series(outcomes, city, area, outcome) for area in areas]
+    frames = [select_series(source, city, area, outcome) for area in areas]
     if len(frames) == 1:
         return frames[0]
     joined = pd.concat(frames, axis=1, keys=range(len(frames)), join="outer")
@@ -180,15 +193,15 @@ def combined_series(outcomes: pd.DataFrame, city: str, areas: tuple[str, ...],
     return pd.DataFrame({"count": counts, "population": population})
 
 
-def comparison_panel(outcomes: pd.DataFrame, resolved: Resolved) -> pd.DataFrame:
+def comparison_panel(source: Workbook | pd.DataFrame, resolved: Resolved) -> pd.DataFrame:
     """Long frame (area, period, count, population, is_treated) for the DiD model."""
     parts = []
-    treated = combined_series(outcomes, resolved.city, resolved.areas, resolved.outcome)
+    treated = combined_series(source, resolved.city, resolved.areas, resolved.outcome)
     parts.append(treated.assign(area=resolved.area_label, is_treated=True))
     for area in resolved.comparison_areas:
         if area in resolved.areas:
             raise ParameterError("comparison_areas", area, "areas other than the programme's")
-        series = select_series(outcomes, resolved.city, area, resolved.outcome)
+        series = select_series(source, resolved.city, area, resolved.outcome)
         parts.append(series.assign(area=area, is_treated=False))
     panel = pd.concat(parts)
     panel.index.name = "period"
@@ -199,13 +212,13 @@ def estimate_resolved(workbook: Workbook, resolved: Resolved,
                       request: EstimateRequest) -> effects.Estimate:
     labels = {"city": resolved.city, "area": resolved.area_label, "outcome": resolved.outcome}
     if request.method == "comparison":
-        panel = comparison_panel(workbook.outcomes, resolved)
+        panel = comparison_panel(workbook, resolved)
         return effects.estimate_comparison(
             panel, resolved.start, pre_periods=request.pre_periods,
             post_periods=request.post_periods or DEFAULT_POST_PERIODS, labels=labels,
             programme_area=resolved.programme_area,
             is_area_larger_than_programme=resolved.is_diluted)
-    series = combined_series(workbook.outcomes, resolved.city, resolved.areas, resolved.outcome)
+    series = combined_series(workbook, resolved.city, resolved.areas, resolved.outcome)
     if request.method == "prepost":
         return effects.estimate_prepost(
             series, resolved.start, pre_periods=request.pre_periods,

@@ -4,7 +4,8 @@
 - :func:`estimate_prepost` - naive equal-window before/after means.
 - :func:`estimate_comparison` - difference-in-differences against comparison areas.
 - :func:`check_placebo_in_time` - false start dates inside the pre-period.
-- :func:`pool_random_effects` - random-effects pooling across cities.
+- :func:`pool_random_effects` - random-effects pooling across programmes, one outcome at a time.
+- :func:`choose_headline` - the strongest design the data support, and disagreements.
 - :func:`describe_finding`, :func:`describe_pooled` - plain-language sentences.
 
 Inputs are plain frames (see each function); every result is a frozen dataclass whose
@@ -18,28 +19,41 @@ from impactbook.effects.findings import (
     describe_change_pct,
     describe_finding,
     describe_interval,
+    describe_places,
     describe_pooled,
 )
 from impactbook.effects.guardrails import collect_guardrail_warnings
 from impactbook.effects.its import build_its_design, default_fourier_pairs, estimate_its
 from impactbook.effects.placebo import PlaceboResult, check_placebo_in_time
-from impactbook.effects.pooled import PooledResult, pool_random_effects
+from impactbook.effects.pooled import MIN_PROGRAMMES, PooledResult, pool_random_effects
 from impactbook.effects.prepost import estimate_prepost
+from impactbook.effects.weighing import (
+    DESIGN_ORDER,
+    HeadlineChoice,
+    choose_headline,
+    designs_disagree,
+)
 
 __all__ = [
+    "DESIGN_ORDER",
     "ESTIMATE_KEYS",
+    "MIN_PROGRAMMES",
     "Estimate",
+    "HeadlineChoice",
     "PlaceboResult",
     "PooledResult",
     "build_comparison_design",
     "build_its_design",
     "check_placebo_in_time",
+    "choose_headline",
     "collect_guardrail_warnings",
     "default_fourier_pairs",
     "describe_change_pct",
     "describe_finding",
     "describe_interval",
+    "describe_places",
     "describe_pooled",
+    "designs_disagree",
     "estimate_comparison",
     "estimate_its",
     "estimate_prepost",

@@ -37,6 +37,37 @@ class CountFit:
     robust: str
     dispersion: float  # Pearson chi-square / residual df
     alpha: float | None  # negative binomial dispersion parameter, when fitted
+    #: How the negative binomial was fitted, or why it reduced to Poisson (a methods note).
+    solver_note: str | None = None
+    #: (observed - fitted) / sqrt(model variance), in the order of the fitted rows.
+    pearson_residuals: np.ndarray | None = None
+
+    def variance_weights(self, mu: np.ndarray) -> np.ndarray:
+        """IRLS weights ``mu / Var(y)`` of the fitted model at means ``mu`` (log link):
+        ``mu / dispersion`` for quasi-Poisson, ``mu / (1 + alpha mu)`` for NB2."""
+        if self.alpha is None:
+            return mu / self.dispersion
+        return mu / (1.0 + self.alpha * mu)
+
+    def refit_se(self, name: str, cov_type: str, cov_kwds: dict) -> float | None:
+        """The standard error of ``name`` with a robust covariance (e.g. Newey-West: the same
+        estimates, refitted with ``cov_type="HAC"``); ``None`` when it cannot be computed."""
+        model = self.result.model
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                if isinstance(model, sm.GLM):
+                    scale = "X2" if self.family == "quasi-poisson" else 1.0
+                    refit = model.fit(scale=scale, cov_type=cov_type, cov_kwds=cov_kwds)
+                else:
+                    refit = model.fit(start_params=np.asarray(self.result.params), disp=0,
+                                      method="newton", maxiter=100, cov_type=cov_type,
+                                      cov_kwds=cov_kwds)
+            except (np.linalg.LinAlgError, ValueError, KeyError, TypeError):
+                return None
+        names = list(self.result.params.index)
+        value = float(np.asarray(refit.bse)[names.index(name)])
+        return value if np.isfinite(value) and value > 0 else None
 
     def coefficient(self, name: str) -> tuple[float, float, float, float, float]:
         """``(estimate, se, ci_low, ci_high, p_value)`` of one coefficient (log scale)."""
@@ -101,21 +132,20 @@ def fit_count_model(
     if robust == "hac":
         lags = default_hac_lags(n_obs) if hac_lags is None else int(hac_lags)
         fit_kwargs = {"cov_type": "HAC", "cov_kwds": {"maxlags": lags}}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            if family == "quasi-poisson":
-                model = sm.GLM(y, exog, family=sm.families.Poisson(), offset=offset)
-                result = model.fit(scale="X2", **fit_kwargs)
-                converged = bool(result.converged)
-            else:
-                model = sm.NegativeBinomial(y, exog, offset=offset, loglike_method="nb2")
-                result = model.fit(start_params=_nb_start(y, exog, offset), disp=0,
-                                   maxiter=1000, method="bfgs", **fit_kwargs)
-                converged = bool(result.mle_retvals.get("converged", False))
-        except (np.linalg.LinAlgError, ValueError, OverflowError) as exc:
-            raise labels.error(f"the {family} model could not be fitted ({exc})") from None
-    failures = [w for w in caught if issubclass(w.category, _FAILURE_WARNINGS)]
+    solver_note, alpha = None, None
+    if family == "quasi-poisson":
+        result, converged, failures = _fit_quasi_poisson(y, exog, offset, fit_kwargs, labels)
+    elif not is_overdispersed(y, exog, offset):
+        # The likelihood peaks at alpha = 0, where the negative binomial is the Poisson model:
+        # an optimiser chasing log(alpha) to minus infinity "does not converge", but the
+        # answer exists and is the Poisson fit.
+        result, converged, failures = _fit_poisson(y, exog, offset, fit_kwargs, labels)
+        solver_note = ("no overdispersion: alpha is estimated at 0, so the negative binomial "
+                       "is the Poisson model")
+        alpha = 0.0
+    else:
+        result, converged, failures, solver_note = _fit_negative_binomial(
+            y, exog, offset, fit_kwargs, labels)
     if not converged or failures:
         why = f": {failures[0].message}" if failures else ""
         raise labels.error(f"the {family} model did not converge{why}")
@@ -125,14 +155,80 @@ def fit_count_model(
         raise labels.error(f"the {family} model gave non-finite coefficients or standard errors")
     mu = np.asarray(result.predict(exog, offset=offset), dtype=float)
     observed = np.asarray(y, dtype=float)
-    alpha = None
-    if family == "negative-binomial":
+    if family == "negative-binomial" and alpha is None:
         alpha = float(result.params["alpha"])
-        variance = mu + alpha * mu**2
-        df_resid = n_obs - n_params
-    else:
-        variance = mu
-        df_resid = n_obs - n_params
-    dispersion = float(np.sum((observed - mu) ** 2 / variance) / df_resid)
+    variance = mu if alpha is None else mu + alpha * mu**2
+    dispersion = float(np.sum((observed - mu) ** 2 / variance) / (n_obs - n_params))
     return CountFit(result=result, family=family, robust=robust, dispersion=dispersion,
-                    alpha=alpha)
+                    alpha=alpha, solver_note=solver_note,
+                    pearson_residuals=(observed - mu) / np.sqrt(variance))
+
+
+def is_overdispersed(y: pd.Series, exog: pd.DataFrame, offset: np.ndarray | None) -> bool:
+    """Does the NB2 likelihood rise as alpha leaves 0? (Its score at the Poisson fit.)
+
+    At alpha = 0 the derivative of the NB2 log-likelihood in alpha is
+    ``sum(((y - mu)^2 - y) / mu^2) / 2`` with ``mu`` the Poisson fit (Cameron & Trivedi);
+    when it is not positive the maximum is on the boundary alpha = 0.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        poisson = sm.GLM(y, exog, family=sm.families.Poisson(), offset=offset).fit()
+    mu = np.asarray(poisson.mu)
+    counts = np.asarray(y, dtype=float)
+    return bool(np.sum(((counts - mu) ** 2 - counts) / mu**2) > 0)
+
+
+def _caught(call):
+    """Run ``call()`` recording warnings; return (result, failure warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    return result, [w for w in caught if issubclass(w.category, _FAILURE_WARNINGS)]
+
+
+def _fit_quasi_poisson(y, exog, offset, fit_kwargs, labels: Labels):
+    model = sm.GLM(y, exog, family=sm.families.Poisson(), offset=offset)
+    try:
+        result, failures = _caught(lambda: model.fit(scale="X2", **fit_kwargs))
+    except (np.linalg.LinAlgError, ValueError, OverflowError) as exc:
+        raise labels.error(f"the quasi-poisson model could not be fitted ({exc})") from None
+    return result, bool(result.converged), failures
+
+
+def _fit_poisson(y, exog, offset, fit_kwargs, labels: Labels):
+    model = sm.GLM(y, exog, family=sm.families.Poisson(), offset=offset)
+    try:
+        result, failures = _caught(lambda: model.fit(**fit_kwargs))
+    except (np.linalg.LinAlgError, ValueError, OverflowError) as exc:
+        raise labels.error(f"the negative-binomial model could not be fitted ({exc})") from None
+    return result, bool(result.converged), failures
+
+
+def _fit_negative_binomial(y, exog, offset, fit_kwargs, labels: Labels):
+    """NB2 by maximum likelihood: BFGS, then Newton from the same start when BFGS stops early.
+
+    BFGS (on log alpha) stops with precision loss on some long series whose maximum exists
+    (NYC and Philadelphia citywide shooting victims); Newton from the same start reaches R
+    MASS::glm.nb's estimates there. Standard errors are from the observed information.
+    """
+    model = sm.NegativeBinomial(y, exog, offset=offset, loglike_method="nb2")
+    start = _nb_start(y, exog, offset)
+    failures: list = []
+    for method in ("bfgs", "newton"):
+        try:
+            result, failures = _caught(lambda m=method: model.fit(
+                start_params=start, disp=0, maxiter=1000 if m == "bfgs" else 100, method=m,
+                **fit_kwargs))
+        except (np.linalg.LinAlgError, ValueError, OverflowError) as exc:
+            if method == "newton":
+                raise labels.error(
+                    f"the negative-binomial model could not be fitted ({exc})") from None
+            continue
+        converged = bool(result.mle_retvals.get("converged", False))
+        alpha = float(np.asarray(result.params)[-1])
+        if converged and not failures and np.isfinite(alpha) and alpha > 0:
+            note = ("maximum likelihood (BFGS)" if method == "bfgs" else
+                    "maximum likelihood (Newton, after BFGS stopped short)")
+            return result, True, [], note + "; standard errors from the observed information"
+    return result, False, failures, None

@@ -21,8 +21,10 @@ from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.effects._fit import fit_count_model
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window
+from impactbook.effects.diagnostics import headline_interval
 from impactbook.effects.estimate import Z_95, Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
+from impactbook.effects.magnitude import effect_summary
 from impactbook.workbook.periods import QUARTERLY, parse_period
 
 PRE_TREND_ALPHA = 0.05
@@ -98,10 +100,14 @@ def estimate_comparison(
     offset = np.log(rows["population"].to_numpy()) if has_population else None
     fit = fit_count_model(rows["count"], exog, offset, family="quasi-poisson", robust="none",
                           labels=names)
-    log_rr, se, low, high, p_value = fit.coefficient("treated_post")
+    treated_rows = rows["is_treated"].to_numpy()
+    interval = headline_interval(
+        fit, "treated_post", series_rows=treated_rows,
+        panel={"groups": pd.factorize(rows["area"])[0],
+               "time": np.array([p.ordinal for p in rows["period"]])})
 
     counterfactual, fitted = _treated_projection(fit, rows, exog, offset)
-    pre_trend = _pre_trend_test(rows, window.freq, names)
+    pre_trend = _pre_trend_test(rows, window.freq, names, start_from=fit.result.params)
     if pre_trend is not None and pre_trend["p_value"] < PRE_TREND_ALPHA:
         warnings.append(
             "Before the start the treated areas were already trending differently from the "
@@ -109,6 +115,15 @@ def estimate_comparison(
             f" p = {pre_trend['p_value']:.2g}): the comparison may not show what would "
             "have happened without the programme."
         )
+    if interval.warning:
+        warnings.append(interval.warning)
+    treated_post = window.observed[window.observed["t"] >= 0]
+    population = (float(rows.loc[treated_rows & (rows["is_post"] == 1).to_numpy(), "population"]
+                        .groupby(rows["period"]).sum().mean()) if has_population else None)
+    shared = effect_summary(fit, exog.to_numpy(), fit.predict_mean(exog, offset).to_numpy(),
+                            "treated_post", interval,
+                            observed_post_total=float(treated_post["count"].sum()),
+                            population=population)
     comparison_total = comparison_rows.groupby("period")["count"].sum()
     comparison_post = comparison_total[comparison_total.index >= window.start]
     comparison_pre = comparison_total[comparison_total.index < window.start]
@@ -124,6 +139,9 @@ def estimate_comparison(
         "population_offset": has_population,
         "rows": len(rows),
         "pre_trend": pre_trend,
+        "is_pre_trend_parallel": (pre_trend is not None
+                                  and pre_trend["p_value"] >= PRE_TREND_ALPHA),
+        **shared.pop("details"),
     }
     return Estimate(
         city=names.city, area=names.area, outcome=names.outcome, start=window.start,
@@ -131,11 +149,9 @@ def estimate_comparison(
         pre_periods=window.pre_periods, post_periods=window.post_periods,
         pre_mean=float(treated_obs[treated_obs["t"] < 0]["count"].mean()),
         post_mean=float(treated_obs[treated_obs["t"] >= 0]["count"].mean()),
-        rate_ratio=float(np.exp(log_rr)), ci_low=float(np.exp(low)),
-        ci_high=float(np.exp(high)), p_value=p_value, dispersion=fit.dispersion,
-        log_rate_ratio=log_rr, se_log_rate_ratio=se, warnings=tuple(warnings), details=details,
+        dispersion=fit.dispersion, warnings=tuple(warnings), details=details,
         observed=treated_series["count"].rename("observed"), fitted=fitted,
-        counterfactual=counterfactual,
+        counterfactual=counterfactual, **shared,
     )
 
 
@@ -189,7 +205,7 @@ def _sum_series(rows: pd.DataFrame) -> pd.DataFrame:
     """Treated areas summed per period; a period is missing if any treated area is missing."""
     grouped = rows.groupby("period")
     counts = grouped["count"].sum(min_count=1)
-    counts[grouped["count"].apply(lambda c: c.isna().any())] = np.nan
+    counts[rows["count"].isna().groupby(rows["period"]).any()] = np.nan
     index = pd.PeriodIndex(counts.index)
     full = pd.period_range(index.min(), index.max(), freq=index.freq)
     population = grouped["population"].sum(min_count=1)
@@ -227,8 +243,13 @@ def _treated_projection(fit, rows: pd.DataFrame, exog: pd.DataFrame, offset):
     return counterfactual, fitted.rename("fitted")
 
 
-def _pre_trend_test(rows: pd.DataFrame, freq: str, names: Labels) -> dict | None:
-    """Do treated and comparison areas trend alike before the start? (treated x time term)."""
+def _pre_trend_test(rows: pd.DataFrame, freq: str, names: Labels,
+                    start_from: pd.Series | None = None) -> dict | None:
+    """Do treated and comparison areas trend alike before the start? (treated x time term).
+
+    ``start_from`` (the full model's coefficients) starts the fit near its answer: the area and
+    period effects before the start barely move, so IRLS needs about half the iterations.
+    """
     pre = rows[rows["is_post"] == 0]
     if pre["period"].nunique() < 6:
         return None
@@ -241,9 +262,13 @@ def _pre_trend_test(rows: pd.DataFrame, freq: str, names: Labels) -> dict | None
     offset = np.log(pre["population"].to_numpy()) if pre["population"].notna().all() else None
     with pywarnings.catch_warnings():
         pywarnings.simplefilter("ignore")
+        model = sm.GLM(pre["count"], exog, family=sm.families.Poisson(), offset=offset)
+        start = None if start_from is None else (
+            start_from.reindex(exog.columns).fillna(0.0).to_numpy(dtype=float))
         try:
-            result = sm.GLM(pre["count"], exog, family=sm.families.Poisson(),
-                            offset=offset).fit(scale="X2")
+            result = model.fit(scale="X2", start_params=start)
+            if start is not None and not result.converged:
+                result = model.fit(scale="X2")  # from statsmodels' own start, as before
         except (np.linalg.LinAlgError, ValueError):
             return None
     if not result.converged or not np.isfinite(result.bse["treated_trend"]):

@@ -1,7 +1,9 @@
 """The :class:`Estimate` every estimator returns, and its JSON form.
 
-``Estimate.to_dict()`` is the DESIGN.md contract: exactly those keys, plain JSON values
-(``None`` instead of NaN), rounded for reading. Everything else a report needs (slope change,
+``Estimate.to_dict()`` is the DESIGN.md contract: those keys first, then the fields every
+design adds (:data:`EXTRA_KEYS`: the design's name, events averted with its interval, the
+detectable change, the autocorrelation test and which interval the headline uses), plain JSON
+values (``None`` instead of NaN), rounded for reading. Everything else a report needs (slope change,
 dispersion parameter, comparison areas, placebo check) lives in ``details``, and the frames a
 chart needs (observed, fitted, counterfactual) ride along on the object but not in the JSON.
 """
@@ -20,11 +22,27 @@ import pandas as pd
 from impactbook.workbook.periods import format_period
 
 #: The keys of the DESIGN.md estimate JSON, in contract order.
-ESTIMATE_KEYS: tuple[str, ...] = (
+CONTRACT_KEYS: tuple[str, ...] = (
     "city", "area", "outcome", "start", "method", "model", "pre_periods", "post_periods",
     "pre_mean", "post_mean", "raw_percent_change", "rate_ratio", "ci_low", "ci_high",
     "percent_change", "p_value", "dispersion", "warnings",
 )
+#: The keys every design adds after the contract's.
+EXTRA_KEYS: tuple[str, ...] = (
+    "design", "interval", "events_averted", "events_averted_low", "events_averted_high",
+    "events_averted_per_100k", "detectable_change_pct", "autocorrelation",
+)
+ESTIMATE_KEYS: tuple[str, ...] = CONTRACT_KEYS + EXTRA_KEYS
+
+#: Plain names of the designs, strongest first (the order the headline is chosen in).
+DESIGN_NAMES: dict[str, str] = {
+    "synth": "synthetic control",
+    "comparison": "difference-in-differences against comparison areas",
+    "its": "interrupted time series",
+    "prepost": "naive pre/post",
+}
+INTERVAL_NAMES = {"model": "model", "newey-west": "Newey-West (wider than the model's)",
+                  "newey-west (asked)": "Newey-West"}
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -63,6 +81,14 @@ class Estimate:
     se_log_rate_ratio: float
     warnings: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: Expected minus observed events over the post window: (estimate, 95% low, 95% high).
+    events_averted: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    #: Rate ratio of the smallest fall detectable with 80% power at the 5% level.
+    detectable_rate_ratio: float = math.nan
+    #: Ljung-Box test of the residuals (``test, lags, statistic, p_value, is_detected``).
+    autocorrelation: Mapping[str, Any] | None = None
+    #: Which interval ``ci_low``/``ci_high`` are: "model", "newey-west", "newey-west (asked)".
+    interval_source: str = "model"
     observed: pd.Series | None = field(default=None, repr=False, compare=False)
     fitted: pd.Series | None = field(default=None, repr=False, compare=False)
     counterfactual: pd.DataFrame | None = field(default=None, repr=False, compare=False)
@@ -76,6 +102,15 @@ class Estimate:
         if not self.pre_mean or not np.isfinite(self.pre_mean):
             return math.nan
         return (self.post_mean / self.pre_mean - 1.0) * 100.0
+
+    @property
+    def design(self) -> str:
+        return DESIGN_NAMES.get(self.method, self.method)
+
+    @property
+    def detectable_change_pct(self) -> float:
+        """The detectable fall as a percent change (e.g. -45.0)."""
+        return (self.detectable_rate_ratio - 1.0) * 100.0
 
     @property
     def excludes_no_change(self) -> bool:
@@ -103,6 +138,15 @@ class Estimate:
             "p_value": significant_or_none(self.p_value, 3),
             "dispersion": round_or_none(self.dispersion, 3),
             "warnings": list(self.warnings),
+            "design": self.design,
+            "interval": INTERVAL_NAMES.get(self.interval_source, self.interval_source),
+            "events_averted": round_or_none(self.events_averted[0], 1),
+            "events_averted_low": round_or_none(self.events_averted[1], 1),
+            "events_averted_high": round_or_none(self.events_averted[2], 1),
+            "events_averted_per_100k": round_or_none(
+                (self.details.get("events_averted_per_100k") or [None])[0], 2),
+            "detectable_change_pct": round_or_none(self.detectable_change_pct, 1),
+            "autocorrelation": to_json_safe(self.autocorrelation),
         }
         if with_details:
             out["details"] = to_json_safe(self.details)

@@ -1,12 +1,16 @@
 """Plain-language findings a funder can read, generated from an estimate.
 
-One sentence each: where and what, direction and size, the 95% interval in words, whether the
-interval excludes no change, and the design the figure comes from. Wording never claims more
-than the design supports: an interval that includes no change is "not clear evidence", and one
+A few sentences each: where and what, the design, direction and size with the 95% interval in
+words, events averted in counts, and what the design could have detected. Wording never claims
+more than the design supports: an interval that includes no change is "no clear change" (with
+the smallest change the counts could have shown, so it is not read as "no effect"), and one
 that excludes it is "evidence of a fall/rise", not proof the programme caused it.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
 
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.pooled import PooledResult
@@ -33,11 +37,16 @@ def describe_interval(ci_low: float, ci_high: float) -> str:
 
 
 def describe_finding(estimate: Estimate) -> str:
-    """One plain sentence for a funder, e.g.
+    """Plain sentences for a funder. With an interval that includes no change:
 
-    "In Precinct 77 (New York), monthly shootings were 18% lower than the pre-programme trend
-    projected in the 24 months from January 2010 (95% interval 31% lower to 2% higher); the
-    interval includes no change, so this is not clear evidence of an effect."
+    "In Precinct 77 (New York), monthly shootings showed no clear change against what the
+    pre-programme trend projected in the 24 months from January 2010 (18% lower, 95% interval
+    31% lower to 2% higher; interrupted time series). Only a fall of 45% or more could have
+    been detected with these counts (80% power), so this is not evidence of no effect."
+
+    With one that excludes it: "... were 25% lower than ... (95% interval 38% to 10% lower;
+    interrupted time series): about 60 fewer shootings than expected (95% interval 20 to 95).
+    This is evidence of a fall, though this design alone cannot rule out other causes."
     """
     freq = frequency_of(estimate.start)
     unit = "quarter" if freq == QUARTERLY else "month"
@@ -47,30 +56,84 @@ def describe_finding(estimate: Estimate) -> str:
     subject = _subject(estimate, "quarterly" if freq == QUARTERLY else "monthly")
     change = describe_change_pct(estimate.percent_change)
     span = f"in the {estimate.post_periods} {units} from {when}"
-    if estimate.method == "its":
-        body = (f"{subject} were {change} than the pre-programme trend projected {span}"
-                if change != "about the same"
-                else f"{subject} were about what the pre-programme trend projected {span}")
-    elif estimate.method == "comparison":
-        areas = ", ".join(estimate.details.get("comparison_areas", [])) or "the comparison areas"
-        body = (f"{subject} were {change} than the change in the comparison areas ({areas}) "
-                f"implies {span}" if change != "about the same" else
-                f"{subject} moved about as the comparison areas ({areas}) imply {span}")
-    else:
-        body = (f"{subject} were {change} {span} than in the {estimate.pre_periods} {unit}s "
-                "before (a naive before/after comparison that ignores trends)")
     interval = describe_interval(estimate.ci_low, estimate.ci_high)
-    if estimate.ci_high < 1:
-        verdict = ("the interval excludes no change, so this is evidence of a fall, though this "
-                   "design alone cannot rule out other causes")
-    elif estimate.ci_low > 1:
-        verdict = ("the interval excludes no change, so this is evidence of a rise, though this "
-                   "design alone cannot rule out other causes")
+    is_clear = estimate.excludes_no_change
+    if estimate.method == "comparison":
+        areas = ", ".join(estimate.details.get("comparison_areas", [])) or "the comparison areas"
+        against = f"the change in the comparison areas ({areas}) implies"
+    elif estimate.method == "prepost":
+        against = (f"in the {estimate.pre_periods} {unit}s before (a naive before/after "
+                   "comparison that ignores trends)")
+    elif estimate.method == "synth":
+        against = "the synthetic control (a weighted mix of the city's other areas) implies"
     else:
-        verdict = "the interval includes no change, so this is not clear evidence of an effect"
+        against = "the pre-programme trend projected"
+    bracket = f"95% interval {interval}; {estimate.design}"
+    if estimate.interval_source == "newey-west":
+        bracket += ", interval widened for autocorrelated periods (Newey-West)"
+    if not is_clear:
+        if estimate.method == "prepost":
+            body = (f"{subject} showed no clear change {span} compared with the "
+                    f"{estimate.pre_periods} {unit}s before ({change}, {bracket}; a naive "
+                    "before/after comparison that ignores trends)")
+        else:
+            body = (f"{subject} showed no clear change against what {against} {span} "
+                    f"({change}, {bracket})")
+        verdict = describe_power(estimate)
+    else:
+        body = (f"{subject} were {change} than {against} {span} ({bracket})"
+                if estimate.method != "prepost" else
+                f"{subject} were {change} {span} than {against} ({bracket})")
+        events = describe_events(estimate)
+        if events:
+            body += f": {events}"
+        direction = "fall" if estimate.ci_high < 1 else "rise"
+        verdict = (f"This is evidence of a {direction}, though this design alone cannot rule "
+                   "out other causes.")
     caveats = describe_caveats(estimate.warnings)
     caution = f" Caution: {caveats}." if caveats else ""
-    return f"{_place(estimate)}, {body} (95% interval {interval}); {verdict}.{caution}"
+    return f"{_place(estimate)}, {body}. {verdict}{caution}"
+
+
+def describe_events(estimate: Estimate) -> str:
+    """``about 60 fewer shooting victims than expected (95% interval 20 to 95)``."""
+    averted, low, high = estimate.events_averted
+    if not all(math.isfinite(v) for v in (averted, low, high)):
+        return ""
+    what = estimate.outcome or "events"
+    if averted >= 0:
+        word, lo, hi = "fewer", low, high
+    else:
+        word, lo, hi = "more", -high, -low
+    if lo >= 0:
+        span = f"{_about(lo)} to {_about(hi)}"
+    else:  # the interval crosses zero: name both sides
+        other = "more" if word == "fewer" else "fewer"
+        span = f"{_about(-lo)} {other} to {_about(hi)} {word}"
+    text = f"about {_about(abs(averted))} {word} {what} than expected (95% interval {span})"
+    per = estimate.details.get("events_averted_per_100k")
+    if per and per[0] is not None and math.isfinite(per[0]):
+        text += f", {abs(per[0]):.1f} {word} per 100,000 residents"
+    return text
+
+
+def describe_power(estimate: Estimate) -> str:
+    """What a "no clear change" can and cannot say, from the detectable change."""
+    ratio = estimate.detectable_rate_ratio
+    if not math.isfinite(ratio):
+        return ("With counts this small no fall of any size could reliably have been detected "
+                "(80% power, 5% level), so this is not evidence of no effect.")
+    fall = (1 - ratio) * 100
+    lead = "With counts this small only" if fall >= 30 else "Only"
+    return (f"{lead} a fall of {fall:.0f}% or more could have been detected with 80% power "
+            "(5% level), so this is not evidence of no effect.")
+
+
+def _about(value: float) -> str:
+    """Whole numbers under 100, two significant figures above (the interval is wide)."""
+    if value < 100:
+        return f"{value:.0f}"
+    return f"{float(f'{value:.2g}'):,.0f}"
 
 
 # Short names for the guardrail warnings, so a funder's sentence carries the caveats that
@@ -84,6 +147,7 @@ _CAVEATS = (
     ("unusual high", "the start follows an unusual high (regression to the mean)"),
     ("counts are small", "small counts"),
     ("trending differently", "the areas' trends differed before the start"),
+    ("autocorrelated", "autocorrelated residuals"),
     ("missing", "missing periods"),
     ("with no count", "missing periods"),
     ("partial", "partial periods"),
@@ -105,19 +169,42 @@ def describe_caveats(warnings) -> str:
     return "; ".join(found)
 
 
-def describe_pooled(pooled: PooledResult, intervention: str | None = None) -> str:
-    """One plain sentence about a pooled estimate and how much cities differ."""
-    what = f"with {intervention}" if intervention else "in this analysis"
+def describe_places(cities: Sequence[str | None]) -> str:
+    """``3 programmes, all in New York`` / ``4 programmes in 3 cities (A, B, C)``."""
+    n = len(cities)
+    noun = "programme" if n == 1 else "programmes"
+    distinct = list(dict.fromkeys(c for c in cities if c))
+    if not distinct:
+        return f"{n} {noun}"
+    if len(distinct) == 1:
+        where = {1: "in", 2: "both in"}.get(n, "all in")
+        return f"{n} {noun}, {where} {distinct[0]}"
+    return f"{n} {noun} in {len(distinct)} cities ({', '.join(distinct)})"
+
+
+def describe_pooled(pooled: PooledResult, intervention: str | None = None,
+                    outcome: str | None = None) -> str:
+    """One plain sentence about a pooled estimate, its spread and what a new programme
+    might show, e.g. "Across 3 programmes, all in New York, with Cure Violence, shootings
+    showed no clear change overall (pooled 12% lower, 95% interval ...)"."""
+    places = describe_places(list(pooled.studies["city"]))
+    what = f", with {intervention}," if intervention else ","
+    subject = outcome or "the outcome"
+    interval = describe_interval(pooled.ci_low, pooled.ci_high)
     change = describe_change_pct(pooled.percent_change)
-    direction = ("no clear change overall" if pooled.ci_low <= 1 <= pooled.ci_high
-                 else ("a fall overall" if pooled.ci_high < 1 else "a rise overall"))
+    if pooled.excludes_no_change:
+        body = (f"{subject} were {change} overall (95% interval {interval}), evidence of a "
+                f"{'fall' if pooled.ci_high < 1 else 'rise'} across these programmes")
+    else:
+        body = (f"{subject} showed no clear change overall (pooled {change}, 95% interval "
+                f"{interval})")
     i2 = 100 * pooled.i2
     spread = ("little" if i2 < 25 else "moderate" if i2 < 50 else "substantial"
               if i2 < 75 else "considerable")
-    return (f"Across {pooled.k} estimates {what}, the pooled outcome was {change} "
-            f"(95% interval {describe_interval(pooled.ci_low, pooled.ci_high)}; random effects, "
-            f"{pooled.method}), {direction}, with {spread} variation between places "
-            f"(I-squared {i2:.0f}%).")
+    return (f"Across {places}{what} {body}; random effects ({pooled.method}, "
+            f"{pooled.interval} interval), with {spread} variation between programmes "
+            f"(I-squared {i2:.0f}%); a new programme like these might show anything from "
+            f"{describe_interval(pooled.pi_low, pooled.pi_high)} (95% prediction interval).")
 
 
 def _place(estimate: Estimate) -> str:

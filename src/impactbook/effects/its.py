@@ -18,8 +18,10 @@ from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.effects._fit import fit_count_model
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, Window, fourier_terms, make_window
-from impactbook.effects.estimate import Estimate
+from impactbook.effects.diagnostics import headline_interval
+from impactbook.effects.estimate import Z_95, Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
+from impactbook.effects.magnitude import effect_summary, events_averted
 from impactbook.workbook.periods import QUARTERLY
 
 MIN_PRE_OBSERVED = 6
@@ -81,7 +83,8 @@ def estimate_its(
     fourier_pairs : annual sine/cosine pairs (default 2 monthly, 1 quarterly; 0 = none).
     labels : ``{"city", "area", "outcome"}`` carried into the result and error messages.
     programme_area, is_area_larger_than_programme : for the dilution guardrail.
-    check_guardrails : run the guardrail checks (the placebo check turns them off).
+    check_guardrails : run the guardrail checks, the residual autocorrelation test, events
+        averted and the detectable change (the placebo check turns them off).
 
     Raises
     ------
@@ -114,8 +117,7 @@ def estimate_its(
         frame["count"][rows], exog[rows], None if offset is None else offset[rows],
         family=family, robust=robust, labels=names, hac_lags=hac_lags,
     )
-    log_rr, se, low, high, p_value = fit.coefficient("level_change")
-
+    interval = headline_interval(fit, "level_change", check=check_guardrails)
     post = frame["t"].to_numpy() >= 0
     counterfactual_exog = exog[post].copy()
     counterfactual_exog["level_change"] = 0.0
@@ -134,17 +136,59 @@ def estimate_its(
         )
         if check_guardrails else list(window.warnings)
     )
+    if interval.warning:
+        warnings.append(interval.warning)
+    shared: dict = {}
+    if check_guardrails:  # placebo fits read only the level change
+        shared = effect_summary(
+            fit, exog[rows].to_numpy(), fitted.to_numpy()[rows], "level_change", interval,
+            observed_post_total=float(post_obs["count"].sum()),
+            population=(float(frame["population"][post].mean()) if window.has_population
+                        else None))
+        details.update(shared.pop("details"))
+        if slope_change:
+            shared["events_averted"] = _averted_with_slope_change(
+                fit, exog, offset, post, rows, float(post_obs["count"].sum()),
+                shared["se_log_rate_ratio"] / interval.model_se)
+            details["events_expected"] = float(post_obs["count"].sum()
+                                               + shared["events_averted"][0])
+    else:
+        shared = {"rate_ratio": float(np.exp(interval.log_rate_ratio)),
+                  "ci_low": float(np.exp(interval.ci_low)),
+                  "ci_high": float(np.exp(interval.ci_high)), "p_value": interval.p_value,
+                  "log_rate_ratio": interval.log_rate_ratio, "se_log_rate_ratio": interval.se}
     return Estimate(
         city=names.city, area=names.area, outcome=names.outcome, start=window.start,
         method="its", model=family, pre_periods=window.pre_periods,
         post_periods=window.post_periods, pre_mean=float(pre_obs["count"].mean()),
-        post_mean=float(post_obs["count"].mean()), rate_ratio=float(np.exp(log_rr)),
-        ci_low=float(np.exp(low)), ci_high=float(np.exp(high)), p_value=p_value,
-        dispersion=fit.dispersion, log_rate_ratio=log_rr, se_log_rate_ratio=se,
+        post_mean=float(post_obs["count"].mean()), dispersion=fit.dispersion,
         warnings=tuple(warnings), details=details,
         observed=series["count"].astype(float).rename("observed"),
-        fitted=fitted, counterfactual=counterfactual,
+        fitted=fitted, counterfactual=counterfactual, **shared,
     )
+
+
+def _averted_with_slope_change(fit, exog: pd.DataFrame, offset, post: np.ndarray,
+                               rows: np.ndarray, observed_total: float,
+                               se_inflation: float) -> tuple[float, float, float]:
+    """Events averted when the trend changes too: the post window's counterfactual total
+    (level and slope change set to 0) minus the observed, with a delta-method interval on
+    log(fitted total / counterfactual total)."""
+    keep = post & rows
+    x_fit = exog[keep].to_numpy(dtype=float)
+    x_cf = exog[keep].copy()
+    x_cf[["level_change", "slope_change"]] = 0.0
+    x_cf = x_cf.to_numpy(dtype=float)
+    beta = np.asarray(fit.result.params, dtype=float)[:x_fit.shape[1]]
+    shift = np.zeros(keep.sum()) if offset is None else offset[keep]
+    mu_fit, mu_cf = np.exp(x_fit @ beta + shift), np.exp(x_cf @ beta + shift)
+    log_ratio = float(np.log(mu_fit.sum() / mu_cf.sum()))
+    gradient = (mu_fit @ x_fit) / mu_fit.sum() - (mu_cf @ x_cf) / mu_cf.sum()
+    cov = np.asarray(fit.result.cov_params())[:x_fit.shape[1], :x_fit.shape[1]]
+    se = float(np.sqrt(gradient @ cov @ gradient)) * se_inflation
+    return events_averted(observed_total, float(np.exp(log_ratio)),
+                          float(np.exp(log_ratio - Z_95 * se)),
+                          float(np.exp(log_ratio + Z_95 * se)))
 
 
 def _its_details(fit, window: Window, pairs: int, slope_change: bool,
@@ -162,6 +206,8 @@ def _its_details(fit, window: Window, pairs: int, slope_change: bool,
         details["hac_lags"] = int(fit.result.cov_kwds["maxlags"])
     if fit.alpha is not None:
         details["alpha"] = fit.alpha
+    if fit.solver_note:
+        details["fit_note"] = fit.solver_note
     if slope_change:
         est, _, low, high, p = fit.coefficient("slope_change")
         details["slope_change_ratio_per_period"] = float(np.exp(est))

@@ -11,6 +11,11 @@ caps them at that many evenly spaced starts, first and last included, for batch 
 placebo is still a full fit on the pre-period data, so the distribution is as honest as the
 full one, only coarser: with ``n`` placebos the smallest possible p-value is ``1 / (n + 1)``.
 The interpretation says how many of the possible starts were used.
+
+The rank is descriptive, not an exact test: neighbouring placebo windows share most of their
+data, so the placebos are not independent draws. The verdict follows the rank p-value
+``(n_as_large + 1) / (n + 1)`` (unusual only when it is at most 5%), and with fewer than
+:data:`MIN_PLACEBOS` false starts fitted the check is skipped with a note.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from impactbook.errors import EstimationError
 from impactbook.workbook.periods import format_period
 
 MIN_PLACEBO_PRE_PERIODS = 12
-MIN_PLACEBOS = 5
+MIN_PLACEBOS = 10
+RANK_P_UNUSUAL = 0.05
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,20 @@ class PlaceboResult:
         return len(self.placebo_log_rate_ratios)
 
     @property
+    def is_skipped(self) -> bool:
+        """Too few false starts fitted to rank the real change (no verdict)."""
+        return self.n < MIN_PLACEBOS
+
+    @property
+    def is_unusual(self) -> bool:
+        return not self.is_skipped and self.p_value <= RANK_P_UNUSUAL
+
+    @property
     def position_text(self) -> str:
-        """A table-cell summary, e.g. ``0 of 61 placebos as large (p 0.016)``."""
-        if self.n == 0:
-            return "no placebo fitted"
-        return f"{self.n_as_large} of {self.n} placebos as large (p {self.p_value:.2g})"
+        """A table-cell summary, e.g. ``0 of 61 placebos as large (rank p 0.016)``."""
+        if self.is_skipped:
+            return f"skipped: {self.n} false starts fitted (at least {MIN_PLACEBOS} needed)"
+        return f"{self.n_as_large} of {self.n} placebos as large (rank p {self.p_value:.2g})"
 
     def to_frame(self) -> pd.DataFrame:
         """One row per placebo: ``start``, ``log_rate_ratio``, ``rate_ratio``."""
@@ -85,6 +100,8 @@ class PlaceboResult:
             "placebo_rate_ratios": [significant_or_none(np.exp(v), 4)
                                     for v in self.placebo_log_rate_ratios],
             "position": self.position_text,
+            "is_skipped": self.is_skipped,
+            "is_unusual": self.is_unusual,
             "interpretation": self.interpretation,
         }
 
@@ -163,7 +180,7 @@ def check_placebo_in_time(
     n = len(values)
     percentile = float(100.0 * np.mean(magnitudes < real_size)) if n else float("nan")
     p_value = (n_as_large + 1) / (n + 1)
-    interpretation = _interpret(real, n, n_as_large, percentile, length, freq,
+    interpretation = _interpret(real, n, n_as_large, p_value, length, freq,
                                 possible if len(false_starts) < possible else None)
     return PlaceboResult(
         real_log_rate_ratio=real.log_rate_ratio, placebo_starts=tuple(starts),
@@ -181,22 +198,28 @@ def _spread(false_starts: list[pd.Period], limit: int | None) -> list[pd.Period]
     return [false_starts[i] for i in positions]
 
 
-def _interpret(real: Estimate, n: int, n_as_large: int, percentile: float, length: int,
+def _interpret(real: Estimate, n: int, n_as_large: int, p_value: float, length: int,
                freq: str, possible: int | None = None) -> str:
     size = f"{abs(real.percent_change):.0f}%"
     # Said only when the starts were thinned, so unthinned text is unchanged.
     spread = f" (evenly spaced over the {possible} possible)" if possible else ""
     if n < MIN_PLACEBOS:
-        return (f"Only {n} placebo start dates{spread} fit before the programme, too few to "
-                f"judge whether the real change of {size} is unusual for this series.")
+        return (f"Placebo check skipped: only {n} false start dates{spread} fit before the "
+                f"programme (at least {MIN_PLACEBOS} needed) to rank the real change of "
+                f"{size} against.")
     window = f"{length} {unit_name(freq, length)}"
-    if n_as_large == 0:
-        return (f"None of {n} placebo start dates{spread} before the programme gave a change as "
-                f"large as the real {size} (over {window}), so a change this size is unusual "
-                "for this series.")
-    share = 100.0 * n_as_large / n
-    verdict = ("unusual for this series" if share <= 5.0
-               else "not unusual for this series without the programme")
-    return (f"{n_as_large} of {n} placebo start dates{spread} before the programme "
-            f"({share:.0f}%) gave a change at least as large as the real {size} (over "
-            f"{window}), so a change this size is {verdict}.")
+    how_many = (f"None of {n} placebo start dates{spread} before the programme gave"
+                if n_as_large == 0 else
+                f"{n_as_large} of {n} placebo start dates{spread} before the programme "
+                f"({100.0 * n_as_large / n:.0f}%) gave")
+    rank = f"rank p = {p_value:.2g}"
+    if p_value <= RANK_P_UNUSUAL:
+        verdict = f"so a change this size is unusual for this series ({rank})"
+    elif n_as_large == 0:
+        verdict = (f"but with {n} placebos the rank p can be no smaller than {p_value:.2g}, so "
+                   "this check cannot show the change is unusual for this series")
+    else:
+        verdict = f"so a change this size is not unusual for this series ({rank})"
+    return (f"{how_many} a change at least as large as the real {size} (over {window}), "
+            f"{verdict}. This is a descriptive rank, not an exact test: the placebo windows "
+            "overlap.")

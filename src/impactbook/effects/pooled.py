@@ -1,9 +1,13 @@
-"""Pooled random-effects estimate across cities (one intervention type).
+"""Pooled random-effects estimate across programmes (one intervention type, one outcome).
 
-Uses ``statsmodels.stats.meta_analysis.combine_effects`` on per-city log rate ratios and their
-standard errors: DerSimonian-Laird (``method="dl"``, statsmodels' ``"chi2"``) or Paule-Mandel
-(``method="pm"``, statsmodels' ``"iterated"``). statsmodels has no REML here; Paule-Mandel is
-the iterative estimator it offers and is recommended alongside REML in the methods literature.
+Per-programme log rate ratios and their standard errors are pooled with a random-effects
+model. The default is what methods reviewers ask for with few studies: the between-programme
+variance tau-squared by restricted maximum likelihood (REML, Fisher scoring as R metafor does),
+a Hartung-Knapp interval (a t interval with k - 1 degrees of freedom on a rescaled variance:
+with k = 3 it is far wider than the normal one, honestly so) and a 95% prediction interval for
+a new programme. DerSimonian-Laird with a normal (Wald) interval is an option. Both are checked
+against R metafor on its documented BCG example (tests/fixtures/effects/bcg_reference.R).
+Fewer than :data:`MIN_PROGRAMMES` estimates give no pooled number.
 """
 
 from __future__ import annotations
@@ -15,35 +19,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.meta_analysis import combine_effects
 
-from impactbook.effects.estimate import (
-    Z_95,
-    Estimate,
-    round_or_none,
-    significant_or_none,
-)
+from impactbook.effects.estimate import Z_95, Estimate, round_or_none, significant_or_none
 from impactbook.errors import EstimationError
 
-METHODS = {"dl": "chi2", "pm": "iterated"}
-METHOD_NAMES = {"dl": "DerSimonian-Laird", "pm": "Paule-Mandel"}
+MIN_PROGRAMMES = 3
+METHOD_NAMES = {"reml": "REML", "dl": "DerSimonian-Laird"}
+INTERVAL_NAMES = {"hartung-knapp": "Hartung-Knapp", "wald": "Wald (normal)"}
+_REML_TOLERANCE = 1e-10
+_REML_MAX_STEPS = 100
 
 
 @dataclass(frozen=True)
 class PooledResult:
     """A random-effects pooled rate ratio with heterogeneity statistics.
 
-    ``studies`` has one row per input (``label, log_rate_ratio, se, rate_ratio, ci_low,
+    ``studies`` has one row per input (``label, city, log_rate_ratio, se, rate_ratio, ci_low,
     ci_high, weight``; weights are random-effects, summing to 1) for a forest plot.
+    ``pi_low``/``pi_high`` bound the rate ratio a new programme like these might show (95%).
     """
 
     k: int
     method: str
+    interval: str
     log_rate_ratio: float
     se: float
     rate_ratio: float
     ci_low: float
     ci_high: float
+    pi_low: float
+    pi_high: float
     p_value: float
     tau2: float
     i2: float
@@ -55,72 +60,125 @@ class PooledResult:
     def percent_change(self) -> float:
         return (self.rate_ratio - 1.0) * 100.0
 
+    @property
+    def excludes_no_change(self) -> bool:
+        return self.ci_high < 1.0 or self.ci_low > 1.0
+
+    @property
+    def cities(self) -> list[str]:
+        """The distinct cities of the pooled programmes, in input order."""
+        return list(dict.fromkeys(c for c in self.studies["city"] if c))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "k": self.k,
             "method": self.method,
+            "interval": self.interval,
             "rate_ratio": round_or_none(self.rate_ratio, 4),
             "ci_low": round_or_none(self.ci_low, 4),
             "ci_high": round_or_none(self.ci_high, 4),
+            "prediction_low": round_or_none(self.pi_low, 4),
+            "prediction_high": round_or_none(self.pi_high, 4),
             "percent_change": round_or_none(self.percent_change, 1),
             "p_value": significant_or_none(self.p_value, 3),
             "tau2": significant_or_none(self.tau2, 4),
             "i2_percent": round_or_none(100.0 * self.i2, 1),
             "q": round_or_none(self.q, 3),
             "q_p_value": significant_or_none(self.q_p_value, 3),
+            "cities": self.cities,
         }
 
 
 def pool_random_effects(
-    estimates: Sequence[Estimate] | pd.DataFrame, *, method: str = "dl"
+    estimates: Sequence[Estimate] | pd.DataFrame, *, method: str = "reml",
+    interval: str = "hartung-knapp", min_programmes: int = MIN_PROGRAMMES,
 ) -> PooledResult:
-    """Pool per-city log rate ratios with a random-effects model.
+    """Pool per-programme log rate ratios with a random-effects model.
 
     ``estimates`` is a list of :class:`Estimate` (labels from city/area/outcome) or a frame with
     columns ``log_rate_ratio`` and ``se`` (or ``rate_ratio, ci_low, ci_high``, 95% interval,
-    from which the SE is recovered), optionally ``label``. Needs at least two estimates.
+    from which the SE is recovered), optionally ``label`` and ``city``. ``method`` is
+    ``"reml"`` or ``"dl"``; ``interval`` ``"hartung-knapp"`` or ``"wald"``. Raises
+    EstimationError with fewer than ``min_programmes`` estimates ("too few programmes").
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
+    if method not in METHOD_NAMES:
+        raise ValueError(f"method must be one of {sorted(METHOD_NAMES)}, got {method!r}")
+    if interval not in INTERVAL_NAMES:
+        raise ValueError(f"interval must be one of {sorted(INTERVAL_NAMES)}, got {interval!r}")
     studies = _as_frame(estimates)
-    if len(studies) < 2:
-        raise EstimationError(f"pooling needs at least 2 estimates, got {len(studies)}")
+    if len(studies) < max(2, min_programmes):
+        raise EstimationError(
+            f"too few programmes to pool: {len(studies)} with an estimate, at least "
+            f"{max(2, min_programmes)} needed")
     bad = studies[~(np.isfinite(studies["log_rate_ratio"]) & np.isfinite(studies["se"])
                     & (studies["se"] > 0))]
     if len(bad):
         raise EstimationError(
             f"estimates without a usable rate ratio and standard error: {list(bad['label'])}"
         )
-    result = combine_effects(studies["log_rate_ratio"].to_numpy(),
-                             studies["se"].to_numpy() ** 2, method_re=METHODS[method],
-                             row_names=list(studies["label"]))
-    frame = result.summary_frame(alpha=0.05)
-    tau2, weights = float(result.tau2), np.asarray(result.weights_rel_re)
-    row = frame.loc["random effect"]
-    if tau2 < 0:
-        # statsmodels (0.14-0.15) leaves the DerSimonian-Laird moment estimate untruncated when
-        # Q < k - 1; the estimator is max(0, .), and with tau2 = 0 the random-effects estimate
-        # is the fixed-effect one.
-        tau2, weights = 0.0, np.asarray(result.weights_rel_fe)
-        row = frame.loc["fixed effect"]
-    pooled, se = float(row["eff"]), float(row["sd_eff"])
-    k = int(result.k)
-    q = float(result.q)
-    i2 = max(0.0, (q - (k - 1)) / q) if q > 0 else 0.0
+    y = studies["log_rate_ratio"].to_numpy(float)
+    v = studies["se"].to_numpy(float) ** 2
+    k = len(y)
+    w_fixed = 1.0 / v
+    fixed = float(np.sum(w_fixed * y) / np.sum(w_fixed))
+    q = float(np.sum(w_fixed * (y - fixed) ** 2))
+    tau2 = dersimonian_laird_tau2(y, v)
+    if method == "reml":
+        tau2 = reml_tau2(y, v, start=tau2)
+    w = 1.0 / (v + tau2)
+    pooled = float(np.sum(w * y) / np.sum(w))
+    if interval == "hartung-knapp":
+        se = float(np.sqrt(np.sum(w * (y - pooled) ** 2) / ((k - 1) * np.sum(w))))
+        quantile = float(stats.t.ppf(0.975, k - 1))
+        p_value = float(2 * stats.t.sf(abs(pooled / se), k - 1)) if se > 0 else 0.0
+    else:
+        se = float(np.sqrt(1.0 / np.sum(w)))
+        quantile = Z_95
+        p_value = float(2 * stats.norm.sf(abs(pooled / se)))
+    # metafor's prediction interval: the same quantile, on tau2 plus the pooled variance.
+    pi_half = quantile * np.sqrt(tau2 + se**2)
+    typical = (k - 1) * np.sum(w_fixed) / (np.sum(w_fixed) ** 2 - np.sum(w_fixed**2))
+    i2 = float(tau2 / (tau2 + typical))
     studies = studies.assign(
-        rate_ratio=np.exp(studies["log_rate_ratio"]),
-        ci_low=np.exp(studies["log_rate_ratio"] - Z_95 * studies["se"]),
-        ci_high=np.exp(studies["log_rate_ratio"] + Z_95 * studies["se"]),
-        weight=weights,
+        rate_ratio=np.exp(y), ci_low=np.exp(y - Z_95 * np.sqrt(v)),
+        ci_high=np.exp(y + Z_95 * np.sqrt(v)), weight=w / np.sum(w),
     )
     return PooledResult(
-        k=k, method=METHOD_NAMES[method], log_rate_ratio=pooled, se=se,
-        rate_ratio=float(np.exp(pooled)), ci_low=float(np.exp(row["ci_low"])),
-        ci_high=float(np.exp(row["ci_upp"])),
-        p_value=float(2 * stats.norm.sf(abs(pooled / se))), tau2=tau2, i2=i2,
-        q=q, q_p_value=float(stats.chi2.sf(q, k - 1)),
-        studies=studies.reset_index(drop=True),
+        k=k, method=METHOD_NAMES[method], interval=INTERVAL_NAMES[interval],
+        log_rate_ratio=pooled, se=se, rate_ratio=float(np.exp(pooled)),
+        ci_low=float(np.exp(pooled - quantile * se)),
+        ci_high=float(np.exp(pooled + quantile * se)),
+        pi_low=float(np.exp(pooled - pi_half)), pi_high=float(np.exp(pooled + pi_half)),
+        p_value=p_value, tau2=float(tau2), i2=i2, q=q,
+        q_p_value=float(stats.chi2.sf(q, k - 1)), studies=studies.reset_index(drop=True),
     )
+
+
+def dersimonian_laird_tau2(y: np.ndarray, v: np.ndarray) -> float:
+    """The DerSimonian-Laird moment estimate of tau-squared, truncated at 0."""
+    w = 1.0 / v
+    fixed = np.sum(w * y) / np.sum(w)
+    q = np.sum(w * (y - fixed) ** 2)
+    return float(max(0.0, (q - (len(y) - 1)) / (np.sum(w) - np.sum(w**2) / np.sum(w))))
+
+
+def reml_tau2(y: np.ndarray, v: np.ndarray, *, start: float = 0.0) -> float:
+    """Restricted maximum likelihood tau-squared by Fisher scoring, kept at or above 0."""
+    tau2 = max(0.0, float(start))
+    for _ in range(_REML_MAX_STEPS):
+        w = 1.0 / (v + tau2)
+        mu = np.sum(w * y) / np.sum(w)
+        trace_p = np.sum(w) - np.sum(w**2) / np.sum(w)
+        trace_pp = (np.sum(w**2) - 2 * np.sum(w**3) / np.sum(w)
+                    + np.sum(w**2) ** 2 / np.sum(w) ** 2)
+        score = np.sum(w**2 * (y - mu) ** 2) - trace_p
+        step = score / trace_pp
+        new = max(0.0, tau2 + step)
+        if abs(new - tau2) < _REML_TOLERANCE:
+            return float(new)
+        tau2 = new
+    raise EstimationError("the REML estimate of the between-programme variance did not "
+                          "converge")
 
 
 def _as_frame(estimates: Sequence[Estimate] | pd.DataFrame) -> pd.DataFrame:
@@ -138,11 +196,14 @@ def _as_frame(estimates: Sequence[Estimate] | pd.DataFrame) -> pd.DataFrame:
                            - np.log(frame["ci_low"].astype(float))) / (2 * Z_95)
         if "label" not in frame.columns:
             frame["label"] = [str(i) for i in frame.index]
-        return frame[["label", "log_rate_ratio", "se"]].astype(
+        if "city" not in frame.columns:
+            frame["city"] = None
+        return frame[["label", "city", "log_rate_ratio", "se"]].astype(
             {"log_rate_ratio": float, "se": float})
     rows = []
     for estimate in estimates:
         label = " / ".join(str(x) for x in (estimate.city, estimate.area) if x) or "estimate"
-        rows.append({"label": label, "log_rate_ratio": float(estimate.log_rate_ratio),
+        rows.append({"label": label, "city": estimate.city,
+                     "log_rate_ratio": float(estimate.log_rate_ratio),
                      "se": float(estimate.se_log_rate_ratio)})
-    return pd.DataFrame(rows, columns=["label", "log_rate_ratio", "se"])
+    return pd.DataFrame(rows, columns=["label", "city", "log_rate_ratio", "se"])

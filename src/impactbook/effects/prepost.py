@@ -17,8 +17,10 @@ from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.effects._fit import fit_count_model
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window, unit_name
+from impactbook.effects.diagnostics import headline_interval
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
+from impactbook.effects.magnitude import effect_summary
 from impactbook.workbook.periods import format_period
 
 
@@ -62,7 +64,7 @@ def estimate_prepost(
     exog = pd.DataFrame({"const": 1.0, "post": observed["is_post"]}, index=observed.index)
     fit = fit_count_model(observed["count"], exog, None, family="quasi-poisson", robust="none",
                           labels=names)
-    log_rr, se, low, high, p_value = fit.coefficient("post")
+    interval = headline_interval(fit, "post")
     warnings = collect_guardrail_warnings(
         win, area=names.area, programme_area=programme_area,
         is_area_larger_than_programme=is_area_larger_than_programme,
@@ -74,20 +76,24 @@ def estimate_prepost(
             f"Only {n} {unit_name(win.freq, n)} {side} the start are used: the "
             f"before/after windows are {size} {unit_name(win.freq, size)}, not {post_periods}."
         ))
+    if interval.warning:
+        warnings.append(interval.warning)
+    shared = effect_summary(fit, exog.to_numpy(), fit.predict_mean(exog, None).to_numpy(),
+                            "post", interval, observed_post_total=float(post.sum()),
+                            population=None)
     means = pd.Series(np.where(frame["t"] < 0, pre.mean(), post.mean()), index=frame.index,
                       name="fitted")
     details = {
         "window": size,
         "pre_window": [format_period(frame.index[0]), format_period(win.start - 1)],
         "post_window": [format_period(win.start), format_period(frame.index[-1])],
+        **shared.pop("details"),
     }
     return Estimate(
         city=names.city, area=names.area, outcome=names.outcome, start=win.start,
         method="prepost", model="naive pre/post", pre_periods=win.pre_periods,
         post_periods=win.post_periods, pre_mean=float(pre.mean()), post_mean=float(post.mean()),
-        rate_ratio=float(np.exp(log_rr)), ci_low=float(np.exp(low)), ci_high=float(np.exp(high)),
-        p_value=p_value, dispersion=fit.dispersion, log_rate_ratio=log_rr,
-        se_log_rate_ratio=se, warnings=tuple(warnings), details=details,
+        dispersion=fit.dispersion, warnings=tuple(warnings), details=details,
         observed=series["count"].astype(float).rename("observed"), fitted=means,
-        counterfactual=None,
+        counterfactual=None, **shared,
     )

@@ -9,6 +9,7 @@ Display lives in :mod:`impactbook.report.sections`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from impactbook.workbook import (
     unknown_value,
 )
 from impactbook.workbook.digest import shown_digest
+from impactbook.workbook.prepared import read_prepared
 
 PLACEBO_CHECK = "placebo check"
 
@@ -48,10 +50,30 @@ class OutcomeResult:
     its: effects.Estimate | None = None
     prepost: effects.Estimate | None = None
     comparison: effects.Estimate | None = None
+    #: The synthetic control (not computed yet): when an estimator fills it, with
+    #: ``details["is_good_fit"]`` for a good pre-period fit, it leads the headline.
+    synth: effects.Estimate | None = None
     placebo: object | None = None
     comparison_series: dict[str, pd.Series] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
-    method: str = "its"
+    method: str = "auto"
+
+    @property
+    def estimates_by_method(self) -> dict[str, effects.Estimate | None]:
+        return {"its": self.its, "prepost": self.prepost, "comparison": self.comparison,
+                "synth": self.synth}
+
+    @property
+    def choice(self) -> effects.HeadlineChoice:
+        """Which design leads (the strongest the data support, unless one was asked for)."""
+        weighed = effects.choose_headline(self.estimates_by_method)
+        if self.method == "auto" or self.method == weighed.method:
+            return weighed
+        asked = self.estimates_by_method.get(self.method)
+        if asked is None:
+            return weighed
+        return dataclasses.replace(weighed, method=self.method,
+                                   reason=f"the {asked.design}, as the report asks")
 
     @property
     def failed_designs(self) -> tuple[str, ...]:
@@ -61,15 +83,27 @@ class OutcomeResult:
 
     @property
     def headline(self) -> effects.Estimate | None:
-        """The estimate of the report's chosen design; the model when that one is absent."""
-        return getattr(self, self.method) or self.its
+        method = self.choice.method
+        return None if method is None else self.estimates_by_method[method]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The headline estimate's warnings, then any disagreement between the designs."""
+        headline = self.headline
+        own = headline.warnings if headline is not None else ()
+        return tuple(own) + tuple(d[0].upper() + d[1:] + "." for d in self.choice.disagreements)
 
     @property
     def finding(self) -> str:
         if self.headline is None:
             return (f"{self.programme}: no estimate for {self.outcome} "
                     f"({'; '.join(self.errors) or 'not computed'}).")
-        return f"{self.programme}: {effects.describe_finding(self.headline)}"
+        text = f"{self.programme}: {effects.describe_finding(self.headline)}"
+        if self.choice.designs_disagree:
+            text += (" The designs disagree, so the evidence on this outcome is mixed: "
+                     + "; ".join(d.removeprefix("designs disagree: ")
+                                 for d in self.choice.disagreements) + ".")
+        return text
 
 
 @dataclass(frozen=True)
@@ -91,32 +125,44 @@ class CityReport:
         """Every estimate as its DESIGN.md JSON (the numbers the report prints)."""
         rows = []
         for result in self.results:
-            for estimate in (result.its, result.prepost, result.comparison):
+            for estimate in (result.its, result.prepost, result.comparison, result.synth):
                 if estimate is not None:
                     rows.append({"programme_id": result.programme_id, **estimate.to_dict()})
         return rows
 
     def headline(self) -> dict | None:
-        """The strongest-evidence figure (narrowest interval) for an index or email."""
-        best = None
-        for result in self.results:
-            est = result.headline
-            if est is None or est.ci_low is None:
-                continue
-            width = est.ci_high / est.ci_low
-            if best is None or width < best[0]:
-                best = (width, result, est)
-        if best is None:
+        """The figure for the index and the emails: the result whose headline design is the
+        strongest (synthetic control, comparison areas, ITS, pre/post), the first in
+        interventions.csv order (and each programme's first listed outcome) on ties. Never
+        the narrowest interval: that would let any added row with more events take over."""
+        ranked = [(DESIGN_RANK[r.choice.method], n, r) for n, r in enumerate(self.results)
+                  if r.headline is not None]
+        if not ranked:
             return None
-        _, result, est = best
+        _, _, result = min(ranked, key=lambda item: item[:2])
+        est = result.headline
         record = est.to_dict()
         return {
             "text": result.finding, "outcome": est.outcome, "area": est.area,
             "programme": result.programme, "intervention": result.intervention,
+            "design": est.design, "how_chosen": HEADLINE_RULE,
             "percent_change": record["percent_change"],
             "ci_low_pct": _pct(record["ci_low"]), "ci_high_pct": _pct(record["ci_high"]),
             "excludes_no_change": bool(est.excludes_no_change),
+            "designs_disagree": result.choice.designs_disagree,
+            "events_averted": record["events_averted"],
+            "events_averted_low": record["events_averted_low"],
+            "events_averted_high": record["events_averted_high"],
         }
+
+
+#: How a report's headline is picked (shown on the index page).
+HEADLINE_RULE = ("each outcome's figure comes from the strongest design its data support "
+                 "(synthetic control with a good pre-period fit, then comparison areas that "
+                 "pass the pre-trend check, then the interrupted time series, then pre/post); "
+                 "the report's headline is the result with the strongest design, the first "
+                 "programme in the workbook (and its first outcome) on ties")
+DESIGN_RANK = {method: rank for rank, (method, _) in enumerate(effects.DESIGN_ORDER)}
 
 
 def _pct(ratio: float | None) -> float | None:
@@ -137,7 +183,7 @@ def _select_programmes(workbook: Workbook, city: str,
 
 
 def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
-                    post_periods: int, method: str = "its", *,
+                    post_periods: int, method: str = "auto", *,
                     with_placebo: bool = True) -> OutcomeResult:
     base = dict(programme_id=programme["id"], programme=programme["programme"],
                 intervention=programme["intervention"], outcome=outcome,
@@ -164,14 +210,14 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
     if its is not None and with_placebo:
         try:
             resolved = resolve_request(scoped, make_request(method="its", **common))
-            series = combined_series(workbook.outcomes, resolved.city, resolved.areas, outcome)
+            series = combined_series(workbook, resolved.city, resolved.areas, outcome)
             placebo = effects.check_placebo_in_time(
                 series, resolved.start, post_periods=post_periods,
                 labels={"city": resolved.city, "area": resolved.area_label, "outcome": outcome},
                 real=its)
             for area in resolved.comparison_areas:
                 comparison_series[area] = select_series(
-                    workbook.outcomes, resolved.city, area, outcome)["count"]
+                    workbook, resolved.city, area, outcome)["count"]
         except ImpactbookError as exc:
             errors.append(f"{PLACEBO_CHECK}: {exc}")
     return OutcomeResult(**base, its=results.get("its"), prepost=results.get("prepost"),
@@ -183,10 +229,15 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
 def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook:
     """The workbook as if ``programme`` were the city's only one (so defaults resolve to it)."""
     table = workbook.interventions
-    return Workbook(root=workbook.root, outcomes=workbook.outcomes,
-                    interventions=table[table["id"] == programme["id"]],
-                    news=workbook.news, tags=workbook.tags, funders=workbook.funders,
-                    digest=workbook.digest, warnings=workbook.warnings)
+    return dataclasses.replace(workbook, interventions=table[table["id"] == programme["id"]])
+
+
+def report_workbook(data_dir: Path | str, kind: str, name: str) -> Workbook:
+    """The validated workbook a report reads: the slice its batch prepared, else the folder."""
+    prepared = read_prepared(data_dir, kind, name)
+    if prepared is not None:
+        return prepared
+    return load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
 
 
 INCOMPLETE_HINT = ("fix the data or the programme row, or render with --allow-incomplete "
@@ -211,15 +262,19 @@ def require_complete(failures: list[tuple[str, str, tuple[str, ...]]], report: s
 def build_city_report(data_dir: Path | str, city: str, *,
                       interventions: list[str] | str | None = None,
                       post_periods: int = DEFAULT_POST_PERIODS,
-                      method: str = "its", today: dt.date | None = None,
+                      method: str = "auto", today: dt.date | None = None,
                       allow_incomplete: bool = False) -> CityReport:
     """Compute everything the city report shows; raise EstimationError when a section cannot
-    be computed, unless ``allow_incomplete``."""
-    from impactbook.news.items import news_for_city
+    be computed, unless ``allow_incomplete``.
 
-    if method not in ("its", "prepost", "comparison"):
-        raise ParameterError("method", method, "its, prepost or comparison")
-    workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    ``method`` ``"auto"`` (the default) leads each outcome with the strongest design its data
+    support; ``its``, ``prepost`` or ``comparison`` lead with that design where it exists.
+    """
+    from impactbook.news.link import news_for_city
+
+    if method not in ("auto", "its", "prepost", "comparison"):
+        raise ParameterError("method", method, "auto, its, prepost or comparison")
+    workbook = report_workbook(data_dir, "city", city)
     programmes = _select_programmes(workbook, city, interventions)
     results = []
     for programme in programmes.to_dict("records"):
@@ -227,56 +282,78 @@ def build_city_report(data_dir: Path | str, city: str, *,
             results.append(_outcome_result(workbook, programme, outcome, post_periods, method))
     require_complete([(r.programme, r.outcome, r.failed_designs) for r in results
                       if r.failed_designs], city, allow_incomplete)
-    city_rows = workbook.outcomes[workbook.outcomes["city"] == city]
-    periods = sorted(city_rows["period"])
+    first, last = workbook.index.period_span(city)
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
     return CityReport(
         city=city, programmes=programmes, results=tuple(results), news=news,
-        data_period=(periods[0], periods[-1]), data_hash=shown_digest(workbook.digest),
+        data_period=(first, last), data_hash=shown_digest(workbook.digest),
         generated=(today or dt.date.today()).isoformat())
 
 
 @dataclass(frozen=True)
 class InterventionSummary:
+    """Every programme's estimates for one intervention type, pooled one outcome at a time.
+
+    ``pooled`` maps an outcome to its pooled result (outcomes measured by at least
+    :data:`~impactbook.effects.pooled.MIN_PROGRAMMES` programmes with an estimate);
+    ``pooling_notes`` says for every other outcome why there is no pooled number.
+    """
+
     intervention: str
     rows: pd.DataFrame
-    pooled: object | None
-    pooled_error: str | None
+    pooled: dict[str, effects.PooledResult]
+    pooling_notes: dict[str, str]
     news_counts: pd.DataFrame
     news: pd.DataFrame
     data_hash: str
     generated: str
     version: str = __version__
 
+    @property
+    def main_outcome(self) -> str | None:
+        """The pooled outcome with the most programmes (the summary's headline)."""
+        if not self.pooled:
+            return None
+        return max(self.pooled, key=lambda outcome: self.pooled[outcome].k)
+
+    @property
+    def key_findings(self) -> list[str]:
+        found = [effects.describe_pooled(result, self.intervention, outcome)
+                 for outcome, result in self.pooled.items()]
+        return found + [f"{outcome}: {note}" for outcome, note in self.pooling_notes.items()]
+
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
-                               post_periods: int = DEFAULT_POST_PERIODS,
+                               post_periods: int = DEFAULT_POST_PERIODS, pooling: str = "reml",
                                today: dt.date | None = None,
                                allow_incomplete: bool = False) -> InterventionSummary:
-    """Every city's model estimate for one intervention type, pooled by random effects.
+    """Every programme's model estimate for one intervention type, pooled per outcome.
 
-    Each programme enters the pooled estimate once, with its first listed (primary) outcome:
-    a programme's shootings and shooting victims are two views of the same events, and
-    pooling both would count it twice. Every outcome is still shown in the table and plot.
+    Shootings and shooting victims are two views of the same events, so outcomes are never
+    pooled together: each outcome is pooled over the programmes that measure it (each
+    programme once), by random effects (``pooling`` ``"reml"`` with Hartung-Knapp intervals,
+    or ``"dl"``: DerSimonian-Laird with normal intervals), when at least three programmes
+    have an estimate. Every outcome is still shown in the table and plot.
     """
-    from impactbook.news.items import count_tags_by_period, news_for_intervention
+    from impactbook.news.link import count_tags_by_period, news_for_intervention
 
-    workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    if pooling not in ("reml", "dl"):
+        raise ParameterError("pooling", pooling, "reml or dl")
+    workbook = report_workbook(data_dir, "intervention", intervention)
     table = workbook.interventions
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:
         raise unknown_value("intervention", intervention, table["intervention"])
-    rows, estimates, failures = [], [], []
+    rows, failures = [], []
+    by_outcome: dict[str, list[effects.Estimate]] = {}
     for programme in programmes.to_dict("records"):
-        for position, outcome in enumerate(split_list(programme["outcomes"])):
+        for outcome in split_list(programme["outcomes"]):
             result = _outcome_result(workbook, programme, outcome, post_periods,
                                      with_placebo=False)
             est = result.its
-            is_pooled = position == 0 and est is not None
             rows.append({
                 "city": programme["city"], "programme": programme["programme"],
                 "area": est.area if est else programme["area"], "outcome": outcome,
-                "in_pooled": is_pooled,
                 "start": programme["start"], "confidence": programme.get("confidence", ""),
                 **({k: est.to_dict()[k] for k in ("rate_ratio", "ci_low", "ci_high",
                                                    "percent_change", "p_value",
@@ -285,23 +362,35 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                 "warnings": len(est.warnings) if est else 0,
                 "error": "; ".join(result.errors) if est is None else "",
             })
-            if is_pooled:
-                estimates.append(est)
-            if est is None:
+            by_outcome.setdefault(outcome, [])
+            if est is not None:
+                by_outcome[outcome].append(est)
+            else:
                 failures.append((programme["programme"], outcome, result.errors))
     require_complete(failures, intervention, allow_incomplete)
-    pooled, pooled_error = None, None
-    if len(estimates) >= 2:
+    pooled: dict[str, effects.PooledResult] = {}
+    notes: dict[str, str] = {}
+    interval = "hartung-knapp" if pooling == "reml" else "wald"
+    for outcome, estimates in by_outcome.items():
         try:
-            pooled = effects.pool_random_effects(estimates)
+            pooled[outcome] = effects.pool_random_effects(estimates, method=pooling,
+                                                          interval=interval)
         except ImpactbookError as exc:
-            pooled_error = str(exc)
-    else:
-        pooled_error = (f"pooling needs at least two programmes; {len(estimates)} with an "
-                        f"estimate for {intervention}")
+            notes[outcome] = _pooling_note(estimates, exc)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        has_estimate = frame["rate_ratio"].notna() if "rate_ratio" in frame else False
+        frame.insert(4, "in_pooled", frame["outcome"].isin(pooled) & has_estimate)
     news = news_for_intervention(workbook.news, intervention)
     return InterventionSummary(
-        intervention=intervention, rows=pd.DataFrame(rows), pooled=pooled,
-        pooled_error=pooled_error, news_counts=count_tags_by_period(news, freq="Y"),
-        news=news, data_hash=shown_digest(workbook.digest),
-        generated=(today or dt.date.today()).isoformat())
+        intervention=intervention, rows=frame, pooled=pooled, pooling_notes=notes,
+        news_counts=count_tags_by_period(news, freq="Y"), news=news,
+        data_hash=shown_digest(workbook.digest), generated=(today or dt.date.today()).isoformat())
+
+
+def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:
+    if len(estimates) < effects.MIN_PROGRAMMES:
+        places = effects.describe_places([e.city for e in estimates])
+        return (f"too few programmes to pool (estimates from {places}; at least "
+                f"{effects.MIN_PROGRAMMES} needed)")
+    return f"no pooled estimate ({exc})"

@@ -2,7 +2,9 @@
 
 The Impact panel echoes the NNSC home page's impact box ("37% reduction in homicides through
 Project Safe Neighborhoods"), but every figure on it is a headline computed by the workbook for
-this run, shown with its 95% interval and linked to the report it comes from. All text is
+this run, from the strongest design its data support (named), shown with its 95% interval and
+linked to the report it comes from; an interval that includes no change reads "No clear
+change", and the panel says how each headline is chosen. All text is
 escaped; the page has inline CSS only and opens offline.
 """
 
@@ -15,6 +17,7 @@ from urllib.parse import quote
 
 from impactbook import __version__
 from impactbook.fsutil import atomic_path
+from impactbook.report.content import HEADLINE_RULE
 from impactbook.workbook.digest import shown_digest
 
 _CSS = """
@@ -63,32 +66,47 @@ def _pct(value: float) -> str:
 
 
 def _impact_item(report: dict) -> str | None:
+    """One Impact figure. A change whose interval includes no change is shown as "No clear
+    change" with its interval, never as "x% reduction through ..."; every figure names the
+    design it comes from."""
     headline = report.get("headline") or {}
     change = _number(headline.get("percent_change"))
     if change is None:
         return None
     low, high = _number(headline.get("ci_low_pct")), _number(headline.get("ci_high_pct"))
-    direction = "reduction" if change < 0 else "increase"
+    is_clear = bool(headline.get("excludes_no_change")) and low is not None and high is not None
     is_city = report.get("kind") == "city"
+    outcome = headline.get("outcome") or "the outcome"
     if is_city:
-        outcome = headline.get("outcome") or "the outcome"
         where = headline.get("area")
         if where and where != "citywide":
             outcome = f"{outcome} ({where})"
         programme, kind = headline.get("programme"), headline.get("intervention")
         programmes = (f"{programme} ({kind})" if programme and kind and programme != kind
                       else programme or kind or "the programme")
+        context = f" after {_e(programmes)} began"
     else:
-        outcome = "the outcomes of every city (pooled)"
-        programmes = report.get("name") or "the intervention"
+        places = headline.get("places")
+        context = (f" across {_e(places)} of {_e(report.get('name'))} (pooled)" if places
+                   else f" across the programmes of {_e(report.get('name'))} (pooled)")
+    figure = (f"{abs(change):.0f}% {'lower' if change < 0 else 'higher'}" if is_clear
+              else "No clear change")
+    against = " than expected" if is_clear else ""
     place = report.get("name") if is_city else f"{report.get('name')} summary"
     interval = (f"95% CI {_pct(low)} to {_pct(high)}" if low is not None and high is not None
                 else "interval not available")
+    if not is_clear and low is not None and high is not None:
+        interval = f"estimate {_pct(change)}, {interval}: includes no change"
+    design = headline.get("design")
+    extras = [interval] + ([f"design: {design}"] if design else [])
+    if headline.get("designs_disagree"):
+        extras.append("designs disagree (see the report)")
     link = (report.get("files") or {}).get("html")
     source = (f'<a href="{_href(link)}">{_e(place)} report</a>' if link else _e(place))
-    return (f"<li><span class=\"figure\">{abs(change):.0f}% {direction}</span>"
-            f" in {_e(outcome)} through {_e(programmes)}"
-            f"<span class=\"ci\">{_e(interval)} &middot; {source}</span></li>")
+    return (f"<li><span class=\"figure\">{_e(figure)}</span>"
+            f" in {_e(outcome)}{against}{context}"
+            f"<span class=\"ci\">{' &middot; '.join(_e(x) for x in extras)} &middot; "
+            f"{source}</span></li>")
 
 
 def _report_row(report: dict) -> str:
@@ -122,8 +140,12 @@ def render_index(manifest: dict) -> str:
     ]
     if impact:
         parts += ['<section class="impact"><h2>Impact</h2><ul>', *impact, "</ul>",
-                  '<p class="ci">Each figure is the headline estimate of the linked report '
-                  "(rate ratio after versus the counterfactual, 95% interval).</p></section>"]
+                  '<p class="ci">Each figure is the headline estimate of the linked report: '
+                  f"the change against what its design expected without the programme, with "
+                  f"the 95% interval. How it is chosen: {_e(HEADLINE_RULE)}. Summaries pool "
+                  "one outcome over at least three programmes. &ldquo;No clear change&rdquo; "
+                  "means the interval includes no change; it is not evidence of no effect."
+                  "</p></section>"]
     parts.append("<h2>Reports</h2>")
     if good:
         parts += ["<table><thead><tr><th>Report</th><th>Kind</th><th>Interventions</th>"
@@ -149,5 +171,4 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     path = Path(run_dir) / "index.html"
     with atomic_path(path) as tmp:
         tmp.write_text(render_index(manifest), encoding="utf-8")
-        tmp.chmod(0o644)  # a page to be served and opened, unlike mkstemp's 0600
     return path

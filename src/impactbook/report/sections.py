@@ -117,10 +117,12 @@ def show_outcome_charts(report: CityReport) -> None:
                                   comparison=result.comparison_series or None)
         _figure(fig, _chart_caption(result), f"{result.outcome} over time")
         placebo = result.placebo
-        if placebo is not None and len(placebo.placebo_log_rate_ratios):
+        if placebo is not None and not placebo.is_skipped:
             _figure(plot_placebo(placebo.placebo_log_rate_ratios, result.its.log_rate_ratio),
                     _e(placebo.interpretation), "placebo-in-time check")
-        display(HTML(_warnings_html(result.its.warnings)))
+        elif placebo is not None:
+            display(HTML(f"<p class='ib-caption'>{_e(placebo.interpretation)}</p>"))
+        display(HTML(_warnings_html(result.warnings)))
         if result.errors:
             display(HTML("<div class='ib-failure'>" + "<br>".join(_e(e) for e in result.errors)
                          + "</div>"))
@@ -133,14 +135,20 @@ def _estimate_row(result: OutcomeResult, label: str, est: effects.Estimate | Non
     placebo = ""
     if label.startswith("model") and result.placebo is not None:
         placebo = result.placebo.position_text
+    if est.method == result.choice.method:
+        label += " (headline)"
+    averted = ("" if r["events_averted"] is None else
+               f"{r['events_averted']:.0f} ({r['events_averted_low']:.0f} to "
+               f"{r['events_averted_high']:.0f})")
     return {
         "programme": result.programme, "outcome": result.outcome, "area": r["area"],
         "design": label, "pre / post periods": f"{r['pre_periods']} / {r['post_periods']}",
         "pre / post mean": f"{r['pre_mean']} / {r['post_mean']}",
         "change %": r["percent_change"],
         "95% interval %": f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}",
-        "p": r["p_value"], "dispersion": r["dispersion"], "placebo check": placebo,
-        "warnings": len(r["warnings"]),
+        "p": r["p_value"], "events averted (95%)": averted,
+        "detectable change %": r["detectable_change_pct"], "dispersion": r["dispersion"],
+        "placebo check": placebo, "warnings": len(r["warnings"]),
     }
 
 
@@ -151,20 +159,26 @@ def show_estimates_table(report: CityReport) -> None:
         rows.append(_estimate_row(result, "naive pre/post", result.prepost))
         rows.append(_estimate_row(result, "model (ITS)", result.its))
         rows.append(_estimate_row(result, "comparison areas (DiD)", result.comparison))
+        rows.append(_estimate_row(result, "synthetic control", result.synth))
     frame = pd.DataFrame([r for r in rows if r])
     if frame.empty:
         display(HTML("<p>No estimates could be computed.</p>"))
         return
     display(HTML(frame.to_html(index=False, escape=True, classes="ib-table", na_rep="")))
     display(HTML("<p class='ib-caption'>Naive pre/post compares mean counts over equal "
-                 "windows and ignores trend and season; the model (interrupted time series) "
-                 "is the headline figure; the comparison design is a difference-in-differences "
-                 "count model against the listed comparison areas (ratio of rate ratios).</p>"))
+                 "windows and ignores trend and season; the model is an interrupted time "
+                 "series; the comparison design is a difference-in-differences count model "
+                 "against the listed comparison areas (ratio of rate ratios). The headline of "
+                 "each outcome is the strongest design its data support (comparison areas "
+                 "that pass the pre-trend check, then the interrupted time series, then "
+                 "pre/post). Events averted: expected minus observed over the post window "
+                 "(negative: more than expected). Detectable change: the smallest fall the "
+                 "design detects with 80% power at the 5% level.</p>"))
 
 
 @section("News coverage")
 def show_news(news: pd.DataFrame) -> None:
-    from impactbook.news.items import render_news_html
+    from impactbook.news.html_list import render_news_html
 
     display(HTML(render_news_html(news)))
 
@@ -182,11 +196,20 @@ def show_methods(report: CityReport) -> None:
         "A missing month in the workbook is missing, never zero; a month not yet complete "
         "in the source was dropped at ingest.",
         "The placebo-in-time check re-estimates the model at false start dates before the "
-        "real one; a real change that is not unusual among them is weak evidence.",
+        "real one and ranks the real change among them (rank p = (placebos as large + 1) / "
+        "(placebos + 1)); it is a descriptive rank, not an exact test, because the placebo "
+        "windows overlap. It is skipped with fewer than 10 false starts; a real change that is "
+        "not unusual among them is weak evidence.",
     ]
     for result in report.results:
-        for est in (result.its, result.prepost, result.comparison):
+        choice = result.choice
+        if choice.method is not None:
+            notes.append(f"{result.programme}, {result.outcome}: the headline is {choice.reason}.")
+        notes.extend(f"{result.programme}, {result.outcome}: {d}." for d in choice.disagreements)
+        for est in (result.its, result.prepost, result.comparison, result.synth):
             if est is not None:
+                notes.append(f"{result.programme}, {result.outcome} ({est.method}): "
+                             + _diagnostics_note(est))
                 notes.extend(f"{result.programme}, {result.outcome} ({est.method}): {w}"
                              for w in est.warnings)
     for p in report.programmes.to_dict("records"):
@@ -195,9 +218,30 @@ def show_methods(report: CityReport) -> None:
                  + "</ul>"))
 
 
+def _diagnostics_note(est: effects.Estimate) -> str:
+    """The residual test, the interval used and the detectable change, in one note."""
+    test = est.autocorrelation
+    parts = []
+    if test is not None:
+        parts.append(f"Ljung-Box test of the Pearson residuals at {test['lags']} lags p = "
+                     f"{test['p_value']:.2g} ("
+                     + ("autocorrelation detected" if test["is_detected"] else "none detected")
+                     + ")")
+    parts.append(f"interval: {est.to_dict()['interval']}")
+    ratio = est.detectable_rate_ratio
+    parts.append("detectable change at 80% power and the 5% level: "
+                 + (f"a fall of {(1 - ratio) * 100:.0f}%" if ratio == ratio else
+                    "no fall of any size"))
+    fit_note = est.details.get("fit_note")
+    if fit_note:
+        parts.append(f"negative binomial fitted by {fit_note}" if "maximum" in fit_note
+                     else fit_note)
+    return "; ".join(parts) + "."
+
+
 def show_summary_title(summary: InterventionSummary) -> None:
     display(HTML(
-        f"<h1 class='ib-title'>{_e(summary.intervention)}: results across cities</h1>"
+        f"<h1 class='ib-title'>{_e(summary.intervention)}: results by programme</h1>"
         f"<p class='ib-provenance'>Generated {_e(summary.generated)} by impactbook "
         f"{_e(summary.version)}; input data hash {_e(summary.data_hash)}.</p>"))
 
@@ -206,48 +250,56 @@ def show_summary_title(summary: InterventionSummary) -> None:
 def show_pooled(summary: InterventionSummary) -> None:
     from impactbook.report.plots import plot_forest
 
-    if summary.pooled is None:
-        display(HTML(f"<p>{_e(summary.pooled_error)}</p>"))
-    else:
-        display(HTML(f"<div class='ib-findings'><p>{_e(effects.describe_pooled(summary.pooled))}"
-                     "</p></div>"))
-    payload = {"key_findings": [effects.describe_pooled(summary.pooled)]
-               if summary.pooled is not None else [summary.pooled_error],
-               "estimates": summary.rows.to_dict("records"),
+    findings = summary.key_findings
+    display(HTML("<div class='ib-findings'><ul>" + "".join(f"<li>{_e(f)}</li>" for f in findings)
+                 + "</ul></div>"))
+    payload = {"key_findings": findings, "estimates": summary.rows.to_dict("records"),
                "headline": _pooled_headline(summary)}
     display({FINDINGS_MIME: json.loads(json.dumps(payload, allow_nan=False, default=str)),
              "text/plain": "pooled estimate"}, raw=True)
-    rows = summary.rows.dropna(subset=["rate_ratio"]) if "rate_ratio" in summary.rows else None
-    if rows is not None and not rows.empty:
-        labels = rows["city"] + ", " + rows["area"] + ": " + rows["outcome"]
-        _figure(plot_forest(rows.assign(label=labels), summary.pooled,
-                            title=f"{summary.intervention}: change by city and outcome"),
-                "Squares: each city's model estimate with its 95% interval; diamond: the "
-                "random-effects pooled estimate.", "forest plot")
+    if "rate_ratio" not in summary.rows:
+        return
+    for outcome, rows in summary.rows.dropna(subset=["rate_ratio"]).groupby("outcome",
+                                                                            sort=False):
+        labels = rows["city"] + ", " + rows["area"] + ": " + rows["programme"]
+        pooled = summary.pooled.get(outcome)
+        _figure(plot_forest(rows.assign(label=labels), pooled,
+                            title=f"{summary.intervention}: {outcome}, by programme"),
+                "Squares: each programme's model estimate with its 95% interval"
+                + ("; diamond: the random-effects pooled estimate (Hartung-Knapp interval)."
+                   if pooled is not None else "; too few programmes to pool."),
+                f"forest plot of {outcome}")
 
 
 def _pooled_headline(summary: InterventionSummary) -> dict | None:
-    pooled = summary.pooled
-    if pooled is None:
+    outcome = summary.main_outcome
+    if outcome is None:
         return None
-    return {"text": effects.describe_pooled(pooled), "outcome": "pooled",
+    pooled = summary.pooled[outcome]
+    return {"text": effects.describe_pooled(pooled, summary.intervention, outcome),
+            "outcome": outcome, "area": "pooled", "design": "random-effects pooling",
             "programme": summary.intervention, "intervention": summary.intervention,
+            "places": effects.describe_places(list(pooled.studies["city"])),
             "percent_change": round((pooled.rate_ratio - 1) * 100, 1),
             "ci_low_pct": _pct(pooled.ci_low), "ci_high_pct": _pct(pooled.ci_high),
-            "excludes_no_change": bool(pooled.ci_high < 1 or pooled.ci_low > 1)}
+            "excludes_no_change": bool(pooled.excludes_no_change)}
 
 
-@section("Estimates by city")
+@section("Estimates by programme")
 def show_summary_table(summary: InterventionSummary) -> None:
     display(HTML(summary.rows.to_html(index=False, escape=True, classes="ib-table", na_rep="")))
-    if summary.pooled is not None:
-        p = summary.pooled
-        display(HTML(f"<p class='ib-caption'>Random-effects pooling (DerSimonian-Laird) of "
-                     f"{p.k} programmes, each with its primary outcome (in_pooled): tau-squared "
-                     f"{p.tau2:.4f}, I-squared {p.i2 * 100:.0f}%, Q {p.q:.2f}. Programmes in "
-                     "the same city share its trends and are not fully independent; treat the "
+    for outcome, p in summary.pooled.items():
+        display(HTML(f"<p class='ib-caption'>{_e(outcome)}: random-effects pooling "
+                     f"({_e(p.method)}, {_e(p.interval)} interval) of "
+                     f"{_e(effects.describe_places(list(p.studies['city'])))}: tau-squared "
+                     f"{p.tau2:.4f}, I-squared {p.i2 * 100:.0f}%, Q {p.q:.2f}, 95% prediction "
+                     f"interval {_pct(p.pi_low)}% to {_pct(p.pi_high)}%. Programmes in the "
+                     "same city share its trends and are not fully independent; treat the "
                      "pooled figure as a summary of these evaluations, not a trial result."
                      "</p>"))
+    display(HTML("<p class='ib-caption'>Outcomes are pooled one at a time (shootings and "
+                 "shooting victims count the same events), each programme once, and only "
+                 f"when at least {effects.MIN_PROGRAMMES} programmes have an estimate.</p>"))
 
 
 @section("News coverage over time")

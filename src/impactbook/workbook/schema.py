@@ -15,7 +15,8 @@ REQUIRED = {
 }
 OPTIONAL = {
     OUTCOMES: ("population",),
-    INTERVENTIONS: ("end", "comparison_areas", "confidence", "source", "notes"),
+    # target_area: where the programme actually ran when the analysed `area` is larger (text).
+    INTERVENTIONS: ("end", "comparison_areas", "confidence", "source", "notes", "target_area"),
     NEWS: ("url", "summary"),
     TAGS: (),
     FUNDERS: (),

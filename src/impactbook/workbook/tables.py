@@ -61,6 +61,15 @@ def read_tags(path: Path | str) -> pd.DataFrame:
     return frame[["tag", "kind"]].reset_index(drop=True)
 
 
+def read_news(path: Path | str, tags: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One ``news.csv`` alone, checked by the same rules as a workbook's (news import checks
+    the file it is about to write); raises :class:`DataError` listing every problem."""
+    problems = Problems()
+    frame = load_news(Path(path), tags, problems, [])
+    problems.raise_if_any()
+    return frame
+
+
 def _intervention_types(tags: pd.DataFrame) -> set[str]:
     return set(tags.loc[tags["kind"] == "intervention", "tag"])
 
@@ -132,7 +141,7 @@ def load_interventions(path: Path, series: pd.DataFrame | None, tags: pd.DataFra
     require_text(frame, ["id", "city", "intervention", "programme", "area", "start", "outcomes"],
                   file, problems)
     check_names(frame, ["city", "intervention"], file, problems)
-    check_names(frame, ["id", "programme"], file, problems, allow_semicolon=True)
+    check_names(frame, ["id", "programme", "target_area"], file, problems, allow_semicolon=True)
     check_list_items(frame, ["area", "outcomes", "comparison_areas"], file, problems, warnings)
     for column in ("area", "outcomes"):
         no_items = (frame[column] != "") & (frame[column].map(split_list).map(len) == 0)
@@ -205,7 +214,8 @@ def load_news(path: Path, tags: pd.DataFrame | None, problems: Problems,
         if column not in frame:
             frame[column] = ""
     frame = strip_columns(frame, ["date", "title", "outlet", "tags", "url"])
-    require_text(frame, ["title"], file, problems)
+    # A news item says who published it: news import refuses an item without an outlet too.
+    require_text(frame, ["title", "outlet"], file, problems)
     months = []
     for line, label in frame[["line", "date"]].itertuples(index=False):
         try:

@@ -1,0 +1,97 @@
+"""Which design leads: the strongest the data support, and whether the designs agree.
+
+For one programme and outcome the headline comes from, in order: a synthetic control whose
+pre-period fit is good (``details["is_good_fit"]``, set by the synthetic-control estimator),
+comparison areas that pass the pre-trend check (``details["is_pre_trend_parallel"]``), the
+interrupted time series, and the naive pre/post figure. A design that is present but fails
+its check is passed over, and the reason is kept so the report can say why.
+
+Two designs *disagree* when they point in opposite directions and at least one interval
+excludes no change, or when their intervals do not overlap. The naive pre/post figure is not
+weighed against the models: it ignores trends, so differing from them is expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from impactbook.effects.estimate import DESIGN_NAMES, Estimate
+from impactbook.effects.findings import describe_change_pct, describe_interval
+
+#: Strongest first; each with the detail key that says it passed its own check (None: none).
+DESIGN_ORDER: tuple[tuple[str, str | None], ...] = (
+    ("synth", "is_good_fit"),
+    ("comparison", "is_pre_trend_parallel"),
+    ("its", None),
+    ("prepost", None),
+)
+WEIGHED_DESIGNS = ("synth", "comparison", "its")
+
+
+@dataclass(frozen=True)
+class HeadlineChoice:
+    """The design the headline uses, why, and any disagreement between the designs."""
+
+    method: str | None
+    reason: str
+    disagreements: tuple[str, ...] = ()
+
+    @property
+    def design(self) -> str | None:
+        return DESIGN_NAMES.get(self.method) if self.method else None
+
+    @property
+    def designs_disagree(self) -> bool:
+        return bool(self.disagreements)
+
+
+def choose_headline(estimates: Mapping[str, Estimate | None]) -> HeadlineChoice:
+    """Pick the headline design among ``estimates`` (method name -> estimate or None)."""
+    passed_over: list[str] = []
+    chosen = None
+    for method, check in DESIGN_ORDER:
+        est = estimates.get(method)
+        if est is None:
+            continue
+        if check is not None and not est.details.get(check, False):
+            passed_over.append(_why_not(method))
+            continue
+        chosen = method
+        break
+    if chosen is None:
+        return HeadlineChoice(None, "no design gave an estimate")
+    reason = f"the {DESIGN_NAMES[chosen]}"
+    reason += (", the strongest design with an estimate" if not passed_over
+               else f" ({'; '.join(passed_over)})")
+    disagreements = tuple(
+        text for method in WEIGHED_DESIGNS if method != chosen
+        for text in [_disagreement(estimates[chosen], estimates.get(method))] if text)
+    return HeadlineChoice(chosen, reason, disagreements)
+
+
+def designs_disagree(a: Estimate, b: Estimate) -> bool:
+    """Opposite directions with an interval excluding no change, or disjoint intervals."""
+    opposite = (a.rate_ratio - 1.0) * (b.rate_ratio - 1.0) < 0
+    if opposite and (a.excludes_no_change or b.excludes_no_change):
+        return True
+    return a.ci_high < b.ci_low or b.ci_high < a.ci_low
+
+
+def _disagreement(chosen: Estimate, other: Estimate | None) -> str | None:
+    if other is None or not designs_disagree(chosen, other):
+        return None
+    return (f"designs disagree: the {other.design} gives {_said(other)}, while the "
+            f"{chosen.design} gives {_said(chosen)}")
+
+
+def _said(est: Estimate) -> str:
+    return (f"{describe_change_pct(est.percent_change)} (95% interval "
+            f"{describe_interval(est.ci_low, est.ci_high)})")
+
+
+def _why_not(method: str) -> str:
+    if method == "synth":
+        return "the synthetic control's pre-period fit is poor"
+    return ("the comparison areas were trending differently before the start, or too few "
+            "periods to check")
