@@ -206,3 +206,11 @@ def test_render_of_an_incomplete_report_fails_loudly(tmp_path, capsys):
     assert code == 0
     assert sorted(p.name for p in (run_dir / "springfield").iterdir()) == [
         "springfield.html", "springfield.ipynb"]
+
+
+def test_init_readme_explains_every_column():
+    from impactbook.workbook.schema import OPTIONAL, REQUIRED
+    from impactbook.workbook.starter import COLUMN_MEANINGS
+
+    for table, required in REQUIRED.items():
+        assert set(COLUMN_MEANINGS[table]) == {*required, *OPTIONAL[table]}, table

@@ -57,6 +57,8 @@ COLUMN_MEANINGS: dict[str, dict[str, str]] = {
                       + ", ".join(CONFIDENCE_LEVELS) + " (verified, partly, unverified)",
         "source": "where the programme facts come from (a publication or URL)",
         "notes": "anything else a reader should know",
+        "target_area": "where the programme actually ran when the analysed area is larger "
+                       "(text; it makes the dilution caveat show)",
     },
     NEWS: {
         "date": "YYYY-MM-DD or YYYY-MM",
