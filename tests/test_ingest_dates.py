@@ -92,6 +92,11 @@ def test_explicit_format_refuses_the_other_order():
     assert read_date("01/13/2010", to_strftime("DD/MM/YYYY")) is None
 
 
+def test_iso_dates_are_read_beside_an_explicit_day_first_format():
+    # An .xlsx date cell arrives as ISO text whatever the text cells' format.
+    assert read_date("2010-01-04 10:30:00", to_strftime("DD/MM/YYYY")) == dt.date(2010, 1, 4)
+
+
 # --- through a real ingest ---------------------------------------------------------------
 
 def _write(path: Path, dates: list[str]) -> Path:
@@ -131,16 +136,22 @@ def test_first_bad_rows_are_named_when_every_row_fails(tmp_path):
     with pytest.raises(DataError) as info:
         _generic(path, date_format="%Y-%m-%d")
     assert [(p.row, p.message) for p in info.value.problems] == [
-        (2, "cannot read date '04/01/2010'; expected %Y-%m-%d"),
-        (3, "cannot read date '05/01/2010'; expected %Y-%m-%d"),
-        (4, "cannot read date '06/01/2010'; expected %Y-%m-%d"),
-        (None, "none of the 3 dates could be read; expected %Y-%m-%d"),
+        (2, "cannot read date '04/01/2010'; expected YYYY-MM-DD (%Y-%m-%d)"),
+        (3, "cannot read date '05/01/2010'; expected YYYY-MM-DD (%Y-%m-%d)"),
+        (4, "cannot read date '06/01/2010'; expected YYYY-MM-DD (%Y-%m-%d)"),
+        (None, "none of the 3 dates could be read; expected YYYY-MM-DD (%Y-%m-%d)"),
     ]
 
 
 def test_words_format_from_the_issue_is_accepted(tmp_path):
     path = _write(tmp_path / "dm.csv", _days("2010-01-01", "2010-02-28", "%d/%m/%Y"))
     assert _generic(path, date_format="DD/MM/YYYY").to_dict() == {"2010-01": 31, "2010-02": 28}
+    bad = _write(tmp_path / "bad.csv", ["04/01/2010", "4 Jan 2010"])
+    with pytest.raises(DataError) as info:
+        _generic(bad, date_format="DD/MM/YYYY")
+    assert str(info.value.problems[0]) == (
+        f"{bad}, row 3, column 'Occurred': cannot read date '4 Jan 2010'; expected DD/MM/YYYY "
+        "(%d/%m/%Y)")
 
 
 def test_bad_date_format_option_is_named(tmp_path):

@@ -18,9 +18,10 @@ speed), by one SQL expression built here. Without an explicit format these forms
 
 An explicit ``date_format`` is written in plain words (``DD/MM/YYYY``, ``MM/DD/YY``,
 ``YYYY-MM-DD``, ``D.M.YYYY``, ``DD-MMM-YYYY`` for ``27-Aug-2006``) or in strftime codes
-(``%d/%m/%Y``); ``%y`` follows the same spreadsheet pivot. A format without spaces is matched
-against the date part of the cell (anything after the first space or ``T`` is a time and is
-ignored); a format with spaces is matched against the whole cell.
+(``%d/%m/%Y``); ``%y`` follows the same spreadsheet pivot. ISO dates are read beside an
+explicit day/month format (a real date cell of an ``.xlsx`` arrives as one). A format
+without spaces is matched against the date part of the cell (anything after the first space
+or ``T`` is a time and is ignored); a format with spaces is matched against the whole cell.
 
 Dates outside 1900-2100 are unreadable (a four-digit-year format applied to ``8/27/06`` would
 otherwise give year 6).
@@ -81,7 +82,16 @@ def describe_formats(formats: Sequence[str] | None) -> str:
     """The forms a reader accepts, for error messages."""
     if not formats:
         return ", ".join(AUTO_FORMS)
-    return " or ".join(formats)
+    return " or ".join(_with_words(fmt) for fmt in formats)
+
+
+def _with_words(fmt: str) -> str:
+    """``%d/%m/%Y`` -> ``DD/MM/YYYY (%d/%m/%Y)``: both spellings a user may give."""
+    words = {code: word for word, code in _WORD_TOKENS.items() if len(word) > 1}
+    codes = re.findall(r"%(.)", fmt)
+    if not codes or any(f"%{c}" not in words for c in codes):
+        return fmt
+    return f"{re.sub(r'%.', lambda m: words[m.group(0)], fmt)} ({fmt})"
 
 
 def sql_ident(column: str) -> str:
@@ -137,6 +147,10 @@ def date_sql(raw: str, formats: Sequence[str] | None = None, *,
     token = f"split_part(split_part({text}, ' ', 1), 'T', 1)"
     if formats:
         parts = [_explicit_sql(text, token, fmt) for fmt in formats]
+        if not any(fmt.startswith("%Y") for fmt in formats):
+            # An ISO date is unambiguous, and an .xlsx date cell arrives as one whatever the
+            # text cells' format, so it is read beside an explicit day/month format.
+            parts.append(f"CAST(try_strptime({token}, '%Y-%m-%d') AS DATE)")
         parsed = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
     else:
         parsed = _auto_sql(token)
