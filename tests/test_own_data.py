@@ -214,3 +214,18 @@ def test_init_readme_explains_every_column():
 
     for table, required in REQUIRED.items():
         assert set(COLUMN_MEANINGS[table]) == {*required, *OPTIONAL[table]}, table
+
+
+@pytest.mark.slow
+def test_batch_fails_incomplete_reports_unless_allowed(tmp_path, capsys):
+    folder = _all_zero_area(tmp_path)
+    common = ["batch", "--data", str(folder), "--formats", "html", "--workers", "1", "--quiet"]
+    code, _, _ = run(capsys, *common, "--out", str(tmp_path / "strict"))
+    assert code == 1
+    manifest = json.loads((tmp_path / "strict" / "manifest.json").read_text(encoding="utf-8"))
+    assert {r["name"]: r["status"] for r in manifest["reports"]} == {
+        "Springfield": "failed", "Group Violence Intervention": "failed"}
+    code, _, _ = run(capsys, *common, "--out", str(tmp_path / "allowed"), "--allow-incomplete")
+    assert code == 0
+    manifest = json.loads((tmp_path / "allowed" / "manifest.json").read_text(encoding="utf-8"))
+    assert {r["status"] for r in manifest["reports"]} == {"ok"}

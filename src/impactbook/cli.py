@@ -122,7 +122,7 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     from impactbook.demo import batch_summary_lines
-    from impactbook.render.batch import run_batch
+    from impactbook.render.batch import allowing_incomplete, run_batch
     from impactbook.render.plan import plan_batch
 
     if args.executor == "dask" and not args.scheduler:
@@ -131,6 +131,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise ParameterError("scheduler", None, "a Dask scheduler address with --executor dask")
     jobs = plan_batch(Path(args.data), Path(args.out), formats=_formats(args.formats),
                       page_size=_page(args.paper))
+    if args.allow_incomplete:
+        jobs = [allowing_incomplete(job) for job in jobs]
     result = run_batch(jobs, Path(args.out), workers=args.workers, force=args.force,
                        executor=args.executor, scheduler=args.scheduler,
                        timeout_s=args.timeout, progress=not args.quiet)
@@ -297,9 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     output_options(sub, "reports/latest")
     allow_incomplete_option(sub)
 
-    sub = command("batch", _cmd_batch, "render every report of a workbook, incrementally")
+    sub = command("batch", _cmd_batch, "render every report of a workbook, incrementally (one "
+                  "per city with a programme, one per intervention type)")
     data_option(sub)
     output_options(sub, "reports/latest")
+    allow_incomplete_option(sub)
     sub.add_argument("--workers", type=int, default=None, help="parallel workers (default: cores)")
     sub.add_argument("--force", action="store_true", help="re-render unchanged reports too")
     sub.add_argument("--executor", choices=("local", "dask"), default="local")

@@ -358,10 +358,10 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
     job = _city_job(wb, city, Path(data_dir),
                     Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
                     tuple(formats), page_size)
-    return _render_single(_allowing(job, allow_incomplete), out_dir, timeout_s)
+    return _render_single(allowing_incomplete(job, allow_incomplete), out_dir, timeout_s)
 
 
-def _allowing(job: ReportJob, allow_incomplete: bool) -> ReportJob:
+def allowing_incomplete(job: ReportJob, allow_incomplete: bool = True) -> ReportJob:
     """The job with the notebook parameter that publishes a report with missing sections."""
     if not allow_incomplete:
         return job
@@ -385,7 +385,7 @@ def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
     job = _intervention_job(wb, intervention, slug, Path(data_dir),
                             Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
                             tuple(formats), page_size)
-    return _render_single(_allowing(job, allow_incomplete), out_dir, timeout_s)
+    return _render_single(allowing_incomplete(job, allow_incomplete), out_dir, timeout_s)
 
 
 if __name__ == "__main__":
