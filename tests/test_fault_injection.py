@@ -204,7 +204,7 @@ def test_dollar_signs_in_names_are_drawn_as_text():
                          "ci_low": [0.7, 0.8], "ci_high": [0.9, 1.1]})
     fig = plot_forest(rows, title="Programmes named $ and $$ and $x^2$")
     assert figure_to_png(fig).startswith(b"\x89PNG")
-    assert fig.axes[0].get_title(loc="left") == "Programmes named $ and $$ and $x^2$"
+    assert fig.get_suptitle() == "Programmes named $ and $$ and $x^2$"
     series = pd.DataFrame({"count": [3.0, 4.0, 5.0]},
                           index=pd.period_range("2020-01", periods=3, freq="M"))
     assert figure_to_png(plot_counts(series, title="$ programme")).startswith(b"\x89PNG")
