@@ -33,7 +33,11 @@ def _add_city(data: Path, city: str, kind: str = "GVI") -> None:
     with open(data / "interventions.csv", "a", encoding="utf-8") as fh:
         fh.write(f"{city[:2].lower()}9,{city},{kind},{city} programme,citywide,2020-02,shootings\n")
     with open(data / "outcomes.csv", "a", encoding="utf-8") as fh:
-        fh.write(f"{city},citywide,shootings,2020-01,3\n{city},citywide,shootings,2020-02,2\n")
+        # Seven months before the start: validate wants at least six.
+        for month in ("2019-07", "2019-08", "2019-09", "2019-10", "2019-11", "2019-12",
+                      "2020-01"):
+            fh.write(f"{city},citywide,shootings,{month},3\n")
+        fh.write(f"{city},citywide,shootings,2020-02,2\n")
 
 
 def test_plan_has_one_report_per_city_with_programme_and_per_type(workbook, tmp_path):

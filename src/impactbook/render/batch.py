@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from impactbook import __version__
@@ -57,6 +57,7 @@ from impactbook.render.workers import (
     _worker_main,
     render_job,
 )
+from impactbook.workbook.model import unknown_value
 
 # --------------------------------------------------------------------------- run folder state
 
@@ -409,42 +410,59 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
                 formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                 timeout_s: float = DEFAULT_TIMEOUT_S,
                 notebooks_dir: Path | None = None, template: Path | None = None,
-                parameters: Mapping[str, object] | None = None) -> dict:
+                parameters: Mapping[str, object] | None = None,
+                allow_incomplete: bool = False) -> dict:
     """Render one city's report into ``out_dir/<slug>/``; returns its manifest entry.
 
     ``template`` renders that notebook instead of the default city report; ``parameters`` are
     extra notebook parameters (checked against its parameters cell before a kernel starts).
 
-    Raises ParameterError for a city not in the workbook, RenderError if the report fails
-    (the executed notebook is kept and the failure recorded in the manifest and index).
+    A report evaluates programmes, so only a city with a row in interventions.csv is
+    rendered: a city with data but no programme is refused before anything runs. Raises
+    ParameterError for such a city, RenderError if the report fails (the executed notebook
+    is kept and the failure recorded in the manifest and index). A section that cannot be
+    computed fails the report unless ``allow_incomplete``.
     """
     wb = _load(Path(data_dir))
-    known = sorted(set(wb.outcomes["city"]) | set(wb.interventions["city"]))
-    if city not in known:
-        raise ParameterError("city", city, f"a city in the workbook: {known}")
+    with_programmes = wb.cities_with_programmes()
+    if city not in with_programmes:
+        data_only = set(wb.outcomes["city"]) - set(with_programmes)
+        what = "a city with a programme in interventions.csv"
+        if city in data_only:
+            what = (f"a city with a programme: {city} has data but no row in "
+                    "interventions.csv, and a report evaluates programmes; cities with one")
+        raise unknown_value("city", city, with_programmes, what=what)
     job = _city_job(wb, city, Path(data_dir),
                     Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
                     tuple(formats), page_size, template=template, extra=parameters)
-    return _render_single(job, out_dir, timeout_s)
+    return _render_single(allowing_incomplete(job, allow_incomplete), out_dir, timeout_s)
+
+
+def allowing_incomplete(job: ReportJob, allow_incomplete: bool = True) -> ReportJob:
+    """The job with the notebook parameter that publishes a report with missing sections."""
+    if not allow_incomplete:
+        return job
+    return replace(job, parameters={**job.parameters, "allow_incomplete": True})
 
 
 def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
                            formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                            timeout_s: float = DEFAULT_TIMEOUT_S,
                            notebooks_dir: Path | None = None, template: Path | None = None,
-                           parameters: Mapping[str, object] | None = None) -> dict:
+                           parameters: Mapping[str, object] | None = None,
+                           allow_incomplete: bool = False) -> dict:
     """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry
-    (``template`` and ``parameters`` as for :func:`render_city`)."""
+    (``template``, ``parameters`` and ``allow_incomplete`` as for :func:`render_city`)."""
     wb = _load(Path(data_dir))
     types = wb.types()
     if intervention not in types:
-        raise ParameterError("intervention", intervention, f"an intervention type in "
-                                                           f"interventions.csv: {types}")
+        raise unknown_value("intervention", intervention, types,
+                            what="an intervention type in interventions.csv")
     slug = summary_slugs(wb.cities_with_programmes(), types)[intervention]
     job = _intervention_job(wb, intervention, slug, Path(data_dir),
                             Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
                             tuple(formats), page_size, template=template, extra=parameters)
-    return _render_single(job, out_dir, timeout_s)
+    return _render_single(allowing_incomplete(job, allow_incomplete), out_dir, timeout_s)
 
 
 if __name__ == "__main__":

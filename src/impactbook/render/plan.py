@@ -22,6 +22,7 @@ from impactbook import __version__
 from impactbook.defaults import DEFAULT_FORMATS
 from impactbook.errors import DataError, ParameterError, RenderError
 from impactbook.fsutil import safe_join, sha256_bytes, sha256_file, slugify
+from impactbook.workbook.model import unknown_value
 
 if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
     import pandas as pd
@@ -427,5 +428,5 @@ def _choose(wanted: Iterable[str] | None, available: list[str], what: str) -> li
     chosen = list(wanted)
     for name in chosen:
         if name not in available:
-            raise ParameterError(what, name, f"one of {available}")
+            raise unknown_value(what, name, available)
     return chosen

@@ -98,6 +98,8 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
     else:
         loaded = table(OUTCOMES, load_outcomes, problems, keep_rows)
         outcomes, series = loaded if loaded is not None else (empty_outcomes(), None)
+        if series is not None and series.empty:
+            warnings.append(f"{OUTCOMES} has no rows yet; add counts with 'impactbook ingest'")
     tags = table(TAGS, load_tags, problems)
     # An absent optional tags.csv checks nothing: no tag is "unknown" without a vocabulary.
     vocabulary = tags if (root / TAGS).exists() else None

@@ -256,12 +256,10 @@ def load_outcomes(path: Path, problems: Problems, keep_rows: bool,
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The outcome rows (empty unless ``keep_rows``) and the per-series summary table."""
     scan = _OutcomeScan(keep_rows)
-    saw_rows = False
+    # A header-only table is valid: the empty workbook `impactbook init` writes. Anything
+    # that names a city then fails on the reference, and the loader warns.
     for chunk in iter_csv_text(path, REQUIRED[OUTCOMES], label=OUTCOMES):
-        saw_rows = True
         _check_outcomes_chunk(chunk, scan, problems)
-    if not saw_rows:
-        problems.add(OUTCOMES, "no data rows; expected at least one outcome count", row=2)
     scan.check_duplicates(OUTCOMES, problems)
     series = scan.series_table()
     _check_outcomes_table(series, problems)
