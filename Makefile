@@ -39,8 +39,9 @@ test: setup ## Run the test suite (unit tests and a few end-to-end runs on real 
 test-fast: setup ## Run the unit tests only (skip end-to-end renders)
 	$(BIN)/python -m pytest -m "not slow"
 
-lab: setup ## Open the notebooks in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+lab: setup ## Open the notebooks in JupyterLab (as root too, e.g. in a container)
+	@# Jupyter refuses to start as root unless told to; other users must not be given the flag.
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/
 
 lint: setup ## Ruff on the package, tests and notebooks; check notebooks are stripped
 	$(BIN)/ruff check src tests benchmarks notebooks

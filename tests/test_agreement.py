@@ -25,7 +25,7 @@ from impactbook.workbook.cells import is_http_url
 from tests.conftest import TAGS as TAGS_CSV
 from tests.conftest import monthly_rows, write_workbook
 
-BOUNDED = settings(max_examples=60, deadline=None,
+BOUNDED = settings(max_examples=40, deadline=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture,
                                           HealthCheck.too_slow])
 
@@ -152,6 +152,13 @@ url = st.one_of(st.sampled_from(["", "https://example.org/a", "https://example.o
                                  "http://x.org/`y", "javascript:alert(1)",
                                  "https://example.org/\uff1cb", "https://ex.org/a b"]), text)
 item = st.tuples(date, name, name, url, text)
+NEWS_HEADER = ["date", "title", "outlet", "tags", "url", "summary"]
+
+
+def news_csv(items) -> str:
+    """``items`` (date, title, outlet, url, summary) as news CSV text, all tagged Springfield."""
+    return csv_text(NEWS_HEADER, [[d, title, outlet, "Springfield", link, summary]
+                                  for d, title, outlet, link, summary in items])
 
 
 @BOUNDED
@@ -161,10 +168,7 @@ item = st.tuples(date, name, name, url, text)
 def test_news_import_never_writes_a_row_validate_refuses(tmp_path_factory, items):
     folder = news_workbook(tmp_path_factory.mktemp("wb"))
     incoming = folder.parent / "incoming.csv"
-    rows = [[d, title, outlet, "Springfield", link, summary]
-            for d, title, outlet, link, summary in items]
-    incoming.write_text(csv_text(["date", "title", "outlet", "tags", "url", "summary"], rows),
-                        encoding="utf-8")
+    incoming.write_text(news_csv(items), encoding="utf-8")
     try:
         report = import_news(folder, incoming, "csv")
     except DataError:
@@ -181,9 +185,7 @@ def test_news_import_never_writes_a_row_validate_refuses(tmp_path_factory, items
 @example(items=[("2017-05", "Title", "", "", "")])
 def test_a_news_csv_validate_accepts_imports_whole_and_vice_versa(tmp_path_factory, items):
     folder = news_workbook(tmp_path_factory.mktemp("wb"))
-    rows = [[d, title, outlet, "Springfield", link, summary]
-            for d, title, outlet, link, summary in items]
-    text_csv = csv_text(["date", "title", "outlet", "tags", "url", "summary"], rows)
+    text_csv = news_csv(items)
     (folder / NEWS).write_text(text_csv, encoding="utf-8")
     try:
         validate_news(folder)

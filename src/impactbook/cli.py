@@ -82,22 +82,32 @@ def _print_entry(run_dir: Path, entry: dict) -> None:
         _say(f"finding: {finding}")
 
 
+def _template(args: argparse.Namespace) -> Path | None:
+    return Path(args.template) if args.template else None
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from impactbook.render.batch import render_city
+    from impactbook.render.plan import CITY, typed_parameters
 
+    parameters = typed_parameters(CITY, args.param, template=_template(args))
     entry = render_city(Path(args.data), args.city, Path(args.out),
                         formats=_formats(args.formats), page_size=_page(args.paper),
-                        timeout_s=args.timeout)
+                        timeout_s=args.timeout, template=_template(args),
+                        parameters=parameters)
     _print_entry(Path(args.out), entry)
     return EXIT_OK
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
     from impactbook.render.batch import summarize_intervention
+    from impactbook.render.plan import INTERVENTION, typed_parameters
 
+    parameters = typed_parameters(INTERVENTION, args.param, template=_template(args))
     entry = summarize_intervention(Path(args.data), args.intervention, Path(args.out),
                                    formats=_formats(args.formats), page_size=_page(args.paper),
-                                   timeout_s=args.timeout)
+                                   timeout_s=args.timeout, template=_template(args),
+                                   parameters=parameters)
     _print_entry(Path(args.out), entry)
     return EXIT_OK
 
@@ -105,14 +115,24 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from impactbook.demo import batch_summary_lines
     from impactbook.render.batch import run_batch
-    from impactbook.render.plan import plan_batch
+    from impactbook.render.plan import batch_parameters, plan_batch, template_kind
 
     if args.executor == "dask" and not args.scheduler:
         from impactbook.errors import ParameterError
 
         raise ParameterError("scheduler", None, "a Dask scheduler address with --executor dask")
+    templates: dict[str, Path] = {}
+    for path in map(Path, args.template or ()):
+        kind = template_kind(path)
+        if kind in templates:
+            from impactbook.errors import ParameterError
+
+            raise ParameterError("template", str(path), f"one {kind} notebook (also given: "
+                                                        f"{templates[kind]})")
+        templates[kind] = path
     jobs = plan_batch(Path(args.data), Path(args.out), formats=_formats(args.formats),
-                      page_size=_page(args.paper))
+                      page_size=_page(args.paper), templates=templates,
+                      parameters=batch_parameters(args.param, templates=templates))
     result = run_batch(jobs, Path(args.out), workers=args.workers, force=args.force,
                        executor=args.executor, scheduler=args.scheduler,
                        timeout_s=args.timeout, progress=not args.quiet)
@@ -190,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="PDF page size (default a4)")
         sub.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                          help="seconds per report")
+        sub.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                         dest="param", metavar=("NAME", "VALUE"),
+                         help="set a parameter of the notebook's parameters cell (repeatable; "
+                              "values parsed as papermill -p parses them)")
 
     sub = command("validate", _cmd_validate, "check every table of a workbook")
     data_option(sub)
@@ -227,11 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     data_option(sub)
     sub.add_argument("--city", required=True)
     output_options(sub, "reports/latest")
+    sub.add_argument("--template", metavar="NOTEBOOK",
+                     help="render this copy of the city report notebook instead")
 
     sub = command("summarize", _cmd_summarize, "render one intervention-type summary")
     data_option(sub)
     sub.add_argument("--intervention", required=True, metavar="TYPE")
     output_options(sub, "reports/latest")
+    sub.add_argument("--template", metavar="NOTEBOOK",
+                     help="render this copy of the intervention summary notebook instead")
 
     sub = command("batch", _cmd_batch, "render every report of a workbook, incrementally")
     data_option(sub)
@@ -241,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--executor", choices=("local", "dask"), default="local")
     sub.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_argument("--template", metavar="NOTEBOOK", action="append",
+                     help="render this copy of a report notebook instead (repeatable: its "
+                          "parameters cell says whether it is the city report or the summary)")
 
     news = commands.add_parser("news", help="news items and tags")
     news_commands = news.add_subparsers(dest="news_command", metavar="ACTION", required=True)
@@ -287,8 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         _say(f"impactbook: error: {where}{exc.strerror or exc}")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        _say("impactbook: interrupted")
+    except KeyboardInterrupt as exc:  # a batch says what it kept; nothing else is half-written
+        _say(f"impactbook: interrupted{': ' + str(exc) if str(exc) else ''}")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("IMPACTBOOK_DEBUG"):

@@ -15,6 +15,9 @@ DEFAULT_POST_PERIODS = 24
 # The MIME type under which a report notebook hands its findings to the renderer; the
 # exporter leaves outputs of this type out of the HTML and PDF.
 FINDINGS_MIME = "application/vnd.impactbook.findings+json"
+# Shown (beside a visible failure box) by a report section that could not be produced: the
+# renderer then fails the report, and the exporter leaves it out of the HTML and PDF.
+SECTION_FAILURE_MIME = "application/vnd.impactbook.section-failure+json"
 
 # The raw source families ``impactbook ingest SOURCE`` accepts, in the order the CLI lists them.
 INGEST_SOURCES = ("chicago-homicides", "nypd-shootings", "philadelphia-shootings", "rtci",

@@ -18,10 +18,11 @@ import pandas as pd
 
 from impactbook.defaults import INGEST_SOURCES
 from impactbook.errors import DataError, ParameterError, Problem
-from impactbook.fsutil import atomic_path
+from impactbook.fsutil import atomic_path, safe_join
 from impactbook.ingest.incidents import KEYS, ROWS, IncidentSpec, aggregate_incidents
 from impactbook.ingest.mapping import load_mapping, spec_from_mapping
 from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi
+from impactbook.locks import workbook_lock
 from impactbook.workbook.outcomes import read_outcomes_table
 from impactbook.workbook.periods import format_period, frequency_of, parse_period
 
@@ -187,7 +188,7 @@ def _number_text(value: float) -> str:
 
 def write_outcomes(data_dir: Path, frame: pd.DataFrame) -> Path:
     """Write ``data_dir/outcomes.csv`` atomically (readers never see half a file)."""
-    target = Path(data_dir) / OUTCOMES_FILE
+    target = safe_join(Path(data_dir), OUTCOMES_FILE)
     write_text_atomic(target, format_outcomes_csv(frame))
     return target
 
@@ -238,6 +239,14 @@ def ingest_into_workbook(source: str, path: Path, data_dir: Path, *,
     Nothing is written when ingest fails or ``dry_run`` is set.
     """
     result = ingest_file(source, path, mapping=mapping, agencies=agencies)
+    if dry_run:
+        return _merge_into(result, source, path, data_dir, dry_run=True)
+    with workbook_lock(data_dir, f"ingest {source}"):  # read, merge and replace as one step
+        return _merge_into(result, source, path, data_dir, dry_run=False)
+
+
+def _merge_into(result: IngestResult, source: str, path: Path, data_dir: Path, *,
+                dry_run: bool) -> IngestSummary:
     existing = read_outcomes(data_dir)
     merged = merge_outcomes(existing, result.outcomes)
     keys = result.outcomes[SERIES_KEY].drop_duplicates()

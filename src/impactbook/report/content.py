@@ -272,6 +272,7 @@ class InterventionSummary:
     data_hash: str
     generated: str
     version: str = __version__
+    programmes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def main_outcome(self) -> str | None:
@@ -323,6 +324,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                                                    "pre_periods", "post_periods")}
                    if est else {}),
                 "warnings": len(est.warnings) if est else 0,
+                "caveats": list(est.warnings) if est else [],
                 "error": "; ".join(result.errors) if est is None else "",
             })
             by_outcome.setdefault(outcome, [])
@@ -345,7 +347,8 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     return InterventionSummary(
         intervention=intervention, rows=frame, pooled=pooled, pooling_notes=notes,
         news_counts=count_tags_by_period(news, freq="Y"), news=news,
-        data_hash=shown_digest(workbook.digest), generated=(today or dt.date.today()).isoformat())
+        data_hash=shown_digest(workbook.digest), generated=(today or dt.date.today()).isoformat(),
+        programmes=programmes)
 
 
 def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook.workbook.cells import (
+    CONTROL_PROBLEM,
     address_problem,
     check_list_items,
     check_names,
@@ -204,7 +205,7 @@ def load_funders(path: Path, series: pd.DataFrame | None, tags: pd.DataFrame | N
     require_text(frame, ["funder", "email"], file, problems)
     # The mailer's rule for a display name: no control, format or separator character.
     problems.add_rows(file, frame, frame["funder"].map(has_control_chars), "funder",
-                      "funder name {value!r} contains a line break or control character")
+                      "funder name {value!r} " + CONTROL_PROBLEM)
     folded = frame["funder"].map(lambda name: " ".join(name.split()).casefold())
     problems.add_rows(file, frame, folded.duplicated() & (folded != ""), "funder",
                       "funder {value!r} is already listed on an earlier row")
