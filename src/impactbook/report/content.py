@@ -18,7 +18,7 @@ import pandas as pd
 
 from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
-from impactbook.defaults import DEFAULT_POST_PERIODS
+from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
 from impactbook.workbook import (
     INTERVENTIONS,
@@ -157,11 +157,6 @@ class CityReport:
 
 
 #: How a report's headline is picked (shown on the index page).
-HEADLINE_RULE = ("each outcome's figure comes from the strongest design its data support "
-                 "(synthetic control with a good pre-period fit, then comparison areas that "
-                 "pass the pre-trend check, then the interrupted time series, then pre/post); "
-                 "the report's headline is the result with the strongest design, the first "
-                 "programme in the workbook (and its first outcome) on ties")
 DESIGN_RANK = {method: rank for rank, (method, _) in enumerate(effects.DESIGN_ORDER)}
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from impactbook import __version__
+from impactbook.defaults import HEADLINE_RULE
 from impactbook.fsutil import atomic_path
-from impactbook.report.content import HEADLINE_RULE
 from impactbook.report.format import finite_number, format_interval, format_pct
 from impactbook.workbook.digest import shown_digest
 
