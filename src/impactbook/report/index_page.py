@@ -18,6 +18,7 @@ from impactbook import __version__
 from impactbook.defaults import HEADLINE_RULE
 from impactbook.fsutil import atomic_path
 from impactbook.report.format import finite_number, format_interval, format_pct
+from impactbook.report.tables import programme_label
 from impactbook.workbook.digest import shown_digest
 
 _CSS = """
@@ -70,7 +71,7 @@ def _impact_item(report: dict) -> str | None:
         if where and where != "citywide":
             outcome = f"{outcome} ({where})"
         programme, kind = headline.get("programme"), headline.get("intervention")
-        programmes = (f"{programme} ({kind})" if programme and kind and programme != kind
+        programmes = (programme_label(programme, kind) if programme and kind
                       else programme or kind or "the programme")
         context = f" after {_e(programmes)} began"
     else:
