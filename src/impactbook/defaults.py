@@ -22,3 +22,8 @@ INGEST_SOURCES = ("chicago-homicides", "nypd-shootings", "philadelphia-shootings
 
 # The export formats a report is rendered to unless asked otherwise.
 DEFAULT_FORMATS = ("html", "pdf")
+
+# Placebo groups of a micro-synthetic control's permutation test (microsynth's own default is
+# 250), and the seed they are drawn with, so a report is reproducible.
+DEFAULT_PLACEBOS = 250
+PLACEBO_SEED = 20130101

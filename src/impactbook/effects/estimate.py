@@ -92,6 +92,8 @@ class Estimate:
     observed: pd.Series | None = field(default=None, repr=False, compare=False)
     fitted: pd.Series | None = field(default=None, repr=False, compare=False)
     counterfactual: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    #: Synthetic control only: observed minus synthetic per period, one column per placebo.
+    placebo_gaps: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def percent_change(self) -> float:

@@ -22,12 +22,14 @@ from impactbook.errors import DataError, ParameterError, Problem
 from impactbook.fsutil import atomic_path
 from impactbook.ingest.incidents import KEYS, ROWS, IncidentSpec, aggregate_incidents
 from impactbook.ingest.mapping import load_mapping, spec_from_mapping
-from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi
+from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi, seattle_dmi_blocks
 from impactbook.workbook.periods import format_period, frequency_of, parse_period
 
 OUTCOME_COLUMNS = ["city", "area", "outcome", "period", "count"]
 SERIES_KEY = ["city", "area", "outcome"]
 OUTCOMES_FILE = "outcomes.csv"
+UNIT_OUTCOMES_FILE = "unit_outcomes.csv"
+AREAS_FILE = "areas.csv"
 
 INCIDENT_SPECS: dict[str, IncidentSpec] = {
     "chicago-homicides": IncidentSpec(
@@ -248,14 +250,25 @@ class IngestSummary:
                 f"{self.rows_replaced:,}; {verb} {self.target} ({self.rows_total:,} rows)")
 
 
+def unit_tables_text(source: str, path: Path) -> dict[str, str] | None:
+    """The unit_outcomes.csv and areas.csv texts a source also produces (Seattle's blocks)."""
+    if source != "seattle-dmi":
+        return None
+    units, areas = seattle_dmi_blocks(Path(path))
+    return {UNIT_OUTCOMES_FILE: format_outcomes_csv(units),
+            AREAS_FILE: areas.to_csv(index=False, lineterminator="\n")}
+
+
 def ingest_into_workbook(source: str, path: Path, data_dir: Path, *,
                          mapping: Path | None = None, agencies: list[str] | None = None,
                          dry_run: bool = False) -> IngestSummary:
     """Ingest one raw file and merge it into ``data_dir/outcomes.csv`` (the CLI's target).
 
-    Nothing is written when ingest fails or ``dry_run`` is set.
+    Nothing is written when ingest fails or ``dry_run`` is set. ``seattle-dmi`` also writes
+    the blocks' series (unit_outcomes.csv) and attributes (areas.csv), replacing those files.
     """
     result = ingest_file(source, path, mapping=mapping, agencies=agencies)
+    unit_tables = unit_tables_text(source, path)
     existing = read_outcomes(data_dir)
     merged = merge_outcomes(existing, result.outcomes)
     keys = result.outcomes[SERIES_KEY].drop_duplicates()
@@ -266,6 +279,8 @@ def ingest_into_workbook(source: str, path: Path, data_dir: Path, *,
             result.outcomes.set_index(SERIES_KEY).index).sum())
     target = Path(data_dir) / OUTCOMES_FILE
     if not dry_run:
+        for name, text in (unit_tables or {}).items():
+            write_text_atomic(Path(data_dir) / name, text)
         write_outcomes(data_dir, merged)
     return IngestSummary(source=source, file=Path(path), target=target, notes=list(result.notes),
                          series=series, rows_new=len(result.outcomes), rows_replaced=replaced,

@@ -25,6 +25,9 @@ class Workbook:
     # one "input data hash" reports, the index and the manifest show.
     digest: str
     warnings: tuple[str, ...] = field(default=())
+    # areas.csv (population, covariates, ``within``) and unit_outcomes.csv (loaded on request).
+    areas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unit_outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def cities(self) -> list[str]:
