@@ -21,6 +21,7 @@ from impactbook.effects.findings import (
     describe_change_pct,
     describe_finding,
     describe_interval,
+    describe_permutation,
     describe_places,
     describe_pooled,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "describe_change_pct",
     "describe_finding",
     "describe_interval",
+    "describe_permutation",
     "describe_places",
     "describe_pooled",
     "designs_disagree",

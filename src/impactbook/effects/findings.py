@@ -97,10 +97,6 @@ def describe_finding(estimate: Estimate) -> str:
     return f"{_place(estimate)}, {body}. {verdict}{caution}"
 
 
-#: A synthetic control's change is clear when its permutation p-value is below this.
-SYNTH_ALPHA = 0.05
-
-
 def describe_permutation(estimate: Estimate) -> str:
     """The permutation result in words: where the real gap falls among the placebos'."""
     details = estimate.details
@@ -114,10 +110,8 @@ def describe_permutation(estimate: Estimate) -> str:
 
 def _describe_synth(estimate: Estimate, subject: str, change: str, span: str,
                     against: str) -> str:
-    details = estimate.details
-    lower = details.get("p_value_lower", math.nan)
-    is_fall = estimate.rate_ratio < 1 and lower < SYNTH_ALPHA
-    is_rise = estimate.rate_ratio > 1 and estimate.p_value < SYNTH_ALPHA
+    is_fall = estimate.excludes_no_change and estimate.rate_ratio < 1
+    is_rise = estimate.excludes_no_change and estimate.rate_ratio > 1
     test = describe_permutation(estimate)
     averted = estimate.events_averted[0]
     what = estimate.outcome or "events"

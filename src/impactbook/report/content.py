@@ -21,6 +21,7 @@ from impactbook.analysis import combined_series, estimate_resolved, make_request
 from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.errors import ImpactbookError, ParameterError
 from impactbook.workbook import (
+    CITYWIDE,
     INTERVENTIONS,
     OUTCOMES,
     TAGS,
@@ -47,6 +48,7 @@ class OutcomeResult:
     its: effects.Estimate | None = None
     prepost: effects.Estimate | None = None
     comparison: effects.Estimate | None = None
+    synth: effects.Estimate | None = None
     placebo: object | None = None
     comparison_series: dict[str, pd.Series] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
@@ -54,7 +56,8 @@ class OutcomeResult:
 
     @property
     def estimates_by_method(self) -> dict[str, effects.Estimate | None]:
-        return {"its": self.its, "prepost": self.prepost, "comparison": self.comparison}
+        return {"its": self.its, "prepost": self.prepost, "comparison": self.comparison,
+                "synth": self.synth}
 
     @property
     def choice(self) -> effects.HeadlineChoice:
@@ -112,7 +115,7 @@ class CityReport:
         """Every estimate as its DESIGN.md JSON (the numbers the report prints)."""
         rows = []
         for result in self.results:
-            for estimate in (result.its, result.prepost, result.comparison):
+            for estimate in (result.its, result.prepost, result.comparison, result.synth):
                 if estimate is not None:
                     rows.append({"programme_id": result.programme_id, **estimate.to_dict()})
         return rows
@@ -171,7 +174,8 @@ def _select_programmes(workbook: Workbook, city: str,
 
 def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
                     post_periods: int, method: str = "auto", *,
-                    with_placebo: bool = True) -> OutcomeResult:
+                    with_placebo: bool = True, with_synth: bool = True,
+                    placebos: int | None = None) -> OutcomeResult:
     base = dict(programme_id=programme["id"], programme=programme["programme"],
                 intervention=programme["intervention"], outcome=outcome,
                 area=programme["area"], start=programme["start"])
@@ -181,11 +185,15 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
     scoped = workbook_with_one_programme(workbook, programme)
     errors: list[str] = []
     results: dict[str, object] = {}
-    for design in ("its", "prepost", "comparison"):
+    for design in ("its", "prepost", "comparison", "synth"):
         if design == "comparison" and not split_list(programme.get("comparison_areas", "")):
             continue
+        # A citywide series has no donor pool in its own city (the CLI says so when asked).
+        if design == "synth" and (not with_synth or CITYWIDE in split_list(programme["area"])):
+            continue
+        extra = {"placebos": placebos} if design == "synth" else {}
         try:
-            request = make_request(method=design, **common)
+            request = make_request(method=design, **common, **extra)
             resolved = resolve_request(scoped, request)
             results[design] = estimate_resolved(scoped, resolved, request)
         except ImpactbookError as exc:
@@ -208,7 +216,8 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
         except ImpactbookError as exc:
             errors.append(f"placebo check: {exc}")
     return OutcomeResult(**base, its=results.get("its"), prepost=results.get("prepost"),
-                         comparison=results.get("comparison"), placebo=placebo,
+                         comparison=results.get("comparison"), synth=results.get("synth"),
+                         placebo=placebo,
                          comparison_series=comparison_series, errors=tuple(errors),
                          method=method)
 
@@ -216,31 +225,33 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
 def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook:
     """The workbook as if ``programme`` were the city's only one (so defaults resolve to it)."""
     table = workbook.interventions
-    return Workbook(root=workbook.root, outcomes=workbook.outcomes,
-                    interventions=table[table["id"] == programme["id"]],
-                    news=workbook.news, tags=workbook.tags, funders=workbook.funders,
-                    digest=workbook.digest, warnings=workbook.warnings)
+    return dataclasses.replace(workbook, interventions=table[table["id"] == programme["id"]])
 
 
 def build_city_report(data_dir: Path | str, city: str, *,
                       interventions: list[str] | str | None = None,
                       post_periods: int = DEFAULT_POST_PERIODS,
-                      method: str = "auto", today: dt.date | None = None) -> CityReport:
+                      method: str = "auto", today: dt.date | None = None,
+                      placebos: int | None = None) -> CityReport:
     """Compute everything the city report shows.
+
+    ``placebos`` sets the number of placebo groups of a micro-synthetic control (default
+    :data:`~impactbook.defaults.DEFAULT_PLACEBOS`).
 
     ``method`` ``"auto"`` (the default) leads each outcome with the strongest design its data
     support; ``its``, ``prepost`` or ``comparison`` lead with that design where it exists.
     """
     from impactbook.news.items import news_for_city
 
-    if method not in ("auto", "its", "prepost", "comparison"):
-        raise ParameterError("method", method, "auto, its, prepost or comparison")
+    if method not in ("auto", "its", "prepost", "comparison", "synth"):
+        raise ParameterError("method", method, "auto, its, prepost, comparison or synth")
     workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
     programmes = _select_programmes(workbook, city, interventions)
     results = []
     for programme in programmes.to_dict("records"):
         for outcome in split_list(programme["outcomes"]):
-            results.append(_outcome_result(workbook, programme, outcome, post_periods, method))
+            results.append(_outcome_result(workbook, programme, outcome, post_periods, method,
+                                           placebos=placebos))
     city_rows = workbook.outcomes[workbook.outcomes["city"] == city]
     periods = sorted(city_rows["period"])
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
@@ -308,7 +319,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     for programme in programmes.to_dict("records"):
         for outcome in split_list(programme["outcomes"]):
             result = _outcome_result(workbook, programme, outcome, post_periods,
-                                     with_placebo=False)
+                                     with_placebo=False, with_synth=False)
             est = result.its
             rows.append({
                 "city": programme["city"], "programme": programme["programme"],
