@@ -365,6 +365,17 @@ def test_committed_outcomes_equal_the_build_from_raw():
     assert (REPO / "data" / "raw" / "INGEST_NOTES.txt").read_text(encoding="utf-8") == notes_text
 
 
+def test_committed_block_tables_equal_the_build_from_raw():
+    from impactbook.ingest.sources import unit_tables_text
+
+    raw = REPO / "data" / "raw" / "seattle_dmi_microsynth_block_quarter.csv.gz"
+    tables = unit_tables_text("seattle-dmi", raw)
+    for name in ("areas.csv", "unit_outcomes.csv"):
+        assert (REPO / "data" / name).read_text(encoding="utf-8") == tables[name], name
+    areas = tables["areas.csv"].splitlines()
+    assert len(areas) == 1 + 9642 and sum(",DMI blocks," in a for a in areas) == 39
+
+
 def test_ingest_into_workbook_merges_and_dry_run_writes_nothing(tmp_path):
     from impactbook.ingest.sources import ingest_into_workbook
 

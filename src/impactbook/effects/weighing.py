@@ -86,6 +86,9 @@ def _disagreement(chosen: Estimate, other: Estimate | None) -> str | None:
 
 
 def _said(est: Estimate) -> str:
+    if est.method == "synth":  # no interval: its permutation test
+        return (f"{describe_change_pct(est.percent_change)} (permutation p = "
+                f"{est.p_value:.3f})")
     return (f"{describe_change_pct(est.percent_change)} (95% interval "
             f"{describe_interval(est.ci_low, est.ci_high)})")
 
