@@ -109,7 +109,8 @@ def synth_estimate(*, labels: Labels, window: Window, observed: pd.Series,
         "pre_rmspe_relative": fit["pre_rmspe_relative"],
         # An exact pre-period match (micro) has no ratio: the test uses t values instead.
         "post_pre_rmspe_ratio": post_rmspe / pre_rmspe if pre_rmspe > 0 else None,
-        "is_good_fit": bool(fit["is_good_fit"]),
+        # What lets it lead the headline: a good fit from a pool large enough to test.
+        "is_good_fit": bool(fit["is_good_fit"]) and n_donors >= MIN_DONORS,
         "observed_total": observed_post,
         "synthetic_total": synthetic_post,
         "events_averted": synthetic_post - observed_post,

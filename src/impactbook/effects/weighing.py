@@ -95,6 +95,7 @@ def _said(est: Estimate) -> str:
 
 def _why_not(method: str) -> str:
     if method == "synth":
-        return "the synthetic control's pre-period fit is poor"
+        return ("the synthetic control's pre-period fit is poor, or it has fewer than 10 "
+                "donors")
     return ("the comparison areas were trending differently before the start, or too few "
             "periods to check")
