@@ -1,17 +1,25 @@
-"""Benchmarks (``make bench``): batch rendering against the plain command-line chain, and ingest.
+"""Benchmarks (``make bench``): real reports rendered three ways, report cost against workbook
+size, and ingest.
 
-1. Reports: a BENCHMARK-ONLY workbook is built in a temporary folder from the embedded RTCI
-   extract (``data/raw/rtci_*.csv.gz``): N agencies, each given a made-up programme whose start
-   month is the middle month of that agency's own series. These programmes are not real and the
-   workbook is deleted afterwards. The same reports are rendered
-   (a) by the plain chain, one report at a time: ``papermill`` CLI, then
-       ``jupyter nbconvert --to html --no-input``, then the ``weasyprint`` CLI, and
-   (b) by ``impactbook batch`` (first run, then an unchanged second run),
-   printing wall time, per-report time, the ratio and peak memory (psutil, children included).
-2. Ingest: a generated 10-million-row Chicago-homicides-like incident CSV is ingested with
-   ``impactbook.ingest.sources.ingest_file("chicago-homicides", ...)``: rows per second,
-   peak memory.
+1. Scenarios, each rendered (in HTML + PDF) by three routes in the same run:
+   (a) ``impactbook batch`` (plan + run in a fresh process, then an unchanged rerun);
+   (b) a scripted papermill loop, what a user would write instead of impactbook: the papermill
+       Python API (a new kernel per report), one reused nbconvert ``HTMLExporter`` and
+       WeasyPrint in-process, the reports split over two processes;
+   (c) the plain command-line chain, one report after another: ``papermill``, then
+       ``jupyter nbconvert --to html --no-input``, then ``weasyprint``.
+   The scenarios are the real default workbook (``data/``, every report) and a scaled copy of
+   its heaviest city: eight copies of New York's data and programmes as "Town 01" to "Town 08"
+   (eight city reports). Printed per route: wall time, CPU time (the process tree's user +
+   system seconds, steadier than wall time on a shared machine), per-report worker phases
+   (execute, HTML, PDF), the ratio to the batch and peak memory.
+2. Size: New York's report alone, by ``impactbook batch``, from the default workbook and from
+   one of 300 cities (the default workbook plus real RTCI agencies, ``data/raw/rtci_*``):
+   worker time and in-process CPU time of its computation.
+3. Ingest: a generated 10-million-row Chicago-homicides-like incident CSV is ingested with
+   ``impactbook.ingest.sources.ingest_file("chicago-homicides", ...)``: rows/s, peak memory.
 
+Workbooks other than ``data/`` are built in a temporary folder and deleted afterwards.
 Results go to stdout and ``benchmarks/out/results.json`` (git-ignored).
 """
 
@@ -20,12 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +45,14 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 OUT = REPO / "benchmarks" / "out"
-BENCH_TYPES = ("Focused deterrence (benchmark)", "Street outreach (benchmark)")
+TABLES = ("outcomes.csv", "interventions.csv", "news.csv", "tags.csv", "funders.csv")
 
 
 class PeakMemory:
-    """Samples the RSS of a process tree (the process and all its descendants)."""
+    """Samples the summed RSS of process trees (the roots and all their descendants)."""
 
-    def __init__(self, root_pid: int, interval_s: float = 0.1):
-        self.root = psutil.Process(root_pid)
+    def __init__(self, *root_pids: int, interval_s: float = 0.1):
+        self.roots = [psutil.Process(pid) for pid in root_pids]
         self.interval_s = interval_s
         self.peak_bytes = 0
         self._stop = threading.Event()
@@ -51,15 +61,16 @@ class PeakMemory:
     def _run(self) -> None:
         while not self._stop.is_set():
             total = 0
-            try:
-                procs = [self.root, *self.root.children(recursive=True)]
-            except psutil.Error:
-                procs = []
-            for proc in procs:
+            for root in self.roots:
                 try:
-                    total += proc.memory_info().rss
+                    procs = [root, *root.children(recursive=True)]
                 except psutil.Error:
-                    pass
+                    procs = []
+                for proc in procs:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass
             self.peak_bytes = max(self.peak_bytes, total)
             self._stop.wait(self.interval_s)
 
@@ -76,171 +87,289 @@ class PeakMemory:
         return round(self.peak_bytes / 2**20, 1)
 
 
-def _run_tree(cmd: list[str], monitor: PeakMemory | None = None, **kw) -> float:
-    """Run ``cmd``; return seconds; fold its process tree's peak memory into ``monitor``."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, **kw)
-    with PeakMemory(proc.pid) as mem:
-        rc = proc.wait()
-    if monitor is not None:
-        monitor.peak_bytes = max(monitor.peak_bytes, mem.peak_bytes)
-    if rc != 0:
-        raise RuntimeError(f"command failed ({rc}): {' '.join(cmd)}")
-    return time.perf_counter() - started
+def _children_cpu_s() -> float:
+    """User + system seconds of every finished descendant (kernels and workers included)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-# --------------------------------------------------------------------------- workbook
+class Measured:
+    """Wall time, CPU time and peak memory of the commands run inside the block."""
+
+    def __init__(self):
+        self.peak_bytes = 0
+
+    def __enter__(self) -> Measured:
+        self._wall, self._cpu = time.perf_counter(), _children_cpu_s()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.wall_s = time.perf_counter() - self._wall
+        self.cpu_s = _children_cpu_s() - self._cpu
+
+    def run(self, *cmds: list[str], **kw) -> list[str]:
+        """Run ``cmds`` side by side; return their stdouts; raise if one fails."""
+        procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, **kw) for cmd in cmds]
+        with PeakMemory(*(p.pid for p in procs)) as mem:
+            outs = [p.communicate()[0] for p in procs]
+        self.peak_bytes = max(self.peak_bytes, mem.peak_bytes)
+        for cmd, proc in zip(cmds, procs, strict=True):
+            if proc.returncode != 0:
+                raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(cmd)[:300]}")
+        return outs
+
+    def summary(self, n_reports: int) -> dict:
+        return {"wall_s": round(self.wall_s, 2), "per_report_s": round(self.wall_s / n_reports, 2),
+                "cpu_s": round(self.cpu_s, 2), "peak_mb": round(self.peak_bytes / 2**20, 1)}
 
 
-def build_benchmark_workbook(dest: Path, n_agencies: int) -> list[str]:
-    """BENCHMARK ONLY: RTCI counts for ``n_agencies`` agencies with made-up programmes."""
-    raw = sorted((REPO / "data" / "raw").glob("rtci_*.csv.gz"))
-    if not raw:
-        raise FileNotFoundError("data/raw/rtci_*.csv.gz is missing")
-    frame = pd.read_csv(raw[0], usecols=["date", "agency_name", "state_abbr", "murder",
-                                         "aggravated_assault"])
-    # Real agencies only: the extract also carries national and size-group aggregates.
-    # Size-group rows ("Cities of 1M+") have agency_name set and state_abbr "Nationwide".
-    frame = frame[frame["state_abbr"].notna() & (frame["state_abbr"] != "Nationwide")
-                  & ~frame["agency_name"].str.contains("Nationwide|Sample", na=True)]
-    frame["city"] = frame["agency_name"].astype(str) + " " + frame["state_abbr"].astype(str)
-    frame["period"] = pd.to_datetime(frame["date"]).dt.strftime("%Y-%m")
-    # The busiest agencies (most aggravated assaults), so every series has counts to model.
-    totals = frame.groupby("city")["aggravated_assault"].sum().sort_values(ascending=False)
-    complete = frame.groupby("city")["period"].nunique()
-    # RTCI carries the odd negative monthly correction, which the workbook rightly refuses.
-    negative = set(frame.loc[(frame["murder"] < 0) | (frame["aggravated_assault"] < 0), "city"])
-    chosen = [c for c in totals.index
-              if complete[c] == complete.max() and c not in negative][:n_agencies]
-    frame = frame[frame["city"].isin(chosen)]
-    outcomes = pd.concat([
-        frame.assign(outcome="murders", count=frame["murder"]),
-        frame.assign(outcome="aggravated assaults", count=frame["aggravated_assault"]),
-    ])
-    outcomes = outcomes.dropna(subset=["count"]).assign(area="citywide")
-    outcomes["count"] = outcomes["count"].astype(int)
+# --------------------------------------------------------------------------- workbooks
+
+
+def copy_default_workbook(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    outcomes[["city", "area", "outcome", "period", "count"]].sort_values(
-        ["city", "outcome", "period"]).to_csv(dest / "outcomes.csv", index=False)
-    rows = []
-    for i, city in enumerate(chosen):
-        periods = sorted(frame.loc[frame["city"] == city, "period"].unique())
-        rows.append({"id": f"bench-{i + 1}", "city": city, "intervention": BENCH_TYPES[i % 2],
-                     "programme": f"Benchmark programme {i + 1}", "area": "citywide",
-                     "start": periods[len(periods) // 2],
-                     "outcomes": "murders;aggravated assaults",
-                     "notes": "BENCHMARK ONLY: not a real programme"})
-    pd.DataFrame(rows).to_csv(dest / "interventions.csv", index=False)
-    pd.DataFrame({"tag": [*chosen, *BENCH_TYPES],
-                  "kind": ["city"] * len(chosen) + ["intervention"] * len(BENCH_TYPES)}
-                 ).to_csv(dest / "tags.csv", index=False)
-    pd.DataFrame(columns=["date", "title", "outlet", "tags"]).to_csv(dest / "news.csv",
-                                                                     index=False)
+    for name in TABLES:
+        shutil.copy2(REPO / "data" / name, dest / name)
+    return dest
+
+
+def build_towns_workbook(dest: Path, copies: int = 8, city: str = "New York") -> list[str]:
+    """BENCHMARK ONLY: ``copies`` cities "Town 01".. with ``city``'s data and programmes."""
+    data = REPO / "data"
+    outcomes = pd.read_csv(data / "outcomes.csv", dtype=str, keep_default_na=False)
+    programmes = pd.read_csv(data / "interventions.csv", dtype=str, keep_default_na=False)
+    rows, plans = outcomes[outcomes["city"] == city], programmes[programmes["city"] == city]
+    towns = [f"Town {i + 1:02d}" for i in range(copies)]
+    dest.mkdir(parents=True, exist_ok=True)
+    pd.concat([rows.assign(city=t) for t in towns]).to_csv(dest / "outcomes.csv", index=False)
+    pd.concat([plans.assign(city=t, id=plans["id"] + f"-town-{i + 1:02d}")
+               for i, t in enumerate(towns)]).to_csv(dest / "interventions.csv", index=False)
+    tags = pd.read_csv(data / "tags.csv", dtype=str, keep_default_na=False)
+    tags = pd.concat([tags[tags["kind"] != "city"],
+                      pd.DataFrame({"tag": towns, "kind": "city"})])
+    tags.to_csv(dest / "tags.csv", index=False)
+    shutil.copy2(data / "news.csv", dest / "news.csv")
     pd.DataFrame(columns=["funder", "email", "cities", "interventions"]).to_csv(
         dest / "funders.csv", index=False)
-    return chosen
+    return towns
 
 
-# --------------------------------------------------------------------------- reports
+def build_national_workbook(dest: Path, n_cities: int = 300) -> int:
+    """The default workbook plus real RTCI agencies (murders, aggravated assaults, monthly)
+    up to ``n_cities`` cities; the added cities have no programme. Returns the row count."""
+    from impactbook.ingest.sources import (
+        ingest_file,
+        merge_outcomes,
+        read_outcomes,
+        write_outcomes,
+    )
+
+    copy_default_workbook(dest)
+    existing = read_outcomes(dest)
+    raw = sorted((REPO / "data" / "raw").glob("rtci_*.csv.gz"))[0]
+    rtci = ingest_file("rtci", raw).outcomes
+    known = set(existing["city"])
+    extra = [c for c in dict.fromkeys(rtci["city"]) if c not in known]
+    extra = extra[:max(0, n_cities - len(known))]
+    merged = merge_outcomes(existing, rtci[rtci["city"].isin(extra)])
+    write_outcomes(dest, merged)
+    return len(merged)
 
 
-def bench_chain(jobs, work: Path) -> dict:
-    """The plain route: three command-line tools per report, one report after another."""
-    monitor = PeakMemory(os.getpid())
-    per_report = []
-    started = time.perf_counter()
-    for job in jobs:
-        t0 = time.perf_counter()
-        out = work / job.slug
-        out.mkdir(parents=True, exist_ok=True)
-        ipynb, html, pdf = (out / f"{job.slug}.{ext}" for ext in ("ipynb", "html", "pdf"))
-        cmd = [str(BIN / "papermill"), job.notebook, str(ipynb), "--no-progress-bar"]
-        for name, value in job.parameters.items():
-            cmd += ["-p", name, str(value)]
-        _run_tree(cmd, monitor, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _run_tree([str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(ipynb)],
-                  monitor, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _run_tree([str(BIN / "weasyprint"), str(html), str(pdf)], monitor,
-                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        per_report.append(time.perf_counter() - t0)
-        print(f"  chain {len(per_report):2d}/{len(jobs)} {job.name}: {per_report[-1]:.1f} s",
-              flush=True)
-    total = time.perf_counter() - started
-    return {"total_s": round(total, 2), "per_report_s": round(total / len(jobs), 2),
-            "peak_mb": monitor.peak_mb}
+# --------------------------------------------------------------------------- routes
 
 
-def _batch_command(data: Path, run: Path, workers: int, cities: list[str]) -> list[str]:
+def _batch_command(data: Path, run: Path, workers: int, cities, interventions) -> list[str]:
     script = (
         "import sys\n"
         "from pathlib import Path\n"
         "from impactbook.render.batch import run_batch\n"
         "from impactbook.render.plan import plan_batch\n"
         "if __name__ == '__main__':\n"
-        f"    jobs = plan_batch(Path({str(data)!r}), Path({str(run)!r}), cities={cities!r})\n"
+        f"    jobs = plan_batch(Path({str(data)!r}), Path({str(run)!r}), cities={cities!r},\n"
+        f"                      interventions={interventions!r})\n"
         f"    r = run_batch(jobs, Path({str(run)!r}), workers={workers}, progress=False)\n"
         "    sys.exit(r.exit_code)\n")
     return [sys.executable, "-c", script]
 
 
-def bench_batch(data: Path, run: Path, workers: int, cities: list[str], n: int) -> dict:
-    cmd = _batch_command(data, run, workers, cities)
-    monitor = PeakMemory(os.getpid())
-    first = _run_tree(cmd, monitor)
+def _phase_means(timings: list[dict]) -> dict:
+    return {k: round(sum(t.get(k, 0.0) for t in timings) / max(1, len(timings)), 3)
+            for k in ("execute_s", "html_s", "pdf_s", "total_s")}
+
+
+def bench_batch(data: Path, run: Path, workers: int, cities=None, interventions=None) -> dict:
+    cmd = _batch_command(data, run, workers, cities, interventions)
+    with Measured() as first:
+        first.run(cmd)
     manifest = json.loads((run / "manifest.json").read_text())
-    failed = [r["name"] for r in manifest["reports"] if r["status"] != "ok"]
-    # Where a report's time goes, as each worker measured it (means over rendered reports).
-    timings = [r["timings"] for r in manifest["reports"] if r["status"] == "ok"]
-    phases = {k: round(sum(t.get(k, 0.0) for t in timings) / max(1, len(timings)), 3)
-              for k in ("execute_s", "html_s", "pdf_s", "total_s")}
-    second_monitor = PeakMemory(os.getpid())
-    second = _run_tree(cmd, second_monitor)
-    return {"total_s": round(first, 2), "per_report_s": round(first / n, 2),
-            "peak_mb": monitor.peak_mb, "second_run_s": round(second, 2),
-            "second_run_peak_mb": second_monitor.peak_mb,
-            "incremental_ratio": round(first / second, 1), "failed": failed,
-            "reports": len(manifest["reports"]), "worker_phase_means_s": phases}
+    reports = manifest["reports"]
+    failed = [r["name"] for r in reports if r["status"] != "ok"]
+    timings = {r["name"]: r["timings"] for r in reports if r["status"] == "ok"}
+    with Measured() as second:
+        second.run(cmd)
+    return {**first.summary(len(reports)), "reports": len(reports), "failed": failed,
+            "worker_phase_means_s": _phase_means(list(timings.values())),
+            "worker_phases_s": timings, "rerun_s": round(second.wall_s, 2),
+            "rerun_peak_mb": round(second.peak_bytes / 2**20, 1)}
 
 
-def run_report_benchmark(n_reports: int, workers: int, skip_chain: bool) -> dict | None:
-    from impactbook.render.plan import default_notebooks_dir, plan_batch
+SCRIPTED_LOOP = '''
+"""What a user would write instead of impactbook: papermill API, one HTML exporter, WeasyPrint."""
+import json, sys, time
+from pathlib import Path
 
-    notebooks = default_notebooks_dir()
-    if not (notebooks / "city_report.ipynb").exists():
-        print(f"SKIP report benchmark: no city_report.ipynb in {notebooks}")
-        return None
-    with tempfile.TemporaryDirectory(prefix="impactbook-bench-") as tmp:
-        tmp = Path(tmp)
-        n_cities = n_reports - len(BENCH_TYPES)
-        try:
-            cities = build_benchmark_workbook(tmp / "data", n_cities)
-        except FileNotFoundError as exc:
-            print(f"SKIP report benchmark: {exc}")
-            return None
-        jobs = plan_batch(tmp / "data", tmp / "run")
-        print(f"Reports: {len(jobs)} ({len(cities)} city reports, {len(BENCH_TYPES)} "
-              f"summaries) in HTML + PDF, benchmark-only workbook, {workers} workers, "
-              f"{os.cpu_count()} CPUs")
-        print("impactbook batch ...", flush=True)
-        batch = bench_batch(tmp / "data", tmp / "run", workers, cities, len(jobs))
-        print(f"  first run {batch['total_s']} s ({batch['per_report_s']} s/report), peak "
-              f"{batch['peak_mb']} MB; unchanged rerun {batch['second_run_s']} s "
-              f"({batch['incremental_ratio']}x faster); failed: {batch['failed'] or 'none'}")
-        print(f"  inside a worker, mean per report: {batch['worker_phase_means_s']}")
-        chain = None
-        if not skip_chain:
-            print("plain chain (papermill + jupyter nbconvert + weasyprint) ...", flush=True)
-            chain = bench_chain(jobs, tmp / "chain")
-            print(f"  {chain['total_s']} s ({chain['per_report_s']} s/report), peak "
-                  f"{chain['peak_mb']} MB")
-        result = {"n_reports": len(jobs), "workers": workers, "cpus": os.cpu_count(),
-                  "batch": batch, "chain": chain}
-        if chain:
-            result["speedup"] = round(chain["total_s"] / batch["total_s"], 1)
-            print(f"SPEEDUP batch vs chain: {result['speedup']}x (target >= 10x); "
-                  f"incremental rerun {batch['incremental_ratio']}x (target >= 20x); "
-                  f"batch peak {batch['peak_mb']} MB (target < 2048 MB)")
-        return result
+import papermill as pm
+from nbconvert import HTMLExporter
+from weasyprint import HTML
+
+jobs, out_dir = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2])
+exporter = HTMLExporter(exclude_input=True)
+phases = {}
+for job in jobs:
+    out = out_dir / job["slug"]
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    nb = pm.execute_notebook(job["notebook"], str(out / (job["slug"] + ".ipynb")),
+                             parameters=job["parameters"], progress_bar=False,
+                             cwd=str(Path(job["notebook"]).parent))
+    t1 = time.perf_counter()
+    body, _ = exporter.from_notebook_node(nb)
+    (out / (job["slug"] + ".html")).write_text(body, encoding="utf-8")
+    t2 = time.perf_counter()
+    HTML(string=body, base_url=str(out)).write_pdf(str(out / (job["slug"] + ".pdf")))
+    t3 = time.perf_counter()
+    phases[job["name"]] = {"execute_s": t1 - t0, "html_s": t2 - t1, "pdf_s": t3 - t2,
+                           "total_s": t3 - t0}
+print(json.dumps(phases))
+'''
+
+
+def bench_script(jobs, work: Path, processes: int = 2) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
+    script = work / "scripted_loop.py"
+    script.write_text(SCRIPTED_LOOP, encoding="utf-8")
+    cmds = []
+    for k in range(processes):
+        mine = [{"slug": j.slug, "name": j.name, "notebook": j.notebook,
+                 "parameters": j.parameters} for j in jobs[k::processes]]
+        if mine:
+            (work / f"jobs-{k}.json").write_text(json.dumps(mine), encoding="utf-8")
+            cmds.append([sys.executable, str(script), str(work / f"jobs-{k}.json"), str(work)])
+    with Measured() as measured:
+        outs = measured.run(*cmds, stderr=subprocess.DEVNULL)
+    phases = {}
+    for out in outs:
+        phases.update(json.loads(out.strip().splitlines()[-1]))
+    return {**measured.summary(len(jobs)), "processes": len(cmds),
+            "worker_phase_means_s": _phase_means(list(phases.values()))}
+
+
+def bench_chain(jobs, work: Path) -> dict:
+    """The plain route: three command-line tools per report, one report after another."""
+    quiet = {"stderr": subprocess.DEVNULL}
+    with Measured() as measured:
+        for job in jobs:
+            out = work / job.slug
+            out.mkdir(parents=True, exist_ok=True)
+            ipynb, html, pdf = (out / f"{job.slug}.{ext}" for ext in ("ipynb", "html", "pdf"))
+            cmd = [str(BIN / "papermill"), job.notebook, str(ipynb), "--no-progress-bar",
+                   "--cwd", str(Path(job.notebook).parent)]
+            for name, value in job.parameters.items():
+                cmd += ["-p", name, str(value)]
+            measured.run(cmd, **quiet)
+            measured.run([str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input",
+                          str(ipynb)], **quiet)
+            measured.run([str(BIN / "weasyprint"), str(html), str(pdf)], **quiet)
+    return measured.summary(len(jobs))
+
+
+def _line(route: str, r: dict, batch_wall_s: float | None = None) -> str:
+    ratio = f", {r['wall_s'] / batch_wall_s:.1f}x the batch's wall time" if batch_wall_s else ""
+    return (f"  {route:<8} {r['wall_s']:7.1f} s wall ({r['per_report_s']} s/report), "
+            f"{r['cpu_s']:.1f} s CPU, peak {r['peak_mb']} MB{ratio}")
+
+
+def run_scenario(name: str, data: Path, tmp: Path, workers: int, peers: bool,
+                 cities=None, interventions=None) -> dict:
+    from impactbook.render.plan import plan_batch
+
+    jobs = plan_batch(data, tmp / f"{name}-plan", cities=cities, interventions=interventions)
+    print(f"\n[{name}] {len(jobs)} reports in HTML + PDF, {workers} workers", flush=True)
+    batch = bench_batch(data, tmp / f"{name}-batch", workers, cities, interventions)
+    print(_line("batch", batch) + f"; unchanged rerun {batch['rerun_s']} s; failed: "
+          f"{batch['failed'] or 'none'}")
+    print(f"           inside a worker, mean per report: {batch['worker_phase_means_s']}")
+    result = {"reports": len(jobs), "batch": batch}
+    if peers:
+        script = bench_script(jobs, tmp / f"{name}-script")
+        print(_line("script", script, batch["wall_s"]))
+        print(f"           inside a script process, mean per report: "
+              f"{script['worker_phase_means_s']}")
+        chain = bench_chain(jobs, tmp / f"{name}-chain")
+        print(_line("chain", chain, batch["wall_s"]), flush=True)
+        result.update(script=script, chain=chain,
+                      batch_vs_chain=round(chain["wall_s"] / batch["wall_s"], 1),
+                      batch_vs_script=round(script["wall_s"] / batch["wall_s"], 1))
+        print(f"  RATIO batch vs chain {result['batch_vs_chain']}x (target >= 10x), vs script "
+              f"{result['batch_vs_script']}x (target >= 3x)")
+    return result
+
+
+# Scenarios: (name, builder of the workbook folder, cities, interventions). A synthetic-control
+# scenario (issue 12) goes here once a programme uses that design, so it gets its own line.
+SCENARIOS: list[tuple[str, Callable[[Path], object], list[str] | None, list[str] | None]] = [
+    ("default", copy_default_workbook, None, None),
+    ("towns", build_towns_workbook, None, []),
+]
+
+
+# --------------------------------------------------------------------------- size
+
+
+_IN_PROCESS = '''
+import json, sys, time
+from impactbook.report import build_city_report
+data, city = sys.argv[1], sys.argv[2]
+build_city_report(data, city)
+cpu = []
+for _ in range(3):
+    t = time.process_time()
+    build_city_report(data, city)
+    cpu.append(time.process_time() - t)
+print(json.dumps({"min_cpu_s": min(cpu)}))
+'''
+
+
+def run_size_benchmark(tmp: Path, n_cities: int = 300, city: str = "New York") -> dict:
+    """One report's cost from the default workbook and from one of ``n_cities`` cities."""
+    from impactbook.workbook.prepared import PREPARED_ENV
+
+    national = tmp / "national"
+    rows = build_national_workbook(national, n_cities)
+    print(f"\n[size] {city}'s report alone, from the default workbook and from one of "
+          f"{n_cities} cities ({rows:,} outcome rows)", flush=True)
+    result = {"cities": n_cities, "rows": rows}
+    for label, data in (("default", copy_default_workbook(tmp / "size-default")),
+                        (f"{n_cities} cities", national)):
+        run = tmp / f"size-{n_cities if data == national else 'default'}"
+        batch = bench_batch(data, run, 1, [city], [])
+        phases = batch["worker_phases_s"][city]
+        prepared = next((run / ".state" / "prepared").iterdir())
+        out = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(data.resolve()), city],
+                             capture_output=True, text=True, check=True,
+                             env={**os.environ, PREPARED_ENV: str(prepared)}).stdout
+        cpu = json.loads(out.strip().splitlines()[-1])["min_cpu_s"]
+        result[label] = {"worker": phases, "build_cpu_s": round(cpu, 3),
+                         "batch_wall_s": batch["wall_s"]}
+        print(f"  {label:<10} worker: execute {phases['execute_s']} s, total "
+              f"{phases['total_s']} s; computation in-process {cpu:.3f} s CPU", flush=True)
+    base, big = result["default"], result[f"{n_cities} cities"]
+    result["worker_total_ratio"] = round(big["worker"]["total_s"] / base["worker"]["total_s"], 3)
+    result["build_cpu_ratio"] = round(big["build_cpu_s"] / base["build_cpu_s"], 3)
+    print(f"  RATIO {n_cities} cities / default: worker {result['worker_total_ratio']}, "
+          f"computation CPU {result['build_cpu_ratio']} (target within 10%)")
+    return result
 
 
 # --------------------------------------------------------------------------- ingest
@@ -268,35 +397,26 @@ def generate_incidents(path: Path, n_rows: int, chunk: int = 1_000_000) -> None:
 
 
 def run_ingest_benchmark(n_rows: int) -> dict | None:
-    try:
-        from impactbook.ingest.sources import ingest_file  # noqa: F401
-    except ImportError as exc:
-        print(f"SKIP ingest benchmark: ingest_file is not available ({exc})")
-        return None
     with tempfile.TemporaryDirectory(prefix="impactbook-ingest-") as tmp:
         path = Path(tmp) / "incidents.csv"
         t0 = time.perf_counter()
         generate_incidents(path, n_rows)
-        print(f"Ingest: generated {n_rows:,} rows ({path.stat().st_size / 2**20:.0f} MB) in "
+        print(f"\nIngest: generated {n_rows:,} rows ({path.stat().st_size / 2**20:.0f} MB) in "
               f"{time.perf_counter() - t0:.1f} s", flush=True)
         script = ("import json, sys, time\nfrom impactbook.ingest.sources import ingest_file\n"
                   "t = time.perf_counter()\n"
                   f"r = ingest_file('chicago-homicides', {str(path)!r})\n"
                   "print(json.dumps({'seconds': time.perf_counter() - t,"
                   " 'outcome_rows': len(r.outcomes)}))\n")
-        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                                text=True)
-        with PeakMemory(proc.pid) as mem:
-            out, _ = proc.communicate()
-        if proc.returncode != 0:
-            print(f"  ingest failed (exit {proc.returncode})")
-            return {"n_rows": n_rows, "error": f"exit {proc.returncode}"}
-        measured = json.loads(out.strip().splitlines()[-1])
-        rate = n_rows / measured["seconds"]
-        print(f"  {measured['seconds']:.1f} s, {rate:,.0f} rows/s, peak {mem.peak_mb} MB "
-              f"(targets: < 30 s, < 2048 MB); {measured['outcome_rows']} outcome rows")
-        return {"n_rows": n_rows, "seconds": round(measured["seconds"], 2),
-                "rows_per_s": round(rate), "peak_mb": mem.peak_mb}
+        with Measured() as measured:
+            out = measured.run([sys.executable, "-c", script])[0]
+        seconds = json.loads(out.strip().splitlines()[-1])["seconds"]
+        rate = n_rows / seconds
+        peak = round(measured.peak_bytes / 2**20, 1)
+        print(f"  {seconds:.1f} s, {rate:,.0f} rows/s, peak {peak} MB (targets: < 30 s, "
+              f"< 2048 MB)")
+        return {"n_rows": n_rows, "seconds": round(seconds, 2), "rows_per_s": round(rate),
+                "peak_mb": peak}
 
 
 def _machine() -> dict:
@@ -315,21 +435,33 @@ def _machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reports", type=int, default=20)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--scenarios", default=",".join(s[0] for s in SCENARIOS),
+                        help="comma-separated scenario names (default: all)")
     parser.add_argument("--ingest-rows", type=int, default=10_000_000)
-    parser.add_argument("--skip-chain", action="store_true", help="batch only (quick check)")
-    parser.add_argument("--skip-reports", action="store_true")
+    parser.add_argument("--size-cities", type=int, default=300)
+    parser.add_argument("--skip-peers", action="store_true", help="batch only (quick check)")
+    parser.add_argument("--skip-size", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
     args = parser.parse_args(argv)
     results: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": _machine()}
     print(f"Machine: {results['machine']}")
-    if not args.skip_reports:
-        results["reports"] = run_report_benchmark(args.reports, args.workers, args.skip_chain)
+    wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    with tempfile.TemporaryDirectory(prefix="impactbook-bench-") as tmp:
+        tmp = Path(tmp)
+        results["scenarios"] = {}
+        for name, build, cities, interventions in SCENARIOS:
+            if name in wanted:
+                build(tmp / f"{name}-data")
+                results["scenarios"][name] = run_scenario(
+                    name, tmp / f"{name}-data", tmp, args.workers, not args.skip_peers,
+                    cities, interventions)
+        if not args.skip_size:
+            results["size"] = run_size_benchmark(tmp, args.size_cities)
     if not args.skip_ingest:
         results["ingest"] = run_ingest_benchmark(args.ingest_rows)
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    print(f"load average after: {results['load_average_after']}")
+    print(f"\nload average after: {results['load_average_after']}")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2))
     print(f"results written to {OUT / 'results.json'}")
@@ -337,5 +469,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    shutil.rmtree(OUT / "tmp", ignore_errors=True)
     sys.exit(main())

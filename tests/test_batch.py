@@ -88,6 +88,8 @@ def test_batch_renders_reuses_and_rerenders_only_what_changed(workbook, tmp_path
     assert first.ok and first.exit_code == 0 and first.rendered == 5
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["run"] == "run" and len(manifest["data_hash"]) == 64
+    shown = manifest["data_hash"][:12]  # the index shows the manifest's one digest
+    assert f"<code>{shown}</code>" in (run / "index.html").read_text(encoding="utf-8")
     alpha = manifest["reports"][0]
     assert alpha["id"] == "city/alpha" and alpha["status"] == "ok" and not alpha["reused"]
     assert alpha["files"] == {"ipynb": "alpha/alpha.ipynb", "html": "alpha/alpha.html",

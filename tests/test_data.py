@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
 from impactbook.errors import DataError, ParameterError
 from impactbook.workbook import load_workbook, select_series, split_list, validate_workbook
 
-from .conftest import write_workbook
+from .conftest import TAGS, monthly_rows, write_workbook
 
 
 def test_tiny_workbook_loads_with_types(tiny_workbook):
@@ -120,3 +122,48 @@ def test_bom_and_crlf_are_accepted(tmp_path):
 def test_split_list():
     assert split_list(" a; b ;;c ") == ["a", "b", "c"]
     assert split_list("") == []
+
+
+def _scanned_series(outcomes: pd.DataFrame, city: str, area: str, outcome: str) -> pd.Series:
+    """The series by a plain scan of the frame: the reference for the index."""
+    rows = outcomes[(outcomes["city"] == city) & (outcomes["area"] == area)
+                    & (outcomes["outcome"] == outcome)]
+    counts = pd.Series(rows["count"].astype(float).to_numpy(),
+                       index=pd.PeriodIndex([pd.Period(p, "M") for p in rows["period"]]))
+    counts = counts.sort_index()
+    return counts.reindex(pd.period_range(counts.index.min(), counts.index.max(), freq="M"))
+
+
+def test_series_index_answers_as_a_scan_does(tmp_path):
+    lines = []
+    for city in ("Springfield", "Shelbyville", "Ogdenville"):
+        for area in ("citywide", "District 1"):
+            for offset, outcome in enumerate(("shootings", "homicides")):
+                counts = [(7 * i + offset + len(city)) % 13 for i in range(30)]
+                rows = monthly_rows(city, area, outcome, 2016, counts).splitlines()
+                lines += [r for i, r in enumerate(rows) if i not in (4, 5, 17)]  # gaps
+    # Shuffled so a series' rows are neither adjacent nor in period order.
+    lines = [lines[(i * 37) % len(lines)] for i in range(len(lines))]
+    assert len(set(lines)) == len(lines)
+    folder = write_workbook(tmp_path / "wb", outcomes="city,area,outcome,period,count\n"
+                            + "\n".join(lines) + "\n", tags=TAGS)
+    wb = load_workbook(folder)
+    for city in ("Springfield", "Shelbyville", "Ogdenville"):
+        assert wb.frequency(city) == "M"
+        for area in ("citywide", "District 1"):
+            for outcome in ("shootings", "homicides"):
+                got = select_series(wb, city, area, outcome)["count"]
+                want = _scanned_series(wb.outcomes, city, area, outcome)
+                assert got.isna().sum() == 3
+                pd.testing.assert_series_equal(got, want, check_names=False,
+                                               check_freq=False)
+    assert wb.index.period_span("Ogdenville") == ("2016-01", "2018-06")
+    assert wb.cities == ["Ogdenville", "Shelbyville", "Springfield"]
+    # A copy: changing a selected series leaves the next selection intact.
+    changed = select_series(wb, "Springfield", "citywide", "shootings")
+    changed.loc[:, "count"] = 0.0
+    assert select_series(wb, "Springfield", "citywide", "shootings")["count"].max() > 0
+    # A view with other interventions shares the index; other outcomes get their own.
+    assert dataclasses.replace(wb, interventions=wb.interventions.head(0)).index is wb.index
+    fewer = wb.outcomes[wb.outcomes["city"] == "Springfield"].reset_index(drop=True)
+    assert dataclasses.replace(wb, outcomes=fewer).cities == ["Springfield"]

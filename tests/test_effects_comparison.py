@@ -130,3 +130,21 @@ def test_partial_population_drops_the_offset_with_a_warning(seattle):
     est = estimate_comparison(panel, "2013-Q1")
     assert est.details["population_offset"] is False
     assert any("without a population offset" in w for w in est.warnings)
+
+
+def test_warm_started_pre_trend_equals_the_plain_statsmodels_fit(brooklyn):
+    """The pre-trend test, started from the full model, gives the cold-started GLM's numbers."""
+    start = pd.Period("2010-01", "M")
+    est = estimate_comparison(brooklyn, start, labels={"city": "New York",
+                                                       "outcome": "shootings"})
+    rows = brooklyn[(brooklyn["period"] >= pd.Period("2006-01", "M"))
+                    & (brooklyn["period"] < start)].copy()
+    t = np.array([p.ordinal for p in rows["period"]], dtype=float)
+    rows["treated_trend"] = rows["is_treated"].astype(float) * (t - t.mean())
+    rows["period_label"] = rows["period"].astype(str)
+    plain = smf.glm("count ~ C(area) + C(period_label) + treated_trend", data=rows,
+                    family=sm.families.Poisson()).fit(scale="X2")
+    pre_trend = est.details["pre_trend"]
+    assert pre_trend["ratio_per_year"] == pytest.approx(
+        np.exp(12 * plain.params["treated_trend"]), rel=1e-9)
+    assert pre_trend["p_value"] == pytest.approx(plain.pvalues["treated_trend"], rel=1e-7)

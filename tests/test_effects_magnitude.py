@@ -120,3 +120,21 @@ def test_autocorrelated_series_gets_the_wider_newey_west_interval():
     assert est.se_log_rate_ratio > est.details["model_se_log_rate_ratio"]
     assert est.to_dict()["interval"] == "Newey-West (wider than the model's)"
     assert any("wider Newey-West" in w for w in est.warnings)
+
+
+def test_comparison_model_widens_to_a_panel_newey_west_interval():
+    rng = np.random.default_rng(5)
+    n = 96
+    parts = []
+    for area, is_treated in (("T", True), ("C1", False), ("C2", False)):
+        ar = np.zeros(n)
+        for i in range(1, n):
+            ar[i] = 0.85 * ar[i - 1] + rng.normal(0, 0.2)
+        parts.append(pd.DataFrame({
+            "period": pd.period_range("2009-01", periods=n, freq="M"),
+            "count": rng.poisson(40 * np.exp(ar)).astype(float), "area": area,
+            "is_treated": is_treated}))
+    est = estimate_comparison(pd.concat(parts), "2014-01")
+    assert est.autocorrelation["is_detected"] and est.interval_source == "newey-west"
+    assert est.se_log_rate_ratio == pytest.approx(est.autocorrelation["newey_west_se"])
+    assert est.se_log_rate_ratio > est.details["model_se_log_rate_ratio"]

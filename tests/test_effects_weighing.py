@@ -78,3 +78,42 @@ def test_report_says_when_the_designs_disagree(tmp_path):
     finding = city.key_findings[0]
     assert "The designs disagree, so the evidence on this outcome is mixed" in finding
     assert city.headline()["designs_disagree"] is True
+
+
+def test_small_counts_report_says_what_could_have_been_detected(tmp_path):
+    rng = np.random.default_rng(4)
+    rows = "city,area,outcome,period,count\n" + monthly_rows(
+        "Springfield", "District 1", "homicides", 2014, list(rng.poisson(1.5, size=72)))
+    folder = write_workbook(
+        tmp_path / "wb", outcomes=rows,
+        interventions=("id,city,intervention,programme,area,start,outcomes\n"
+                       "p1,Springfield,Cure Violence,P,District 1,2018-01,homicides\n"),
+        tags="tag,kind\nCure Violence,intervention\n")
+    city = report.build_city_report(folder, "Springfield")
+    (result,) = city.results
+    assert not result.its.excludes_no_change and result.its.detectable_change_pct < -50
+    finding = city.key_findings[0]
+    assert "showed no clear change" in finding and "95% interval" in finding
+    assert "With counts this small only a fall of" in finding
+    assert "not evidence of no effect" in finding
+
+
+def test_an_added_row_with_a_narrower_interval_does_not_take_the_headline(tmp_path):
+    rng = np.random.default_rng(5)
+    t = np.arange(72)
+    rows = "city,area,outcome,period,count\n"
+    rows += monthly_rows("Springfield", "District 1", "homicides", 2014,
+                         list(rng.poisson(8 * np.where(t >= 48, 0.8, 1.0))))
+    rows += monthly_rows("Springfield", "District 2", "shootings", 2014,
+                         list(rng.poisson(300 * np.where(t >= 48, 0.9, 1.0))))
+    folder = write_workbook(
+        tmp_path / "wb", outcomes=rows,
+        interventions=("id,city,intervention,programme,area,start,outcomes\n"
+                       "first,Springfield,Cure Violence,First,District 1,2018-01,homicides\n"
+                       "trial,Springfield,Cure Violence,Trial,District 2,2018-01,shootings\n"),
+        tags="tag,kind\nCure Violence,intervention\n")
+    city = report.build_city_report(folder, "Springfield")
+    first, trial = city.results
+    assert trial.its.ci_high / trial.its.ci_low < first.its.ci_high / first.its.ci_low
+    headline = city.headline()
+    assert headline["programme"] == "First" and "strongest design" in headline["how_chosen"]

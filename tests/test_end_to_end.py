@@ -49,7 +49,12 @@ def test_city_report_files_and_layout(new_york):
         assert (run / "new-york" / f"new-york.{suffix}").stat().st_size > 0
     manifest = json.loads((run / "manifest.json").read_text())
     assert [r["slug"] for r in manifest["reports"]] == ["new-york"]
-    assert "new-york/new-york.html" in (run / "index.html").read_text()
+    index = (run / "index.html").read_text()
+    assert "new-york/new-york.html" in index
+    # One input data hash: the manifest's, shown alike by the index and the report.
+    shown = manifest["data_hash"][:12]
+    assert f"<code>{shown}</code>" in index
+    assert f"input data hash {shown}" in (run / "new-york" / "new-york.html").read_text()
 
 
 def test_city_report_html_content(new_york):
@@ -122,6 +127,9 @@ def test_intervention_summary_pools_cities(tmp_path):
     for city in ("New York", "Chicago", "Philadelphia", "Baltimore"):
         assert city in text
     assert page.count("data:image/png;base64,") >= 2  # forest plot and news counts
+    shown = json.loads((tmp_path / "manifest.json").read_text())["data_hash"][:12]
+    assert f"input data hash {shown}" in text
+    assert f"<code>{shown}</code>" in (tmp_path / "index.html").read_text()
     assert "Page 1 of" in _pdf_text(tmp_path / entry["files"]["pdf"])
 
 

@@ -180,7 +180,7 @@ def test_full_disk_in_a_batch_worker_is_one_manifest_line(tmp_path, monkeypatch)
 
 def test_full_disk_during_news_import_keeps_news_csv(tmp_path, monkeypatch, capsys):
     from impactbook.cli import main
-    from impactbook.news import items as news
+    from impactbook.news import store as news
 
     data = _spring_workbook(tmp_path / "wb", last_count=12)
     before = (data / "news.csv").read_bytes()

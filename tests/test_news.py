@@ -5,20 +5,13 @@ import pandas as pd
 import pytest
 
 from impactbook.errors import DataError, ParameterError
-from impactbook.news import items as news_mod
-from impactbook.news.items import (
-    NEWS_COLUMNS,
-    count_tags_by_period,
-    duplicate_key,
-    import_news,
-    news_for_city,
-    news_for_intervention,
-    normalise_news_date,
-    parse_news_csv,
-    parse_news_json,
-    parse_nnsc_page,
-    render_news_html,
-)
+from impactbook.news import store as news_mod
+from impactbook.news.fields import NEWS_COLUMNS, normalise_news_date
+from impactbook.news.html_list import render_news_html
+from impactbook.news.link import count_tags_by_period, news_for_city, news_for_intervention
+from impactbook.news.parse import parse_news_csv, parse_news_json
+from impactbook.news.parse_page import parse_nnsc_page
+from impactbook.news.store import duplicate_key, import_news
 from impactbook.news.tags import read_tags_csv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "news"
@@ -306,7 +299,7 @@ def test_failure_on_first_import_creates_no_file(workbook, monkeypatch):
 
 def test_import_refuses_broken_news_csv_and_leaves_it(workbook):
     (workbook / "news.csv").write_text("<html>oops</html>\n", encoding="utf-8")
-    with pytest.raises(DataError, match="refusing to append"):
+    with pytest.raises(DataError, match="news.csv, row 1: this is an HTML"):
         import_news(workbook, SEED, "nnsc-page")
     assert (workbook / "news.csv").read_text(encoding="utf-8") == "<html>oops</html>\n"
 

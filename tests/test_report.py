@@ -158,7 +158,7 @@ def test_two_programmes_give_no_pooled_number(tmp_path):
     summary = report.build_intervention_summary(folder, "Cure Violence")
     assert summary.pooled == {}
     assert summary.pooling_notes["shootings"].startswith(
-        "too few programmes to pool (2 programmes, both in Springfield")
+        "too few programmes to pool (estimates from 2 programmes, both in Springfield")
     with capture_output() as captured:
         sections.show_pooled(summary)
     assert "too few programmes to pool" in _html(captured.outputs)

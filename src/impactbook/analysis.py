@@ -115,9 +115,8 @@ def _matching_programmes(workbook: Workbook, request: EstimateRequest) -> pd.Dat
 
 def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
     """Fill area, start and comparison areas from interventions.csv where not given."""
-    outcomes = workbook.outcomes
-    if request.city not in set(outcomes["city"]):
-        raise unknown_value("city", request.city, outcomes["city"])
+    if not workbook.index.has_city(request.city):
+        raise unknown_value("city", request.city, workbook.cities)
     programme = None
     if request.start is None or request.area is None or (
             request.method == "comparison" and not request.comparison_areas):
@@ -163,10 +162,10 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
                     is_diluted, where)
 
 
-def combined_series(outcomes: pd.DataFrame, city: str, areas: tuple[str, ...],
+def combined_series(source: Workbook | pd.DataFrame, city: str, areas: tuple[str, ...],
                     outcome: str) -> pd.DataFrame:
     """The sum of several areas' series; a period missing in any area stays missing."""
-    frames = [select_series(outcomes, city, area, outcome) for area in areas]
+    frames = [select_series(source, city, area, outcome) for area in areas]
     if len(frames) == 1:
         return frames[0]
     joined = pd.concat(frames, axis=1, keys=range(len(frames)), join="outer")
@@ -175,15 +174,15 @@ def combined_series(outcomes: pd.DataFrame, city: str, areas: tuple[str, ...],
     return pd.DataFrame({"count": counts, "population": population})
 
 
-def comparison_panel(outcomes: pd.DataFrame, resolved: Resolved) -> pd.DataFrame:
+def comparison_panel(source: Workbook | pd.DataFrame, resolved: Resolved) -> pd.DataFrame:
     """Long frame (area, period, count, population, is_treated) for the DiD model."""
     parts = []
-    treated = combined_series(outcomes, resolved.city, resolved.areas, resolved.outcome)
+    treated = combined_series(source, resolved.city, resolved.areas, resolved.outcome)
     parts.append(treated.assign(area=resolved.area_label, is_treated=True))
     for area in resolved.comparison_areas:
         if area in resolved.areas:
             raise ParameterError("comparison_areas", area, "areas other than the programme's")
-        series = select_series(outcomes, resolved.city, area, resolved.outcome)
+        series = select_series(source, resolved.city, area, resolved.outcome)
         parts.append(series.assign(area=area, is_treated=False))
     panel = pd.concat(parts)
     panel.index.name = "period"
@@ -198,13 +197,13 @@ def estimate_resolved(workbook: Workbook, resolved: Resolved,
 
         return synth_estimate(workbook, resolved, request)
     if request.method == "comparison":
-        panel = comparison_panel(workbook.outcomes, resolved)
+        panel = comparison_panel(workbook, resolved)
         return effects.estimate_comparison(
             panel, resolved.start, pre_periods=request.pre_periods,
             post_periods=request.post_periods or DEFAULT_POST_PERIODS, labels=labels,
             programme_area=resolved.programme_area,
             is_area_larger_than_programme=resolved.is_diluted)
-    series = combined_series(workbook.outcomes, resolved.city, resolved.areas, resolved.outcome)
+    series = combined_series(workbook, resolved.city, resolved.areas, resolved.outcome)
     if request.method == "prepost":
         return effects.estimate_prepost(
             series, resolved.start, pre_periods=request.pre_periods,

@@ -21,7 +21,7 @@ from impactbook.effects.synth import MicroFit, estimate_microsynth, fit_microsyn
 from impactbook.errors import EstimationError, ParameterError
 from impactbook.workbook import CITYWIDE, Workbook, split_list, unknown_value
 from impactbook.workbook.areas import covariate_columns
-from impactbook.workbook.loader import load_unit_outcomes
+from impactbook.workbook.loader import load_area_attributes, load_unit_outcomes
 
 # A report asks for each outcome of one programme in turn: the joint fit is done once.
 _MICRO_FITS: OrderedDict[tuple, MicroFit] = OrderedDict()
@@ -29,7 +29,7 @@ _MICRO_FITS_KEPT = 2
 
 
 def units_within(workbook: Workbook, city: str, areas: tuple[str, ...]) -> list[str]:
-    table = workbook.areas
+    table = load_area_attributes(workbook)
     if table.empty:
         return []
     rows = table[(table["city"] == city) & table["within"].isin(areas)]
@@ -88,7 +88,8 @@ def _micro_fit(workbook: Workbook, resolved, request, treated_units: list[str]) 
         return _MICRO_FITS[key]
     labels = {"city": resolved.city, "area": resolved.area_label,
               "outcome": resolved.outcome}
-    areas = workbook.areas[workbook.areas["city"] == resolved.city].set_index("area")
+    table = load_area_attributes(workbook)
+    areas = table[table["city"] == resolved.city].set_index("area")
     units_known = set(areas.index[areas["within"] != ""])
     donors = _donor_units(areas, units_known, set(treated_units), tuple(request.donors or ()))
     units = [*treated_units, *donors]

@@ -70,7 +70,7 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         print(describe_finding(estimate))
         for key in ("method", "model", "pre_periods", "post_periods", "pre_mean", "post_mean",
                     "rate_ratio", "ci_low", "ci_high", "percent_change", "p_value",
-                    "dispersion"):
+                    "dispersion", "interval", "events_averted", "detectable_change_pct"):
             print(f"  {key:<14} {record[key]}")
         for warning in record["warnings"]:
             print(f"  warning: {warning}")
@@ -124,7 +124,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_news_import(args: argparse.Namespace) -> int:
-    from impactbook.news.items import guess_news_format, import_news
+    from impactbook.news.parse import guess_news_format
+    from impactbook.news.store import import_news
 
     fmt = args.format or guess_news_format(Path(args.file))
     report = import_news(Path(args.data), Path(args.file), fmt)

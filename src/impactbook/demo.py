@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from impactbook.mail.run import run_email
 from impactbook.render.batch import BatchResult, run_batch
 from impactbook.render.plan import plan_batch
 from impactbook.workbook import validate_workbook
@@ -36,6 +35,8 @@ def batch_summary_lines(result: BatchResult) -> list[str]:
 
 def run_demo(data_dir: Path, out_dir: Path, *, workers: int | None = None,
              progress: bool = True) -> DemoResult:
+    from impactbook.mail.run import run_email  # here: `impactbook batch` needs no mail modules
+
     warnings = validate_workbook(data_dir)
     lines = [f"validated {data_dir}: every table is valid ({len(warnings)} warning(s))"]
     jobs = plan_batch(data_dir, out_dir)

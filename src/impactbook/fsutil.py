@@ -6,7 +6,8 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
+import secrets
+import stat
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,23 +40,38 @@ def safe_join(root: Path, *parts: str) -> Path:
     return path
 
 
+def _create_temp_beside(path: Path) -> Path:
+    """A new, empty file next to ``path`` created as ``open()`` creates files: mode 0o666 less
+    the process umask (``mkstemp`` would make it 0600, and the rename would keep that)."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"no free temporary name beside {path}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``.
 
     The rename is atomic on POSIX, so readers see the old file or the new
     one, never half of either. On failure the temporary file is removed and
-    ``path`` is untouched.
+    ``path`` is untouched. Modes: a file that replaces another keeps the old file's
+    mode (a workbook shared by a team stays shared); a new file gets the process umask.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _create_temp_beside(path)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp_path, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

@@ -5,9 +5,10 @@ The placebo check fits the ITS model at every false start in the pre-period. Goi
 window and the design in pandas and computes predictions and guardrails that the placebo
 never reads: about 30 ms a fit, of which the model itself is a few. :class:`SeriesDesign`
 builds the per-period columns once and, for each false start, slices them into exactly the
-arrays ``estimate_its`` would fit (same rows, same column order, same floating-point
-operations), then fits through the same :func:`fit_count_model`, so the log rate ratio and
-every refusal (too few periods, no events, no convergence) are the same.
+arrays ``estimate_its`` would fit (same rows, same column order), then fits them with the
+lean, warm-started IRLS of :mod:`._irls` (the same log rate ratio to far below ``1e-6``
+relative), falling back to the same :func:`fit_count_model` for anything unusual, so every
+refusal (too few periods, no events, no convergence) is the same.
 
 Only the simple, common case is handled: a quasi-Poisson model on a series with no partial
 periods and a population that is either absent or known and positive in every period from the
@@ -17,12 +18,13 @@ through ``estimate_its`` as before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from impactbook.effects._fit import fit_count_model
+from impactbook.effects._irls import fit_poisson_irls
 from impactbook.effects._window import Labels, fourier_terms, normalise_series, unit_name
 from impactbook.effects.its import MIN_PRE_OBSERVED, default_fourier_pairs
 from impactbook.workbook.periods import QUARTERLY
@@ -41,6 +43,8 @@ class SeriesDesign:
     slope_change: bool
     freq: str
     labels: Labels
+    # The last window's coefficients: the next false start, one period on, starts from them.
+    warm_start: list = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def from_series(cls, series: pd.DataFrame, *, family: str, fourier_pairs: int | None,
@@ -101,8 +105,15 @@ class SeriesDesign:
         if pre_counts.sum() <= 0 or counts[observed & (t >= 0)].sum() <= 0:
             raise names.error("no events on one side of the start")
         offset = None if self.log_population is None else self.log_population[rows][observed]
+        y, x = counts[observed], exog[observed]
+        if len(y) - x.shape[1] >= 2:  # else fit_count_model gives its refusal
+            params = fit_poisson_irls(y, x, offset, self.warm_start[-1] if self.warm_start
+                                      else None)
+            if params is not None:
+                self.warm_start[:] = [params]
+                return float(params[1])
         # Column-major, as a pandas design arrives in statsmodels: BLAS sums in a different
         # order for row-major arrays, which moves the result in the 14th digit.
-        fit = fit_count_model(counts[observed], np.asfortranarray(exog[observed]), offset,
+        fit = fit_count_model(y, np.asfortranarray(x), offset,
                               family="quasi-poisson", robust="none", labels=names)
         return float(np.asarray(fit.result.params)[1])

@@ -26,8 +26,8 @@ POWER = 0.80
 LEVEL = 0.05
 Z_POWER = float(stats.norm.ppf(POWER)) + float(stats.norm.ppf(1 - LEVEL / 2))
 PER_RESIDENTS = 100_000
-#: Log rate ratio sizes bracketing the detectable change (up to a 99.3% fall / 148-fold rise).
-_SIZE_GRID = np.arange(0.1, 5.01, 0.1)
+#: The largest change searched for, on the log scale (a 99.3% fall, a 148-fold rise).
+_MAX_LOG_SIZE = 5.0
 
 
 def events_averted(observed_post_total: float, rate_ratio: float, ci_low: float,
@@ -76,14 +76,17 @@ def detectable_change(fit: CountFit, exog: np.ndarray, mu: np.ndarray, effect: s
         return Z_POWER * se_inflation * math.sqrt(max(variance, 0.0)) - size
 
     # The gap is positive at no change; the detectable change is where it first turns
-    # negative. For a fall the standard error grows as counts vanish, so with very small
-    # counts it may never do so: no fall of any size is detected with 80% power (NaN).
-    low = 0.0
-    for high in _SIZE_GRID:
+    # negative. Start from the no-change answer (Z * SE at no change) and widen. For a fall
+    # the standard error grows as counts vanish, so with very small counts the gap may never
+    # close: no fall of any size is detected with 80% power (NaN).
+    low, high = 0.0, shortfall(0.0)
+    if not math.isfinite(high) or high <= 0:
+        return math.nan
+    while high <= _MAX_LOG_SIZE:
         if shortfall(high) <= 0:
             size = optimize.brentq(shortfall, low, high, xtol=1e-9)
             return float(math.exp(direction * size))
-        low = high
+        low, high = high, high * 1.25
     return math.nan
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from impactbook.fsutil import atomic_path
 from impactbook.ingest.incidents import KEYS, ROWS, IncidentSpec, aggregate_incidents
 from impactbook.ingest.mapping import load_mapping, spec_from_mapping
 from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi, seattle_dmi_blocks
+from impactbook.workbook.outcomes import read_outcomes_table
 from impactbook.workbook.periods import format_period, frequency_of, parse_period
 
 OUTCOME_COLUMNS = ["city", "area", "outcome", "period", "count"]
@@ -195,36 +195,18 @@ def write_outcomes(data_dir: Path, frame: pd.DataFrame) -> Path:
 
 
 def write_text_atomic(target: Path, text: str) -> None:
-    """Atomic UTF-8 write with ordinary permissions (the temporary file is created 0600)."""
+    """Atomic UTF-8 write (modes as :func:`~impactbook.fsutil.atomic_path`)."""
     with atomic_path(Path(target)) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="")
-        os.chmod(tmp, 0o644)
 
 
 def read_outcomes(data_dir: Path) -> pd.DataFrame:
-    """Read an existing ``outcomes.csv`` for merging (empty frame if there is none).
-
-    Only parsing, no validation: the workbook loader in :mod:`impactbook.workbook` validates.
-    """
+    """The existing ``outcomes.csv`` for merging (empty frame if there is none), read and
+    checked by the workbook's own outcomes reader, so a merge starts from valid rows."""
     target = Path(data_dir) / OUTCOMES_FILE
     if not target.exists():
         return pd.DataFrame(columns=OUTCOME_COLUMNS)
-    frame = pd.read_csv(target, dtype={"city": str, "area": str, "outcome": str,
-                                       "period": str}, keep_default_na=False,
-                        na_values={"population": [""], "count": [""]})
-    missing = [c for c in OUTCOME_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError([Problem(str(target), f"missing column {c!r}", row=1, column=c)
-                         for c in missing])
-    counts = pd.to_numeric(frame["count"], errors="coerce")
-    bad = counts.isna() | (counts < 0) | (counts != counts.round())
-    if bad.any():
-        first = int(frame.index[bad][0])
-        raise DataError(Problem(str(target), f"count {frame['count'].iloc[first]!r} is not a "
-                                             "non-negative whole number", row=first + 2,
-                                column="count"))
-    frame["count"] = counts.astype("int64")
-    return frame
+    return read_outcomes_table(target)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
 """Email a run's reports to funders, each message at most once.
 
-- :mod:`.compose` who gets which report, and the MIME message that carries them.
-- :mod:`.ledger` the SQLite send ledger (one row per Message-ID).
+- :mod:`.funders` funders from the validated workbook (``funders.csv`` is checked by the
+  workbook loader alone) and which reports each receives.
+- :mod:`.manifest` a run's ``manifest.json``: which reports exist and in what state.
+- :mod:`.plan` who gets which report, with a deterministic Message-ID.
+- :mod:`.compose` the MIME message that carries them; :mod:`.text` header-safe text.
+- :mod:`.ledger` the SQLite send ledger (one row per Message-ID; private, owner-only).
 - :mod:`.send` SMTP delivery recorded in the ledger.
 - :mod:`.run` the ``impactbook email`` flow: dry-run outbox or delivery.
 """

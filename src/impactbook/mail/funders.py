@@ -31,11 +31,14 @@ class Funder:
     interventions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # Checked here as well as in the reader so a Funder built in code cannot smuggle a
-        # header line through its display name or an address.
+        # The workbook loader's rules, applied again so a Funder built in code cannot smuggle
+        # a header line through its display name or an address.
         if not self.name.strip() or has_control_chars(self.name):
             raise MailError("funder name must be one non-empty line without control characters",
                             funder=one_line(self.name))
+        if not slug_or_empty(self.name):
+            raise MailError("funder name needs a letter or digit (it names the outbox file)",
+                            funder=self.name)
         if not self.emails:
             raise MailError("no email address", funder=self.name)
         for address in self.emails:

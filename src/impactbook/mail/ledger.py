@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,11 @@ class MailLedger:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Private on purpose, whatever the umask: the ledger lists every funder's addresses
+        # and what was sent to them. Created owner-only before SQLite opens it (SQLite gives
+        # its journal files the database file's mode).
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE so a claim
         # (read state, then write) cannot interleave with another process's claim.
         self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)

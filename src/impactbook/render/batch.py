@@ -34,6 +34,7 @@ from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import atomic_write_text, safe_join, slugify
 from impactbook.render.plan import (
     CITY,
+    STATE_DIR,
     ReportJob,
     _city_job,
     _intervention_job,
@@ -47,9 +48,6 @@ from impactbook.render.workers import (
     _worker_main,
     render_job,
 )
-
-STATE_DIR = ".state"
-
 
 # --------------------------------------------------------------------------- run folder state
 
@@ -194,6 +192,35 @@ def _run_dask(jobs: list[ReportJob], run_dir: Path, scheduler: str | None, timeo
 # --------------------------------------------------------------------------- run
 
 
+def _prepare_slices(run_dir: Path, jobs: list[ReportJob]) -> Path | None:
+    """Each report's slice of the validated workbook, under ``.state/prepared/<digest>``.
+
+    Written from the workbook the plan validated in this process (else read once more, and
+    only used if its digest is still the plan's); None when there is nothing to prepare from,
+    and the reports then load the folder themselves.
+    """
+    from impactbook.render.plan import library_hash, validated_workbook
+    from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
+    from impactbook.workbook.prepared import is_prepared, prepared_folder, write_prepared
+
+    if not jobs or len({(j.data_dir, j.data_digest) for j in jobs}) != 1 or not (
+            jobs[0].data_digest):
+        return None
+    data_dir, digest = Path(jobs[0].data_dir), jobs[0].data_digest
+    folder = prepared_folder(run_dir / STATE_DIR, digest)
+    reports = [(job.kind, job.name) for job in jobs]
+    if is_prepared(folder, data_dir, digest, reports, library=library_hash()):
+        return folder
+    workbook = validated_workbook(digest) or load_workbook(
+        data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    if workbook.digest != digest:
+        return None  # the folder changed since planning: each report validates what it reads
+    return write_prepared(workbook, folder, reports, library=library_hash())
+
+
+# --------------------------------------------------------------------------- run
+
+
 def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None = None,
               force: bool = False, executor: str = "local", scheduler: str | None = None,
               timeout_s: float = DEFAULT_TIMEOUT_S, progress: bool = True,
@@ -260,7 +287,8 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
             if executor == "dask":
                 _run_dask(todo, run_dir, scheduler, timeout_s, on_done, on_start)
             else:
-                _run_local(todo, run_dir, workers, timeout_s, on_done, on_start)
+                _run_local(todo, run_dir, workers, timeout_s, on_done, on_start,
+                           prepared=_prepare_slices(run_dir, jobs))
     finally:
         bar.close()
     manifest = build_manifest(run_dir, jobs, entries, data_hash_value)

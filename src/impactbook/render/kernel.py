@@ -35,6 +35,8 @@ def kernel_environment(environ: Mapping[str, str] | None = None) -> dict[str, st
 
 
 def _private_dir(prefix: str) -> Path:
+    # Private on purpose, whatever the umask: the kernels' connection files inside hold the
+    # key that lets anyone who reads them run code in the kernel.
     path = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(path, stat.S_IRWXU)
     return path
@@ -78,6 +80,7 @@ class KernelSession:
             env=kernel_environment(),
             extra_arguments=["--HistoryManager.hist_file=:memory:"],
         )
+        # Owner-only on purpose (not the umask): the connection file holds the kernel's key.
         os.chmod(km.connection_file, stat.S_IRUSR | stat.S_IWUSR)
         self.km = km
         self.reports_run = 0

@@ -29,7 +29,7 @@ _PRELOAD = ("numpy", "pandas", "matplotlib", "matplotlib.pyplot", "scipy.stats",
             "statsmodels.api", "IPython.display",
             # Imported for their dependencies only; dropped again before the snapshot.
             "impactbook.report.content", "impactbook.report.sections", "impactbook.report.plots",
-            "impactbook.news.items")
+            "impactbook.news.link", "impactbook.news.html_list")
 
 
 def _shell():

@@ -47,22 +47,10 @@ if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can star
 FORMATS = ("ipynb", "html", "pdf")
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# mkstemp creates 0600 files; reports are meant to be read (served, mailed), so published files
-# get the usual permissions under the process umask.
-_FILE_MODE = 0o666 & ~_current_umask()
-
-
 def write_report_file(path: Path, data: bytes) -> None:
-    """Atomically write ``data`` to ``path`` with ordinary (umask) permissions."""
+    """Atomically write ``data`` to ``path`` (modes as :func:`~impactbook.fsutil.atomic_path`)."""
     with atomic_path(Path(path)) as tmp:
         tmp.write_bytes(data)
-        os.chmod(tmp, _FILE_MODE)
 
 
 def write_report_files(files: Mapping[Path, bytes], report: str) -> None:
@@ -78,7 +66,6 @@ def write_report_files(files: Mapping[Path, bytes], report: str) -> None:
             for current, data in files.items():
                 tmp = stack.enter_context(atomic_path(Path(current)))
                 tmp.write_bytes(data)
-                os.chmod(tmp, _FILE_MODE)
                 with open(tmp, "rb+") as fh:  # a full disk may only say so here
                     os.fsync(fh.fileno())
             current = None

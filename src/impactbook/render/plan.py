@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pandas is imported where tables are read: workers never nee
     from impactbook.workbook import Workbook
 
 CITY, INTERVENTION = "city", "intervention"
+STATE_DIR = ".state"  # in a run folder: per-report records, prepared workbook slices
 NOTEBOOK_FILES = {CITY: "city_report.ipynb", INTERVENTION: "intervention_summary.ipynb"}
 
 
@@ -101,12 +102,15 @@ def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
         h.update(f"\0{name}\0".encode())
         if frame is None or frame.empty:
             continue
-        frame = frame[sorted(frame.columns)]
-        rows = sorted("\x1f".join(map(str, row)) for row in frame.itertuples(index=False))
-        h.update(("\x1f".join(frame.columns) + "\n").encode())
-        for row in rows:
-            h.update(row.encode())
-            h.update(b"\n")
+        import numpy as np
+        import pandas as pd
+
+        columns = sorted(frame.columns)
+        # pandas' vectorised 64-bit hash of each row (fixed key), sorted: row text built in
+        # Python cost about 1 s for the default workbook's slices, on every rerun.
+        rows = np.sort(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy())
+        h.update(("\x1f".join(columns) + "\n").encode())
+        h.update(rows.astype("<u8").tobytes())
     return h.hexdigest()
 
 
@@ -119,6 +123,16 @@ class _Workbook:
     news: pd.DataFrame | None
     tags: pd.DataFrame | None
     digest: str = ""
+    validated: Workbook | None = None  # the whole validated workbook, for its series index
+
+    def outcomes_of(self, cities: Iterable[str]) -> pd.DataFrame:
+        """The outcome rows of ``cities`` (by the series index: no scan per city)."""
+        import numpy as np
+
+        if self.validated is None:
+            return self.outcomes[self.outcomes["city"].isin(set(cities))]
+        rows = [self.validated.index.city_rows(c) for c in cities]
+        return self.outcomes.iloc[np.sort(np.concatenate(rows)) if rows else []]
 
     def cities_with_programmes(self) -> list[str]:
         return list(dict.fromkeys(c for c in self.interventions["city"] if c.strip()))
@@ -128,21 +142,21 @@ class _Workbook:
 
     def city_news(self, city: str) -> pd.DataFrame | None:
         """The news the city report shows (the same linking rule as the report itself)."""
-        from impactbook.news.items import news_for_city
+        from impactbook.news.link import news_for_city
 
         if self.news is None or self.tags is None:
             return self.news
         return news_for_city(self.news, self.tags, self.interventions, city)
 
     def intervention_news(self, kind: str) -> pd.DataFrame | None:
-        from impactbook.news.items import news_for_intervention
+        from impactbook.news.link import news_for_intervention
 
         return None if self.news is None else news_for_intervention(self.news, kind)
 
     def city_slice_hash(self, city: str) -> str:
         programmes = self.interventions[self.interventions["city"] == city]
         return _hash_frames(
-            ("outcomes", self.outcomes[self.outcomes["city"] == city]),
+            ("outcomes", self.outcomes_of([city])),
             ("interventions", programmes),
             ("news", self.city_news(city)),
             ("tags", self.tags),
@@ -152,23 +166,43 @@ class _Workbook:
         cities = set(self.interventions.loc[self.interventions["intervention"] == kind, "city"])
         programmes = self.interventions[self.interventions["city"].isin(cities)]
         return _hash_frames(
-            ("outcomes", self.outcomes[self.outcomes["city"].isin(cities)]),
+            ("outcomes", self.outcomes_of(sorted(cities))),
             ("interventions", programmes),
             ("news", self.intervention_news(kind)),
             ("tags", self.tags),
         )
 
 
-def _load(data_dir: Path, workbook: Workbook | None = None) -> _Workbook:
+def _load(data_dir: Path, workbook: Workbook | None = None,
+          out_dir: Path | None = None) -> _Workbook:
     """The planning view of the workbook, validated once: ``workbook`` when the caller already
-    loaded it, else loaded here. Bad input fails up front with every problem listed and no
-    report written; the digest it carries is the one the manifest and index show."""
+    loaded it, else the copy a batch into ``out_dir`` kept of this very workbook (same digest,
+    same library), else loaded here. Bad input fails up front with every problem listed and
+    no report written; the digest it carries is the one the manifest and index show."""
     from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
+    from impactbook.workbook.digest import workbook_digest
+    from impactbook.workbook.prepared import prepared_folder, read_validated
 
+    if workbook is None and out_dir is not None and Path(data_dir).is_dir():
+        digest = workbook_digest(data_dir)
+        workbook = read_validated(prepared_folder(Path(out_dir) / STATE_DIR, digest), data_dir,
+                                  digest, library=library_hash())
     if workbook is None:
         workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    _LAST_VALIDATED[:] = [workbook]
     return _Workbook(workbook.outcomes, workbook.interventions, workbook.news, workbook.tags,
-                     digest=workbook.digest)
+                     digest=workbook.digest, validated=workbook)
+
+
+# The workbook the last plan of this process validated: the batch that runs the plan writes
+# each report's prepared slice from it instead of reading the folder a second time.
+_LAST_VALIDATED: list[Workbook] = []
+
+
+def validated_workbook(digest: str) -> Workbook | None:
+    """The workbook this process last planned from, if its digest is ``digest``."""
+    found = _LAST_VALIDATED[0] if _LAST_VALIDATED else None
+    return found if found is not None and found.digest == digest else None
 
 
 def _notebook(notebooks_dir: Path, kind: str) -> tuple[str, str]:
@@ -219,7 +253,7 @@ def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = No
     """
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     formats = tuple(formats)
-    wb = _load(Path(data_dir), workbook)
+    wb = _load(Path(data_dir), workbook, Path(out_dir))
     all_cities = wb.cities_with_programmes()
     all_types = wb.types()
     chosen_cities = _choose(cities, all_cities, "city")

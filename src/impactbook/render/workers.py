@@ -139,13 +139,14 @@ def _worker_main() -> None:
 
 
 class _Worker:
-    def __init__(self, run_dir: Path, kernel_name: str, page_sizes: tuple[str, ...]):
+    def __init__(self, run_dir: Path, kernel_name: str, page_sizes: tuple[str, ...],
+                 prepared: Path | None = None):
         import pickle
         import subprocess
 
         self.process = subprocess.Popen(
             [sys.executable, "-m", "impactbook.render.batch"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=_worker_environment())
+            stdout=subprocess.PIPE, env=_worker_environment(prepared))
         pickle.dump((str(run_dir), kernel_name, page_sizes), self.process.stdin)
         self.process.stdin.flush()
         self.ready = False
@@ -200,17 +201,22 @@ class _Worker:
             stream.close()
 
 
-def _worker_environment() -> dict[str, str]:
+def _worker_environment(prepared: Path | None = None) -> dict[str, str]:
     from impactbook.render.kernel import kernel_environment
+    from impactbook.workbook.prepared import PREPARED_ENV
 
     env = kernel_environment()  # workers never need mail credentials either
+    env.pop(PREPARED_ENV, None)
+    if prepared is not None:  # the kernels inherit it: reports read their prepared slices
+        env[PREPARED_ENV] = str(Path(prepared).resolve())
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return env
 
 
 def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: float,
-               on_done, on_start, kernel_name: str = "python3") -> None:
+               on_done, on_start, kernel_name: str = "python3",
+               prepared: Path | None = None) -> None:
     from multiprocessing.connection import wait
 
     page_sizes = tuple(sorted({job.page_size for job in jobs}))
@@ -218,7 +224,7 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
     # an intervention summary estimates every city of its type.
     pending = deque(sorted(jobs, key=lambda job: job.kind != INTERVENTION))
     startup_failures = 0
-    pool = [_Worker(run_dir, kernel_name, page_sizes)
+    pool = [_Worker(run_dir, kernel_name, page_sizes, prepared)
             for _ in range(max(1, min(workers, len(jobs))))]
     try:
         while pending or any(w.job for w in pool):
@@ -267,7 +273,7 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
                                         timings={"total_s": round(now - worker.started_job, 3)},
                                         error=reason))
                 worker.stop(1)
-                pool[i] = _Worker(run_dir, kernel_name, page_sizes)
+                pool[i] = _Worker(run_dir, kernel_name, page_sizes, prepared)
     finally:
         for worker in pool:
             worker.request_stop()

@@ -4,22 +4,28 @@
 - :mod:`.sections` one ``show_*`` function per notebook section (the notebooks' edge).
 - :mod:`.plots` the figures, each a function returning a matplotlib ``Figure``.
 - :mod:`.index_page` the run's ``index.html``.
+
+The names below are imported on first use: writing ``index.html`` (an unchanged batch rerun)
+imports :mod:`.index_page` alone, not statsmodels and matplotlib through the other modules.
 """
 
-from impactbook.report import sections
-from impactbook.report.content import (
-    CityReport,
-    InterventionSummary,
-    OutcomeResult,
-    build_city_report,
-    build_intervention_summary,
-)
+from importlib import import_module
 
-__all__ = [
-    "CityReport",
-    "InterventionSummary",
-    "OutcomeResult",
-    "build_city_report",
-    "build_intervention_summary",
-    "sections",
-]
+_PUBLIC = {
+    "sections": "impactbook.report.sections",
+    "CityReport": "impactbook.report.content",
+    "InterventionSummary": "impactbook.report.content",
+    "OutcomeResult": "impactbook.report.content",
+    "build_city_report": "impactbook.report.content",
+    "build_intervention_summary": "impactbook.report.content",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name == "sections":
+        return import_module(_PUBLIC[name])
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'impactbook.report' has no attribute {name!r}")

@@ -33,6 +33,7 @@ from impactbook.workbook import (
     unknown_value,
 )
 from impactbook.workbook.digest import shown_digest
+from impactbook.workbook.prepared import read_prepared
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class OutcomeResult:
     its: effects.Estimate | None = None
     prepost: effects.Estimate | None = None
     comparison: effects.Estimate | None = None
+    #: The synthetic control: with ``details["is_good_fit"]`` (a good pre-period fit from
+    #: at least 10 donors) it leads the headline.
     synth: effects.Estimate | None = None
     placebo: object | None = None
     comparison_series: dict[str, pd.Series] = field(default_factory=dict)
@@ -205,14 +208,14 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
     if its is not None and with_placebo:
         try:
             resolved = resolve_request(scoped, make_request(method="its", **common))
-            series = combined_series(workbook.outcomes, resolved.city, resolved.areas, outcome)
+            series = combined_series(workbook, resolved.city, resolved.areas, outcome)
             placebo = effects.check_placebo_in_time(
                 series, resolved.start, post_periods=post_periods,
                 labels={"city": resolved.city, "area": resolved.area_label, "outcome": outcome},
                 real=its)
             for area in resolved.comparison_areas:
                 comparison_series[area] = select_series(
-                    workbook.outcomes, resolved.city, area, outcome)["count"]
+                    workbook, resolved.city, area, outcome)["count"]
         except ImpactbookError as exc:
             errors.append(f"placebo check: {exc}")
     return OutcomeResult(**base, its=results.get("its"), prepost=results.get("prepost"),
@@ -228,6 +231,15 @@ def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook
     return dataclasses.replace(workbook, interventions=table[table["id"] == programme["id"]])
 
 
+
+def report_workbook(data_dir: Path | str, kind: str, name: str) -> Workbook:
+    """The validated workbook a report reads: the slice its batch prepared, else the folder."""
+    prepared = read_prepared(data_dir, kind, name)
+    if prepared is not None:
+        return prepared
+    return load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+
+
 def build_city_report(data_dir: Path | str, city: str, *,
                       interventions: list[str] | str | None = None,
                       post_periods: int = DEFAULT_POST_PERIODS,
@@ -241,23 +253,22 @@ def build_city_report(data_dir: Path | str, city: str, *,
     ``method`` ``"auto"`` (the default) leads each outcome with the strongest design its data
     support; ``its``, ``prepost`` or ``comparison`` lead with that design where it exists.
     """
-    from impactbook.news.items import news_for_city
+    from impactbook.news.link import news_for_city
 
     if method not in ("auto", "its", "prepost", "comparison", "synth"):
         raise ParameterError("method", method, "auto, its, prepost, comparison or synth")
-    workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    workbook = report_workbook(data_dir, "city", city)
     programmes = _select_programmes(workbook, city, interventions)
     results = []
     for programme in programmes.to_dict("records"):
         for outcome in split_list(programme["outcomes"]):
             results.append(_outcome_result(workbook, programme, outcome, post_periods, method,
                                            placebos=placebos))
-    city_rows = workbook.outcomes[workbook.outcomes["city"] == city]
-    periods = sorted(city_rows["period"])
+    first, last = workbook.index.period_span(city)
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
     return CityReport(
         city=city, programmes=programmes, results=tuple(results), news=news,
-        data_period=(periods[0], periods[-1]), data_hash=shown_digest(workbook.digest),
+        data_period=(first, last), data_hash=shown_digest(workbook.digest),
         generated=(today or dt.date.today()).isoformat())
 
 
@@ -305,11 +316,11 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     or ``"dl"``: DerSimonian-Laird with normal intervals), when at least three programmes
     have an estimate. Every outcome is still shown in the table and plot.
     """
-    from impactbook.news.items import count_tags_by_period, news_for_intervention
+    from impactbook.news.link import count_tags_by_period, news_for_intervention
 
     if pooling not in ("reml", "dl"):
         raise ParameterError("pooling", pooling, "reml or dl")
-    workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
+    workbook = report_workbook(data_dir, "intervention", intervention)
     table = workbook.interventions
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:
@@ -358,6 +369,6 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
 def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:
     if len(estimates) < effects.MIN_PROGRAMMES:
         places = effects.describe_places([e.city for e in estimates])
-        return (f"too few programmes to pool ({places} with an estimate; at least "
+        return (f"too few programmes to pool (estimates from {places}; at least "
                 f"{effects.MIN_PROGRAMMES} needed)")
     return f"no pooled estimate ({exc})"

@@ -171,5 +171,4 @@ def write_index(run_dir: Path, manifest: dict) -> Path:
     path = Path(run_dir) / "index.html"
     with atomic_path(path) as tmp:
         tmp.write_text(render_index(manifest), encoding="utf-8")
-        tmp.chmod(0o644)  # a page to be served and opened, unlike mkstemp's 0600
     return path

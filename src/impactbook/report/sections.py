@@ -204,7 +204,7 @@ def show_estimates_table(report: CityReport) -> None:
 
 @section("News coverage")
 def show_news(news: pd.DataFrame) -> None:
-    from impactbook.news.items import render_news_html
+    from impactbook.news.html_list import render_news_html
 
     display(HTML(render_news_html(news)))
 

@@ -8,6 +8,8 @@
 - :mod:`.outcomes` streams outcomes.csv and runs its cross-row checks in bounded memory.
 - :mod:`.tables` checks tags.csv, interventions.csv, news.csv and funders.csv.
 - :mod:`.model` is the validated :class:`Workbook`; everything else in impactbook takes it.
+- :mod:`.digest` the one digest of the tables, carried on the :class:`Workbook`: the input
+  data hash that reports, the index and the manifest show.
 - :mod:`.loader` runs the checks in order (:func:`load_workbook`, :func:`validate_workbook`).
 - :mod:`.queries` asks a validated workbook for one series, a summary, a city's programmes.
 """

@@ -209,6 +209,12 @@ def _concat(chunks: Iterable[pd.DataFrame], required: tuple[str, ...]) -> pd.Dat
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
+def read_header(path: Path) -> list[str]:
+    """The column names of a CSV file that was read before (stripped, in file order)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return [c.strip() for c in next(csv.reader(fh), [])]
+
+
 def read_csv_text(path: Path, required: tuple[str, ...], *, label: str | None = None,
                   ) -> pd.DataFrame:
     """The whole of :func:`iter_csv_text` as one frame (for the small workbook tables)."""

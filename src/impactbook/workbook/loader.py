@@ -144,3 +144,14 @@ def load_unit_outcomes(workbook: Workbook) -> pd.DataFrame:
 
 
 _UNIT_OUTCOMES: dict[str, pd.DataFrame] = {}
+
+
+def load_area_attributes(workbook: Workbook) -> pd.DataFrame:
+    """areas.csv of ``workbook``: the copy it carries, else read now (a report's prepared
+    slice carries only the five tables; the batch validated the folder before preparing)."""
+    if not workbook.areas.empty or not (Path(workbook.root) / AREAS).exists():
+        return workbook.areas
+    problems = Problems()
+    frame = load_areas(Path(workbook.root) / AREAS, None, problems)
+    problems.raise_if_any()
+    return frame.drop(columns="line")

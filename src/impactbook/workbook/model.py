@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook.errors import ParameterError
+from impactbook.workbook.index import SeriesIndex
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,18 @@ class Workbook:
     # areas.csv (population, covariates, ``within``) and unit_outcomes.csv (loaded on request).
     areas: pd.DataFrame = field(default_factory=pd.DataFrame)
     unit_outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Built once per outcome frame and carried by dataclasses.replace (a view with other
+    # interventions shares it; other outcomes get a new one): every name look-up and series
+    # selection goes through it.
+    index: SeriesIndex = field(default=None, compare=False, repr=False)  # type: ignore
+
+    def __post_init__(self):
+        if self.index is None or not self.index.is_index_of(self.outcomes):
+            object.__setattr__(self, "index", SeriesIndex(self.outcomes))
 
     @property
     def cities(self) -> list[str]:
-        return sorted(self.outcomes["city"].unique())
+        return self.index.cities
 
     @property
     def programme_cities(self) -> list[str]:
@@ -39,10 +48,10 @@ class Workbook:
         return sorted(self.interventions["city"].unique())
 
     def frequency(self, city: str) -> str:
-        freq = self.outcomes.loc[self.outcomes["city"] == city, "freq"]
-        if freq.empty:
+        freq = self.index.frequency(city)
+        if freq is None:
             raise unknown_value("city", city, self.cities)
-        return str(freq.iloc[0])
+        return freq
 
 
 def unknown_value(parameter: str, value: str, known: Iterable[str]) -> ParameterError:

@@ -270,3 +270,12 @@ def load_outcomes(path: Path, problems: Problems, keep_rows: bool, file: str = O
     _check_outcomes_table(series, problems, file)
     rows = pd.concat(scan.rows, ignore_index=True) if scan.rows else empty_outcomes()
     return as_text(rows, ["city", "area", "outcome", "period", "freq"]), series
+
+
+def read_outcomes_table(path: Path | str) -> pd.DataFrame:
+    """One ``outcomes.csv`` alone, read and checked by the workbook's rules (an ingest merges
+    new series into it): ``city, area, outcome, period, count, population`` in file order."""
+    problems = Problems()
+    rows, _ = load_outcomes(Path(path), problems, keep_rows=True)
+    problems.raise_if_any()
+    return rows.drop(columns=["freq", "line"]).reset_index(drop=True)

@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import pandas as pd
 
+from impactbook.workbook.index import SeriesIndex
 from impactbook.workbook.model import Workbook, unknown_value
-from impactbook.workbook.periods import parse_period, period_range
 
 
-def select_series(outcomes: pd.DataFrame, city: str, area: str, outcome: str) -> pd.DataFrame:
-    """One place's outcome as a frame on a full PeriodIndex (gaps stay NaN, never zero)."""
-    rows = outcomes[(outcomes["city"] == city) & (outcomes["area"] == area)
-                    & (outcomes["outcome"] == outcome)]
-    if rows.empty:
-        city_rows = outcomes[outcomes["city"] == city]
-        if city_rows.empty:
-            raise unknown_value("city", city, outcomes["city"])
-        if area not in set(city_rows["area"]):
-            raise unknown_value("area", area, city_rows["area"])
-        raise unknown_value("outcome", outcome,
-                            city_rows.loc[city_rows["area"] == area, "outcome"])
-    periods = [parse_period(p) for p in rows["period"]]
-    index = pd.PeriodIndex(periods)
-    frame = pd.DataFrame({"count": rows["count"].astype(float).to_numpy(),
-                          "population": rows["population"].astype(float).to_numpy()},
-                         index=index).sort_index()
-    full = period_range(frame.index.min(), frame.index.max())
-    frame = frame.reindex(full)
-    frame.index.name = "period"
+def select_series(source: Workbook | pd.DataFrame, city: str, area: str,
+                  outcome: str) -> pd.DataFrame:
+    """One place's outcome as a frame on a full PeriodIndex (gaps stay NaN, never zero).
+
+    ``source`` is a validated workbook (its series index answers without scanning) or an
+    outcome frame (indexed for this one call, as in a notebook exploring a frame).
+    """
+    index = source.index if isinstance(source, Workbook) else SeriesIndex(source)
+    frame = index.series(city, area, outcome)
+    if frame is None:
+        if not index.has_city(city):
+            raise unknown_value("city", city, index.cities)
+        if area not in index.areas(city):
+            raise unknown_value("area", area, index.areas(city))
+        raise unknown_value("outcome", outcome, index.outcomes(city, area))
     return frame
 
 

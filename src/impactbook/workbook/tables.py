@@ -60,6 +60,15 @@ def read_tags(path: Path | str) -> pd.DataFrame:
     return frame[["tag", "kind"]].reset_index(drop=True)
 
 
+def read_news(path: Path | str, tags: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One ``news.csv`` alone, checked by the same rules as a workbook's (news import checks
+    the file it is about to write); raises :class:`DataError` listing every problem."""
+    problems = Problems()
+    frame = load_news(Path(path), tags, problems, [])
+    problems.raise_if_any()
+    return frame
+
+
 def _intervention_types(tags: pd.DataFrame) -> set[str]:
     return set(tags.loc[tags["kind"] == "intervention", "tag"])
 
@@ -162,7 +171,8 @@ def load_news(path: Path, tags: pd.DataFrame | None, problems: Problems,
         if column not in frame:
             frame[column] = ""
     frame = strip_columns(frame, ["date", "title", "outlet", "tags", "url"])
-    require_text(frame, ["title"], file, problems)
+    # A news item says who published it: news import refuses an item without an outlet too.
+    require_text(frame, ["title", "outlet"], file, problems)
     months = []
     for line, label in frame[["line", "date"]].itertuples(index=False):
         try:
