@@ -151,7 +151,13 @@ def load_area_attributes(workbook: Workbook) -> pd.DataFrame:
     slice carries only the five tables; the batch validated the folder before preparing)."""
     if not workbook.areas.empty or not (Path(workbook.root) / AREAS).exists():
         return workbook.areas
-    problems = Problems()
-    frame = load_areas(Path(workbook.root) / AREAS, None, problems)
-    problems.raise_if_any()
-    return frame.drop(columns="line")
+    if workbook.digest not in _AREAS:
+        problems = Problems()
+        frame = load_areas(Path(workbook.root) / AREAS, None, problems)
+        problems.raise_if_any()
+        _AREAS.clear()
+        _AREAS[workbook.digest] = frame.drop(columns="line")
+    return _AREAS[workbook.digest]
+
+
+_AREAS: dict[str, pd.DataFrame] = {}
