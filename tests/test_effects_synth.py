@@ -265,3 +265,22 @@ def test_seattle_estimates_match_microsynth():
         assert est.details["placebos"] == 250
         is_significant = est.details["p_value_lower"] < 0.05
         assert is_significant == (name != "i_drugs"), (name, est.details["p_value_lower"])
+
+
+def test_cli_prints_the_synth_fields_and_refuses_citywide_in_one_line(capsys):
+    from impactbook.cli import main
+
+    assert main(["estimate", "--data", str(REPO / "data"), "--city", "Chicago", "--outcome",
+                 "homicides", "--method", "synth", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["method"] == "synth" and record["design"] == "synthetic control"
+    for key in ("p_value_lower", "placebos", "pre_rmspe", "pre_rmspe_relative",
+                "post_pre_rmspe_ratio", "observed_total", "synthetic_total", "events_averted",
+                "weights", "weights_note"):
+        assert key in record["details"], key
+    assert record["rate_ratio"] == pytest.approx(
+        record["details"]["observed_total"] / record["details"]["synthetic_total"], rel=1e-3)
+    assert main(["estimate", "--data", str(REPO / "data"), "--city", "Baltimore", "--outcome",
+                 "murders", "--method", "synth", "--json"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "citywide series has no donor pool" in err[0]
