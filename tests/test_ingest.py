@@ -400,3 +400,16 @@ def test_ragged_row_is_located(tmp_path, source, fixture):
         ingest_file(source, path)
     assert info.value.problems[0].row == 4
     assert "fields, the header has" in info.value.problems[0].message
+
+
+def test_ingest_seattle_writes_the_block_tables(tmp_path):
+    from impactbook.ingest.sources import ingest_into_workbook
+
+    raw = REPO / "data" / "raw" / "seattle_dmi_microsynth_block_quarter.csv.gz"
+    summary = ingest_into_workbook("seattle-dmi", raw, tmp_path)
+    assert summary.written and (tmp_path / "outcomes.csv").exists()
+    areas = pd.read_csv(tmp_path / "areas.csv")
+    assert list(areas.columns[:4]) == ["city", "area", "population", "within"]
+    assert len(areas) == 9642 and (areas["within"] == "DMI blocks").sum() == 39
+    units = pd.read_csv(tmp_path / "unit_outcomes.csv", nrows=5)
+    assert list(units.columns) == ["city", "area", "outcome", "period", "count"]
