@@ -284,3 +284,18 @@ def test_cli_prints_the_synth_fields_and_refuses_citywide_in_one_line(capsys):
                  "murders", "--method", "synth", "--json"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "citywide series has no donor pool" in err[0]
+
+
+def test_index_shows_a_synth_headline_by_its_permutation_p():
+    from impactbook.report.index_page import _impact_item
+
+    def item(p, excludes):
+        headline = {"percent_change": -33.0, "ci_low_pct": None, "ci_high_pct": None,
+                    "excludes_no_change": excludes, "permutation_p": p,
+                    "design": "synthetic control", "outcome": "felony offenses",
+                    "area": "DMI blocks", "programme": "DMI", "intervention": "DMI"}
+        return _impact_item({"kind": "city", "name": "Seattle", "headline": headline})
+
+    assert "33% lower" in item(0.02, True) and "permutation p = 0.020" in item(0.02, True)
+    quiet = item(0.4, False)
+    assert "No clear change" in quiet and "not set apart from the placebos" in quiet

@@ -142,6 +142,8 @@ class CityReport:
             "percent_change": record["percent_change"],
             "ci_low_pct": _pct(record["ci_low"]), "ci_high_pct": _pct(record["ci_high"]),
             "excludes_no_change": bool(est.excludes_no_change),
+            # A synthetic control has no interval: its permutation p says whether it is clear.
+            "permutation_p": record["p_value"] if est.method == "synth" else None,
             "designs_disagree": result.choice.designs_disagree,
             "events_averted": record["events_averted"],
             "events_averted_low": record["events_averted_low"],
