@@ -18,12 +18,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
-	@# Optional system library: WeasyPrint subsets PDF fonts faster with it (about 0.3 s a PDF).
-	@ldconfig -p 2>/dev/null | grep -q libharfbuzz-subset \
-	  || { [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null \
-	       && apt-get install -y -qq libharfbuzz-subset0 > /dev/null 2>&1 \
-	       && echo "==> installed libharfbuzz-subset0 (faster PDF font subsetting)"; } \
-	  || echo "==> note: libharfbuzz-subset0 is not installed; PDFs are a little slower (optional)"
+	@# Optional system packages, installed when this user may (root with apt-get):
+	@# harfbuzz-subset makes WeasyPrint's font subsetting faster (about 0.3 s a PDF);
+	@# poppler-utils (pdftoppm) lets the tests measure how full each PDF page is.
+	@for pkg in libharfbuzz-subset0:libharfbuzz-subset poppler-utils:pdftoppm; do \
+	  name=$${pkg%%:*}; probe=$${pkg##*:}; \
+	  { ldconfig -p 2>/dev/null | grep -q "$$probe" || command -v "$$probe" > /dev/null; } && continue; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	    apt-get install -y -qq "$$name" > /dev/null 2>&1 \
+	      || { apt-get update -qq > /dev/null 2>&1 && apt-get install -y -qq "$$name" > /dev/null 2>&1; } \
+	      && { echo "==> installed $$name"; continue; }; \
+	  fi; \
+	  echo "==> note: optional $$name is not installed"; \
+	done
 	@touch $(STAMP)
 	@echo "==> installed: $$($(BIN)/impactbook --version)"
 
@@ -39,8 +46,9 @@ test: setup ## Run the test suite (unit tests and a few end-to-end runs on real 
 test-fast: setup ## Run the unit tests only (skip end-to-end renders)
 	$(BIN)/python -m pytest -m "not slow"
 
-lab: setup ## Open the notebooks in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+lab: setup ## Open the notebooks in JupyterLab (as root too, e.g. in a container)
+	@# Jupyter refuses to start as root unless told to; other users must not be given the flag.
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/
 
 lint: setup ## Ruff on the package, tests and notebooks; check notebooks are stripped
 	$(BIN)/ruff check src tests benchmarks notebooks

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,11 @@ def _add_city(data: Path, city: str, kind: str = "GVI") -> None:
     with open(data / "interventions.csv", "a", encoding="utf-8") as fh:
         fh.write(f"{city[:2].lower()}9,{city},{kind},{city} programme,citywide,2020-02,shootings\n")
     with open(data / "outcomes.csv", "a", encoding="utf-8") as fh:
-        fh.write(f"{city},citywide,shootings,2020-01,3\n{city},citywide,shootings,2020-02,2\n")
+        # Seven months before the start: validate wants at least six.
+        for month in ("2019-07", "2019-08", "2019-09", "2019-10", "2019-11", "2019-12",
+                      "2020-01"):
+            fh.write(f"{city},citywide,shootings,{month},3\n")
+        fh.write(f"{city},citywide,shootings,2020-02,2\n")
 
 
 def test_plan_has_one_report_per_city_with_programme_and_per_type(workbook, tmp_path):
@@ -165,10 +171,21 @@ def test_interrupted_batch_resumes_without_partial_files(workbook, tmp_path):
     (run / ".state" / "beta.json").unlink()
     for path in (run / "beta").iterdir():
         path.unlink()
-    (run / "beta" / ".beta.pdf.abc123.tmp").write_bytes(b"%PDF-1.7 half")
-    resumed = run_batch(jobs, run, workers=1, progress=False)
+    # Temporary files carry their writer's pid: the dead writer's is removed, a live
+    # process's (another run writing here) is left alone.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    (run / "beta" / f".beta.pdf.{int(dead.stdout)}.abc123.tmp").write_bytes(b"%PDF-1.7 half")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    theirs = run / "alpha" / f".alpha.pdf.{live.pid}.xyz789.tmp"
+    theirs.write_bytes(b"%PDF-1.7 being written")
+    try:
+        resumed = run_batch(jobs, run, workers=1, progress=False)
+    finally:
+        live.kill()
+        live.wait()
     assert [r["reused"] for r in resumed.manifest["reports"]] == [True, False]
-    assert not list(run.rglob("*.tmp"))
+    assert list(run.rglob("*.tmp")) == [theirs]
     assert (run / "beta" / "beta.pdf").read_bytes().startswith(b"%PDF")
 
 

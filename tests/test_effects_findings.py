@@ -122,3 +122,11 @@ def test_caveats_name_each_guardrail_briefly():
         "the window overlaps the 2020-21 pandemic shift; small counts; a shorter follow-up than "
         "asked; other data warnings (see the notes)")
     assert describe_caveats([]) == ""
+
+
+def test_a_second_warning_of_a_known_kind_adds_no_other_caveat():
+    from impactbook.effects.findings import describe_caveats
+
+    warnings = ["Counts are small (mean 4.3 a month, under 5): percent changes swing widely.",
+                "Counts are small in the comparison areas too (mean 3.1 a month)."]
+    assert describe_caveats(warnings) == "small counts"

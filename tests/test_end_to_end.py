@@ -182,3 +182,29 @@ def test_explore_notebook_runs(tmp_path):
     nb = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    charts = [c for c in nb.cells if c.cell_type == "code" and "plots.plot_" in c.source]
+    assert len(charts) >= 2
+    for cell in charts:  # each chart is drawn, not printed as "<Figure size ...>"
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        assert len(images) == 1, cell.source
+
+
+def test_parameters_and_templates_from_the_command_line(tmp_path):
+    from impactbook.cli import main
+
+    out = tmp_path / "run"
+    argv = ["render", "--data", str(DATA), "--city", "Chicago", "--out", str(out),
+            "--formats", "html"]
+    assert main([*argv, "-p", "post_periods", "36"]) == 0
+    nb = nbformat.read(str(out / "chicago" / "chicago.ipynb"), as_version=4)
+    assert nb.metadata["impactbook"]["parameters"]["post_periods"] == 36
+    page = (out / "chicago" / "chicago.html").read_text(encoding="utf-8")
+    assert "in the 36 months from" in page and "in the 24 months from" not in page
+    edited = nbformat.read(str(NOTEBOOKS / "city_report.ipynb"), as_version=4)
+    edited.cells.append(nbformat.v4.new_markdown_cell("A note the city team added."))
+    template = tmp_path / "ours" / "city_report.ipynb"
+    template.parent.mkdir()
+    nbformat.write(edited, str(template))
+    assert main([*argv, "--template", str(template)]) == 0
+    page = (out / "chicago" / "chicago.html").read_text(encoding="utf-8")
+    assert "A note the city team added." in page and "in the 24 months from" in page

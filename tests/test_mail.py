@@ -14,7 +14,7 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from impactbook.errors import DataError, MailError
+from impactbook.errors import DataError, MailError, UnsafePathError
 from impactbook.mail.compose import compose_message
 from impactbook.mail.funders import Funder, load_funders
 from impactbook.mail.ledger import MailLedger
@@ -666,3 +666,53 @@ def test_funder_selection_uses_both_lists(cities, interventions, expected):
     ]
     funder = Funder("F", ("f@example.org",), cities, interventions)
     assert {r.slug for r in reports if funder.wants(r)} == expected
+
+
+def test_corrected_report_goes_again_as_a_replacement_and_unchanged_ones_do_not(
+        workbook, smtp_server):
+    """A report re-rendered with other content after it was sent (a code or notebook change
+    keeps its input data hash) reaches the funder in a new message that names the one it
+    replaces; unchanged reports stay exactly-once."""
+    run_dir, data_dir = workbook
+    handler, port = smtp_server
+    first = run_email(run_dir, data_dir, send=True, host="127.0.0.1", port=port, env={})
+    assert first.send_report.count("sent") == 3
+    first_ids = {r.funder: r.message_id for r in first.send_report.results}
+    (run_dir / "new-york" / "new-york.pdf").write_bytes(pdf_bytes("New York corrected"))
+
+    second = run_email(run_dir, data_dir, send=True, host="127.0.0.1", port=port, env={})
+    assert second.ok, second.summary_lines()
+    outcomes = {r.funder: r.outcome for r in second.send_report.results}
+    assert outcomes == {"Ford Foundation": "sent", "Arnold Ventures": "already-sent",
+                        "GVI Fund": "sent"}
+    received = {rcpts[0]: msg for rcpts, msg in handler.messages()[3:]}
+    ford = received["ford@example.org"]
+    assert ford["Message-ID"] != first_ids["Ford Foundation"]
+    assert ford["Supersedes"] == ford["In-Reply-To"] == first_ids["Ford Foundation"]
+    assert attachments(ford) == {"new-york.pdf": pdf_bytes("New York corrected")}
+    body = ford.get_body(("plain",)).get_content()
+    assert f"replaces the earlier message {first_ids['Ford Foundation']}" in body
+    assert "New York (city report) changed" in body
+    gvi = received["gvi@example.org"]  # the unchanged summary is not sent again
+    assert set(attachments(gvi)) == {"new-york.pdf"}
+    assert gvi["References"] == first_ids["GVI Fund"]
+
+    third = run_email(run_dir, data_dir, send=True, host="127.0.0.1", port=port, env={})
+    assert third.ok and third.send_report.count("sent") == 0 and len(handler.received) == 5
+
+
+def test_outbox_link_out_of_the_run_folder_is_refused(workbook, tmp_path):
+    run_dir, data_dir = workbook
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.eml").write_text("not ours")
+    (run_dir / "outbox").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(UnsafePathError, match="outbox: is a symbolic link to"):
+        run_email(run_dir, data_dir, env={})
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.eml"]
+    ledger = run_dir / "mail-ledger.sqlite"
+    (run_dir / "outbox").unlink()
+    ledger.symlink_to(tmp_path / "elsewhere" / "ledger.sqlite")
+    with pytest.raises(UnsafePathError, match="mail-ledger.sqlite: is a symbolic link"):
+        run_email(run_dir, data_dir, env={})
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["keep.eml"]

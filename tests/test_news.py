@@ -284,7 +284,9 @@ def test_failure_mid_write_leaves_news_csv_unchanged(workbook, monkeypatch):
         import_news(workbook, FIXTURES / "items.json", "json")
     assert calls["n"] == 2  # one row was written to the temporary file before the failure
     assert (workbook / "news.csv").read_bytes() == before
-    assert sorted(p.name for p in workbook.iterdir()) == ["news.csv", "tags.csv"]
+    # No temporary file is left; the workbook's lock file stays (see impactbook.locks).
+    assert sorted(p.name for p in workbook.iterdir()) == [".impactbook.lock", "news.csv",
+                                                          "tags.csv"]
 
 
 def test_failure_on_first_import_creates_no_file(workbook, monkeypatch):

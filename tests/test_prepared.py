@@ -113,3 +113,25 @@ def test_workers_hand_the_folder_to_their_kernels_and_nothing_stale(tmp_path, mo
     monkeypatch.setenv(PREPARED_ENV, "/somewhere/stale")
     assert PREPARED_ENV not in _worker_environment()
     assert _worker_environment(tmp_path)[PREPARED_ENV] == str(tmp_path.resolve())
+
+
+@pytest.mark.slow
+def test_batch_reports_read_their_prepared_slice_not_the_folder(tmp_path):
+    """The real notebook, in a batch worker's kernel, reads the slice the batch prepared."""
+    import shutil
+    from pathlib import Path
+
+    from impactbook.render.batch import run_batch
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("outcomes.csv", "interventions.csv", "news.csv", "tags.csv", "funders.csv"):
+        shutil.copy2(Path(__file__).resolve().parents[1] / "data" / name, data / name)
+    run = tmp_path / "run"
+    jobs = plan_batch(data, run, cities=["Baltimore"], interventions=[], formats=("html",))
+    # After planning the folder no longer validates: only the prepared slice can give a report.
+    (data / "outcomes.csv").write_text("city,area,outcome,period,count\nX,citywide,a,2020-13,1\n")
+    result = run_batch(jobs, run, workers=1, timeout_s=300, progress=False)
+    assert result.ok, result.failed
+    html = (run / "baltimore" / "baltimore.html").read_text(encoding="utf-8")
+    assert "Baltimore" in html and jobs[0].data_digest[:12] in html

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -147,10 +149,60 @@ def test_intervention_summary_pools_one_outcome_at_a_time(tmp_path):
         sections.show_pooled(summary)
         sections.show_summary_table(summary)
         sections.show_news_counts(summary)
+        sections.show_sources(summary)
     html = _html(captured.outputs)
     assert "results by programme" in html and "data:image/png;base64," in html
     assert "prediction interval" in html and "Hartung-Knapp" in html
     assert "could not be produced" not in html
+    # Tables in words: no machine column names, no raw floats, no empty error column.
+    assert "in_pooled" not in html and "p_value" not in html and ">error<" not in html
+    assert "<th scope='col'>Pooled</th>" in html and "<th scope='col'>p</th>" in html
+    assert not re.search(r">\s*0\.\d{4,}\s*<", html)
+    assert "No source is recorded for: Programme 0 (Springfield); Programme 1 (Springfield)" in html
+
+
+def test_city_report_tables_caveats_and_sources_read_as_words(tmp_path):
+    folder = _workbook(tmp_path)
+    city = report.build_city_report(folder, "Springfield")
+    with capture_output() as captured:
+        sections.show_title(city)
+        sections.show_outcome_charts(city)
+        sections.show_estimates_table(city)
+        sections.show_methods(city)
+        sections.show_sources(city)
+    html = _html(captured.outputs)
+    assert "could not be produced" not in html
+    # The one-page summary: the programme, its headline with the design, and the contents slot.
+    assert "Springfield GVI" in html and "interrupted time series" in html
+    assert sections.TOC_SLOT in html
+    # Every section heading is shown in one block with what it introduces.
+    for output in captured.outputs:
+        text = output.data.get("text/html", "")
+        assert not re.fullmatch(r"\s*<h2[^>]*>[^<]*</h2>\s*", text), text
+    assert "<caption>Estimates for Springfield GVI (District 1, from 2018-01).</caption>" in html
+    for column in ("Outcome", "Design", "Change", "95% interval", "p"):
+        assert "<th scope='col'" in html and f">{column}</th>" in html
+    assert not re.search(r">\s*-?\d+\.\d{3,}\s*<", html)  # no machine-formatted numbers
+    assert "[1] a study. Cited for: Springfield GVI (Springfield)." in html
+
+
+def test_summary_names_each_kind_of_caveat_once(tmp_path):
+    rng = np.random.default_rng(3)
+    outcomes = "city,area,outcome,period,count\n" + monthly_rows(
+        "Springfield", "citywide", "shootings", 2014, list(rng.poisson(3, size=72)))
+    folder = write_workbook(
+        tmp_path / "small", outcomes=outcomes,
+        interventions=("id,city,intervention,programme,area,start,outcomes\n"
+                       "p1,Springfield,Cure Violence,Springfield CV,citywide,2018-01,shootings\n"),
+        tags="tag,kind\nCure Violence,intervention\n")
+    city = report.build_city_report(folder, "Springfield")
+    (result,) = city.results
+    assert any("Counts are small" in w for w in result.its.warnings)
+    assert any("Counts are small" in w for w in result.prepost.warnings)
+    with capture_output() as captured:
+        sections.show_title(city)
+    caveats = re.findall(r"Caveats:</strong>([^<]*)", _html(captured.outputs))
+    assert caveats == [" small counts."]
 
 
 def test_two_programmes_give_no_pooled_number(tmp_path):

@@ -113,10 +113,33 @@ def _matching_programmes(workbook: Workbook, request: EstimateRequest) -> pd.Dat
     return rows
 
 
+def check_names(workbook: Workbook, request: EstimateRequest) -> None:
+    """Every name the request gives exists in the data, so the error names the option at
+    fault (not a missing --start that a typo in --area made look necessary)."""
+    index = workbook.index
+    if not index.has_city(request.city):
+        raise unknown_value("city", request.city, workbook.cities)
+    areas = index.areas(request.city)
+    city_outcomes = {o for area in areas for o in index.outcomes(request.city, area)}
+    if request.outcome not in city_outcomes:
+        raise unknown_value("outcome", request.outcome, city_outcomes,
+                            what=f"an outcome with data for {request.city}")
+    if request.area is not None and request.area not in areas:
+        raise unknown_value("area", request.area, areas,
+                            what=f"an area with data for {request.city}")
+    for area in request.comparison_areas or ():
+        if area in areas:
+            continue
+        if "," in area:
+            raise ParameterError("comparison_areas", area, "areas separated by ';' (e.g. "
+                                 f"\"{';'.join(a.strip() for a in area.split(','))}\")")
+        raise unknown_value("comparison_areas", area, areas,
+                            what=f"areas with data for {request.city}, separated by ';'")
+
+
 def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
     """Fill area, start and comparison areas from interventions.csv where not given."""
-    if not workbook.index.has_city(request.city):
-        raise unknown_value("city", request.city, workbook.cities)
+    check_names(workbook, request)
     programme = None
     if request.start is None or request.area is None or (
             request.method == "comparison" and not request.comparison_areas):

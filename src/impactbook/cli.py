@@ -27,6 +27,16 @@ def _say(*lines: str) -> None:
         print(line, file=sys.stderr)
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from impactbook.workbook.starter import init_workbook
+
+    for path in init_workbook(Path(args.dir)):
+        print(path)
+    print(f"{args.dir}: an empty workbook; next: impactbook ingest generic FILE --data "
+          f"{args.dir} --city CITY --outcome OUTCOME --date-column COL")
+    return EXIT_OK
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from impactbook.workbook import validate_workbook
 
@@ -37,12 +47,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_GENERIC_OPTIONS = ("city", "outcome", "date_column", "area_column", "area_prefix", "count",
+                    "key_column")
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from impactbook.ingest.sources import ingest_into_workbook
 
+    settings = {key: getattr(args, key) for key in _GENERIC_OPTIONS
+                if getattr(args, key) is not None}
     summary = ingest_into_workbook(args.source, Path(args.file), Path(args.data),
-                                   mapping=args.mapping, agencies=args.agency,
-                                   dry_run=args.dry_run)
+                                   mapping=args.mapping, settings=settings,
+                                   agencies=args.agency, sheet=args.sheet,
+                                   date_format=args.date_format, dry_run=args.dry_run)
     for note in summary.notes:
         _say(f"note: {note}")
     print(summary.describe())
@@ -84,37 +101,60 @@ def _print_entry(run_dir: Path, entry: dict) -> None:
         _say(f"finding: {finding}")
 
 
+def _template(args: argparse.Namespace) -> Path | None:
+    return Path(args.template) if args.template else None
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from impactbook.render.batch import render_city
+    from impactbook.render.plan import CITY, typed_parameters
 
+    parameters = typed_parameters(CITY, args.param, template=_template(args))
     entry = render_city(Path(args.data), args.city, Path(args.out),
                         formats=_formats(args.formats), page_size=_page(args.paper),
-                        timeout_s=args.timeout)
+                        timeout_s=args.timeout, template=_template(args),
+                        parameters=parameters, allow_incomplete=args.allow_incomplete)
     _print_entry(Path(args.out), entry)
     return EXIT_OK
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
     from impactbook.render.batch import summarize_intervention
+    from impactbook.render.plan import INTERVENTION, typed_parameters
 
+    parameters = typed_parameters(INTERVENTION, args.param, template=_template(args))
     entry = summarize_intervention(Path(args.data), args.intervention, Path(args.out),
                                    formats=_formats(args.formats), page_size=_page(args.paper),
-                                   timeout_s=args.timeout)
+                                   timeout_s=args.timeout, template=_template(args),
+                                   parameters=parameters,
+                                   allow_incomplete=args.allow_incomplete)
     _print_entry(Path(args.out), entry)
     return EXIT_OK
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
     from impactbook.demo import batch_summary_lines
-    from impactbook.render.batch import run_batch
-    from impactbook.render.plan import plan_batch
+    from impactbook.render.batch import allowing_incomplete, run_batch
+    from impactbook.render.plan import batch_parameters, plan_batch, template_kind
 
     if args.executor == "dask" and not args.scheduler:
         from impactbook.errors import ParameterError
 
         raise ParameterError("scheduler", None, "a Dask scheduler address with --executor dask")
+    templates: dict[str, Path] = {}
+    for path in map(Path, args.template or ()):
+        kind = template_kind(path)
+        if kind in templates:
+            from impactbook.errors import ParameterError
+
+            raise ParameterError("template", str(path), f"one {kind} notebook (also given: "
+                                                        f"{templates[kind]})")
+        templates[kind] = path
     jobs = plan_batch(Path(args.data), Path(args.out), formats=_formats(args.formats),
-                      page_size=_page(args.paper))
+                      page_size=_page(args.paper), templates=templates,
+                      parameters=batch_parameters(args.param, templates=templates))
+    if args.allow_incomplete:
+        jobs = [allowing_incomplete(job) for job in jobs]
     result = run_batch(jobs, Path(args.out), workers=args.workers, force=args.force,
                        executor=args.executor, scheduler=args.scheduler,
                        timeout_s=args.timeout, progress=not args.quiet)
@@ -167,6 +207,21 @@ def _formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def _mapping_keys_help() -> str:
+    import textwrap
+
+    from impactbook.ingest.mapping import MAPPING_KEYS, option_name
+
+    lines = ["generic settings (mapping file keys; the options above set the same keys):"]
+    for key, meaning in MAPPING_KEYS.items():
+        lines += textwrap.wrap(meaning, 78, initial_indent=f"  {key:<24}",
+                               subsequent_indent=" " * 26)
+    lines += textwrap.wrap(f"{option_name('date_column')} sets date_column, and so on. "
+                           "Two-digit years: 00-29 are 2000-2029, 30-99 are 1930-1999, as "
+                           "spreadsheets read them.", 78)
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="impactbook",
@@ -192,6 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
                          help="PDF page size (default a4)")
         sub.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                          help="seconds per report")
+        sub.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                         dest="param", metavar=("NAME", "VALUE"),
+                         help="set a parameter of the notebook's parameters cell (repeatable; "
+                              "values parsed as papermill -p parses them)")
+
+    sub = command("init", _cmd_init, "create an empty, valid workbook (tables, tags, README)")
+    sub.add_argument("dir", metavar="DIR", help="a new or empty folder")
+
+    def allow_incomplete_option(sub) -> None:
+        sub.add_argument("--allow-incomplete", action="store_true",
+                         help="publish the report even if a section cannot be computed (it is "
+                              "marked missing); by default such a report fails")
 
     sub = command("validate", _cmd_validate, "check every table of a workbook")
     data_option(sub)
@@ -200,9 +267,28 @@ def build_parser() -> argparse.ArgumentParser:
                   "outcomes.csv rows")
     sub.add_argument("source", choices=INGEST_SOURCES, metavar="SOURCE",
                      help="one of: " + ", ".join(INGEST_SOURCES))
-    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("file", metavar="FILE", help="a .csv, .csv.gz or .xlsx file")
     data_option(sub)
-    sub.add_argument("--mapping", type=Path, help="column mapping (JSON) for 'generic'")
+    sub.add_argument("--sheet", metavar="NAME", help=".xlsx only: the sheet (default: the first)")
+    sub.add_argument("--date-format", metavar="FORMAT",
+                     help="DD/MM/YYYY-style words or strftime codes (%%d/%%m/%%Y); default: "
+                          "ISO dates/timestamps, M/D/YYYY, M/D/YY, Excel serial numbers")
+    generic = sub.add_argument_group("generic", "describe any incident list (or use --mapping)")
+    generic.add_argument("--city")
+    generic.add_argument("--outcome", help="the outcome name the counts get, e.g. shootings")
+    generic.add_argument("--date-column", metavar="COL")
+    generic.add_argument("--area-column", metavar="COL",
+                         help="district/precinct/beat column (default: citywide only)")
+    generic.add_argument("--area-prefix", metavar="TEXT", help='e.g. "Precinct "')
+    generic.add_argument("--count", nargs="+", metavar="HOW",
+                         help="incidents, rows or sum-of COLUMN (default: rows, or incidents "
+                              "with --key-column)")
+    generic.add_argument("--key-column", metavar="COL",
+                         help="incident id column: --count incidents counts its unique values")
+    generic.add_argument("--mapping", type=Path, metavar="FILE",
+                         help="the same settings in a JSON or TOML file (options win)")
+    sub.epilog = _mapping_keys_help()
+    sub.formatter_class = argparse.RawDescriptionHelpFormatter
     sub.add_argument("--agency", action="append",
                      help="RTCI only: keep this agency (repeatable; default all)")
     sub.add_argument("--dry-run", action="store_true", help="report, write nothing")
@@ -232,22 +318,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("render", _cmd_render, "render one city report (ipynb, HTML, PDF)")
     data_option(sub)
-    sub.add_argument("--city", required=True)
+    sub.add_argument("--city", required=True,
+                     help="a city with a programme in interventions.csv (a city with data but "
+                          "no programme is not rendered: a report evaluates programmes)")
     output_options(sub, "reports/latest")
+    sub.add_argument("--template", metavar="NOTEBOOK",
+                     help="render this copy of the city report notebook instead")
+    allow_incomplete_option(sub)
 
     sub = command("summarize", _cmd_summarize, "render one intervention-type summary")
     data_option(sub)
     sub.add_argument("--intervention", required=True, metavar="TYPE")
     output_options(sub, "reports/latest")
+    sub.add_argument("--template", metavar="NOTEBOOK",
+                     help="render this copy of the intervention summary notebook instead")
+    allow_incomplete_option(sub)
 
-    sub = command("batch", _cmd_batch, "render every report of a workbook, incrementally")
+    sub = command("batch", _cmd_batch, "render every report of a workbook, incrementally (one "
+                  "per city with a programme, one per intervention type)")
     data_option(sub)
     output_options(sub, "reports/latest")
+    allow_incomplete_option(sub)
     sub.add_argument("--workers", type=int, default=None, help="parallel workers (default: cores)")
     sub.add_argument("--force", action="store_true", help="re-render unchanged reports too")
     sub.add_argument("--executor", choices=("local", "dask"), default="local")
     sub.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786")
     sub.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub.add_argument("--template", metavar="NOTEBOOK", action="append",
+                     help="render this copy of a report notebook instead (repeatable: its "
+                          "parameters cell says whether it is the city report or the summary)")
 
     news = commands.add_parser("news", help="news items and tags")
     news_commands = news.add_subparsers(dest="news_command", metavar="ACTION", required=True)
@@ -294,8 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         _say(f"impactbook: error: {where}{exc.strerror or exc}")
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        _say("impactbook: interrupted")
+    except KeyboardInterrupt as exc:  # a batch says what it kept; nothing else is half-written
+        _say(f"impactbook: interrupted{': ' + str(exc) if str(exc) else ''}")
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("IMPACTBOOK_DEBUG"):

@@ -15,6 +15,9 @@ DEFAULT_POST_PERIODS = 24
 # The MIME type under which a report notebook hands its findings to the renderer; the
 # exporter leaves outputs of this type out of the HTML and PDF.
 FINDINGS_MIME = "application/vnd.impactbook.findings+json"
+# Shown (beside a visible failure box) by a report section that could not be produced: the
+# renderer then fails the report, and the exporter leaves it out of the HTML and PDF.
+SECTION_FAILURE_MIME = "application/vnd.impactbook.section-failure+json"
 
 # The raw source families ``impactbook ingest SOURCE`` accepts, in the order the CLI lists them.
 INGEST_SOURCES = ("chicago-homicides", "nypd-shootings", "philadelphia-shootings", "rtci",
@@ -22,6 +25,14 @@ INGEST_SOURCES = ("chicago-homicides", "nypd-shootings", "philadelphia-shootings
 
 # The export formats a report is rendered to unless asked otherwise.
 DEFAULT_FORMATS = ("html", "pdf")
+
+# How a report's headline is chosen, in words: said by the report and by the run's index (here,
+# not in report.content, so that writing the index imports no estimator).
+HEADLINE_RULE = ("each outcome's figure comes from the strongest design its data support "
+                 "(synthetic control with a good pre-period fit, then comparison areas that "
+                 "pass the pre-trend check, then the interrupted time series, then pre/post); "
+                 "the report's headline is the result with the strongest design, the first "
+                 "programme in the workbook (and its first outcome) on ties")
 
 # Placebo groups of a micro-synthetic control's permutation test (microsynth's own default is
 # 250), and the seed they are drawn with, so a report is reproducible.

@@ -34,8 +34,18 @@ class Problem:
         if self.row is not None:
             where += f", row {self.row}"
         if self.column is not None:
-            where += f", column {self.column!r}"
-        return f"{where}: {self.message}"
+            where += f", column {_clip(repr(self.column), _MAX_COLUMN_CHARS)}"
+        return f"{where}: {_clip(self.message, _MAX_MESSAGE_CHARS)}"
+
+
+# One problem is one readable line, whatever the data holds (a value of a million characters,
+# a header of a million columns).
+_MAX_MESSAGE_CHARS = 600
+_MAX_COLUMN_CHARS = 80
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class DataError(ImpactbookError):
@@ -92,3 +102,14 @@ class MailError(ImpactbookError):
     def __init__(self, message: str, *, funder: str | None = None):
         self.funder = funder
         super().__init__(f"funder {funder!r}: {message}" if funder else message)
+
+
+class UnsafePathError(ParameterError):
+    """A path under a run folder or workbook leads elsewhere (a symbolic link out of it) or
+    is not the kind of file expected; impactbook refuses rather than follow it."""
+
+    def __init__(self, path: object, reason: str):
+        self.parameter, self.value, self.expected = "path", str(path), reason
+        self.path = str(path)
+        ImpactbookError.__init__(self, f"{path}: {reason}; impactbook does not follow it "
+                                       "(remove or replace it)")

@@ -12,39 +12,76 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
-from impactbook.errors import ParameterError
+from impactbook.errors import ParameterError, UnsafePathError
 
 _SLUG_MAX = 60
+# Temporary files are named ``.<target>.<pid>.<random>.tmp``: the pid says which process owns
+# one, so a cleanup never removes a file another live process is still writing.
+TEMP_SUFFIX = ".tmp"
+_TEMP_RE = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+# Names Windows refuses for a file or folder, whatever the case or extension.
+_WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                               *(f"lpt{i}" for i in range(1, 10))})
 
 
 def slugify(name: str) -> str:
     """A path-safe, lowercase ASCII slug of ``name`` (``"New York"`` -> ``"new-york"``).
 
     Anything that could steer a path (``../``, separators, control characters)
-    is dropped, so a slug can always be joined under a run folder.
+    is dropped, so a slug can always be joined under a run folder. Slugs are portable: only
+    ``[a-z0-9-]`` (no trailing dot or space), never a name Windows reserves (``CON``,
+    ``NUL``, ``COM1`` ... get ``-report`` appended).
     """
     text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
     text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     text = text[:_SLUG_MAX].rstrip("-")
     if not text:
         raise ParameterError("name", name, "a name with at least one letter or digit")
+    if text in _WINDOWS_RESERVED:  # funders open reports on Windows and OneDrive
+        text = f"{text}-report"
     return text
 
 
 def safe_join(root: Path, *parts: str) -> Path:
-    """Join ``parts`` under ``root`` and refuse any result outside ``root``."""
+    """Join ``parts`` under ``root`` and refuse any result outside ``root``.
+
+    This is the one rule for paths under a run folder or a workbook: ``..`` and symbolic
+    links may move around inside ``root`` but never out of it. The refusal
+    (:class:`UnsafePathError`) names the link that leads out.
+    """
     root = Path(root).resolve()
-    path = root.joinpath(*parts).resolve()
+    joined = root.joinpath(*parts)
+    path = joined.resolve()
     if path != root and root not in path.parents:
-        raise ParameterError("path", "/".join(parts), f"a path inside {root}")
+        link = _first_link(root, joined)
+        if link is not None:
+            raise UnsafePathError(link, f"is a symbolic link to {os.readlink(link)}, "
+                                        f"outside {root}")
+        raise UnsafePathError(joined, f"lies outside {root}")
     return path
+
+
+def _first_link(root: Path, path: Path) -> Path | None:
+    current = root
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:  # an absolute part: nothing under root was followed
+        return None
+    for part in parts:
+        current = current / part
+        if current.is_symlink():
+            return current
+    return None
 
 
 def _create_temp_beside(path: Path) -> Path:
     """A new, empty file next to ``path`` created as ``open()`` creates files: mode 0o666 less
     the process umask (``mkstemp`` would make it 0600, and the rename would keep that)."""
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        # The writer's pid in the name: a cleanup removes only files of processes that are gone.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
@@ -97,3 +134,58 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_orphaned_temp_files(folder: Path) -> list[Path]:
+    """Remove the temporary files under ``folder`` whose writing process is gone.
+
+    Atomic writes never expose them; a killed process leaves them behind. Files of a process
+    that is still running, and files not named as :func:`atomic_path` names them, are left
+    alone. Symbolic links are not followed.
+    """
+    removed: list[Path] = []
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink():
+        return removed
+    for parent, _dirs, names in os.walk(folder):  # os.walk does not descend into links
+        for name in names:
+            match = _TEMP_RE.match(name)
+            if match and not _is_running(int(match["pid"])):
+                path = Path(parent) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def regular_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an ordinary file, or ``None`` when it can.
+
+    Checked with ``stat`` before anything opens the file: opening a FIFO blocks until a
+    writer appears, and a device or a folder is never a table.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ("is a symbolic link to a file that does not exist" if os.path.islink(path)
+                else "file is missing")
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, expected a file"
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else (
+            "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        return f"is {kind}, expected an ordinary file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None

@@ -196,13 +196,10 @@ def describe_caveats(warnings) -> str:
     found: list[str] = []
     for warning in warnings:
         text = warning.lower()
-        for key, label in _CAVEATS:
-            if key in text and label not in found:
-                found.append(label)
-                break
-        else:
-            if "other data warnings (see the notes)" not in found:
-                found.append("other data warnings (see the notes)")
+        label = next((label for key, label in _CAVEATS if key in text),
+                     "other data warnings (see the notes)")
+        if label not in found:  # a second warning of a known kind adds nothing new
+            found.append(label)
     return "; ".join(found)
 
 

@@ -15,10 +15,12 @@ import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from impactbook.choices import did_you_mean, list_choices
 from impactbook.errors import DataError, Problem
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls and other Office 97 files
 _LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
 _HEAD_BYTES = 64 * 1024
 
@@ -68,6 +70,9 @@ def check_csv_file(path: Path) -> list[str]:
         raise DataError(Problem(
             where, "is an HTML web page saved as a CSV file, not data; download the raw CSV "
                    "(for GitHub use the 'Raw' link) and ingest that"))
+    if head.startswith(_OLE_MAGIC):
+        raise DataError(Problem(where, "is an old Excel .xls workbook; open it and save it as "
+                                       ".xlsx (or CSV UTF-8), then ingest that"))
     if stripped.startswith(_ZIP_MAGIC):
         raise DataError(Problem(where, "is a zip archive; unzip it and ingest the CSV inside"))
     if b"\x00" in head:
@@ -97,15 +102,19 @@ def require_columns(path: Path, header: Sequence[str], required: Sequence[str],
     if not missing:
         return
     by_lower = {name.lower(): name for name in header}
+    needs = "the settings name columns" if source == "generic" else \
+        f"a {source} file needs columns"
     problems = []
     for col in missing:
-        hint = ""
         if col.lower() in by_lower:
             hint = f" (found {by_lower[col.lower()]!r}: column names are case-sensitive)"
+        else:
+            close = did_you_mean(col, header)
+            hint = f"; {close}" if close else ""
         problems.append(Problem(
             str(path),
-            f"missing column {col!r}{hint}; a {source} file needs columns "
-            f"{', '.join(required)}; found {', '.join(header[:30])}",
+            f"missing column {col!r}{hint}; {needs} {', '.join(required)}; the file has "
+            f"{list_choices(header, limit=30)}",
             row=1, column=col))
     raise DataError(problems)
 

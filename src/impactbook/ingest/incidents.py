@@ -1,166 +1,35 @@
 """Incident lists (one row per victim or incident) -> counts per area and period, in DuckDB.
 
 DuckDB reads the CSV (or .csv.gz) directly and returns only the aggregated counts, so a
-10-million-row export is counted in bounded memory without loading rows into pandas. A small
-pandas post-pass then fills months without events with zeros (an incident list is complete: no
-row means no event), and drops a first or last period that the list covers only partly.
+10-million-row export is counted in bounded memory without loading rows into pandas (the
+query is built in :mod:`.incident_query`). A small pandas post-pass then fills months without
+events with zeros (an incident list is complete: no row means no event), and drops a first or
+last period that the list covers only partly.
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from impactbook.errors import DataError, Problem
-from impactbook.ingest.files import (
-    check_csv_file,
-    find_malformed_row,
-    is_gzip,
-    locate_values,
-    require_columns,
+from impactbook.ingest.dates import bad_date_message, describe_formats
+from impactbook.ingest.files import check_csv_file, require_columns
+from impactbook.ingest.incident_query import (
+    ROWS,
+    SUM,
+    IncidentSpec,
+    build_query,
+    first_rows_where,
+    run_duckdb,
 )
 from impactbook.workbook.periods import MONTHLY, QUARTERLY, format_period
 
-ROWS = "rows"
-KEYS = "keys"
-# Values that mean "blank" in police exports.
-_BLANK_SQL = "('', 'na', 'nan', 'null', 'none', 'n/a')"
+__all__ = ["aggregate_incidents"]
+
 _EXPECTED_IN_GAP = 5
 _MIN_GAP_PERIODS = 12
-_DUCKDB_MEMORY = "512MB"
-
-
-@dataclass(frozen=True)
-class IncidentSpec:
-    """How to count one incident list.
-
-    ``outcomes`` maps an outcome name to ``"rows"`` (every row is one victim/event) or
-    ``"keys"`` (unique values of ``key_column``: incidents). ``filters`` keeps rows whose
-    column value (trimmed, a trailing ``.0`` removed, leading zeros removed) is one of the
-    listed values.
-    """
-
-    source: str
-    city: str
-    date_column: str
-    date_formats: tuple[str, ...]
-    outcomes: dict[str, str]
-    key_column: str | None = None
-    area_column: str | None = None
-    area_prefix: str = ""
-    area_label: str = "area"
-    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    strip_utc_offset: bool = False
-    year_column: str | None = None
-    frequency: str = MONTHLY
-    tolerance_days: int = 3
-
-    def required_columns(self) -> list[str]:
-        cols = [self.date_column, self.key_column, self.area_column, *self.filters]
-        return [c for c in dict.fromkeys(cols) if c]
-
-
-def _ident(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _blank_to_null(expr: str) -> str:
-    return f"CASE WHEN lower(trim({expr})) IN {_BLANK_SQL} THEN NULL ELSE trim({expr}) END"
-
-
-def _number_text(expr: str) -> str:
-    """IDs exported as floats (``17.0``) back to their integer text (``17``)."""
-    return f"regexp_replace({_blank_to_null(expr)}, '\\.0+$', '')"
-
-
-def _date_sql(spec: IncidentSpec) -> tuple[str, str]:
-    raw = f"trim({_ident(spec.date_column)})"
-    text = raw
-    if spec.strip_utc_offset:
-        # Philadelphia writes '2021-08-01 00:00:00+00': the offset is always UTC and the
-        # calendar date is what counts, so the suffix is dropped before parsing.
-        text = f"regexp_replace({raw}, '\\s*(Z|[+-]\\d{{2}}(:?\\d{{2}})?)$', '')"
-    parsed = ", ".join(f"try_strptime({text}, {_literal(fmt)})" for fmt in spec.date_formats)
-    return raw, f"CAST(coalesce({parsed}) AS DATE)"
-
-
-def _build_query(spec: IncidentSpec, path: Path) -> str:
-    compression = "gzip" if is_gzip(path) else "none"
-    date_raw, date_expr = _date_sql(spec)
-    key_expr = _number_text(_ident(spec.key_column)) if spec.key_column else "NULL"
-    if spec.area_column:
-        area_expr = (f"{_literal(spec.area_prefix)} || "
-                     f"regexp_replace({_number_text(_ident(spec.area_column))}, '^0+(\\d)', '\\1')")
-    else:
-        area_expr = "NULL"
-    year_expr = "NULL"
-    if spec.year_column:
-        year_expr = f"try_cast({_number_text(_ident(spec.year_column))} AS INTEGER)"
-    conditions = []
-    for column, values in spec.filters.items():
-        norm = f"regexp_replace({_number_text(_ident(column))}, '^0+(\\d)', '\\1')"
-        wanted = ", ".join(_literal(v.strip().lstrip("0") or "0") for v in values)
-        conditions.append(f"{norm} IN ({wanted})")
-    where = " AND ".join(conditions) if conditions else "TRUE"
-    trunc = "quarter" if spec.frequency == QUARTERLY else "month"
-    csv_source = (f"read_csv({_literal(str(path))}, header=true, all_varchar=true, delim=',', "
-                  f"quote='\"', escape='\"', compression='{compression}')")
-    # Rows the filter drops are grouped under a NULL period (and counted in n_filtered) so the
-    # file is scanned once. Column names and values are quoted by _ident/_literal.
-    return f"""
-        WITH src AS (
-            SELECT {date_raw} AS date_raw, {date_expr} AS d, {key_expr} AS k,
-                   {area_expr} AS area, {year_expr} AS yr, coalesce({where}, FALSE) AS keep
-            FROM {csv_source}
-        )
-        SELECT GROUPING(g_area) AS is_city, g_area AS area, g_p AS p,
-               count(*) FILTER (WHERE keep) AS n_rows,
-               count(DISTINCT k) FILTER (WHERE keep) AS n_keys,
-               count(*) FILTER (WHERE keep AND k IS NULL) AS n_nokey,
-               min(d) FILTER (WHERE keep) AS first_date, max(d) FILTER (WHERE keep) AS last_date,
-               count(*) FILTER (WHERE keep AND d IS NULL AND date_raw <> '') AS n_bad_date,
-               count(*) FILTER (WHERE keep AND d IS NULL AND coalesce(date_raw, '') = '')
-                   AS n_blank_date,
-               (list(DISTINCT date_raw) FILTER (WHERE keep AND d IS NULL AND date_raw <> ''))[1:5]
-                   AS bad_samples,
-               count(*) FILTER (WHERE keep AND yr IS NOT NULL AND d IS NOT NULL AND yr <> year(d))
-                   AS n_year_mismatch,
-               count(*) FILTER (WHERE NOT keep) AS n_filtered
-        FROM (SELECT *, CASE WHEN keep THEN area END AS g_area,
-                        CASE WHEN keep THEN date_trunc('{trunc}', d) END AS g_p FROM src)
-        GROUP BY GROUPING SETS ((g_area, g_p), (g_p))
-    """  # noqa: S608
-
-
-def run_duckdb(query: str, path: Path) -> pd.DataFrame:
-    """Run one aggregate query with bounded memory; DuckDB errors become a DataError."""
-    spill = tempfile.mkdtemp(prefix="impactbook-duckdb-")
-    try:
-        con = duckdb.connect(":memory:", config={
-            "memory_limit": _DUCKDB_MEMORY, "preserve_insertion_order": False,
-            "temp_directory": spill})
-        try:
-            con.execute("SET enable_progress_bar = false")
-            return con.execute(query).df()
-        finally:
-            con.close()
-    except duckdb.Error as exc:
-        located = find_malformed_row(path)
-        if located:
-            raise DataError(located) from None
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(Problem(str(path), f"could not read as CSV: {message}")) from None
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
 
 
 def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, list[str]]:
@@ -168,9 +37,10 @@ def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, l
     path = Path(path)
     header = check_csv_file(path)
     require_columns(path, header, spec.required_columns(), source=spec.source)
-    agg = run_duckdb(_build_query(spec, path), path)
+    agg = run_duckdb(build_query(spec, path), path)
     city_rows = agg[agg["is_city"] == 1]
     _raise_bad_dates(path, spec, city_rows)
+    _raise_bad_values(path, spec, city_rows)
     notes: list[str] = []
     valid = city_rows[city_rows["p"].notna()]
     n_rows = int(city_rows["n_rows"].sum())
@@ -216,17 +86,33 @@ def _raise_bad_dates(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) ->
     n_bad = int(city_rows["n_bad_date"].sum())
     if not n_bad:
         return
-    samples: set[str] = set()
-    for values in city_rows["bad_samples"]:
-        if isinstance(values, (list, tuple)) or hasattr(values, "tolist"):
-            samples.update(str(v).strip() for v in list(values))
-    located = locate_values(path, spec.date_column, samples)
-    expected = " or ".join(spec.date_formats)
-    problems = [Problem(str(path), f"cannot read date {value!r}; expected the form {expected}",
-                        row=line, column=spec.date_column) for line, value in located]
+    located = first_rows_where(path, spec, "keep AND d IS NULL AND date_raw <> ''", "date_raw")
+    expected = describe_formats(spec.date_formats)
+    problems = []
+    for line, value in located:
+        problems.append(Problem(str(path), bad_date_message(value, spec.date_formats),
+                                row=line, column=spec.date_column))
+    n_dated = int(city_rows["n_rows"].sum()) - int(city_rows["n_blank_date"].sum())
+    if n_bad == n_dated:
+        problems.append(Problem(str(path), f"none of the {n_bad:,} dates could be read; expected "
+                                       f"{expected}", column=spec.date_column))
+    elif n_bad > len(problems):
+        problems.append(Problem(str(path), f"{n_bad:,} of {n_dated:,} rows in all have an "
+                                       "unreadable date", column=spec.date_column))
+    raise DataError(problems)
+
+
+def _raise_bad_values(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) -> None:
+    if not spec.sum_column or not int(city_rows["n_bad_value"].sum()):
+        return
+    n_bad = int(city_rows["n_bad_value"].sum())
+    located = first_rows_where(path, spec, "keep AND (v IS NULL OR v < 0)", "v_raw")
+    problems = [Problem(str(path), f"{value!r} is not a non-negative whole number (the count "
+                               "to sum)", row=line, column=spec.sum_column)
+                for line, value in located]
     if n_bad > len(problems):
-        problems.append(Problem(str(path), f"{n_bad} rows in all have an unreadable date",
-                                column=spec.date_column))
+        problems.append(Problem(str(path), f"{n_bad:,} rows in all have no whole number to sum",
+                                column=spec.sum_column))
     raise DataError(problems)
 
 
@@ -239,7 +125,10 @@ def _to_outcomes(agg: pd.DataFrame, spec: IncidentSpec) -> pd.DataFrame:
     agg["period"] = pd.PeriodIndex(pd.to_datetime(agg["p"]), freq=freq)
     parts = []
     for outcome, kind in spec.outcomes.items():
-        counts = agg["n_rows"] if kind == ROWS else agg["n_keys"] + agg["n_nokey"]
+        if kind == SUM:
+            counts = agg["n_sum"].fillna(0)
+        else:
+            counts = agg["n_rows"] if kind == ROWS else agg["n_keys"] + agg["n_nokey"]
         parts.append(pd.DataFrame({
             "city": spec.city, "area": agg["area"].astype(str), "outcome": outcome,
             "period": agg["period"], "count": counts.astype("int64")}))

@@ -11,17 +11,22 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
+from impactbook.choices import unknown_choice
 from impactbook.defaults import INGEST_SOURCES
 from impactbook.errors import DataError, ParameterError, Problem
-from impactbook.fsutil import atomic_path
-from impactbook.ingest.incidents import KEYS, ROWS, IncidentSpec, aggregate_incidents
-from impactbook.ingest.mapping import load_mapping, spec_from_mapping
+from impactbook.fsutil import atomic_path, safe_join
+from impactbook.ingest.dates import DateFormatError, to_strftime
+from impactbook.ingest.excel import is_excel, sheet_as_csv
+from impactbook.ingest.incident_query import KEYS, ROWS, IncidentSpec
+from impactbook.ingest.incidents import aggregate_incidents
+from impactbook.ingest.mapping import load_mapping, option_name, spec_from_mapping
 from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi, seattle_dmi_blocks
+from impactbook.locks import workbook_lock
 from impactbook.workbook.outcomes import read_outcomes_table
 from impactbook.workbook.periods import format_period, frequency_of, parse_period
 
@@ -34,21 +39,18 @@ AREAS_FILE = "areas.csv"
 INCIDENT_SPECS: dict[str, IncidentSpec] = {
     "chicago-homicides": IncidentSpec(
         source="chicago-homicides", city="Chicago", date_column="Date",
-        date_formats=("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y"),
         outcomes={"homicides": ROWS}, area_column="District", area_prefix="District ",
         # The extract is IUCR 0110 (first degree murder, one row per victim), the code the
         # City's homicide victim counts use; a full "Crimes" export is cut to the same rows.
         filters={"IUCR": ("0110",)}),
     "nypd-shootings": IncidentSpec(
         source="nypd-shootings", city="New York", date_column="OCCUR_DATE",
-        date_formats=("%m/%d/%Y", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S.%g"),
         outcomes={"shootings": KEYS, "shooting victims": ROWS}, key_column="INCIDENT_KEY",
         area_column="PRECINCT", area_prefix="Precinct "),
     "philadelphia-shootings": IncidentSpec(
         source="philadelphia-shootings", city="Philadelphia", date_column="date_",
-        date_formats=("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"),
         outcomes={"shootings": KEYS, "shooting victims": ROWS}, key_column="dc_key",
-        area_column="dist", area_prefix="District ", strip_utc_offset=True, year_column="year"),
+        area_column="dist", area_prefix="District ", year_column="year"),
 }
 TABLE_SOURCES = ("rtci", "seattle-dmi")
 GENERIC = "generic"
@@ -66,29 +68,64 @@ class IngestResult:
 
 
 def ingest_file(source: str, path: Path, *, mapping: Path | None = None,
-                agencies: list[str] | None = None) -> IngestResult:
+                settings: dict | None = None, agencies: list[str] | None = None,
+                sheet: str | None = None, date_format: str | None = None) -> IngestResult:
     """Turn one raw file into outcome rows (``city, area, outcome, period, count[, population]``).
 
-    ``source`` is one of :data:`SOURCES`; ``mapping`` (JSON or TOML) is required for
-    ``generic``; ``agencies`` keeps only those RTCI agencies (by city name or ``agency_full``).
-    Raises :class:`DataError` for bad input and :class:`ParameterError` for a bad source.
+    ``source`` is one of :data:`SOURCES`. ``generic`` is described by ``settings`` (the keys
+    of :data:`~impactbook.ingest.mapping.MAPPING_KEYS`, as the command-line options give them)
+    and/or a JSON or TOML ``mapping`` file (``settings`` win). ``agencies`` keeps only those
+    RTCI agencies (by city name or ``agency_full``). ``path`` may be an ``.xlsx`` workbook
+    (``sheet``, the first by default). ``date_format`` overrides an incident list's date
+    forms. Raises :class:`DataError` for bad input and :class:`ParameterError` for a bad
+    source or option.
     """
     path = Path(path)
     if source not in SOURCES:
-        raise ParameterError("source", source, f"one of {', '.join(SOURCES)}")
-    if source == GENERIC and mapping is None:
-        raise ParameterError("mapping", None, "a JSON or TOML mapping file for source generic")
-    if source != GENERIC and mapping is not None:
-        raise ParameterError("mapping", str(mapping), f"no mapping for source {source}")
+        raise unknown_choice("source", source, SOURCES)
+    if source == GENERIC:
+        settings = {**(settings or {}), **({"date_format": date_format} if date_format else {})}
+        date_format = None
+    elif mapping is not None:
+        raise ParameterError("mapping", str(mapping), f"no --mapping for source {source} "
+                                                      "(a mapping describes a generic file)")
+    elif settings:
+        key, value = next(iter(settings.items()))
+        raise ParameterError(option_name(key)[2:], value, f"nothing for source {source}: "
+                                                          "this option is for generic")
     if agencies and source != "rtci":
-        raise ParameterError("agencies", agencies, "an agency filter only with source rtci")
+        raise ParameterError("agency", agencies, "an agency filter only with source rtci")
+    if date_format and source not in (*INCIDENT_SPECS, "rtci"):
+        raise ParameterError("date-format", date_format, f"nothing for source {source}: its "
+                                                         "file has no dates")
+    if not is_excel(path):
+        if sheet is not None:
+            raise ParameterError("sheet", sheet, f"no --sheet: {path.name} is not an .xlsx "
+                                                 "workbook")
+        return _ingest_text(source, path, mapping, settings, agencies, date_format)
+    with sheet_as_csv(path, sheet) as (csv_path, _label):
+        return _ingest_text(source, csv_path, mapping, settings, agencies, date_format)
+
+
+def _ingest_text(source: str, path: Path, mapping: Path | None, settings: dict | None,
+                 agencies: list[str] | None, date_format: str | None) -> IngestResult:
+    formats = ()
+    if date_format:
+        try:
+            formats = (to_strftime(date_format),)
+        except DateFormatError as exc:
+            raise ParameterError("date-format", date_format, str(exc)) from None
     if source in INCIDENT_SPECS:
-        frame, notes = aggregate_incidents(path, INCIDENT_SPECS[source])
+        spec = INCIDENT_SPECS[source]
+        frame, notes = aggregate_incidents(path, replace(spec, date_formats=formats)
+                                           if formats else spec)
     elif source == GENERIC:
-        spec = spec_from_mapping(load_mapping(mapping), str(mapping))
+        combined = dict(load_mapping(mapping)) if mapping is not None else {}
+        combined.update({k: v for k, v in (settings or {}).items() if v is not None})
+        spec = spec_from_mapping(combined, str(mapping) if mapping is not None else "options")
         frame, notes = aggregate_incidents(path, spec)
     elif source == "rtci":
-        frame, notes = ingest_rtci(path, agencies)
+        frame, notes = ingest_rtci(path, agencies, formats)
     else:
         frame, notes = ingest_seattle_dmi(path)
     return IngestResult(outcomes=finish_outcomes(frame), notes=notes)
@@ -189,7 +226,7 @@ def _number_text(value: float) -> str:
 
 def write_outcomes(data_dir: Path, frame: pd.DataFrame) -> Path:
     """Write ``data_dir/outcomes.csv`` atomically (readers never see half a file)."""
-    target = Path(data_dir) / OUTCOMES_FILE
+    target = safe_join(Path(data_dir), OUTCOMES_FILE)
     write_text_atomic(target, format_outcomes_csv(frame))
     return target
 
@@ -242,15 +279,28 @@ def unit_tables_text(source: str, path: Path) -> dict[str, str] | None:
 
 
 def ingest_into_workbook(source: str, path: Path, data_dir: Path, *,
-                         mapping: Path | None = None, agencies: list[str] | None = None,
+                         mapping: Path | None = None, settings: dict | None = None,
+                         agencies: list[str] | None = None, sheet: str | None = None,
+                         date_format: str | None = None,
                          dry_run: bool = False) -> IngestSummary:
     """Ingest one raw file and merge it into ``data_dir/outcomes.csv`` (the CLI's target).
 
     Nothing is written when ingest fails or ``dry_run`` is set. ``seattle-dmi`` also writes
     the blocks' series (unit_outcomes.csv) and attributes (areas.csv), replacing those files.
     """
-    result = ingest_file(source, path, mapping=mapping, agencies=agencies)
+    result = ingest_file(source, path, mapping=mapping, settings=settings, agencies=agencies,
+                         sheet=sheet, date_format=date_format)
     unit_tables = unit_tables_text(source, path)
+    if dry_run:
+        return _merge_into(result, source, path, data_dir, dry_run=True)
+    with workbook_lock(data_dir, f"ingest {source}"):  # read, merge and replace as one step
+        for name, text in (unit_tables or {}).items():
+            write_text_atomic(Path(data_dir) / name, text)
+        return _merge_into(result, source, path, data_dir, dry_run=False)
+
+
+def _merge_into(result: IngestResult, source: str, path: Path, data_dir: Path, *,
+                dry_run: bool) -> IngestSummary:
     existing = read_outcomes(data_dir)
     merged = merge_outcomes(existing, result.outcomes)
     keys = result.outcomes[SERIES_KEY].drop_duplicates()
@@ -261,8 +311,6 @@ def ingest_into_workbook(source: str, path: Path, data_dir: Path, *,
             result.outcomes.set_index(SERIES_KEY).index).sum())
     target = Path(data_dir) / OUTCOMES_FILE
     if not dry_run:
-        for name, text in (unit_tables or {}).items():
-            write_text_atomic(Path(data_dir) / name, text)
         write_outcomes(data_dir, merged)
     return IngestSummary(source=source, file=Path(path), target=target, notes=list(result.notes),
                          series=series, rows_new=len(result.outcomes), rows_replaced=replaced,

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from impactbook.choices import did_you_mean
 from impactbook.errors import DataError, Problem
+from impactbook.ingest.dates import bad_date_message, read_dates
 from impactbook.ingest.files import check_csv_file, find_malformed_row, open_text, require_columns
 from impactbook.workbook.periods import format_period
 
@@ -35,7 +37,6 @@ SEATTLE_REST_AREA = "Rest of Seattle"
 SEATTLE_BLOCK_PREFIX = "Block "
 
 _INT_RE = re.compile(r"^-?\d+(\.0+)?$")
-_DATE_RE = re.compile(r"^(\d{4})-(\d{2})(-\d{2})?")
 
 
 def _read_strings(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -55,8 +56,8 @@ def rtci_city_names(table: pd.DataFrame) -> pd.Series:
     return table["agency_name"].where(n_full == 1, table["agency_full"])
 
 
-def ingest_rtci(path: Path, agencies: list[str] | None = None
-                ) -> tuple[pd.DataFrame, list[str]]:
+def ingest_rtci(path: Path, agencies: list[str] | None = None,
+                date_formats: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[str]]:
     path = Path(path)
     header = check_csv_file(path)
     require_columns(path, header, RTCI_COLUMNS, source="rtci")
@@ -70,7 +71,7 @@ def ingest_rtci(path: Path, agencies: list[str] | None = None
                      f"({', '.join(names)}): they are sums over agencies, not cities.")
     table = table[~national].copy()
     table["city"] = rtci_city_names(table)
-    table["period"] = _rtci_periods(path, table)
+    table["period"] = _rtci_periods(path, table, date_formats)
     file_last = table["period"].max()
     if agencies:
         table = _filter_agencies(path, table, agencies)
@@ -89,15 +90,16 @@ def ingest_rtci(path: Path, agencies: list[str] | None = None
     return out[["city", "area", "outcome", "period", "count"]], notes
 
 
-def _rtci_periods(path: Path, table: pd.DataFrame) -> pd.Series:
-    match = table["date"].str.extract(_DATE_RE)
-    bad = match[0].isna() | ~match[1].isin([f"{m:02d}" for m in range(1, 13)])
+def _rtci_periods(path: Path, table: pd.DataFrame, formats: tuple[str, ...]) -> pd.Series:
+    """Each row's month, read by the one date reader (so a re-saved ``1/1/18`` works too)."""
+    dates = pd.Series(read_dates(table["date"], formats), index=table.index, dtype=object)
+    bad = dates.isna()
     if bad.any():
         rows = table[bad].head(5)
-        raise DataError([Problem(str(path), f"cannot read date {value!r}; expected YYYY-MM-DD",
-                                 row=int(line), column="date")
+        raise DataError([Problem(str(path), bad_date_message(value, formats), row=int(line),
+                                 column="date")
                          for value, line in zip(rows["date"], rows["line"], strict=True)])
-    return match[0] + "-" + match[1]
+    return pd.Series([f"{d.year:04d}-{d.month:02d}" for d in dates], index=table.index)
 
 
 def _filter_agencies(path: Path, table: pd.DataFrame, agencies: list[str]) -> pd.DataFrame:
@@ -107,10 +109,9 @@ def _filter_agencies(path: Path, table: pd.DataFrame, agencies: list[str]) -> pd
     if unknown:
         problems = []
         for name in unknown:
-            close = sorted(c for c in set(table["city"]) | set(table["agency_full"])
-                           if c.lower().startswith(name.lower()[:4]))[:5]
-            hint = f"; similar: {', '.join(close)}" if close else ""
-            problems.append(Problem(str(path), f"agency {name!r} not in the file{hint}",
+            hint = did_you_mean(name, known)
+            problems.append(Problem(str(path), f"agency {name!r} not in the file"
+                                               f"{'; ' + hint if hint else ''}",
                                     column="agency_name"))
         raise DataError(problems)
     return table[table["city"].isin(wanted) | table["agency_full"].isin(wanted)].copy()

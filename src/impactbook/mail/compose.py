@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from impactbook.errors import MailError
+from impactbook.fsutil import sha256_bytes
 from impactbook.mail.plan import PlannedMessage, message_id_for, pdf_problem
 from impactbook.mail.text import one_line, validate_address
 
@@ -36,6 +37,10 @@ def subject_for(planned: PlannedMessage) -> str:
 def _text_body(planned: PlannedMessage) -> str:
     lines = [f"Dear {planned.funder.name},", "",
              f"Attached are the impactbook reports for run {planned.run}.", ""]
+    for message_id, labels in planned.replaces:
+        lines += [f"This message replaces the earlier message {message_id}: "
+                  f"{', '.join(labels)} changed since it was sent; please use these versions.",
+                  ""]
     for item in planned.attached:
         lines.append(f"{item.report.label} - attached as {item.report.slug}.pdf")
         lines.extend(f"  - {finding}" for finding in item.report.key_findings)
@@ -56,6 +61,9 @@ def _html_body(planned: PlannedMessage) -> str:
     parts = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"></head><body>",
              f"<p>Dear {e(planned.funder.name)},</p>",
              f"<p>Attached are the impactbook reports for run {e(planned.run)}.</p>"]
+    parts.extend(f"<p><strong>This message replaces the earlier message {e(message_id)}:</strong>"
+                 f" {e(', '.join(labels))} changed since it was sent; please use these "
+                 "versions.</p>" for message_id, labels in planned.replaces)
     for item in planned.attached:
         parts.append(f"<h2>{e(item.report.label)}</h2>")
         parts.append(f"<p>Attached as <code>{e(item.report.slug)}.pdf</code>.</p>")
@@ -89,6 +97,11 @@ def compose_message(planned: PlannedMessage, *, max_bytes: int = MAX_MESSAGE_BYT
     msg["Message-ID"] = planned.message_id or message_id_for(planned.run, funder,
                                                              planned.reports)
     msg["Auto-Submitted"] = "auto-generated"
+    if planned.replaces:  # threads with, and marks as superseded, the message it corrects
+        earlier = " ".join(message_id for message_id, _ in planned.replaces)
+        msg["In-Reply-To"] = planned.replaces[-1][0]
+        msg["References"] = earlier
+        msg["Supersedes"] = earlier
     # Which report versions this message carries, so the ledger can tell later sends.
     msg["X-Impactbook-Reports"] = " ".join(r.report.token for r in planned.attached)
     # Explicit quoted-printable keeps the message 7-bit clean for servers without 8BITMIME.
@@ -97,9 +110,12 @@ def compose_message(planned: PlannedMessage, *, max_bytes: int = MAX_MESSAGE_BYT
     for item in planned.attached:
         assert item.pdf_path is not None
         reason = pdf_problem(item.pdf_path)
-        if reason:  # the file changed since planning: never attach a half-written report
+        data = item.pdf_path.read_bytes() if reason is None else b""
+        if reason is None and sha256_bytes(data) != item.report.pdf_sha256:
+            reason = "its PDF changed since the message was planned"
+        if reason:  # never attach a half-written report, or another one than planned
             raise MailError(f"{item.report.label}: {reason}", funder=funder.name)
-        msg.add_attachment(item.pdf_path.read_bytes(), maintype="application", subtype="pdf",
+        msg.add_attachment(data, maintype="application", subtype="pdf",
                            filename=f"{item.report.slug}.pdf")
     size = len(msg.as_bytes(policy=SMTP_POLICY))
     if size > max_bytes:

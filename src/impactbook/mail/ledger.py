@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from impactbook.fsutil import safe_join
+
 LEDGER_NAME = "mail-ledger.sqlite"
 STATES = ("sending", "sent", "unknown", "failed")
 
@@ -86,7 +88,7 @@ class MailLedger:
 
     @classmethod
     def for_run(cls, run_dir: Path) -> MailLedger:
-        return cls(Path(run_dir) / LEDGER_NAME)
+        return cls(safe_join(Path(run_dir), LEDGER_NAME))  # never a ledger outside the run
 
     def close(self) -> None:
         self._conn.close()
@@ -145,6 +147,18 @@ class MailLedger:
                 f"SELECT funder, reports FROM messages WHERE state IN "  # noqa: S608 - constants
                 f"({', '.join('?' * len(states))})", states):
             result.setdefault(funder, set()).update(json.loads(reports))
+        return result
+
+    def delivered_messages(self, *, include_unknown: bool = True
+                           ) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+        """Funder name -> ``(Message-ID, report tokens)`` of messages that are (or, if asked,
+        may be) delivered, oldest first."""
+        states = ("sent", "unknown", "sending") if include_unknown else ("sent",)
+        result: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for message_id, funder, reports in self._conn.execute(
+                f"SELECT message_id, funder, reports FROM messages WHERE state IN "  # noqa: S608
+                f"({', '.join('?' * len(states))}) ORDER BY created_at, rowid", states):
+            result.setdefault(funder, []).append((message_id, tuple(json.loads(reports))))
         return result
 
     def message_ids(self) -> set[str]:

@@ -24,18 +24,30 @@ class ReportEntry:
     interventions: tuple[str, ...] = ()
     key_findings: tuple[str, ...] = ()
     pdf: str | None = None
+    pdf_sha256: str = ""  # as the run recorded it; planning fills in the file's own
 
     @property
     def token(self) -> str:
-        """Short stable key of this report version (id + input hash) for the ledger."""
-        key = f"{self.id}\n{self.input_hash}".encode()
-        return hashlib.sha256(key).hexdigest()[:20]
+        """Short stable key of this report version for the ledger: ``<report>.<version>``.
+
+        The version covers the input data, the findings and the PDF's bytes, so a re-rendered
+        report whose content changed is a new version (a funder gets it again, as a
+        replacement), while an unchanged one keeps its token and is never sent twice.
+        """
+        version = json.dumps([self.id, self.input_hash, self.pdf_sha256,
+                              list(self.key_findings)])
+        return f"{report_key(self.id)}.{hashlib.sha256(version.encode()).hexdigest()[:16]}"
 
     @property
     def label(self) -> str:
         what = {"city": "city report", "intervention": "intervention summary"}.get(
             self.kind, f"{self.kind} report")
         return f"{self.name} ({what})"
+
+
+def report_key(report_id: str) -> str:
+    """The first part of every version token of one report (see :attr:`ReportEntry.token`)."""
+    return hashlib.sha256(report_id.encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -72,10 +84,11 @@ def load_manifest(run_dir: Path) -> RunManifest:
             problems.append(Problem(shown, f"{where}: missing {', '.join(missing)}"))
             continue
         files = item.get("files") or {}
+        hashes = item.get("sha256") or {}
         findings = item.get("key_findings") or []
         interventions = item.get("interventions") or []
         if not isinstance(files, dict) or not isinstance(findings, list) \
-                or not isinstance(interventions, list):
+                or not isinstance(interventions, list) or not isinstance(hashes, dict):
             problems.append(Problem(shown, f"{where}: files must be an object, key_findings and "
                                            "interventions lists"))
             continue
@@ -87,6 +100,7 @@ def load_manifest(run_dir: Path) -> RunManifest:
             interventions=tuple(one_line(i) for i in interventions),
             key_findings=tuple(one_line(f) for f in findings if one_line(f)),
             pdf=str(files["pdf"]) if files.get("pdf") else None,
+            pdf_sha256=one_line(hashes.get("pdf") or ""),
         ))
     if problems:
         raise DataError(problems)

@@ -8,6 +8,7 @@ hashes, so planning the same run twice gives the same ID (that is what the send 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from impactbook.errors import ParameterError
-from impactbook.fsutil import safe_join
+from impactbook.fsutil import safe_join, sha256_file
 from impactbook.mail.funders import Funder
-from impactbook.mail.manifest import ReportEntry, RunManifest, load_manifest
+from impactbook.mail.manifest import ReportEntry, RunManifest, load_manifest, report_key
 from impactbook.mail.text import norm_name, validate_address
 
 DEFAULT_FROM = "impactbook@localhost"
@@ -49,6 +50,9 @@ class PlannedMessage:
     sender: str
     reports: tuple[PlannedReport, ...]
     message_id: str = field(default="")
+    # Earlier messages to this funder that carried another version of an attached report:
+    # (Message-ID, labels of the reports this message corrects).
+    replaces: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def attached(self) -> tuple[PlannedReport, ...]:
@@ -95,7 +99,11 @@ def _plan_report(run_dir: Path, report: ReportEntry) -> PlannedReport:
     reason = pdf_problem(path)
     if reason:
         return PlannedReport(report, missing_reason=reason)
-    return PlannedReport(report, pdf_path=path)
+    actual = sha256_file(path)
+    if report.pdf_sha256 and actual != report.pdf_sha256:
+        return PlannedReport(report, missing_reason="its PDF is not the file the run recorded "
+                                                    "(changed since; rerun the batch)")
+    return PlannedReport(dataclasses.replace(report, pdf_sha256=actual), pdf_path=path)
 
 
 def message_id_for(run: str, funder: Funder, reports: Sequence[PlannedReport]) -> str:
@@ -104,7 +112,7 @@ def message_id_for(run: str, funder: Funder, reports: Sequence[PlannedReport]) -
         "run": run,
         "funder": norm_name(funder.name),
         "recipients": sorted(e.lower() for e in funder.emails),
-        "reports": sorted([p.report.id, p.report.input_hash, p.is_attached] for p in reports),
+        "reports": sorted([p.report.id, p.report.token, p.is_attached] for p in reports),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()
     return f"<{digest[:32]}@{MESSAGE_ID_DOMAIN}>"
@@ -120,7 +128,8 @@ def sender_address(sender: str | None = None, env: Mapping[str, str] | None = No
 def plan_messages(run_dir: Path, funders: Sequence[Funder], *, sender: str | None = None,
                   manifest: RunManifest | None = None,
                   known_ids: Collection[str] = (),
-                  delivered: Mapping[str, Collection[str]] | None = None
+                  delivered: Mapping[str, Collection[str]] | None = None,
+                  history: Mapping[str, Sequence[tuple[str, Collection[str]]]] | None = None
                   ) -> list[PlannedMessage]:
     """One :class:`PlannedMessage` per funder with at least one attachable report.
 
@@ -132,6 +141,10 @@ def plan_messages(run_dir: Path, funders: Sequence[Funder], *, sender: str | Non
     getting a report twice when the manifest changed between sends, e.g. a failed report was
     re-rendered: a message whose ID the ledger knows is kept as it is (the ledger decides),
     otherwise reports already delivered are left out and only the rest go as a follow-up.
+
+    ``history`` (funder name -> ``(Message-ID, report tokens)`` of messages already
+    delivered, oldest first) names, for a report whose content changed since it was sent,
+    the earlier message this one replaces.
     """
     run_dir = Path(run_dir)
     manifest = manifest or load_manifest(run_dir)
@@ -140,8 +153,27 @@ def plan_messages(run_dir: Path, funders: Sequence[Funder], *, sender: str | Non
     for funder in funders:
         message = _plan_one(manifest, funder, from_address, known_ids, delivered or {})
         if message is not None:
-            planned.append(message)
+            planned.append(_with_replaces(message, history or {}))
     return planned
+
+
+def _with_replaces(message: PlannedMessage,
+                   history: Mapping[str, Sequence[tuple[str, Collection[str]]]]
+                   ) -> PlannedMessage:
+    """``message`` naming the earlier messages that carried older versions of its reports."""
+    sent = [(message_id, tokens) for name, messages in history.items()
+            if norm_name(name) == norm_name(message.funder.name)
+            for message_id, tokens in messages]
+    latest = {token.split(".", 1)[0]: message_id for message_id, tokens in sent
+              for token in tokens}  # report key -> the last message that carried a version
+    sent_tokens = {token for _, tokens in sent for token in tokens}
+    corrected: dict[str, list[str]] = {}
+    for item in message.attached:
+        earlier = latest.get(report_key(item.report.id))
+        if earlier and earlier != message.message_id and item.report.token not in sent_tokens:
+            corrected.setdefault(earlier, []).append(item.report.label)
+    replaces = tuple((message_id, tuple(labels)) for message_id, labels in corrected.items())
+    return dataclasses.replace(message, replaces=replaces)
 
 
 def _plan_one(manifest: RunManifest, funder: Funder, sender: str, known_ids: Collection[str],

@@ -15,7 +15,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from impactbook.errors import MailError
-from impactbook.fsutil import atomic_write_bytes, slugify
+from impactbook.fsutil import atomic_write_bytes, safe_join, slugify
+from impactbook.locks import run_lock
 from impactbook.mail.compose import (
     MAX_MESSAGE_BYTES,
     SMTP_POLICY,
@@ -44,7 +45,8 @@ OUTBOX_NAME = "outbox"
 
 
 def outbox_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / OUTBOX_NAME
+    """``RUN/outbox``; refused when it is a link out of the run folder."""
+    return safe_join(Path(run_dir), OUTBOX_NAME)
 
 
 def write_outbox(run_dir: Path, messages: Sequence[EmailMessage]) -> list[Path]:
@@ -58,7 +60,7 @@ def write_outbox(run_dir: Path, messages: Sequence[EmailMessage]) -> list[Path]:
     paths: list[Path] = []
     for msg in messages:
         funder = funder_of(msg)
-        path = folder / f"{slugify(funder)}.eml"
+        path = safe_join(folder, f"{slugify(funder)}.eml")
         if path in paths:
             raise MailError("two messages map to the same outbox file " + path.name,
                             funder=funder)
@@ -66,7 +68,7 @@ def write_outbox(run_dir: Path, messages: Sequence[EmailMessage]) -> list[Path]:
         paths.append(path)
     for stale in folder.glob("*.eml"):
         if stale not in paths:
-            stale.unlink()
+            safe_join(folder, stale.name).unlink()  # a planted link is refused, not followed
     return paths
 
 
@@ -121,24 +123,26 @@ class EmailRunReport:
         return lines
 
 
-def _ledger_state(run_dir: Path, *, resend: bool) -> tuple[set[str], dict[str, set[str]]]:
+def _ledger_state(run_dir: Path, *, resend: bool
+                  ) -> tuple[set[str], dict[str, set[str]], dict[str, list]]:
     """Message-IDs the ledger knows and the reports it has delivered per funder.
 
     Reports in an unconfirmed (``unknown``) message count as delivered unless ``resend``:
     they go again only when the sender asks.
     """
-    path = Path(run_dir) / LEDGER_NAME
+    path = safe_join(Path(run_dir), LEDGER_NAME)
     if not path.exists():  # a dry run must not create the ledger
-        return set(), {}
+        return set(), {}, {}
     with MailLedger(path) as ledger:
-        return ledger.message_ids(), ledger.delivered_reports(include_unknown=not resend)
+        return (ledger.message_ids(), ledger.delivered_reports(include_unknown=not resend),
+                ledger.delivered_messages())
 
 
 def _superseded_unconfirmed(run_dir: Path, current_ids: set[str]) -> list[LedgerEntry]:
     """Unconfirmed ledger messages that are not in this send and whose reports were not sent
     since in another message: they would otherwise drop out of view when the manifest changed.
     """
-    path = Path(run_dir) / LEDGER_NAME
+    path = safe_join(Path(run_dir), LEDGER_NAME)
     if not path.exists():
         return []
     with MailLedger(path) as ledger:
@@ -166,13 +170,24 @@ def run_email(run_dir: Path, data_dir: Path, *, send: bool = False, host: str = 
     env = os.environ if env is None else env
     if send:
         credentials_from_env(env)  # fail on half-set credentials before anything is written
+    with run_lock(run_dir, "email --send" if send else "email", create=False):
+        return _run_email_locked(
+            run_dir, data_dir, send=send, host=host, port=port, starttls=starttls,
+            resend=resend, sender=sender, max_bytes=max_bytes, retries=retries,
+            backoff_s=backoff_s, ssl_context=ssl_context, env=env, workbook=workbook)
+
+
+def _run_email_locked(run_dir: Path, data_dir: Path, *, send: bool, host: str, port: int,
+                      starttls: bool, resend: bool, sender: str | None, max_bytes: int,
+                      retries: int, backoff_s: float, ssl_context, env: Mapping[str, str],
+                      workbook: Workbook | None) -> EmailRunReport:
     funders = (funders_from_workbook(workbook) if workbook is not None
                else load_funders(data_dir))
     manifest = load_manifest(run_dir)
-    known_ids, delivered = _ledger_state(run_dir, resend=resend)
+    known_ids, delivered, history = _ledger_state(run_dir, resend=resend)
     planned = plan_messages(run_dir, funders, manifest=manifest,
                             sender=sender or env.get(FROM_ENV) or None,
-                            known_ids=known_ids, delivered=delivered)
+                            known_ids=known_ids, delivered=delivered, history=history)
     skipped = unplanned_funders(manifest, funders, known_ids=known_ids, delivered=delivered)
     report = EmailRunReport(run_dir=run_dir, run=manifest.run, sent=send,
                             skipped_funders=skipped)

@@ -25,12 +25,13 @@ import os
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
 from impactbook.errors import MailError
+from impactbook.locks import run_lock
 from impactbook.mail.compose import SMTP_POLICY, funder_of, recipients_of, report_tokens_of
 from impactbook.mail.ledger import MailLedger
 
@@ -220,25 +221,6 @@ def _deliver_once(msg: EmailMessage, payload: bytes, *, host: str, port: int, st
         smtp.close()
 
 
-@contextlib.contextmanager
-def _run_lock(run_dir: Path) -> Iterator[None]:
-    """Exclusive lock so two ``--send`` processes on one run cannot both send a message."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: the ledger's claims still serialise
-        yield
-        return
-    with open(Path(run_dir) / "mail-ledger.lock", "a+b") as fh:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MailError(f"another send is running for {run_dir}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def send_messages(run_dir: Path, messages: Sequence[EmailMessage], *, host: str = "localhost",
                   port: int = 25, starttls: bool = False, resend: bool = False,
                   retries: int = 3, backoff_s: float = 2.0, timeout_s: float = 60.0,
@@ -256,7 +238,9 @@ def send_messages(run_dir: Path, messages: Sequence[EmailMessage], *, host: str 
     redact = credentials.redact if credentials else (lambda text: text)
     run_dir = Path(run_dir)
     results: list[SendResult] = []
-    with _run_lock(run_dir), MailLedger.for_run(run_dir) as ledger:
+    # The run folder's lock: two ``--send`` processes on one run cannot both send a message,
+    # and no batch rewrites the reports while they are being sent.
+    with run_lock(run_dir, "email --send", create=False), MailLedger.for_run(run_dir) as ledger:
         for message_id in ledger.recover_interrupted():
             log.warning("message %s was interrupted while sending; marked unknown", message_id)
         for msg in messages:

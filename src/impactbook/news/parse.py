@@ -98,6 +98,9 @@ def parse_news_json_text(text: str, source: str = "<json>",
     except json.JSONDecodeError as exc:
         raise DataError(Problem(source, f"not valid JSON: {exc.msg} (column {exc.colno})",
                                 row=exc.lineno)) from None
+    except RecursionError:  # a news item is a flat object; thousands of levels are not news
+        raise DataError(Problem(source, "JSON nested too deeply (news items are a list of "
+                                "flat objects)")) from None
     rejected: list[Problem] = []
     items: list[dict[str, object]] = []
     for line, value in _json_items_with_lines(text, source):

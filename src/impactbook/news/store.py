@@ -16,12 +16,14 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook.errors import ParameterError, Problem
-from impactbook.fsutil import atomic_path
+from impactbook.fsutil import atomic_path, safe_join
+from impactbook.locks import workbook_lock
 from impactbook.news.fields import NEWS_COLUMNS, normalise_news_date, read_text
 from impactbook.news.parse import FORMATS, parse_news_text
 from impactbook.news.tags import normalise_space
 from impactbook.workbook import NEWS, TAGS, Workbook, load_workbook
 from impactbook.workbook.csvread import read_header
+from impactbook.workbook.digest import workbook_digest
 from impactbook.workbook.periods import parse_date_or_month
 from impactbook.workbook.tables import read_news
 
@@ -83,10 +85,22 @@ def import_news(data_dir: Path, file: Path, fmt: str, *, dry_run: bool = False,
     data_dir, file = Path(data_dir), Path(file)
     if fmt not in FORMATS:
         raise ParameterError("format", fmt, " | ".join(FORMATS))
+    if dry_run:
+        return _import_news(data_dir, file, fmt, dry_run=True, workbook=workbook)
+    # Read, merge and replace news.csv under the workbook's lock: two imports at once must
+    # not both read the old file and the second rename drop the first one's items.
+    with workbook_lock(data_dir, "news import"):
+        if workbook is not None and workbook.digest != workbook_digest(data_dir):
+            workbook = None  # changed since the caller loaded it: read it again, locked
+        return _import_news(data_dir, file, fmt, dry_run=False, workbook=workbook)
+
+
+def _import_news(data_dir: Path, file: Path, fmt: str, *, dry_run: bool,
+                 workbook: Workbook | None) -> ImportReport:
     if workbook is None:
         workbook = load_workbook(data_dir, require=(TAGS,))
     parsed = parse_news_text(read_text(file), fmt, str(file), workbook.tags["tag"].tolist())
-    news_path = data_dir / NEWS
+    news_path = safe_join(data_dir, NEWS)
     existing = workbook.news
     seen = {duplicate_key(title, outlet, date) for title, outlet, date in
             existing[["title", "outlet", "date"]].itertuples(index=False)}

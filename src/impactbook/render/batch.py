@@ -24,22 +24,31 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from impactbook import __version__
 from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S
 from impactbook.errors import ParameterError, RenderError
-from impactbook.fsutil import atomic_write_text, safe_join, slugify
+from impactbook.fsutil import (
+    atomic_write_text,
+    remove_orphaned_temp_files,
+    safe_join,
+    sha256_file,
+)
+from impactbook.locks import run_lock
 from impactbook.render.plan import (
     CITY,
     STATE_DIR,
+    InputWatch,
     ReportJob,
     _city_job,
     _intervention_job,
     _load,
     default_notebooks_dir,
+    rekeyed,
+    summary_slugs,
 )
 from impactbook.render.workers import (
     EXPORT_GRACE_S,
@@ -48,6 +57,7 @@ from impactbook.render.workers import (
     _worker_main,
     render_job,
 )
+from impactbook.workbook.model import unknown_value
 
 # --------------------------------------------------------------------------- run folder state
 
@@ -64,11 +74,22 @@ def _read_state(run_dir: Path, job: ReportJob) -> dict | None:
 
 
 def _is_current(state: dict | None, job: ReportJob, run_dir: Path) -> bool:
+    """The recorded render is for this job's key and its files are byte for byte the ones
+    recorded (a file changed by anything else, e.g. an orphaned process, re-renders)."""
     if not state or state.get("key") != job.key or state["entry"].get("status") != "ok":
         return False
     files = state["entry"].get("files", {})
+    hashes = state["entry"].get("sha256") or {}
     wanted = {"ipynb", *job.formats}
-    return wanted <= set(files) and all((Path(run_dir) / f).exists() for f in files.values())
+    if not (wanted <= set(files) and set(files) <= set(hashes)):
+        return False
+    for fmt, rel in files.items():
+        try:
+            if sha256_file(safe_join(Path(run_dir), *Path(rel).parts)) != hashes[fmt]:
+                return False
+        except (OSError, ParameterError):
+            return False
+    return True
 
 
 def _record(run_dir: Path, job: ReportJob, entry: dict) -> None:
@@ -76,12 +97,20 @@ def _record(run_dir: Path, job: ReportJob, entry: dict) -> None:
                       json.dumps({"key": job.key, "entry": entry}, indent=1))
 
 
-def _clean_partial_files(run_dir: Path) -> None:
-    """Remove temp files a killed batch left behind (atomic writes never expose them)."""
-    if not run_dir.exists():
-        return
-    for tmp in run_dir.rglob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+def _bracketed(watch: InputWatch, job: ReportJob, before: str | None,
+               entry: dict) -> tuple[ReportJob, dict]:
+    """The job and entry to record for a finished report, given the input slice hash taken
+    before it started: a report rendered from data other than planned is recorded under
+    that data's key, and one whose data changed while it rendered is not recorded as ok."""
+    if entry["status"] != "ok":
+        return job, entry
+    after = watch.slice_hash(job)
+    if before == after == job.input_hash:
+        return job, entry
+    if before == after and after != "unreadable":
+        return rekeyed(job, after), {**entry, "input_hash": after}
+    return job, {**entry, "status": "failed", "error": "the workbook changed while this "
+                 "report was rendering, so it may mix old and new data; rerun the batch"}
 
 
 def build_manifest(run_dir: Path, jobs: Sequence[ReportJob], entries: dict[str, dict],
@@ -99,6 +128,10 @@ def _write_manifest(run_dir: Path, manifest: dict) -> Path:
     path = Path(run_dir) / "manifest.json"
     atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False))
     return path
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch: what was finished is recorded; ``str()`` says what was kept."""
 
 
 @dataclass
@@ -171,10 +204,10 @@ def _run_dask(jobs: list[ReportJob], run_dir: Path, scheduler: str | None, timeo
     with Client(scheduler, timeout="30s") as client:
         futures = {}
         for job in jobs:
+            on_start(job)  # first: it notes the input data the report will read
             future = client.submit(_dask_render, job, timeout_s, pure=False,
                                    key=f"impactbook-{job.slug}-{job.key[:12]}-{time.time_ns()}")
             futures[future] = job
-            on_start(job)
         for future in as_completed(futures):
             job = futures[future]
             try:
@@ -229,20 +262,27 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
 
     Returns a :class:`BatchResult`; ``result.exit_code`` is non-zero if any report failed.
     """
-    from tqdm import tqdm
-
-    from impactbook.report.index_page import write_index
-
     if executor not in ("local", "dask"):
         raise ParameterError("executor", executor, "local or dask")
     if workers is not None and workers < 1:
         raise ParameterError("workers", workers, "a positive number of worker processes")
     workers = workers or os.cpu_count() or 1
-    started = time.perf_counter()
     run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _clean_partial_files(run_dir)
-    jobs = list(jobs)
+    with run_lock(run_dir, "batch"):
+        return _run_locked(list(jobs), run_dir, workers=workers, force=force,
+                           executor=executor, scheduler=scheduler, timeout_s=timeout_s,
+                           progress=progress, write_index_page=write_index_page)
+
+
+def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bool,
+                executor: str, scheduler: str | None, timeout_s: float, progress: bool,
+                write_index_page: bool) -> BatchResult:
+    from tqdm import tqdm
+
+    from impactbook.report.index_page import write_index
+
+    started = time.perf_counter()
+    remove_orphaned_temp_files(run_dir)
     # The plan validated the workbook and carries its digest: no second read or hash here.
     data_hash_value = jobs[0].data_digest if jobs else None
     entries: dict[str, dict] = {}
@@ -253,8 +293,17 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
             entries[job.id] = {**state["entry"], "reused": True}
         else:
             todo.append(job)
+    prepared = _prepare_slices(run_dir, jobs) if todo and executor == "local" else None
+    # Reports read the prepared snapshot of the planned workbook when there is one, so they
+    # are rendered from the data their keys name. Otherwise they read the folder itself, and
+    # each render is bracketed by the input slice as it was before and after (InputWatch).
+    watches = {} if prepared is not None else {
+        folder: InputWatch(Path(folder), next(j.workbook_signature for j in jobs
+                                              if j.data_dir == folder))
+        for folder in {job.data_dir for job in jobs}}
     result = BatchResult(run_dir=run_dir, manifest={}, elapsed_s=0.0, reused=len(entries))
     in_hand: dict[str, str] = {}
+    before: dict[str, str] = {}
     bar = tqdm(total=len(jobs), initial=len(entries), disable=not progress, file=sys.stderr,
                unit="report", dynamic_ncols=True, desc="reports")
 
@@ -265,10 +314,14 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
 
     def on_start(job: ReportJob) -> None:
         in_hand[job.id] = job.name
+        if job.data_dir in watches:
+            before[job.id] = watches[job.data_dir].slice_hash(job)
         show()
 
     def on_done(job: ReportJob, entry: dict) -> None:
         in_hand.pop(job.id, None)
+        if job.data_dir in watches:
+            job, entry = _bracketed(watches[job.data_dir], job, before.pop(job.id, None), entry)
         entries[job.id] = entry
         _record(run_dir, job, entry)
         # The merged manifest is rewritten after every report, so a killed batch leaves a
@@ -282,19 +335,31 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
         show()
 
     show()
+    interrupted = False
     try:
         if todo:
             if executor == "dask":
                 _run_dask(todo, run_dir, scheduler, timeout_s, on_done, on_start)
             else:
                 _run_local(todo, run_dir, workers, timeout_s, on_done, on_start,
-                           prepared=_prepare_slices(run_dir, jobs))
+                           prepared=prepared)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         bar.close()
+    changed = [w.digest for w in watches.values() if w.digest]
+    if changed:  # edited during the run: the manifest names the workbook as it is now
+        data_hash_value = changed[0]
     manifest = build_manifest(run_dir, jobs, entries, data_hash_value)
     _write_manifest(run_dir, manifest)
     if write_index_page:
         write_index(run_dir, manifest)
+    if interrupted:
+        done = sum(e["status"] == "ok" for e in manifest["reports"])
+        raise BatchInterrupted(
+            f"{done} of {len(jobs)} report(s) finished and kept in {run_dir} (manifest.json); "
+            f"{len(jobs) - len(manifest['reports'])} not rendered; run the same command again "
+            "to resume")
     result.manifest = manifest
     result.failed = [e for e in manifest["reports"] if e["status"] != "ok"]
     result.elapsed_s = round(time.perf_counter() - started, 3)
@@ -306,17 +371,25 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
 
 def _render_single(job: ReportJob, out_dir: Path, timeout_s: float) -> dict:
     """Render one job in this process, record it in the run folder, rewrite manifest + index."""
+
+    run_dir = Path(out_dir)
+    with run_lock(run_dir, "render"):
+        return _render_single_locked(job, run_dir, timeout_s)
+
+
+def _render_single_locked(job: ReportJob, run_dir: Path, timeout_s: float) -> dict:
     from impactbook.render.kernel import KernelSession
     from impactbook.report.index_page import write_index
 
-    run_dir = Path(out_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_orphaned_temp_files(run_dir)
+    watch = InputWatch(Path(job.data_dir), job.workbook_signature)
     with KernelSession() as session:
         entry = render_job(job, run_dir, session=session, timeout_s=timeout_s)
+    job, entry = _bracketed(watch, job, job.input_hash, entry)
     _record(run_dir, job, entry)
     # Keep whatever else this run folder already holds in its manifest.
     known = []
-    for state_file in sorted((run_dir / STATE_DIR).glob("*.json")):
+    for state_file in sorted(safe_join(run_dir, STATE_DIR).glob("*.json")):
         try:
             known.append(json.loads(state_file.read_text(encoding="utf-8"))["entry"])
         except (OSError, ValueError, KeyError):
@@ -336,39 +409,60 @@ def _render_single(job: ReportJob, out_dir: Path, timeout_s: float) -> dict:
 def render_city(data_dir: Path, city: str, out_dir: Path,
                 formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                 timeout_s: float = DEFAULT_TIMEOUT_S,
-                notebooks_dir: Path | None = None) -> dict:
+                notebooks_dir: Path | None = None, template: Path | None = None,
+                parameters: Mapping[str, object] | None = None,
+                allow_incomplete: bool = False) -> dict:
     """Render one city's report into ``out_dir/<slug>/``; returns its manifest entry.
 
-    Raises ParameterError for a city not in the workbook, RenderError if the report fails
-    (the executed notebook is kept and the failure recorded in the manifest and index).
+    ``template`` renders that notebook instead of the default city report; ``parameters`` are
+    extra notebook parameters (checked against its parameters cell before a kernel starts).
+
+    A report evaluates programmes, so only a city with a row in interventions.csv is
+    rendered: a city with data but no programme is refused before anything runs. Raises
+    ParameterError for such a city, RenderError if the report fails (the executed notebook
+    is kept and the failure recorded in the manifest and index). A section that cannot be
+    computed fails the report unless ``allow_incomplete``.
     """
     wb = _load(Path(data_dir))
-    known = sorted(set(wb.outcomes["city"]) | set(wb.interventions["city"]))
-    if city not in known:
-        raise ParameterError("city", city, f"a city in the workbook: {known}")
+    with_programmes = wb.cities_with_programmes()
+    if city not in with_programmes:
+        data_only = set(wb.outcomes["city"]) - set(with_programmes)
+        what = "a city with a programme in interventions.csv"
+        if city in data_only:
+            what = (f"a city with a programme: {city} has data but no row in "
+                    "interventions.csv, and a report evaluates programmes; cities with one")
+        raise unknown_value("city", city, with_programmes, what=what)
     job = _city_job(wb, city, Path(data_dir),
                     Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
-                    tuple(formats), page_size)
-    return _render_single(job, out_dir, timeout_s)
+                    tuple(formats), page_size, template=template, extra=parameters)
+    return _render_single(allowing_incomplete(job, allow_incomplete), out_dir, timeout_s)
+
+
+def allowing_incomplete(job: ReportJob, allow_incomplete: bool = True) -> ReportJob:
+    """The job with the notebook parameter that publishes a report with missing sections."""
+    if not allow_incomplete:
+        return job
+    return replace(job, parameters={**job.parameters, "allow_incomplete": True})
 
 
 def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
                            formats: Sequence[str] = DEFAULT_FORMATS, *, page_size: str = "A4",
                            timeout_s: float = DEFAULT_TIMEOUT_S,
-                           notebooks_dir: Path | None = None) -> dict:
-    """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry."""
+                           notebooks_dir: Path | None = None, template: Path | None = None,
+                           parameters: Mapping[str, object] | None = None,
+                           allow_incomplete: bool = False) -> dict:
+    """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry
+    (``template``, ``parameters`` and ``allow_incomplete`` as for :func:`render_city`)."""
     wb = _load(Path(data_dir))
     types = wb.types()
     if intervention not in types:
-        raise ParameterError("intervention", intervention, f"an intervention type in "
-                                                           f"interventions.csv: {types}")
-    slug = slugify(intervention)
-    if slug in {slugify(c) for c in wb.cities_with_programmes()}:
-        slug = f"{slug}-summary"
+        raise unknown_value("intervention", intervention, types,
+                            what="an intervention type in interventions.csv")
+    slug = summary_slugs(wb.cities_with_programmes(), types)[intervention]
     job = _intervention_job(wb, intervention, slug, Path(data_dir),
                             Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
-                            tuple(formats), page_size)
-    return _render_single(job, out_dir, timeout_s)
+                            tuple(formats), page_size, template=template, extra=parameters)
+    return _render_single(allowing_incomplete(job, allow_incomplete), out_dir, timeout_s)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
-from impactbook.defaults import FINDINGS_MIME
+from impactbook.defaults import FINDINGS_MIME, SECTION_FAILURE_MIME
 from impactbook.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ _CELL_RE = re.compile(r"<t[hd]\b[^>]*?(?:colspan=\"?(\d+)\"?)?[^>]*>", re.IGNORE
 
 
 def _mark_wide_tables(html_text: str) -> str:
-    """Wrap tables with many columns so print CSS puts them on a landscape page, smaller."""
+    """Wrap tables with many columns so print CSS sets them smaller, to fit the page width."""
 
     def columns(table: str) -> int:
         widest = 0
@@ -72,6 +72,44 @@ def _mark_wide_tables(html_text: str) -> str:
         return table
 
     return _TABLE_RE.sub(wrap, html_text)
+
+
+_CAPTION_RE = re.compile(r"<(figcaption|caption)(\s[^>]*)?>", re.IGNORECASE)
+_TOC_SLOT_RE = re.compile(r"<div class=[\"']ib-toc[\"']>\s*</div>", re.IGNORECASE)
+_H2_RE = re.compile(r"<h2\b([^>]*)>(.*?)</h2>", re.IGNORECASE | re.DOTALL)
+_ID_RE = re.compile(r"\bid=[\"']([^\"']+)[\"']")
+
+
+def _number_captions(html_text: str) -> str:
+    """Number figure and table captions in reading order: ``Figure 3.``, ``Table 2.``."""
+    counts = {"figcaption": 0, "caption": 0}
+
+    def number(match: re.Match) -> str:
+        tag = match.group(1).lower()
+        counts[tag] += 1
+        label = "Figure" if tag == "figcaption" else "Table"
+        return f'{match.group(0)}<span class="ib-number">{label} {counts[tag]}.</span> '
+
+    return _CAPTION_RE.sub(number, html_text)
+
+
+def _fill_contents(html_text: str) -> str:
+    """Fill the report's contents slot with a link to every section heading after it
+    (printed with page numbers)."""
+    slot = _TOC_SLOT_RE.search(html_text)
+    if slot is None:
+        return html_text
+    entries = []
+    for match in _H2_RE.finditer(html_text, slot.end()):
+        found = _ID_RE.search(match.group(1))
+        title = " ".join(re.sub(r"<[^>]+>", "", match.group(2)).replace("\u00b6", "").split())
+        if found and title:
+            entries.append(f'<li><a href="#{found.group(1)}">{title}</a></li>')
+    if not entries:
+        return html_text[:slot.start()] + html_text[slot.end():]
+    contents = ('<div class="ib-toc"><h2 class="ib-toc-title">Contents</h2><ol>'
+                + "".join(entries) + "</ol></div>")
+    return html_text[:slot.start()] + contents + html_text[slot.end():]
 
 
 _SAFE_TAGS = frozenset({
@@ -141,12 +179,24 @@ def clean_report_html(element) -> str:
     return re.sub(f"ibdata{nonce}n(\\d+)e", lambda m: payloads[int(m.group(1))], cleaned)
 
 
+def section_failures(nb: NotebookNode) -> list[str]:
+    """``"'<section>': <error>"`` for every report section that could not be produced."""
+    found = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            value = (output.get("data") or {}).get(SECTION_FAILURE_MIME)
+            if isinstance(value, dict):
+                found.append(f"{str(value.get('section'))!r}: {value.get('error')}")
+    return found
+
+
 def _drop_machine_outputs(nb: NotebookNode) -> NotebookNode:
     """Remove the findings payload: it is for the manifest, not for readers."""
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
-                            if FINDINGS_MIME not in o.get("data", {})]
+                            if FINDINGS_MIME not in o.get("data", {})
+                            and SECTION_FAILURE_MIME not in o.get("data", {})]
     return nb
 
 
@@ -187,8 +237,8 @@ class ReportExporter:
         import weasyprint
 
         self._weasyprint = weasyprint
-        self._page_css = weasyprint.CSS(string=f"@page {{ size: {page_size}; }}"
-                                               f" @page ib-wide {{ size: {page_size} landscape; }}")
+        # One orientation for the whole report: wide tables are fitted, never rotated.
+        self._page_css = weasyprint.CSS(string=f"@page {{ size: {page_size}; }}")
 
     def to_html(self, nb: NotebookNode, title: str) -> str:
         nb = _tag_figures(_drop_machine_outputs(copy.deepcopy(nb)))
@@ -199,7 +249,7 @@ class ReportExporter:
                            "generated": _dt.date.today().isoformat()},
         }
         body, _ = self.html_exporter.from_notebook_node(nb, resources=resources)
-        return _mark_wide_tables(body)
+        return _fill_contents(_number_captions(_mark_wide_tables(body)))
 
     def to_pdf(self, html_text: str, base_dir: Path) -> bytes:
         document = self._weasyprint.HTML(string=html_text, base_url=str(base_dir),

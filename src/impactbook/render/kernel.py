@@ -24,14 +24,31 @@ from impactbook.errors import RenderError
 if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can start its kernel
     from nbformat import NotebookNode  # before it spends a second importing nbformat/jsonschema
 
-# Kernel environment variables that must never reach a notebook (and from there a report).
-_SECRET_ENV_RE = re.compile(r"^IMPACTBOOK_SMTP_|PASSWORD|SECRET|TOKEN|CREDENTIAL", re.IGNORECASE)
+# What a report kernel (and a batch worker) may see of our environment: an allow-list, since
+# a deny-list cannot know every name a secret hides under (OPENAI_API_KEY, DATABASE_URL with a
+# password, ...). Locale, paths, temp folders, thread limits, and the Python, Jupyter and
+# matplotlib settings that decide how a notebook runs.
+_ALLOWED_ENV = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+    "PYTHONPATH", "PYTHONHASHSEED", "PYTHONIOENCODING", "PYTHONUTF8", "PYTHONDONTWRITEBYTECODE",
+    "PYTHONNOUSERSITE", "VIRTUAL_ENV", "CONDA_PREFIX", "MPLBACKEND", "MPLCONFIGDIR",
+    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR",
+    "FONTCONFIG_FILE", "FONTCONFIG_PATH", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH",
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS",
+    "SYSTEMROOT", "COMSPEC", "PATHEXT", "WINDIR", "APPDATA", "LOCALAPPDATA", "USERPROFILE",
+})
+_ALLOWED_PREFIXES = ("LC_", "JUPYTER_", "IPYTHON", "IMPACTBOOK_")
+# Never passed even under an allowed prefix: mail credentials and anything named like a secret.
+_SECRET_ENV_RE = re.compile(r"^IMPACTBOOK_SMTP_|PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|"
+                            r"API_?KEY|PRIVATE|AUTH", re.IGNORECASE)
 
 
 def kernel_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a report kernel gets: ours minus anything that looks like a secret."""
-    env = dict(os.environ if environ is None else environ)
-    return {k: v for k, v in env.items() if not _SECRET_ENV_RE.search(k)}
+    """The environment a report kernel gets: the allowed names of ours, never a secret."""
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in env.items()
+            if (k in _ALLOWED_ENV or k.startswith(_ALLOWED_PREFIXES))
+            and not _SECRET_ENV_RE.search(k)}
 
 
 def _private_dir(prefix: str) -> Path:

@@ -17,7 +17,6 @@ keeps working for all of them.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import copy
 import json
@@ -32,14 +31,16 @@ from typing import TYPE_CHECKING
 from impactbook import __version__
 from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S, FINDINGS_MIME
 from impactbook.errors import ParameterError, RenderError
-from impactbook.fsutil import atomic_path
+from impactbook.fsutil import atomic_path, sha256_bytes
 from impactbook.render.export import (
     ReportExporter,
+    section_failures,
 )
 from impactbook.render.kernel import (
     KernelSession,
     execute,
 )
+from impactbook.render.parameters import check_type, parameter_defaults, parameters_cell
 
 if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can start its kernel
     from nbformat import NotebookNode  # before it spends a second importing nbformat/jsonschema
@@ -82,6 +83,8 @@ class RenderResult:
     files: dict[str, Path]
     timings: dict[str, float]
     findings: dict = field(default_factory=dict)
+    # sha256 of each file's bytes as written: a batch record names exactly these files.
+    hashes: dict[str, str] = field(default_factory=dict)
 
     @property
     def notebook(self) -> Path:
@@ -91,34 +94,9 @@ class RenderResult:
 # --------------------------------------------------------------------------- parameters
 
 
-def _parameters_cell(nb: NotebookNode) -> NotebookNode | None:
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
-            return cell
-    return None
-
-
 def parameter_names(nb: NotebookNode) -> set[str]:
     """Names assigned at top level in the notebook's cell tagged ``parameters``."""
-    cell = _parameters_cell(nb)
-    if cell is None:
-        return set()
-    try:
-        tree = ast.parse(cell.source)
-    except SyntaxError as exc:
-        raise ParameterError("parameters cell", cell.source[:60], f"valid Python ({exc})") from None
-    names: set[str] = set()
-    for node in tree.body:
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign):
-            targets = [node.target]
-        for target in targets:
-            for sub in ast.walk(target):
-                if isinstance(sub, ast.Name):
-                    names.add(sub.id)
-    return names
+    return set(parameter_defaults(nb))
 
 
 def _is_json_scalar(value: object) -> bool:
@@ -130,11 +108,13 @@ def _is_json_scalar(value: object) -> bool:
 def validate_parameters(nb: NotebookNode, parameters: Mapping[str, object]) -> dict:
     """Check parameters before papermill sees them; return a plain-JSON copy.
 
-    Only identifiers that the ``parameters`` cell assigns are accepted, and only JSON scalars
-    or lists of scalars: anything else could smuggle code into the injected cell.
+    Only identifiers that the ``parameters`` cell assigns are accepted, with the type of the
+    default it assigns, and only JSON scalars or lists of scalars: anything else could smuggle
+    code into the injected cell.
     """
-    known = parameter_names(nb)
-    if parameters and _parameters_cell(nb) is None:
+    defaults = parameter_defaults(nb)
+    known = set(defaults)
+    if parameters and parameters_cell(nb) is None:
         raise ParameterError("parameters", sorted(parameters), "a notebook with a cell tagged "
                              "'parameters'")
     clean: dict = {}
@@ -143,6 +123,7 @@ def validate_parameters(nb: NotebookNode, parameters: Mapping[str, object]) -> d
             raise ParameterError(str(name), value, "a parameter name that is a Python identifier")
         if name not in known:
             raise ParameterError(name, value, f"one of the notebook's parameters {sorted(known)}")
+        check_type(name, value, defaults[name])
         if isinstance(value, (list, tuple)):
             if not all(_is_json_scalar(v) for v in value):
                 raise ParameterError(name, value, "a list of strings, numbers, booleans or null")
@@ -278,6 +259,11 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     finally:
         if own_kernel:
             session.close()
+    failures = section_failures(nb)
+    if failures:  # the notebook ran, but a section (a chart, a table) is missing from it
+        write_report_files({failed_path: nbformat.writes(nb).encode("utf-8")}, slug)
+        raise RenderError(slug, "section " + "; ".join(failures)[:400] + " could not be "
+                          "produced", notebook=str(failed_path))
     # Nothing is written until every export succeeded; then all files are replaced together.
     outputs = {ipynb_path: nbformat.writes(nb).encode("utf-8")}
     files = {"ipynb": ipynb_path}
@@ -305,6 +291,8 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     write_report_files(outputs, slug)
     failed_path.unlink(missing_ok=True)  # an earlier failure is superseded
     timings["total_s"] = round(time.perf_counter() - started, 3)
-    return RenderResult(slug=slug, files=files, timings=timings, findings=extract_findings(nb))
+    hashes = {fmt: sha256_bytes(outputs[path]) for fmt, path in files.items()}
+    return RenderResult(slug=slug, files=files, timings=timings, findings=extract_findings(nb),
+                        hashes=hashes)
 
 

@@ -8,18 +8,21 @@ validated from; the workbook is validated once per plan.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
 from impactbook.defaults import DEFAULT_FORMATS
-from impactbook.errors import ParameterError, RenderError
+from impactbook.errors import DataError, ParameterError, RenderError
 from impactbook.fsutil import safe_join, sha256_bytes, sha256_file, slugify
+from impactbook.workbook.model import unknown_value
 
 if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
     import pandas as pd
@@ -49,6 +52,9 @@ class ReportJob:
     data_digest: str = ""
     formats: tuple[str, ...] = DEFAULT_FORMATS
     page_size: str = "A4"
+    # The workbook files' stat signature taken before the slice was read (not part of the
+    # key): the batch compares it to tell whether the data changed after planning.
+    workbook_signature: tuple = ()
 
     @property
     def title(self) -> str:
@@ -123,6 +129,7 @@ class _Workbook:
     news: pd.DataFrame | None
     tags: pd.DataFrame | None
     digest: str = ""
+    signature: tuple = ()
     validated: Workbook | None = None  # the whole validated workbook, for its series index
 
     def outcomes_of(self, cities: Iterable[str]) -> pd.DataFrame:
@@ -199,15 +206,74 @@ def _load(data_dir: Path, workbook: Workbook | None = None,
     from impactbook.workbook.digest import workbook_digest
     from impactbook.workbook.prepared import prepared_folder, read_validated
 
+    signature = workbook_signature(data_dir)  # before reading: a later edit changes it
     if workbook is None and out_dir is not None and Path(data_dir).is_dir():
         digest = workbook_digest(data_dir)
-        workbook = read_validated(prepared_folder(Path(out_dir) / STATE_DIR, digest), data_dir,
-                                  digest, library=library_hash())
+        state_dir = safe_join(Path(out_dir), STATE_DIR)  # refuses a link out of the run
+        workbook = read_validated(prepared_folder(state_dir, digest), data_dir, digest,
+                                  library=library_hash())
     if workbook is None:
         workbook = load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
     _LAST_VALIDATED[:] = [workbook]
     return _Workbook(workbook.outcomes, workbook.interventions, workbook.news, workbook.tags,
-                     digest=workbook.digest, validated=workbook)
+                     digest=workbook.digest, validated=workbook, signature=signature)
+
+
+def workbook_signature(data_dir: Path) -> tuple:
+    """Name, size, modification time and inode of every CSV file of the workbook: cheap to
+    take, and it changes whenever a file is edited or replaced."""
+    entries = []
+    for path in sorted(Path(data_dir).glob("*.csv")):
+        try:
+            st = path.stat()
+        except OSError:
+            entries.append((path.name, None))
+            continue
+        entries.append((path.name, stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns,
+                        st.st_ino))
+    return tuple(entries)
+
+
+class InputWatch:
+    """The input slice hash of a job as the workbook is *now*, to bracket a render.
+
+    A batch asks before a report starts and after it finished: only when both answers are
+    the same was the report rendered from that data, and only then is it recorded under
+    that data's key. Unchanged files (by :func:`workbook_signature`) cost a few ``stat``
+    calls; after an edit the workbook is loaded (and validated) again once.
+    """
+
+    def __init__(self, data_dir: Path, signature: tuple):
+        self.data_dir = Path(data_dir)
+        self._signature = signature
+        self._workbook: _Workbook | None = None
+        self.changed = False
+
+    def slice_hash(self, job: ReportJob) -> str:
+        now = workbook_signature(self.data_dir)
+        if now == self._signature and self._workbook is None:
+            return job.input_hash
+        if self._workbook is None or now != self._signature:
+            self.changed = True
+            try:
+                self._workbook = _load(self.data_dir)
+            except DataError:  # mid-edit or broken: no report can claim to match it
+                self._signature, self._workbook = (), None
+                return "unreadable"
+            self._signature = self._workbook.signature
+        if job.kind == CITY:
+            return self._workbook.city_slice_hash(job.name)
+        return self._workbook.intervention_slice_hash(job.name)
+
+    @property
+    def digest(self) -> str | None:
+        """The digest of the workbook as last loaded after a change (None if unchanged)."""
+        return self._workbook.digest if self._workbook is not None else None
+
+
+def rekeyed(job: ReportJob, input_hash: str) -> ReportJob:
+    """``job`` as rendered from other data than it was planned with."""
+    return dataclasses.replace(job, input_hash=input_hash)
 
 
 # The workbook the last plan of this process validated: the batch that runs the plan writes
@@ -221,52 +287,119 @@ def validated_workbook(digest: str) -> Workbook | None:
     return found if found is not None and found.digest == digest else None
 
 
-def _notebook(notebooks_dir: Path, kind: str) -> tuple[str, str]:
-    path = Path(notebooks_dir) / NOTEBOOK_FILES[kind]
+def _notebook(notebooks_dir: Path, kind: str, template: Path | None = None) -> tuple[str, str]:
+    path = Path(template) if template else Path(notebooks_dir) / NOTEBOOK_FILES[kind]
     if not path.exists():
         raise RenderError(kind, f"notebook {path} does not exist")
     return str(path.resolve()), sha256_file(path)
 
 
+#: The parameters each kind of report gets from its own options, never from ``-p``.
+RESERVED = {CITY: {"city": "--city", "data_dir": "--data"},
+            INTERVENTION: {"intervention": "--intervention", "data_dir": "--data"}}
+
+
+def template_kind(path: Path) -> str:
+    """Which kind of report a notebook is, from its parameters: ``city`` or ``intervention``."""
+    from impactbook.render.parameters import parameter_defaults, read_notebook_json
+
+    names = set(parameter_defaults(read_notebook_json(path)))
+    kinds = [kind for kind in (CITY, INTERVENTION) if kind in names]
+    if len(kinds) != 1:
+        raise ParameterError("template", str(path), "a report notebook whose parameters cell "
+                             "assigns either 'city' (a city report) or 'intervention' (a "
+                             "summary)")
+    return kinds[0]
+
+
+def typed_parameters(kind: str, pairs: Sequence[Sequence[str]], *,
+                     template: Path | None = None, notebooks_dir: Path | None = None,
+                     ignore_unknown: bool = False) -> dict:
+    """``-p NAME VALUE`` pairs typed for the notebook a ``kind`` report renders."""
+    from impactbook.render.parameters import cli_parameters, read_notebook_json
+
+    notebook, _ = _notebook(Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
+                            kind, template)
+    if template is not None and template_kind(Path(notebook)) != kind:
+        what = "a city report" if kind == CITY else "an intervention summary"
+        raise ParameterError("template", str(template), f"{what} notebook (its parameters "
+                             f"cell assigns {kind!r})")
+    return cli_parameters(read_notebook_json(Path(notebook)), pairs, reserved=RESERVED[kind],
+                          ignore_unknown=ignore_unknown)
+
+
+def batch_parameters(pairs: Sequence[Sequence[str]], *, templates: Mapping[str, Path],
+                     notebooks_dir: Path | None = None) -> dict[str, dict]:
+    """Each ``-p`` typed for every batch notebook that declares it; a name no notebook declares
+    is an error."""
+    typed = {kind: typed_parameters(kind, pairs, template=templates.get(kind),
+                                    notebooks_dir=notebooks_dir, ignore_unknown=True)
+             for kind in (CITY, INTERVENTION)}
+    for name, value in pairs:
+        if not any(name in params for params in typed.values()):
+            typed_parameters(CITY, [(name, value)], template=templates.get(CITY),
+                             notebooks_dir=notebooks_dir)  # raises, naming the option
+    return typed
+
+
+def check_job(job: ReportJob) -> ReportJob:
+    """Refuse a job whose parameters its notebook does not declare (or with the wrong type)
+    before any kernel starts."""
+    from impactbook.render.notebook import validate_parameters
+    from impactbook.render.parameters import read_notebook_json
+
+    validate_parameters(read_notebook_json(Path(job.notebook)), job.parameters)
+    return job
+
+
 def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
-              formats: tuple[str, ...], page_size: str) -> ReportJob:
-    notebook, nb_hash = _notebook(notebooks_dir, CITY)
+              formats: tuple[str, ...], page_size: str, *, template: Path | None = None,
+              extra: Mapping[str, object] | None = None) -> ReportJob:
+    notebook, nb_hash = _notebook(notebooks_dir, CITY, template)
     slug = slugify(city)
     types = wb.interventions.loc[wb.interventions["city"] == city, "intervention"]
-    return ReportJob(
+    return check_job(ReportJob(
         id=f"{CITY}/{slug}", kind=CITY, name=city, slug=slug, notebook=notebook,
-        parameters={"city": city, "data_dir": str(Path(data_dir).resolve())},
+        parameters={**(extra or {}), "city": city, "data_dir": str(Path(data_dir).resolve())},
         interventions=tuple(dict.fromkeys(types)), input_hash=wb.city_slice_hash(city),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size, data_digest=wb.digest)
+        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature))
 
 
 def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
                       notebooks_dir: Path, formats: tuple[str, ...],
-                      page_size: str) -> ReportJob:
-    notebook, nb_hash = _notebook(notebooks_dir, INTERVENTION)
-    return ReportJob(
+                      page_size: str, *, template: Path | None = None,
+                      extra: Mapping[str, object] | None = None) -> ReportJob:
+    notebook, nb_hash = _notebook(notebooks_dir, INTERVENTION, template)
+    return check_job(ReportJob(
         id=f"{INTERVENTION}/{slug}", kind=INTERVENTION, name=kind, slug=slug,
         notebook=notebook,
-        parameters={"intervention": kind, "data_dir": str(Path(data_dir).resolve())},
+        parameters={**(extra or {}), "intervention": kind,
+                    "data_dir": str(Path(data_dir).resolve())},
         interventions=(kind,), input_hash=wb.intervention_slice_hash(kind),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size, data_digest=wb.digest)
+        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature))
 
 
 def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = None,
                formats: Sequence[str] = DEFAULT_FORMATS, page_size: str = "A4",
                cities: Iterable[str] | None = None,
                interventions: Iterable[str] | None = None,
-               workbook: Workbook | None = None) -> list[ReportJob]:
+               workbook: Workbook | None = None,
+               templates: Mapping[str, Path] | None = None,
+               parameters: Mapping[str, Mapping[str, object]] | None = None) -> list[ReportJob]:
     """One city report per city with a programme, one summary per intervention type.
 
     ``workbook`` is ``data_dir`` already loaded and validated (the demo validates once and
     passes it on); without it the workbook is validated here. Planning writes nothing.
 
     ``cities``/``interventions`` restrict the plan (unknown names raise ParameterError).
-    Summaries whose slug collides with a city's get ``-summary`` appended.
+    ``templates`` and ``parameters`` map a kind (``city``, ``intervention``) to the notebook
+    to render instead of the default and to extra notebook parameters; both are part of each
+    job's reuse key.
+    Report folders share one name space (see :func:`summary_slugs`).
     """
+    templates, parameters = templates or {}, parameters or {}
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     formats = tuple(formats)
     wb = _load(Path(data_dir), workbook, Path(out_dir))
@@ -274,17 +407,35 @@ def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = No
     all_types = wb.types()
     chosen_cities = _choose(cities, all_cities, "city")
     chosen_types = _choose(interventions, all_types, "intervention")
-    jobs = [_city_job(wb, c, data_dir, notebooks_dir, formats, page_size) for c in chosen_cities]
-    used = {slugify(c) for c in all_cities}
+    jobs = [_city_job(wb, c, data_dir, notebooks_dir, formats, page_size,
+                      template=templates.get(CITY), extra=parameters.get(CITY))
+            for c in chosen_cities]
+    slugs = summary_slugs(all_cities, all_types)
     for kind in chosen_types:
-        slug = slugify(kind)
-        if slug in used:
-            slug = f"{slug}-summary"
+        slug = slugs[kind]
         jobs.append(_intervention_job(wb, kind, slug, data_dir, notebooks_dir, formats,
-                                      page_size))
+                                      page_size, template=templates.get(INTERVENTION),
+                                      extra=parameters.get(INTERVENTION)))
     for job in jobs:  # refuse anything that would land outside the run folder
         safe_join(Path(out_dir), job.slug, f"{job.slug}.html")
     return jobs
+
+
+def summary_slugs(cities: Iterable[str], types: Iterable[str]) -> dict[str, str]:
+    """Folder slug of each intervention type's summary, in the one name space of report
+    folders: cities keep their own slug; a summary whose slug is taken (by a city, e.g. one
+    named "Cure Violence Summary", or another summary) gets ``-summary``, then a number."""
+    used = {slugify(c) for c in cities}
+    result: dict[str, str] = {}
+    for kind in types:
+        base = slugify(kind)
+        slug, n = base, 1
+        while slug in used:
+            slug = f"{base}-summary" if n == 1 else f"{base}-summary-{n}"
+            n += 1
+        used.add(slug)
+        result[kind] = slug
+    return result
 
 
 def _choose(wanted: Iterable[str] | None, available: list[str], what: str) -> list[str]:
@@ -293,5 +444,5 @@ def _choose(wanted: Iterable[str] | None, available: list[str], what: str) -> li
     chosen = list(wanted)
     for name in chosen:
         if name not in available:
-            raise ParameterError(what, name, f"one of {available}")
+            raise unknown_value(what, name, available)
     return chosen

@@ -35,14 +35,15 @@ def _relative_files(files: dict, run_dir: Path) -> dict[str, str]:
 
 
 def _entry(job: ReportJob, *, status: str, files: dict, timings: dict, error: str | None,
-           findings: dict | None = None, reused: bool = False) -> dict:
+           findings: dict | None = None, reused: bool = False,
+           hashes: dict | None = None) -> dict:
     findings = findings or {}
     return {
         "id": job.id, "kind": job.kind, "name": job.name, "slug": job.slug,
         "interventions": list(job.interventions), "parameters": dict(job.parameters),
         "input_hash": job.input_hash, "notebook_hash": job.notebook_hash,
-        "status": status, "reused": reused, "files": files, "timings": timings,
-        "error": error,
+        "status": status, "reused": reused, "files": files, "sha256": hashes or {},
+        "timings": timings, "error": error,
         "key_findings": findings.get("key_findings", []),
         "estimates": findings.get("estimates", []),
         "headline": findings.get("headline"),
@@ -56,9 +57,9 @@ def render_job(job: ReportJob, run_dir: Path, *, session=None, exporter=None,
     from impactbook.render.notebook import extract_findings, read_notebook, render_notebook
 
     run_dir = Path(run_dir)
-    out_dir = safe_join(run_dir, job.slug)
     started = time.perf_counter()
     try:
+        out_dir = safe_join(run_dir, job.slug)  # a link planted since planning is refused
         result = render_notebook(Path(job.notebook), job.parameters, out_dir, job.slug,
                                  formats=job.formats, timeout_s=timeout_s, kernel=session,
                                  exporter=exporter, title=job.title, page_size=job.page_size)
@@ -76,7 +77,8 @@ def render_job(job: ReportJob, run_dir: Path, *, session=None, exporter=None,
                       timings={"total_s": round(time.perf_counter() - started, 3)},
                       error=" ".join(message.split())[:500], findings=findings)
     return _entry(job, status="ok", files=_relative_files(result.files, run_dir),
-                  timings=result.timings, error=None, findings=result.findings)
+                  timings=result.timings, error=None, findings=result.findings,
+                  hashes=result.hashes)
 
 
 # --------------------------------------------------------------------------- local workers
@@ -93,10 +95,12 @@ def _worker_main() -> None:
     import pickle
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    _die_with_parent()
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # stray prints (ours, libraries') must not corrupt the protocol
     requests = sys.stdin.buffer
-    run_dir, kernel_name, page_sizes = pickle.load(requests)  # noqa: S301 - our parent
+    run_dir, kernel_name, page_sizes, parent_pid = pickle.load(requests)  # noqa: S301
+    _watch_parent(parent_pid)
 
     # nbformat imports jsonschema, whose optional "iri" format checker imports rfc3987_syntax,
     # which builds a grammar parser at import: about 1 s of every worker's start-up. Notebook
@@ -138,16 +142,54 @@ def _worker_main() -> None:
         session.close()
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_PARENT_POLL_S = 0.2
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker the moment the batch that started it dies.
+
+    A worker outliving its batch would finish the report in hand and write its files after
+    nothing is left to record them (a ``timeout`` or a CI cancel stops only the parent), so
+    the next run would reuse files the manifest does not describe.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the parent watch below still applies
+        pass
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit at once when the parent is gone (other systems, and a parent that died before
+    :func:`_die_with_parent` ran): a thread polls our parent's pid."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_POLL_S)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="impactbook-parent-watch", daemon=True).start()
+
+
 class _Worker:
     def __init__(self, run_dir: Path, kernel_name: str, page_sizes: tuple[str, ...],
                  prepared: Path | None = None):
         import pickle
         import subprocess
 
+        # A session of its own: Ctrl-C at the terminal reaches only the batch, which stops
+        # its workers itself (they and their kernels never see the signal mid-report).
         self.process = subprocess.Popen(
             [sys.executable, "-m", "impactbook.render.batch"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=_worker_environment(prepared))
-        pickle.dump((str(run_dir), kernel_name, page_sizes), self.process.stdin)
+            stdout=subprocess.PIPE, env=_worker_environment(prepared), start_new_session=True)
+        pickle.dump((str(run_dir), kernel_name, page_sizes, os.getpid()), self.process.stdin)
         self.process.stdin.flush()
         self.ready = False
         self.kernel_pid: int | None = None
@@ -231,8 +273,8 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
             for worker in pool:
                 if worker.ready and worker.job is None and pending:
                     job = pending.popleft()
+                    on_start(job)  # first: it notes the input data the report will read
                     worker.send(job, timeout_s)
-                    on_start(job)
             for handle in wait([w.output for w in pool if w.is_alive()], timeout=1.0):
                 worker = next(w for w in pool if w.output is handle)
                 try:
@@ -274,6 +316,11 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
                                         error=reason))
                 worker.stop(1)
                 pool[i] = _Worker(run_dir, kernel_name, page_sizes, prepared)
+    except KeyboardInterrupt:
+        for worker in pool:  # a report in hand is abandoned at once, never half-recorded
+            if worker.job is not None or not worker.ready:
+                worker.kill()
+        raise
     finally:
         for worker in pool:
             worker.request_stop()

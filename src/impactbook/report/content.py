@@ -18,8 +18,8 @@ import pandas as pd
 
 from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
-from impactbook.defaults import DEFAULT_POST_PERIODS
-from impactbook.errors import ImpactbookError, ParameterError
+from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
+from impactbook.errors import EstimationError, ImpactbookError, ParameterError
 from impactbook.workbook import (
     CITYWIDE,
     INTERVENTIONS,
@@ -34,6 +34,8 @@ from impactbook.workbook import (
 )
 from impactbook.workbook.digest import shown_digest
 from impactbook.workbook.prepared import read_prepared
+
+PLACEBO_CHECK = "placebo check"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,15 @@ class OutcomeResult:
             return weighed
         return dataclasses.replace(weighed, method=self.method,
                                    reason=f"the {asked.design}, as the report asks")
+
+    @property
+    def failed_designs(self) -> tuple[str, ...]:
+        """Errors of the estimates themselves; a placebo check that the data are too short
+        for is a caveat the report states, not a missing section."""
+        # A synthetic control is tried wherever donors might exist; when it cannot be fitted
+        # (too few donors, no exact match) the report says why, as for the placebo check.
+        return tuple(e for e in self.errors
+                     if not e.startswith(PLACEBO_CHECK) and not e.startswith("synth:"))
 
     @property
     def headline(self) -> effects.Estimate | None:
@@ -152,11 +163,6 @@ class CityReport:
 
 
 #: How a report's headline is picked (shown on the index page).
-HEADLINE_RULE = ("each outcome's figure comes from the strongest design its data support "
-                 "(synthetic control with a good pre-period fit, then comparison areas that "
-                 "pass the pre-trend check, then the interrupted time series, then pre/post); "
-                 "the report's headline is the result with the strongest design, the first "
-                 "programme in the workbook (and its first outcome) on ties")
 DESIGN_RANK = {method: rank for rank, (method, _) in enumerate(effects.DESIGN_ORDER)}
 
 
@@ -219,7 +225,7 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
                 comparison_series[area] = select_series(
                     workbook, resolved.city, area, outcome)["count"]
         except ImpactbookError as exc:
-            errors.append(f"placebo check: {exc}")
+            errors.append(f"{PLACEBO_CHECK}: {exc}")
     return OutcomeResult(**base, its=results.get("its"), prepost=results.get("prepost"),
                          comparison=results.get("comparison"), synth=results.get("synth"),
                          placebo=placebo,
@@ -242,12 +248,33 @@ def report_workbook(data_dir: Path | str, kind: str, name: str) -> Workbook:
     return load_workbook(data_dir, require=(OUTCOMES, INTERVENTIONS, TAGS))
 
 
+INCOMPLETE_HINT = ("fix the data or the programme row, or render with --allow-incomplete "
+                   "(notebook parameter allow_incomplete = True) to publish it with them "
+                   "marked missing")
+
+
+def require_complete(failures: list[tuple[str, str, tuple[str, ...]]], report: str,
+                     allow_incomplete: bool) -> None:
+    """A report with a section that could not be computed fails (so no half-empty report
+    reaches a funder) unless the user asked to publish it anyway.
+
+    ``failures`` are ``(programme, outcome, errors)``."""
+    if not failures or allow_incomplete:
+        return
+    listed = "; ".join(f"{programme} / {outcome}: {' | '.join(errors)}"
+                       for programme, outcome, errors in failures)
+    raise EstimationError(f"{len(failures)} section(s) of the report for {report} cannot be "
+                          f"computed ({INCOMPLETE_HINT}): {listed}")
+
+
 def build_city_report(data_dir: Path | str, city: str, *,
                       interventions: list[str] | str | None = None,
                       post_periods: int = DEFAULT_POST_PERIODS,
                       method: str = "auto", today: dt.date | None = None,
+                      allow_incomplete: bool = False,
                       placebos: int | None = None) -> CityReport:
-    """Compute everything the city report shows.
+    """Compute everything the city report shows; raise EstimationError when a section cannot
+    be computed, unless ``allow_incomplete``.
 
     ``placebos`` sets the number of placebo groups of a micro-synthetic control (default
     :data:`~impactbook.defaults.DEFAULT_PLACEBOS`).
@@ -266,6 +293,8 @@ def build_city_report(data_dir: Path | str, city: str, *,
         for outcome in split_list(programme["outcomes"]):
             results.append(_outcome_result(workbook, programme, outcome, post_periods, method,
                                            placebos=placebos))
+    require_complete([(r.programme, r.outcome, r.failed_designs) for r in results
+                      if r.failed_designs], city, allow_incomplete)
     first, last = workbook.index.period_span(city)
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
     return CityReport(
@@ -292,6 +321,7 @@ class InterventionSummary:
     data_hash: str
     generated: str
     version: str = __version__
+    programmes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def main_outcome(self) -> str | None:
@@ -309,7 +339,8 @@ class InterventionSummary:
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                                post_periods: int = DEFAULT_POST_PERIODS, pooling: str = "reml",
-                               today: dt.date | None = None) -> InterventionSummary:
+                               today: dt.date | None = None,
+                               allow_incomplete: bool = False) -> InterventionSummary:
     """Every programme's model estimate for one intervention type, pooled per outcome.
 
     Shootings and shooting victims are two views of the same events, so outcomes are never
@@ -327,7 +358,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:
         raise unknown_value("intervention", intervention, table["intervention"])
-    rows = []
+    rows, failures = [], []
     by_outcome: dict[str, list[effects.Estimate]] = {}
     for programme in programmes.to_dict("records"):
         for outcome in split_list(programme["outcomes"]):
@@ -343,11 +374,15 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                                                    "pre_periods", "post_periods")}
                    if est else {}),
                 "warnings": len(est.warnings) if est else 0,
+                "caveats": list(est.warnings) if est else [],
                 "error": "; ".join(result.errors) if est is None else "",
             })
             by_outcome.setdefault(outcome, [])
             if est is not None:
                 by_outcome[outcome].append(est)
+            else:
+                failures.append((programme["programme"], outcome, result.errors))
+    require_complete(failures, intervention, allow_incomplete)
     pooled: dict[str, effects.PooledResult] = {}
     notes: dict[str, str] = {}
     interval = "hartung-knapp" if pooling == "reml" else "wald"
@@ -365,7 +400,8 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     return InterventionSummary(
         intervention=intervention, rows=frame, pooled=pooled, pooling_notes=notes,
         news_counts=count_tags_by_period(news, freq="Y"), news=news,
-        data_hash=shown_digest(workbook.digest), generated=(today or dt.date.today()).isoformat())
+        data_hash=shown_digest(workbook.digest), generated=(today or dt.date.today()).isoformat(),
+        programmes=programmes)
 
 
 def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:

@@ -11,13 +11,13 @@ escaped; the page has inline CSS only and opens offline.
 from __future__ import annotations
 
 import html
-import math
 from pathlib import Path
 from urllib.parse import quote
 
 from impactbook import __version__
+from impactbook.defaults import HEADLINE_RULE
 from impactbook.fsutil import atomic_path
-from impactbook.report.content import HEADLINE_RULE
+from impactbook.report.format import finite_number, format_interval, format_pct
 from impactbook.workbook.digest import shown_digest
 
 _CSS = """
@@ -52,29 +52,17 @@ def _href(path: str) -> str:
     return _e(quote(path, safe="/"))
 
 
-def _number(value: object) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _pct(value: float) -> str:
-    text = f"{value:+.0f}%"
-    return ("0%" if text in ("+0%", "-0%") else text).replace("-", "\u2212")
-
-
 def _impact_item(report: dict) -> str | None:
     """One Impact figure. A change whose interval includes no change is shown as "No clear
     change" with its interval, never as "x% reduction through ..."; every figure names the
     design it comes from."""
     headline = report.get("headline") or {}
-    change = _number(headline.get("percent_change"))
+    change = finite_number(headline.get("percent_change"))
     if change is None:
         return None
-    low, high = _number(headline.get("ci_low_pct")), _number(headline.get("ci_high_pct"))
-    permutation = _number(headline.get("permutation_p"))
+    low = finite_number(headline.get("ci_low_pct"))
+    high = finite_number(headline.get("ci_high_pct"))
+    permutation = finite_number(headline.get("permutation_p"))
     has_interval = low is not None and high is not None
     is_clear = bool(headline.get("excludes_no_change")) and (has_interval
                                                              or permutation is not None)
@@ -92,17 +80,18 @@ def _impact_item(report: dict) -> str | None:
         places = headline.get("places")
         context = (f" across {_e(places)} of {_e(report.get('name'))} (pooled)" if places
                    else f" across the programmes of {_e(report.get('name'))} (pooled)")
-    figure = (f"{abs(change):.0f}% {'lower' if change < 0 else 'higher'}" if is_clear
+    figure = (f"{format_pct(change, signed=False)} {'lower' if change < 0 else 'higher'}"
+              if is_clear
               else "No clear change")
     against = " than expected" if is_clear else ""
     place = report.get("name") if is_city else f"{report.get('name')} summary"
-    interval = (f"95% CI {_pct(low)} to {_pct(high)}" if has_interval
+    interval = (f"95% CI {format_interval(low, high, ratios=False)}" if has_interval
                 else f"permutation p = {permutation:.3f}" if permutation is not None
                 else "interval not available")
     if not is_clear and has_interval:
-        interval = f"estimate {_pct(change)}, {interval}: includes no change"
+        interval = f"estimate {format_pct(change)}, {interval}: includes no change"
     elif not is_clear and permutation is not None:
-        interval = f"estimate {_pct(change)}, {interval}: not set apart from the placebos"
+        interval = f"estimate {format_pct(change)}, {interval}: not set apart from the placebos"
     design = headline.get("design")
     extras = [interval] + ([f"design: {design}"] if design else [])
     if headline.get("designs_disagree"):

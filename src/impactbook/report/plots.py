@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from impactbook.report.format import format_pct
 from impactbook.workbook.periods import frequency_of
 
 INK = "#1b1b1b"
@@ -40,9 +42,74 @@ STYLE = {
     "axes.grid": True,
     "grid.color": "#e6e6e6",
     "grid.linewidth": 0.6,
-    "legend.frameon": False,
+    # A white legend box: the start line and the data never run through the legend's text.
+    "legend.frameon": True,
+    "legend.facecolor": "white",
+    "legend.edgecolor": "white",
+    "legend.framealpha": 0.9,
     "legend.fontsize": 8.5,
+    # Names come from data files: "$" in a programme name is a dollar sign, never mathtext
+    # (an odd number of them made every chart of a report fail), and no TeX is run.
+    "text.parse_math": False,
+    "text.usetex": False,
 }
+
+
+class ReportFigure(Figure):
+    """A matplotlib ``Figure`` that shows itself in a notebook.
+
+    The charts are built without pyplot (no global state leaks between reports), so IPython has
+    no display hook for them and would print ``<Figure size ...>``. This class gives IPython the
+    PNG itself: the same call shows the chart as a notebook cell's result (interactive or under
+    papermill) and returns an ordinary ``Figure`` to a script.
+    """
+
+    def _repr_png_(self) -> bytes:
+        return figure_to_png(self)
+
+
+def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
+    """Wrap axis titles and labels until each lies inside the figure: nothing is clipped.
+
+    The layout engine makes room for text but cannot shorten a line wider than the figure;
+    this measures every title and axis label after a layout pass and re-wraps the ones that
+    stick out (words stay whole).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    for _ in range(max_rounds):
+        fig.draw_without_rendering()
+        renderer = canvas.get_renderer()
+        width = fig.bbox.width
+        overflowing = False
+        for ax in fig.axes:
+            # matplotlib keeps a left-, centre- and right-placed title per axes.
+            titles = [getattr(ax, name) for name in ("_left_title", "title", "_right_title")]
+            if fig._suptitle is not None:  # noqa: SLF001 - the figure's own title
+                titles.append(fig._suptitle)  # noqa: SLF001
+            for text in (*titles, ax.xaxis.label, ax.yaxis.label):
+                content = text.get_text()
+                if not content:
+                    continue
+                box = text.get_window_extent(renderer)
+                span = box.width if text is not ax.yaxis.label else box.height
+                limit = width - 4 if text is not ax.yaxis.label else fig.bbox.height - 4
+                # A few pixels' margin: text is measured at one resolution and saved at
+                # another, and a glyph touching the edge is already cut.
+                margin = 3
+                if box.x0 >= 0 and box.x1 <= width - margin and span <= limit and (
+                        text is not ax.yaxis.label or (box.y0 >= 2
+                                                       and box.y1 <= fig.bbox.height - 2)):
+                    continue
+                longest = max(len(line) for line in content.splitlines())
+                room = limit - max(0.0, box.x0 if text is not ax.yaxis.label else 0.0)
+                chars = max(12, int(longest * min(0.95, room / max(span, 1.0))))
+                text.set_text(textwrap.fill(" ".join(content.split()), chars))
+                overflowing = True
+        if not overflowing:
+            break
+    return fig
 
 
 def _timestamps(index: pd.Index) -> pd.DatetimeIndex:
@@ -55,12 +122,7 @@ def _unit(freq: str) -> str:
     return "per quarter" if freq == "Q" else "per month"
 
 
-def _percent(value: float) -> str:
-    return f"{value:+.0f}%" if math.isfinite(value) else "n/a"
-
-
-def plot_outcome_series(estimate, *, programme: str | None = None,
-                        comparison: Mapping[str, pd.Series] | None = None) -> Figure:
+def plot_outcome_series(estimate, *, comparison: Mapping[str, pd.Series] | None = None) -> Figure:
     """Counts, fitted model, counterfactual with its 95% band and the start line.
 
     ``comparison`` maps comparison-area names to count series; they are drawn
@@ -77,7 +139,7 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
                       for name, series in comparison.items()}
     has_comparison = bool(comparison)
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 4.6 if has_comparison else 3.3), layout="constrained")
+        fig = ReportFigure(figsize=(7.2, 4.6 if has_comparison else 3.3), layout="constrained")
         if has_comparison:
             ax, ax_cmp = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
         else:
@@ -102,11 +164,12 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
                 axis.axvline(start_x, color=ACCENT, lw=1.2, ls="-")
         ax.annotate(f"start {estimate.to_dict()['start']}", xy=(start_x, 0.0),
                     xycoords=("data", "axes fraction"), xytext=(3, 3),
-                    textcoords="offset points", va="bottom", fontsize=8, color=ACCENT)
+                    textcoords="offset points", va="bottom", fontsize=8, color=ACCENT,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
         where = estimate.area if estimate.area and estimate.area != "citywide" else "citywide"
-        change = _percent(estimate.percent_change)
+        change = format_pct(estimate.percent_change)
         ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} {change} against the "
-                     "pre-programme trend", wrap=True)
+                     "pre-programme trend")
         ax.set_ylabel(f"{estimate.outcome} {_unit(freq)}")
         ax.set_ylim(bottom=0)
         # Headroom above the data keeps the legend off the series.
@@ -115,13 +178,14 @@ def plot_outcome_series(estimate, *, programme: str | None = None,
             highs.append(cf["high"].max())
         top = np.nanmax(highs)
         ax.set_ylim(0, top * 1.4 if np.isfinite(top) and top > 0 else 1)
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # counts
         ax.legend(loc="upper left", ncols=2, fontsize=7.5)
         if ax_cmp is not None:
             _draw_comparison_panel(ax_cmp, observed, comparison, estimate.start,
                                    estimate.area or "programme area")
         (ax_cmp or ax).xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-        (ax_cmp or ax).set_xlabel("period" + (f" ({programme})" if programme else ""))
-    return fig
+        (ax_cmp or ax).set_xlabel("")  # the years on the axis say it; the caption names all
+    return fit_texts(fig)
 
 
 def _around_window(observed: pd.Series, fitted: pd.Series | None) -> pd.Series:
@@ -163,7 +227,7 @@ def plot_forest(rows: pd.DataFrame, pooled=None, *, title: str | None = None) ->
     """
     n = len(rows)
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 1.2 + 0.42 * (n + (2 if pooled is not None else 0))),
+        fig = ReportFigure(figsize=(7.2, 1.2 + 0.42 * (n + (2 if pooled is not None else 0))),
                      layout="constrained")
         ax = fig.subplots()
         y = np.arange(n)[::-1] + (2 if pooled is not None else 0)
@@ -183,21 +247,54 @@ def plot_forest(rows: pd.DataFrame, pooled=None, *, title: str | None = None) ->
         ax.axvline(1.0, color=ACCENT, lw=1.0, ls="--")
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(
-            matplotlib.ticker.FuncFormatter(lambda v, _: f"{(v - 1) * 100:+.0f}%"))
+            matplotlib.ticker.FuncFormatter(lambda v, _: format_pct((v - 1) * 100)))
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xticks([0.5, 0.7, 0.85, 1.0, 1.2, 1.5])
-        ax.set_yticks(ticks, labels)
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        values = np.concatenate([low, high] + ([[pooled.ci_low, pooled.ci_high]]
+                                               if pooled is not None else []))
+        left, right = _log_limits(values)
+        ax.set_xlim(left, right)
+        ax.set_xticks(_spaced_ratio_ticks(left, right))
+        ax.set_yticks(ticks, [textwrap.fill(str(label), 38) for label in labels])
         ax.grid(axis="y", visible=False)
-        ax.set_xlabel("change against the pre-programme trend (rate ratio, log scale; "
-                      "bars are 95% intervals)")
-        ax.set_title(title or "Estimated change by city")
-    return fig
+        # Right-aligned with the axes: centred under an axes pushed right by long labels, the
+        # text would run off the figure.
+        ax.set_xlabel("change against the pre-programme trend (log scale; bars: 95% intervals)",
+                      loc="right")
+        # Over the whole figure, not the axes: long city labels leave the axes narrow.
+        fig.suptitle(title or "Estimated change by city", x=0.01, ha="left",
+                     fontsize=STYLE["axes.titlesize"], fontweight="bold")
+    return fit_texts(fig)
+
+
+FOREST_TICKS = (0.1, 0.2, 0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0)
+
+
+def _log_limits(values: np.ndarray) -> tuple[float, float]:
+    """Axis limits around every interval, with no change (1.0) always in view."""
+    finite = values[np.isfinite(values) & (values > 0)]
+    low = min(float(finite.min()) if finite.size else 1.0, 0.9)
+    high = max(float(finite.max()) if finite.size else 1.0, 1.1)
+    pad = (math.log(high) - math.log(low)) * 0.06
+    return math.exp(math.log(low) - pad), math.exp(math.log(high) + pad)
+
+
+def _spaced_ratio_ticks(left: float, right: float, min_share: float = 0.13) -> list[float]:
+    """Round rate ratios inside the axis, kept at least ``min_share`` of its width apart so
+    their labels never collide; no change (1.0) is always one of them."""
+    span = math.log(right) - math.log(left)
+    inside = [t for t in FOREST_TICKS if left <= t <= right]
+    kept = [1.0]
+    for tick in sorted(inside, key=lambda t: abs(math.log(t))):
+        if all(abs(math.log(tick) - math.log(k)) >= min_share * span for k in kept):
+            kept.append(tick)
+    return sorted(kept)
 
 
 def plot_tag_counts(counts: pd.DataFrame, *, title: str | None = None) -> Figure:
     """News items per period for each tag (a frame: index period, one column per tag)."""
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.0), layout="constrained")
+        fig = ReportFigure(figsize=(7.2, 3.0), layout="constrained")
         ax = fig.subplots()
         if counts.empty:
             ax.text(0.5, 0.5, "no news items", ha="center", va="center",
@@ -216,28 +313,38 @@ def plot_tag_counts(counts: pd.DataFrame, *, title: str | None = None) -> Figure
             bottom += values
         ax.set_ylabel("news items")
         ax.set_xlabel("period")
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        # Headroom above the tallest bar keeps the legend off the bars.
+        ax.set_ylim(0, max(1.0, float(bottom.max())) * (1.25 + 0.12 * len(counts.columns) / 2))
         ax.legend(loc="upper left", ncols=2)
         ax.set_title(title or "News coverage by tag")
-    return fig
+    return fit_texts(fig)
 
 
 def plot_placebo(placebo_log_rr: Sequence[float], real_log_rr: float, *,
                  title: str | None = None) -> Figure:
     """Where the real estimate falls among false-start (placebo) estimates."""
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 2.2), layout="constrained")
+        fig = ReportFigure(figsize=(7.2, 2.2), layout="constrained")
         ax = fig.subplots()
         values = (np.exp(np.asarray(placebo_log_rr, float)) - 1) * 100
         if len(values):
             ax.hist(values, bins=min(20, max(5, len(values) // 2)), color=BAND,
                     edgecolor=COUNTERFACTUAL)
-        ax.axvline((math.exp(real_log_rr) - 1) * 100, color=ACCENT, lw=2,
-                   label="real start")
+        real_pct = (math.exp(real_log_rr) - 1) * 100
+        ax.axvline(real_pct, color=ACCENT, lw=2, label="real start")
+        # The real start's line stays clear of the axis edge, however far out it lies.
+        left, right = ax.get_xlim()
+        pad = 0.05 * (max(right, real_pct) - min(left, real_pct))
+        ax.set_xlim(min(left, real_pct - pad), max(right, real_pct + pad))
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # headroom: the legend covers no bar
         ax.set_xlabel("estimated change at a false start date (%)")
         ax.set_ylabel("false starts")
+        # Counts of false starts are whole numbers: no 2.5 on the axis.
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(loc="upper right")
-        ax.set_title(title or "Placebo-in-time check")
-    return fig
+        ax.set_title(title or "False-start (placebo-in-time) check")
+    return fit_texts(fig)
 
 
 def plot_synth(estimate) -> Figure:
@@ -272,7 +379,7 @@ def plot_synth(estimate) -> Figure:
                     textcoords="offset points", va="bottom", fontsize=8, color=ACCENT)
         where = estimate.area if estimate.area else "programme area"
         ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} "
-                     f"{_percent(estimate.percent_change)} against the synthetic control",
+                     f"{format_pct(estimate.percent_change)} against the synthetic control",
                      wrap=True)
         ax.set_ylabel(f"{estimate.outcome} {_unit(freq)}")
         ax.set_ylim(bottom=0)
@@ -297,13 +404,15 @@ def figure_to_png(fig: Figure, *, dpi: int = 144) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="rgba", dpi=dpi)
+    with matplotlib.rc_context(STYLE):  # tick labels are made while drawing: same text rules
+        fig.savefig(buffer, format="rgba", dpi=dpi)
     raw = buffer.getvalue()
     # Agg renders int(size in inches x dpi) pixels each way, as savefig(format="png") does.
     width, height = (int(side) for side in fig.get_size_inches() * dpi)
     if len(raw) != width * height * 4:  # not the canvas we expected: let matplotlib encode
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+        with matplotlib.rc_context(STYLE):
+            fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
         return buffer.getvalue()
     image = Image.frombuffer("RGBA", (width, height), raw, "raw", "RGBA", 0, 1)
     if image.getextrema()[3][0] == 255:
@@ -321,7 +430,7 @@ def plot_counts(series: pd.DataFrame, *, title: str, start: pd.Period | None = N
     """A plain count series (``count`` column on a PeriodIndex), for exploring."""
     freq = frequency_of(series.index[0])
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.0), layout="constrained")
+        fig = ReportFigure(figsize=(7.2, 3.0), layout="constrained")
         ax = fig.subplots()
         ax.plot(_timestamps(series.index), series["count"].to_numpy(float), color=INK, lw=0.9,
                 marker="o", ms=2)
@@ -329,5 +438,6 @@ def plot_counts(series: pd.DataFrame, *, title: str, start: pd.Period | None = N
             ax.axvline(start.to_timestamp(how="start"), color=ACCENT, lw=1.2)
         ax.set_ylabel(f"count {_unit(freq)}")
         ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_title(title)
-    return fig
+    return fit_texts(fig)

@@ -12,6 +12,8 @@
   data hash that reports, the index and the manifest show.
 - :mod:`.loader` runs the checks in order (:func:`load_workbook`, :func:`validate_workbook`).
 - :mod:`.queries` asks a validated workbook for one series, a summary, a city's programmes.
+- :mod:`.index` the series index a :class:`Workbook` carries (look-ups without scans).
+- :mod:`.prepared` each report's slice of a validated workbook, written once by a batch.
 """
 
 from impactbook.workbook.cells import name_problem, split_list

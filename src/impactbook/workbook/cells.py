@@ -19,7 +19,6 @@ from impactbook.workbook.periods import parse_period
 from impactbook.workbook.problems import Problems, literal, shorten
 from impactbook.workbook.schema import MAX_NAME_CHARS
 
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # The one URL rule (news.csv, news import, links in reports): a plain http(s) address with no
 # space, quote, backtick, angle bracket, backslash or control character, so it can sit in an
 # HTML attribute and a CSV cell as it is.
@@ -53,9 +52,18 @@ def address_problem(address: str) -> str | None:
     return None
 
 
+# Control characters and line breaks (Cc, Zl, Zp), and the invisible format characters (Cf)
+# that change how the text around them displays: bidi embeddings, overrides and isolates,
+# direction marks, zero-width joiners. A name must read on screen, in a report and in a mail
+# header as what it is: one rule for every name, funders included.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+CONTROL_PROBLEM = ("contains a line break, a control character or an invisible character that "
+                   "changes how text displays (such as a right-to-left override)")
+
+
 def has_control_chars(text: str) -> bool:
-    """True when ``text`` holds CR, LF or any other control/format/separator character."""
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+    """True when ``text`` holds a line break, a control or an invisible format character."""
+    return any(unicodedata.category(ch) in _HIDDEN_CATEGORIES for ch in text)
 
 
 def split_list(value: object) -> list[str]:
@@ -104,8 +112,8 @@ def name_problem(name: str, *, allow_semicolon: bool = False) -> str | None:
     cells, so they may not hold line breaks or other control characters (header
     injection, broken lines), nor ``;`` (it separates list items), and stay short.
     """
-    if CONTROL_RE.search(name):
-        return "contains a line break or control character"
+    if has_control_chars(name):
+        return CONTROL_PROBLEM
     if ";" in name and not allow_semicolon:
         return "contains ';', which separates list items"
     if len(name) > MAX_NAME_CHARS:

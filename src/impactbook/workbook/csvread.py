@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -21,13 +22,20 @@ from typing import TextIO
 import pandas as pd
 
 from impactbook.errors import DataError, Problem
+from impactbook.fsutil import regular_file_problem
 
 _SNIFF_BYTES = 4096
 CHUNK_ROWS = 100_000
-# A field longer than this is a broken quote swallowing the rest of the file.
+# Workbook values are names, numbers, dates and short texts: a longer one is refused, and one
+# that also spans lines is most likely an unclosed quote swallowing the rows after it.
 MAX_FIELD_CHARS = 1_000_000
-csv.field_size_limit(MAX_FIELD_CHARS)
+# Past this the csv module stops reading (memory stays bounded whatever the file holds).
+_READ_FIELD_CHARS = 16 * MAX_FIELD_CHARS
+csv.field_size_limit(_READ_FIELD_CHARS)
 MAX_RAGGED_LISTED = 20
+# No workbook table has more than a few dozen columns; a header far wider is not a table.
+MAX_COLUMNS = 1_000
+_COLUMNS_SHOWN = 12
 
 
 def sniff_problem(path: Path, head: bytes) -> str | None:
@@ -84,10 +92,12 @@ def _cells(line: str) -> list[str]:
 
 
 def _check_head(path: Path, label: str) -> None:
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise DataError(Problem(label, "file not found"))
-    if path.is_dir():
-        raise DataError(Problem(label, "is a folder, expected a CSV file"))
+    # Before opening: a FIFO would block until a writer appears, a folder is not a table.
+    problem = regular_file_problem(path)
+    if problem:
+        raise DataError(Problem(label, problem))
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
     reason = sniff_problem(path, head)
@@ -95,11 +105,24 @@ def _check_head(path: Path, label: str) -> None:
         raise DataError(Problem(label, reason, row=1))
 
 
+def _shown(items: list, limit: int = _COLUMNS_SHOWN) -> str:
+    """The first few of ``items`` for a one-line message, and how many more there are."""
+    text = ", ".join(map(repr, items[:limit]))
+    return text + (f" and {len(items) - limit:,} more" if len(items) > limit else "")
+
+
 def _check_columns(columns: list[str], required: tuple[str, ...], label: str) -> None:
+    if len(columns) > MAX_COLUMNS:
+        raise DataError(Problem(
+            label, f"the header has {len(columns):,} columns, more than the {MAX_COLUMNS:,} "
+            "a workbook table may have; is this the right file?", row=1))
     unnamed = [i + 1 for i, c in enumerate(columns) if c == ""]
     if unnamed:
+        numbers = ", ".join(map(str, unnamed[:_COLUMNS_SHOWN])) + (
+            f" and {len(unnamed) - _COLUMNS_SHOWN:,} more" if len(unnamed) > _COLUMNS_SHOWN
+            else "")
         raise DataError(Problem(
-            label, f"column(s) {', '.join(map(str, unnamed))} of the header have no name "
+            label, f"column(s) {numbers} of the header have no name "
             "(a trailing comma?); every column needs a name", row=1))
     missing = [c for c in required if c not in columns]
     if missing:
@@ -112,12 +135,25 @@ def _check_columns(columns: list[str], required: tuple[str, ...], label: str) ->
         raise DataError(Problem(
             label,
             f"missing required column(s) {', '.join(map(repr, missing))}; "
-            f"found {', '.join(map(repr, columns))}; expected {', '.join(required)}{hint}",
+            f"found {_shown(columns)}; expected {', '.join(required)}{hint}",
             row=1))
-    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    counts = Counter(columns)  # one pass: a wide header must not cost its width squared
+    duplicated = sorted(c for c, n in counts.items() if n > 1)
     if duplicated:
-        raise DataError(Problem(label, f"duplicated column name(s) "
-                                f"{', '.join(map(repr, duplicated))}", row=1))
+        raise DataError(Problem(label, f"duplicated column name(s) {_shown(duplicated)}",
+                                row=1))
+
+
+def _long_field_problem(record: list[str], label: str, line: int) -> Problem | None:
+    longest = max(record, key=len, default="")
+    if len(longest) <= MAX_FIELD_CHARS:
+        return None
+    if "\n" in longest or "\r" in longest:
+        return Problem(label, f"a value of {len(longest):,} characters spanning "
+                       f"{longest.count(chr(10)) + 1:,} lines starts on this row: a quote "
+                       "opened here is probably never closed; check the quotes", row=line)
+    return Problem(label, f"a value is {len(longest):,} characters long, more than the "
+                   f"{MAX_FIELD_CHARS:,} a workbook value may have", row=line)
 
 
 def _is_blank(record: list[str]) -> bool:
@@ -147,6 +183,9 @@ def iter_records(text: TextIO, required: tuple[str, ...], label: str, *,
         ragged_count = 0
         start_line = reader.line_num + 1
         for record in reader:
+            long_field = _long_field_problem(record, label, start_line)
+            if long_field:
+                raise DataError(long_field)
             if len(record) != width:
                 if record and not _is_blank(record):
                     ragged_count += 1
@@ -170,6 +209,11 @@ def iter_records(text: TextIO, required: tuple[str, ...], label: str, *,
         if rows:
             yield _frame(rows, lines, columns)
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise DataError(Problem(
+                label, f"a value starting on this row is over {_READ_FIELD_CHARS:,} "
+                "characters: an unclosed quote, or a value far too long for a workbook table",
+                row=start_line)) from None
         raise DataError(Problem(
             label, f"not a well-formed CSV table ({exc}); check the quotes on this row",
             row=start_line)) from None

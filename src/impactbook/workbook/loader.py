@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from impactbook.errors import DataError, ParameterError, Problem
+from impactbook.errors import DataError, ParameterError, Problem, UnsafePathError
+from impactbook.fsutil import regular_file_problem, safe_join
 from impactbook.workbook.areas import empty_areas, load_areas
 from impactbook.workbook.cells import as_text
 from impactbook.workbook.digest import workbook_digest
@@ -74,13 +75,25 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
     def table(name: str, loader, *args):
         """The loaded table, an empty one when optional and absent, None when unreadable."""
         path = root / name
-        if not path.exists() and name not in required:
+        if not path.exists() and not path.is_symlink() and name not in required:
             return _optional_table(root, name)
         try:
+            safe_join(root, name)  # a table linked out of the workbook is not read
             return loader(path, *args)
+        except UnsafePathError as exc:
+            problems.add(name, str(exc).split(": ", 1)[1])
+            return None
         except DataError as exc:
             problems.items.extend(exc.problems)
             return None
+
+    # Every *.csv of the folder is hashed for the batch: one that is not an ordinary file
+    # (a FIFO, a folder, unreadable) would hang or fail it later, so it is a problem now.
+    for path in sorted(root.glob("*.csv")):
+        reason = None if path.name in REQUIRED else regular_file_problem(path)
+        if reason:
+            problems.add(path.name, f"{reason}; every *.csv file in a workbook must be a "
+                         "readable table (move it out of the folder)")
 
     # A table that cannot be read (None) is not used to check the others: one broken
     # file gives its own error, not a cascade of "no such city" lines.
@@ -89,6 +102,8 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
     else:
         loaded = table(OUTCOMES, load_outcomes, problems, keep_rows)
         outcomes, series = loaded if loaded is not None else (empty_outcomes(), None)
+        if series is not None and series.empty:
+            warnings.append(f"{OUTCOMES} has no rows yet; add counts with 'impactbook ingest'")
     tags = table(TAGS, load_tags, problems)
     # An absent optional tags.csv checks nothing: no tag is "unknown" without a vocabulary.
     vocabulary = tags if (root / TAGS).exists() else None

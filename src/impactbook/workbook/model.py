@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from impactbook.choices import unknown_choice
 from impactbook.errors import ParameterError
 from impactbook.workbook.index import SeriesIndex
 
@@ -54,7 +55,7 @@ class Workbook:
         return freq
 
 
-def unknown_value(parameter: str, value: str, known: Iterable[str]) -> ParameterError:
-    known = sorted(set(known))
-    shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
-    return ParameterError(parameter, value, f"one of: {shown}")
+def unknown_value(parameter: str, value: str, known: Iterable[str], *,
+                  what: str = "one of") -> ParameterError:
+    """A name that is not in the workbook: the closest suggested, the choices listed."""
+    return unknown_choice(parameter, value, known, what=what)

@@ -259,12 +259,10 @@ def load_outcomes(path: Path, problems: Problems, keep_rows: bool, file: str = O
     census blocks) has the same columns and rules as outcomes.csv.
     """
     scan = _OutcomeScan(keep_rows)
-    saw_rows = False
+    # A header-only table is valid: the empty workbook `impactbook init` writes. Anything
+    # that names a city then fails on the reference, and the loader warns.
     for chunk in iter_csv_text(path, REQUIRED[OUTCOMES], label=file):
-        saw_rows = True
         _check_outcomes_chunk(chunk, scan, problems, file)
-    if not saw_rows:
-        problems.add(file, "no data rows; expected at least one outcome count", row=2)
     scan.check_duplicates(file, problems)
     series = scan.series_table()
     _check_outcomes_table(series, problems, file)

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from impactbook.choices import list_choices
 from impactbook.workbook.cells import (
+    CONTROL_PROBLEM,
     address_problem,
     check_list_items,
     check_names,
@@ -90,6 +92,44 @@ def _period_bounds(series: pd.DataFrame) -> dict[str, tuple[pd.Period, pd.Period
     return bounds
 
 
+def _pair_bounds(series: pd.DataFrame) -> dict[tuple[str, str, str], tuple[pd.Period, pd.Period]]:
+    """(city, area, outcome) -> (first, last) period with data."""
+    return {(str(c), str(a), str(o)): (first, last) for c, a, o, first, last in
+            series[["city", "area", "outcome", "first", "last"]].itertuples(index=False)}
+
+
+def _check_pairs(city: str, lists: list[str], start: pd.Period | None,
+                 pairs: dict[tuple[str, str, str], tuple[pd.Period, pd.Period]], line: int,
+                 problems: Problems) -> None:
+    """Every (area, outcome) a programme's report estimates has data, with enough periods
+    before and after the start: an area and an outcome that each exist, but not together,
+    would otherwise pass here and fail inside the funder's report."""
+    # The estimator's own minimum (imported here: effects imports the workbook package).
+    from impactbook.effects.its import MIN_PRE_OBSERVED
+
+    outcomes = split_list(lists[2])
+    for column, value in zip(("area", "comparison_areas"), lists[:2], strict=True):
+        for area in split_list(value):
+            has = sorted(o for (c, a, o) in pairs if c == city and a == area)
+            for outcome in outcomes:
+                span = pairs.get((city, area, outcome))
+                if span is None:
+                    if has and any(c == city and o == outcome for (c, _, o) in pairs):
+                        problems.add(INTERVENTIONS, f"area {shorten(area)!r} has no "
+                                     f"{shorten(outcome)!r} data for {city} in outcomes.csv "
+                                     f"(its outcomes: {list_choices(has)})", line, column)
+                    continue
+                if start is None or frequency_of(start) != frequency_of(span[0]):
+                    continue  # no start, or one the city-wide check already refuses
+                before, after = (start - span[0]).n, (span[1] - start).n + 1
+                if before < MIN_PRE_OBSERVED or after < 1:
+                    problems.add(INTERVENTIONS, f"{shorten(area)} / {shorten(outcome)} has data "
+                                 f"{format_period(span[0])} to {format_period(span[1])}: "
+                                 f"{max(before, 0)} period(s) before the start and "
+                                 f"{max(after, 0)} from it; an estimate needs at least "
+                                 f"{MIN_PRE_OBSERVED} before and 1 after", line, column)
+
+
 def load_interventions(path: Path, series: pd.DataFrame | None, tags: pd.DataFrame | None,
                         problems: Problems, warnings: list[str]) -> pd.DataFrame:
     """Check interventions.csv; references are checked only against tables that loaded."""
@@ -125,6 +165,7 @@ def load_interventions(path: Path, series: pd.DataFrame | None, tags: pd.DataFra
         return frame
     keys = _series_keys(series)
     bounds = _period_bounds(series)
+    pairs = _pair_bounds(series)
     for idx, line, city, start_label, end_label, *lists in frame[
             ["line", "city", "start", "end", "area", "comparison_areas", "outcomes"]
     ].itertuples(name=None):
@@ -145,6 +186,9 @@ def load_interventions(path: Path, series: pd.DataFrame | None, tags: pd.DataFra
                 problems.add(file, f"outcome {shorten(outcome)!r} has no data for {city} in "
                              "outcomes.csv", line, "outcomes")
         start = starts[idx]
+        in_city_data = start is not None and frequency_of(start) == frequency_of(
+            bounds[city][0]) and bounds[city][0] < start <= bounds[city][1]
+        _check_pairs(city, lists, start if in_city_data else None, pairs, line, problems)
         if start is None:
             continue
         first, last = bounds[city]
@@ -204,7 +248,7 @@ def load_funders(path: Path, series: pd.DataFrame | None, tags: pd.DataFrame | N
     require_text(frame, ["funder", "email"], file, problems)
     # The mailer's rule for a display name: no control, format or separator character.
     problems.add_rows(file, frame, frame["funder"].map(has_control_chars), "funder",
-                      "funder name {value!r} contains a line break or control character")
+                      "funder name {value!r} " + CONTROL_PROBLEM)
     folded = frame["funder"].map(lambda name: " ".join(name.split()).casefold())
     problems.add_rows(file, frame, folded.duplicated() & (folded != ""), "funder",
                       "funder {value!r} is already listed on an earlier row")

@@ -1,0 +1,197 @@
+"""Excel workbooks in, and the generic source described by options alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from impactbook.cli import main
+from impactbook.errors import DataError, ParameterError
+from impactbook.ingest.sources import ingest_file
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
+NYPD = FIXTURES / "nypd_2019q4.csv.gz"
+
+
+def nypd_rows() -> tuple[list[str], list[list[str]]]:
+    text = gzip.decompress(NYPD.read_bytes()).decode("utf-8")
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    return list(frame.columns), frame.values.tolist()
+
+
+def nypd_workbook(path: Path) -> Path:
+    """A two-sheet workbook: a notes sheet first, then the NYPD rows with real date cells."""
+    header, rows = nypd_rows()
+    book = openpyxl.Workbook()
+    notes = book.active
+    notes.title = "Read me"
+    notes.append(["Exported from the NYPD portal", "2020-01-05"])
+    sheet = book.create_sheet("Shootings")
+    sheet.append(header)
+    date_col, precinct_col = header.index("OCCUR_DATE"), header.index("PRECINCT")
+    for row in rows:
+        cells: list[object] = list(row)
+        cells[date_col] = dt.datetime.strptime(row[date_col], "%m/%d/%Y")
+        cells[precinct_col] = int(row[precinct_col])  # a number cell, not text
+        sheet.append(cells)
+    book.save(path)
+    return path
+
+
+def test_xlsx_sheet_gives_the_same_counts_as_the_csv(tmp_path):
+    book = nypd_workbook(tmp_path / "nypd.xlsx")
+    from_csv = ingest_file("nypd-shootings", NYPD)
+    from_xlsx = ingest_file("nypd-shootings", book, sheet="Shootings")
+    pd.testing.assert_frame_equal(from_xlsx.outcomes, from_csv.outcomes)
+
+
+def test_xlsx_first_sheet_by_default_and_sheet_named_in_errors(tmp_path):
+    book = nypd_workbook(tmp_path / "nypd.xlsx")
+    with pytest.raises(DataError) as info:
+        ingest_file("nypd-shootings", book)  # the first sheet is the notes
+    problem = info.value.problems[0]
+    assert problem.file == f"{book}, sheet 'Read me'"
+    assert problem.row == 1 and problem.column == "OCCUR_DATE"
+    assert problem.message.endswith(
+        "(the first sheet; the workbook also has Shootings: --sheet NAME)")
+
+
+def test_xlsx_bad_cell_is_named_by_sheet_and_row(tmp_path):
+    book_path = nypd_workbook(tmp_path / "nypd.xlsx")
+    book = openpyxl.load_workbook(book_path)
+    sheet = book["Shootings"]
+    header = [c.value for c in sheet[1]]
+    sheet.cell(row=7, column=header.index("OCCUR_DATE") + 1, value="sometime")
+    book.save(book_path)
+    with pytest.raises(DataError) as info:
+        ingest_file("nypd-shootings", book_path, sheet="Shootings")
+    first = info.value.problems[0]
+    assert str(first) == (f"{book_path}, sheet 'Shootings', row 7, column 'OCCUR_DATE': cannot "
+                          "read date 'sometime'; expected YYYY-MM-DD (with or without a time "
+                          "and zone), M/D/YYYY, M/D/YY, an Excel serial day number")
+
+
+def test_xlsx_unknown_sheet_suggests_the_close_one(tmp_path):
+    book = nypd_workbook(tmp_path / "nypd.xlsx")
+    with pytest.raises(ParameterError) as info:
+        ingest_file("nypd-shootings", book, sheet="shootings")
+    assert str(info.value) == ("parameter 'sheet': got 'shootings', expected a sheet of "
+                               "nypd.xlsx: Read me, Shootings; did you mean 'Shootings'?")
+
+
+def test_sheet_option_on_a_csv_is_refused():
+    with pytest.raises(ParameterError, match="not an .xlsx workbook"):
+        ingest_file("nypd-shootings", NYPD, sheet="Shootings")
+
+
+# --- generic by options ------------------------------------------------------------------
+
+SPRINGFIELD = ("Case No,Occurred On,Beat,Victims\n"
+               "A1,01/03/2021 10:00 PM,7,1\n"
+               "A2,01/15/2021 01:00 AM,07,2\n"
+               "A3,01/31/2021 11:00 PM,8,1\n"
+               "A3,01/31/2021 11:00 PM,8,1\n"
+               "A4,02/03/2021 09:00 AM,,3\n"
+               "A5,02/28/2021 09:00 AM,8,1\n")
+
+
+@pytest.fixture()
+def springfield(tmp_path) -> Path:
+    path = tmp_path / "springfield.csv"
+    path.write_text(SPRINGFIELD, encoding="utf-8")
+    return path
+
+
+def counts(result, area="citywide"):
+    frame = result.outcomes
+    return frame[frame["area"] == area].set_index("period")["count"].to_dict()
+
+
+def test_generic_by_options_rows_incidents_and_sums(springfield):
+    base = {"city": "Springfield", "outcome": "shootings", "date_column": "Occurred On",
+            "area_column": "Beat", "area_prefix": "Beat "}
+    rows = ingest_file("generic", springfield, settings=base)
+    assert counts(rows) == {"2021-01": 4, "2021-02": 2}
+    assert counts(rows, "Beat 7") == {"2021-01": 2, "2021-02": 0}
+    incidents = ingest_file("generic", springfield, settings={
+        **base, "count": ["incidents"], "key_column": "Case No"})
+    assert counts(incidents) == {"2021-01": 3, "2021-02": 2}
+    victims = ingest_file("generic", springfield, settings={**base, "count": ["sum-of",
+                                                                              "Victims"]})
+    assert counts(victims) == {"2021-01": 5, "2021-02": 4}
+    assert set(victims.outcomes["area"]) == {"citywide", "Beat 7", "Beat 8"}
+
+
+def test_generic_options_win_over_the_mapping(springfield, tmp_path):
+    mapping = tmp_path / "m.json"
+    mapping.write_text('{"city": "Shelbyville", "outcome": "shootings", '
+                       '"date_column": "Occurred On"}')
+    result = ingest_file("generic", springfield, mapping=mapping,
+                         settings={"city": "Springfield"})
+    assert set(result.outcomes["city"]) == {"Springfield"}
+
+
+def test_generic_errors_name_the_option_and_the_real_columns(springfield):
+    with pytest.raises(DataError) as info:
+        ingest_file("generic", springfield, settings={"city": "Springfield"})
+    assert info.value.lines == [
+        "options: missing setting 'outcome' (--outcome); required: --city, --outcome, "
+        "--date-column",
+        "options: missing setting 'date_column' (--date-column); required: --city, "
+        "--outcome, --date-column"]
+    with pytest.raises(DataError) as info:
+        ingest_file("generic", springfield, settings={
+            "city": "Springfield", "outcome": "shootings", "date_column": "Occured On"})
+    assert info.value.lines == [
+        f"{springfield}, row 1, column 'Occured On': missing column 'Occured On'; did you "
+        "mean 'Occurred On'?; the settings name columns Occured On; the file has Beat, "
+        "Case No, Occurred On, Victims"]
+    with pytest.raises(DataError) as info:
+        ingest_file("generic", springfield, settings={
+            "city": "S", "outcome": "s", "date_column": "Occurred On", "count": ["incidents"]})
+    assert info.value.lines == [
+        "options: setting 'count' (--count) incidents needs setting 'key_column' "
+        "(--key-column): the column whose unique values are incidents"]
+    with pytest.raises(DataError) as info:
+        ingest_file("generic", springfield, settings={
+            "city": "S", "outcome": "s", "date_column": "Occurred On", "count": ["sum-of",
+                                                                                 "Case No"]})
+    assert info.value.lines[0] == (f"{springfield}, row 2, column 'Case No': 'A1' is not a "
+                                   "non-negative whole number (the count to sum)")
+
+
+def test_generic_options_are_refused_for_a_named_source(springfield):
+    with pytest.raises(ParameterError) as info:
+        ingest_file("nypd-shootings", springfield, settings={"city": "Springfield"})
+    assert str(info.value) == ("parameter 'city': got 'Springfield', expected nothing for "
+                               "source nypd-shootings: this option is for generic")
+
+
+def test_cli_generic_flags_only(springfield, tmp_path, capsys):
+    code = main(["ingest", "generic", str(springfield), "--data", str(tmp_path / "wb"),
+                 "--city", "Springfield", "--outcome", "shooting victims",
+                 "--date-column", "Occurred On", "--area-column", "Beat",
+                 "--area-prefix", "Beat ", "--count", "sum-of", "Victims"])
+    assert code == 0
+    written = pd.read_csv(tmp_path / "wb" / "outcomes.csv", dtype={"period": str})
+    city = written[written["area"] == "citywide"].set_index("period")["count"]
+    assert city.to_dict() == {"2021-01": 5, "2021-02": 4}
+
+
+def test_ingest_help_lists_every_mapping_key(capsys):
+    from impactbook.ingest.mapping import MAPPING_KEYS
+
+    with pytest.raises(SystemExit):
+        main(["ingest", "--help"])
+    out = capsys.readouterr().out
+    for key in MAPPING_KEYS:
+        assert f"  {key} " in out
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for key in MAPPING_KEYS:
+        assert f"`{key}`" in readme
