@@ -38,3 +38,7 @@ HEADLINE_RULE = ("each outcome's figure comes from the strongest design its data
 # 250), and the seed they are drawn with, so a report is reproducible.
 DEFAULT_PLACEBOS = 250
 PLACEBO_SEED = 20130101
+
+#: The fewest observed periods before the start an interrupted time series fits on; the
+#: workbook's programme check uses the same number so a valid programme can be estimated.
+MIN_PRE_OBSERVED = 6
