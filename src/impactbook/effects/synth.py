@@ -4,8 +4,8 @@ Two designs share one :class:`~impactbook.effects.Estimate` (method ``"synth"``)
 
 * **Classic** (Abadie & Gardeazabal 2003; Abadie, Diamond & Hainmueller 2010) for one
   programme area (a precinct, a district) against the city's other areas: non-negative donor
-  weights summing to one chosen by ``pysyncon.Synth`` so that the weighted donors reproduce the
-  area's pre-period. Predictors are the pre-period yearly means of the outcome with equal
+  weights summing to one (pysyncon's problem, solved with Clarabel) so that the weighted donors
+  reproduce the area's pre-period. Predictors are the pre-period yearly means of the outcome with equal
   importance (a fixed V): pysyncon's nested search for V takes ~15 s a fit, which the placebo
   test would repeat for every donor, and with the outcome's own history as the only predictor
   equal weights are the usual choice. The fit is then judged on every pre-period.
@@ -49,14 +49,39 @@ def _yearly_means(Y: pd.DataFrame, per_year: int) -> pd.DataFrame:
 
 def fit_classic(Y_pre: pd.DataFrame, treated: str, donors: Sequence[str],
                 per_year: int) -> pd.Series:
-    """Donor weights (non-negative, summing to one) from pysyncon's Synth with a fixed V."""
-    from pysyncon import Synth
+    """Donor weights (non-negative, summing to one) for a fixed, equal V.
 
+    The problem is pysyncon's inner one (``Synth.w_optimize``: minimise
+    ``0.5 w'Pw - q'w`` with ``P = X0'VX0``, ``q = X1'VX0`` over the simplex), solved by
+    Clarabel's interior point instead of SLSQP with numerical gradients: the same optimum
+    (a test checks it against ``pysyncon.Synth.fit``) in about 2 ms instead of 80 ms, which
+    the placebo-in-space test pays once for every donor.
+    """
     predictors = _yearly_means(Y_pre, per_year)
-    fit = Synth()
-    fit.fit(X0=predictors[list(donors)], X1=predictors[treated], Z0=Y_pre[list(donors)],
-            Z1=Y_pre[treated], custom_V=np.full(len(predictors), 1.0 / len(predictors)))
-    return pd.Series(np.asarray(fit.W, float), index=list(donors), name="weight")
+    X0 = predictors[list(donors)].to_numpy(float)
+    X1 = predictors[treated].to_numpy(float)
+    v = np.full(len(predictors), 1.0 / len(predictors))
+    P = X0.T @ (v[:, None] * X0)
+    q = X1 @ (v[:, None] * X0)
+    return pd.Series(simplex_qp(P, q), index=list(donors), name="weight")
+
+
+def simplex_qp(P: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """argmin ``0.5 w'Pw - q'w`` subject to ``w >= 0`` and ``sum(w) = 1`` (Clarabel)."""
+    import clarabel
+    import scipy.sparse as sp
+
+    n = len(q)
+    scale = max(float(np.abs(P).max()), 1e-12)  # same optimum, better conditioned
+    A = sp.vstack([sp.csc_matrix(np.ones((1, n))), -sp.identity(n)], format="csc")
+    b = np.concatenate([[1.0], np.zeros(n)])
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    cones = [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(n)]
+    solution = clarabel.DefaultSolver(sp.csc_matrix(np.triu(P / scale)), -q / scale, A, b,
+                                      cones, settings).solve()
+    weights = np.maximum(np.asarray(solution.x, float), 0.0)
+    return weights / weights.sum()
 
 
 @dataclass(frozen=True)
