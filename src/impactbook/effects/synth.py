@@ -5,10 +5,12 @@ Two designs share one :class:`~impactbook.effects.Estimate` (method ``"synth"``)
 * **Classic** (Abadie & Gardeazabal 2003; Abadie, Diamond & Hainmueller 2010) for one
   programme area (a precinct, a district) against the city's other areas: non-negative donor
   weights summing to one (pysyncon's problem, solved with Clarabel) so that the weighted donors
-  reproduce the area's pre-period. Predictors are the pre-period yearly means of the outcome with equal
-  importance (a fixed V): pysyncon's nested search for V takes ~15 s a fit, which the placebo
-  test would repeat for every donor, and with the outcome's own history as the only predictor
-  equal weights are the usual choice. The fit is then judged on every pre-period.
+  reproduce the area's pre-period. Predictors are the pre-period yearly means of the outcome
+  with equal importance (a fixed V): pysyncon's nested search for V takes ~15 s a fit, which
+  the placebo test would repeat for every donor, and with the outcome's own history as the only
+  predictor equal weights are the usual choice. The fit is then judged on every pre-period.
+  When the area lies inside its donors' range the optimum is a face, not a point: the weights
+  (and so the synthetic series after the start) are then one of several equally good fits.
 * **Micro** (:mod:`.microsynth`) for many small treated units (census blocks), matching every
   pre-period of all the programme's outcomes and the block covariates exactly.
 
