@@ -90,6 +90,15 @@ def _period_from_code(freq_bit: int, code: int) -> pd.Period:
     return pd.Period(year=code // 12, month=code % 12 + 1, freq=MONTHLY)
 
 
+def _period_labels(freq: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """Workbook labels of coded periods, each distinct period formatted once (a chunk of
+    100,000 rows holds a few hundred periods at most)."""
+    distinct, where = np.unique(np.asarray(freq, np.int64) * (1 << 32) + code, return_inverse=True)
+    labels = np.array([format_period(_period_from_code(int(k >> 32), int(k & 0xFFFFFFFF)))
+                       for k in distinct], dtype=object)
+    return labels[where]
+
+
 class _OutcomeScan:
     """Streams outcomes.csv chunks keeping compact state for the cross-row checks.
 
@@ -220,8 +229,7 @@ def _check_outcomes_chunk(chunk: pd.DataFrame, scan: _OutcomeScan, problems: Pro
         good = chunk.loc[is_good]
         scan.rows.append(pd.DataFrame({
             "city": good["city"], "area": good["area"], "outcome": good["outcome"],
-            "period": [format_period(_period_from_code(f, c))
-                       for f, c in zip(freq[is_good], code[is_good], strict=True)],
+            "period": _period_labels(freq[is_good], code[is_good]),
             "count": counts[is_good].astype("int64"), "population": population[is_good],
             "freq": np.where(freq[is_good] == 1, QUARTERLY, MONTHLY),
             "line": good["line"].astype("int64"),
