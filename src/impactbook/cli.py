@@ -107,7 +107,8 @@ def _template(args: argparse.Namespace) -> Path | None:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from impactbook.render.batch import render_city
-    from impactbook.render.plan import CITY, typed_parameters
+    from impactbook.render.options import typed_parameters
+    from impactbook.render.plan import CITY
 
     parameters = typed_parameters(CITY, args.param, template=_template(args))
     entry = render_city(Path(args.data), args.city, Path(args.out),
@@ -120,7 +121,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
     from impactbook.render.batch import summarize_intervention
-    from impactbook.render.plan import INTERVENTION, typed_parameters
+    from impactbook.render.options import typed_parameters
+    from impactbook.render.plan import INTERVENTION
 
     parameters = typed_parameters(INTERVENTION, args.param, template=_template(args))
     entry = summarize_intervention(Path(args.data), args.intervention, Path(args.out),
@@ -135,7 +137,8 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from impactbook.demo import batch_summary_lines
     from impactbook.render.batch import allowing_incomplete, run_batch
-    from impactbook.render.plan import batch_parameters, plan_batch, template_kind
+    from impactbook.render.options import batch_parameters, template_kind
+    from impactbook.render.plan import plan_batch
 
     if args.executor == "dask" and not args.scheduler:
         from impactbook.errors import ParameterError

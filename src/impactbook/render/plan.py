@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from impactbook import __version__
 from impactbook.defaults import DEFAULT_FORMATS
-from impactbook.errors import DataError, ParameterError, RenderError
+from impactbook.errors import DataError, RenderError
 from impactbook.fsutil import safe_join, sha256_bytes, sha256_file, slugify
 from impactbook.workbook.model import unknown_value
 
@@ -287,59 +287,13 @@ def validated_workbook(digest: str) -> Workbook | None:
     return found if found is not None and found.digest == digest else None
 
 
-def _notebook(notebooks_dir: Path, kind: str, template: Path | None = None) -> tuple[str, str]:
+def notebook_and_hash(notebooks_dir: Path, kind: str,
+                      template: Path | None = None) -> tuple[str, str]:
+    """The notebook a ``kind`` of report renders (the template if given) and its hash."""
     path = Path(template) if template else Path(notebooks_dir) / NOTEBOOK_FILES[kind]
     if not path.exists():
         raise RenderError(kind, f"notebook {path} does not exist")
     return str(path.resolve()), sha256_file(path)
-
-
-#: The parameters each kind of report gets from its own options, never from ``-p``.
-RESERVED = {CITY: {"city": "--city", "data_dir": "--data"},
-            INTERVENTION: {"intervention": "--intervention", "data_dir": "--data"}}
-
-
-def template_kind(path: Path) -> str:
-    """Which kind of report a notebook is, from its parameters: ``city`` or ``intervention``."""
-    from impactbook.render.parameters import parameter_defaults, read_notebook_json
-
-    names = set(parameter_defaults(read_notebook_json(path)))
-    kinds = [kind for kind in (CITY, INTERVENTION) if kind in names]
-    if len(kinds) != 1:
-        raise ParameterError("template", str(path), "a report notebook whose parameters cell "
-                             "assigns either 'city' (a city report) or 'intervention' (a "
-                             "summary)")
-    return kinds[0]
-
-
-def typed_parameters(kind: str, pairs: Sequence[Sequence[str]], *,
-                     template: Path | None = None, notebooks_dir: Path | None = None,
-                     ignore_unknown: bool = False) -> dict:
-    """``-p NAME VALUE`` pairs typed for the notebook a ``kind`` report renders."""
-    from impactbook.render.parameters import cli_parameters, read_notebook_json
-
-    notebook, _ = _notebook(Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
-                            kind, template)
-    if template is not None and template_kind(Path(notebook)) != kind:
-        what = "a city report" if kind == CITY else "an intervention summary"
-        raise ParameterError("template", str(template), f"{what} notebook (its parameters "
-                             f"cell assigns {kind!r})")
-    return cli_parameters(read_notebook_json(Path(notebook)), pairs, reserved=RESERVED[kind],
-                          ignore_unknown=ignore_unknown)
-
-
-def batch_parameters(pairs: Sequence[Sequence[str]], *, templates: Mapping[str, Path],
-                     notebooks_dir: Path | None = None) -> dict[str, dict]:
-    """Each ``-p`` typed for every batch notebook that declares it; a name no notebook declares
-    is an error."""
-    typed = {kind: typed_parameters(kind, pairs, template=templates.get(kind),
-                                    notebooks_dir=notebooks_dir, ignore_unknown=True)
-             for kind in (CITY, INTERVENTION)}
-    for name, value in pairs:
-        if not any(name in params for params in typed.values()):
-            typed_parameters(CITY, [(name, value)], template=templates.get(CITY),
-                             notebooks_dir=notebooks_dir)  # raises, naming the option
-    return typed
 
 
 def check_job(job: ReportJob) -> ReportJob:
@@ -355,7 +309,7 @@ def check_job(job: ReportJob) -> ReportJob:
 def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
               formats: tuple[str, ...], page_size: str, *, template: Path | None = None,
               extra: Mapping[str, object] | None = None) -> ReportJob:
-    notebook, nb_hash = _notebook(notebooks_dir, CITY, template)
+    notebook, nb_hash = notebook_and_hash(notebooks_dir, CITY, template)
     slug = slugify(city)
     types = wb.interventions.loc[wb.interventions["city"] == city, "intervention"]
     return check_job(ReportJob(
@@ -370,7 +324,7 @@ def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
                       notebooks_dir: Path, formats: tuple[str, ...],
                       page_size: str, *, template: Path | None = None,
                       extra: Mapping[str, object] | None = None) -> ReportJob:
-    notebook, nb_hash = _notebook(notebooks_dir, INTERVENTION, template)
+    notebook, nb_hash = notebook_and_hash(notebooks_dir, INTERVENTION, template)
     return check_job(ReportJob(
         id=f"{INTERVENTION}/{slug}", kind=INTERVENTION, name=kind, slug=slug,
         notebook=notebook,
