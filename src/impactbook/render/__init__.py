@@ -1,11 +1,14 @@
 """Turning report notebooks into files, one at a time or as a batch.
 
 - :mod:`.kernel` one warm, isolated Jupyter kernel; :mod:`.kernel_reset` runs inside it.
+- :mod:`.parameters` a notebook's parameters cell: names, defaults, types, ``-p`` values.
 - :mod:`.notebook` parameters, execution and writing of one report (ipynb, HTML, PDF).
 - :mod:`.export` nbconvert HTML (sanitised) and the WeasyPrint PDF.
 - :mod:`.plan` one job per report, keyed by everything that shapes it.
+- :mod:`.options` ``-p`` and ``--template`` typed for a kind of report.
 - :mod:`.workers` long-lived local worker processes.
-- :mod:`.batch` runs a plan: reuse, faults, manifest, index, Dask.
+- :mod:`.batch` runs a plan: reuse, faults, manifest, index.
+- :mod:`.dask_executor` the same plan on a Dask cluster.
 """
 
 from importlib import import_module

@@ -3,6 +3,8 @@
 - :mod:`.content` every number of a city report and of an intervention summary, as plain data.
 - :mod:`.sections` one ``show_*`` function per notebook section (the notebooks' edge).
 - :mod:`.plots` the figures, each a function returning a matplotlib ``Figure``.
+- :mod:`.tables` the report's tables with column names in words.
+- :mod:`.format` the one formatter of percentages, intervals, p-values and counts.
 - :mod:`.index_page` the run's ``index.html``.
 
 The names below are imported on first use: writing ``index.html`` (an unchanged batch rerun)
