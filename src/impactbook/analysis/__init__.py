@@ -216,7 +216,7 @@ def estimate_resolved(workbook: Workbook, resolved: Resolved,
                       request: EstimateRequest) -> effects.Estimate:
     labels = {"city": resolved.city, "area": resolved.area_label, "outcome": resolved.outcome}
     if request.method == "synth":
-        from impactbook.analysis_synth import synth_estimate
+        from impactbook.analysis.synth import synth_estimate
 
         return synth_estimate(workbook, resolved, request)
     if request.method == "comparison":
