@@ -365,6 +365,17 @@ def test_committed_outcomes_equal_the_build_from_raw():
     assert (REPO / "data" / "raw" / "INGEST_NOTES.txt").read_text(encoding="utf-8") == notes_text
 
 
+def test_committed_block_tables_equal_the_build_from_raw():
+    from impactbook.ingest.sources import unit_tables_text
+
+    raw = REPO / "data" / "raw" / "seattle_dmi_microsynth_block_quarter.csv.gz"
+    tables = unit_tables_text("seattle-dmi", raw)
+    for name in ("areas.csv", "unit_outcomes.csv"):
+        assert (REPO / "data" / name).read_text(encoding="utf-8") == tables[name], name
+    areas = tables["areas.csv"].splitlines()
+    assert len(areas) == 1 + 9642 and sum(",DMI blocks," in a for a in areas) == 39
+
+
 def test_ingest_into_workbook_merges_and_dry_run_writes_nothing(tmp_path):
     from impactbook.ingest.sources import ingest_into_workbook
 
@@ -389,3 +400,16 @@ def test_ragged_row_is_located(tmp_path, source, fixture):
         ingest_file(source, path)
     assert info.value.problems[0].row == 4
     assert "fields, the header has" in info.value.problems[0].message
+
+
+def test_ingest_seattle_writes_the_block_tables(tmp_path):
+    from impactbook.ingest.sources import ingest_into_workbook
+
+    raw = REPO / "data" / "raw" / "seattle_dmi_microsynth_block_quarter.csv.gz"
+    summary = ingest_into_workbook("seattle-dmi", raw, tmp_path)
+    assert summary.written and (tmp_path / "outcomes.csv").exists()
+    areas = pd.read_csv(tmp_path / "areas.csv")
+    assert list(areas.columns[:4]) == ["city", "area", "population", "within"]
+    assert len(areas) == 9642 and (areas["within"] == "DMI blocks").sum() == 39
+    units = pd.read_csv(tmp_path / "unit_outcomes.csv", nrows=5)
+    assert list(units.columns) == ["city", "area", "outcome", "period", "count"]

@@ -98,7 +98,15 @@ def test_unknown_comparison_area_is_blamed_on_comparison_areas(capsys):
 # --- render: which cities are offered --------------------------------------------------------
 
 def test_render_refuses_a_city_with_data_but_no_programme(capsys, tmp_path):
-    code, _, err = run(capsys, "render", "--data", str(DATA), "--city", "Seattle", "--out",
+    # The default workbook without its Seattle programme: Seattle keeps its data.
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("outcomes.csv", "news.csv", "tags.csv", "funders.csv"):
+        (data / name).write_bytes((DATA / name).read_bytes())
+    rows = (DATA / "interventions.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (data / "interventions.csv").write_text(
+        "".join(r for r in rows if not r.startswith("seattle-dmi,")), encoding="utf-8")
+    code, _, err = run(capsys, "render", "--data", str(data), "--city", "Seattle", "--out",
                        str(tmp_path / "run"))
     assert code == 1
     assert err == ("impactbook: error: parameter 'city': got 'Seattle', expected a city with a "

@@ -30,7 +30,7 @@ from impactbook.workbook import (
 )
 from impactbook.workbook.periods import frequency_of, parse_period
 
-Method = Literal["its", "prepost", "comparison"]
+Method = Literal["its", "prepost", "comparison", "synth"]
 
 
 class EstimateRequest(BaseModel):
@@ -46,11 +46,15 @@ class EstimateRequest(BaseModel):
     post_periods: int | None = Field(default=None, ge=1, le=10_000)
     method: Method = "its"
     comparison_areas: tuple[str, ...] | None = None
+    # synth: the donor pool (default every other area of the city) and micro-synthetic
+    # control's number of placebo groups (default defaults.DEFAULT_PLACEBOS).
+    donors: tuple[str, ...] | None = None
+    placebos: int | None = Field(default=None, ge=0, le=10_000)
     slope_change: bool = False
     family: Literal["quasi-poisson", "negative-binomial"] = "quasi-poisson"
     robust: Literal["none", "hac"] = "none"
 
-    @field_validator("comparison_areas", mode="before")
+    @field_validator("comparison_areas", "donors", mode="before")
     @classmethod
     def _split_areas(cls, value):
         if isinstance(value, str):
@@ -211,6 +215,10 @@ def comparison_panel(source: Workbook | pd.DataFrame, resolved: Resolved) -> pd.
 def estimate_resolved(workbook: Workbook, resolved: Resolved,
                       request: EstimateRequest) -> effects.Estimate:
     labels = {"city": resolved.city, "area": resolved.area_label, "outcome": resolved.outcome}
+    if request.method == "synth":
+        from impactbook.analysis_synth import synth_estimate
+
+        return synth_estimate(workbook, resolved, request)
     if request.method == "comparison":
         panel = comparison_panel(workbook, resolved)
         return effects.estimate_comparison(

@@ -72,12 +72,14 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
     request = make_request(
         city=args.city, outcome=args.outcome, area=args.area, start=args.start,
         pre_periods=args.pre_periods, post_periods=args.post_periods, method=args.method,
-        comparison_areas=args.comparison_areas, slope_change=args.slope_change,
+        comparison_areas=args.comparison_areas, donors=args.donors, placebos=args.placebos,
+        slope_change=args.slope_change,
         family=args.family, robust=args.robust,
     )
     estimate = run_estimate(Path(args.data), request)
     if args.json:
-        print(json.dumps(estimate.to_dict(), allow_nan=False))
+        print(json.dumps(estimate.to_dict(with_details=request.method == "synth"),
+                         allow_nan=False))
     else:
         from impactbook.effects import describe_finding
 
@@ -300,8 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
                      "interventions.csv)")
     sub.add_argument("--pre-periods", type=int, metavar="N")
     sub.add_argument("--post-periods", type=int, metavar="N")
-    sub.add_argument("--method", choices=("its", "prepost", "comparison"), default="its")
+    sub.add_argument("--method", choices=("its", "prepost", "comparison", "synth"),
+                     default="its")
     sub.add_argument("--comparison-areas", metavar='"A;B"')
+    sub.add_argument("--donors", metavar='"A;B"', help="synth: the donor areas (default: the "
+                     "city's other areas)")
+    sub.add_argument("--placebos", type=int, metavar="N", help="synth: placebo groups of a "
+                     "micro-synthetic control (default 250)")
     sub.add_argument("--slope-change", action="store_true", help="its: add a trend change")
     sub.add_argument("--family", choices=("quasi-poisson", "negative-binomial"),
                      default="quasi-poisson")

@@ -33,3 +33,12 @@ HEADLINE_RULE = ("each outcome's figure comes from the strongest design its data
                  "pass the pre-trend check, then the interrupted time series, then pre/post); "
                  "the report's headline is the result with the strongest design, the first "
                  "programme in the workbook (and its first outcome) on ties")
+
+# Placebo groups of a micro-synthetic control's permutation test (microsynth's own default is
+# 250), and the seed they are drawn with, so a report is reproducible.
+DEFAULT_PLACEBOS = 250
+PLACEBO_SEED = 20130101
+
+#: The fewest observed periods before the start an interrupted time series fits on; the
+#: workbook's programme check uses the same number so a valid programme can be estimated.
+MIN_PRE_OBSERVED = 6

@@ -3,6 +3,8 @@
 - :func:`estimate_its` - interrupted time series (segmented count regression; the default).
 - :func:`estimate_prepost` - naive equal-window before/after means.
 - :func:`estimate_comparison` - difference-in-differences against comparison areas.
+- :func:`estimate_synth` - synthetic control against the city's other areas (placebo in space);
+  :func:`fit_microsynth` / :func:`estimate_microsynth` for many small treated units (blocks).
 - :func:`check_placebo_in_time` - false start dates inside the pre-period.
 - :func:`pool_random_effects` - random-effects pooling across programmes, one outcome at a time.
 - :func:`choose_headline` - the strongest design the data support, and disagreements.
@@ -19,6 +21,7 @@ from impactbook.effects.findings import (
     describe_change_pct,
     describe_finding,
     describe_interval,
+    describe_permutation,
     describe_places,
     describe_pooled,
 )
@@ -27,6 +30,7 @@ from impactbook.effects.its import build_its_design, default_fourier_pairs, esti
 from impactbook.effects.placebo import PlaceboResult, check_placebo_in_time
 from impactbook.effects.pooled import MIN_PROGRAMMES, PooledResult, pool_random_effects
 from impactbook.effects.prepost import estimate_prepost
+from impactbook.effects.synth import estimate_microsynth, estimate_synth, fit_microsynth
 from impactbook.effects.weighing import (
     DESIGN_ORDER,
     HeadlineChoice,
@@ -51,11 +55,15 @@ __all__ = [
     "describe_change_pct",
     "describe_finding",
     "describe_interval",
+    "describe_permutation",
     "describe_places",
     "describe_pooled",
     "designs_disagree",
     "estimate_comparison",
     "estimate_its",
+    "estimate_microsynth",
     "estimate_prepost",
+    "estimate_synth",
+    "fit_microsynth",
     "pool_random_effects",
 ]

@@ -45,6 +45,7 @@ INTERVAL_NAMES = {"model": "model", "newey-west": "Newey-West (wider than the mo
                   "newey-west (asked)": "Newey-West"}
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
+PERMUTATION_ALPHA = 0.05  # a synthetic control's change is clear below this permutation p
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class Estimate:
     observed: pd.Series | None = field(default=None, repr=False, compare=False)
     fitted: pd.Series | None = field(default=None, repr=False, compare=False)
     counterfactual: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    #: Synthetic control only: observed minus synthetic per period, one column per placebo.
+    placebo_gaps: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def percent_change(self) -> float:
@@ -114,7 +117,12 @@ class Estimate:
 
     @property
     def excludes_no_change(self) -> bool:
-        """True when the 95% interval lies wholly above or wholly below a ratio of 1."""
+        """True when the 95% interval lies wholly above or wholly below a ratio of 1.
+
+        A synthetic control has no interval: its two-sided permutation p below 5% decides.
+        """
+        if self.method == "synth":
+            return math.isfinite(self.p_value) and self.p_value < PERMUTATION_ALPHA
         return self.ci_high < 1.0 or self.ci_low > 1.0
 
     def to_dict(self, *, with_details: bool = False) -> dict[str, Any]:

@@ -68,6 +68,8 @@ def describe_finding(estimate: Estimate) -> str:
         against = "the synthetic control (a weighted mix of the city's other areas) implies"
     else:
         against = "the pre-programme trend projected"
+    if estimate.method == "synth":
+        return _describe_synth(estimate, subject, change, span, against)
     bracket = f"95% interval {interval}; {estimate.design}"
     if estimate.interval_source == "newey-west":
         bracket += ", interval widened for autocorrelated periods (Newey-West)"
@@ -90,6 +92,41 @@ def describe_finding(estimate: Estimate) -> str:
         direction = "fall" if estimate.ci_high < 1 else "rise"
         verdict = (f"This is evidence of a {direction}, though this design alone cannot rule "
                    "out other causes.")
+    caveats = describe_caveats(estimate.warnings)
+    caution = f" Caution: {caveats}." if caveats else ""
+    return f"{_place(estimate)}, {body}. {verdict}{caution}"
+
+
+def describe_permutation(estimate: Estimate) -> str:
+    """The permutation result in words: where the real gap falls among the placebos'."""
+    details = estimate.details
+    n = details.get("placebos", 0)
+    lower = details.get("p_value_lower", math.nan)
+    return (f"against {n} placebos (areas or groups given the programme's start as if "
+            f"treated), a fall this large or larger has permutation p = {lower:.3f} "
+            f"(one-sided), and a change this far from the synthetic control either way "
+            f"p = {estimate.p_value:.3f}; no p can be below 1/{n + 1} = {1 / (n + 1):.3f}")
+
+
+def _describe_synth(estimate: Estimate, subject: str, change: str, span: str,
+                    against: str) -> str:
+    is_fall = estimate.excludes_no_change and estimate.rate_ratio < 1
+    is_rise = estimate.excludes_no_change and estimate.rate_ratio > 1
+    test = describe_permutation(estimate)
+    averted = estimate.events_averted[0]
+    what = estimate.outcome or "events"
+    events = (f"about {_about(abs(averted))} {'fewer' if averted >= 0 else 'more'} {what} than "
+              "the synthetic control" if math.isfinite(averted) else "")
+    if is_fall or is_rise:
+        body = f"{subject} were {change} than {against} {span} ({estimate.design}: {events})"
+        verdict = (f"The permutation test puts this among the most extreme of the placebos "
+                   f"({test}): evidence of a {'fall' if is_fall else 'rise'}, though the "
+                   "design alone cannot rule out other causes.")
+    else:
+        body = (f"{subject} showed no clear change against what {against} {span} ({change}, "
+                f"{estimate.design}: {events})")
+        verdict = (f"The permutation test does not set this apart from the placebos ({test}), "
+                   "so this is not evidence of an effect, nor of none.")
     caveats = describe_caveats(estimate.warnings)
     caution = f" Caution: {caveats}." if caveats else ""
     return f"{_place(estimate)}, {body}. {verdict}{caution}"

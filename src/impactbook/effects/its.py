@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from impactbook.defaults import DEFAULT_POST_PERIODS
+from impactbook.defaults import DEFAULT_POST_PERIODS, MIN_PRE_OBSERVED
 from impactbook.effects._fit import fit_count_model
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, Window, fourier_terms, make_window
@@ -23,8 +23,6 @@ from impactbook.effects.estimate import Z_95, Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
 from impactbook.effects.magnitude import effect_summary, events_averted
 from impactbook.workbook.periods import QUARTERLY
-
-MIN_PRE_OBSERVED = 6
 
 
 def default_fourier_pairs(freq: str) -> int:

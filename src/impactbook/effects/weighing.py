@@ -86,12 +86,16 @@ def _disagreement(chosen: Estimate, other: Estimate | None) -> str | None:
 
 
 def _said(est: Estimate) -> str:
+    if est.method == "synth":  # no interval: its permutation test
+        return (f"{describe_change_pct(est.percent_change)} (permutation p = "
+                f"{est.p_value:.3f})")
     return (f"{describe_change_pct(est.percent_change)} (95% interval "
             f"{describe_interval(est.ci_low, est.ci_high)})")
 
 
 def _why_not(method: str) -> str:
     if method == "synth":
-        return "the synthetic control's pre-period fit is poor"
+        return ("the synthetic control's pre-period fit is poor, or it has fewer than 10 "
+                "donors")
     return ("the comparison areas were trending differently before the start, or too few "
             "periods to check")

@@ -2,7 +2,8 @@
 
 Run ``python -m impactbook.ingest.default_workbook [--data DIR]``. The result depends only on
 the files in ``DIR/raw`` (same input, byte-identical output), and a test checks that the committed
-``data/outcomes.csv`` equals what this produces. The ingest notes go to ``raw/INGEST_NOTES.txt``.
+``data/outcomes.csv`` equals what this produces (and the Seattle blocks' ``unit_outcomes.csv``
+and ``areas.csv``). The ingest notes go to ``raw/INGEST_NOTES.txt``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from impactbook.ingest.sources import (
     format_outcomes_csv,
     ingest_file,
     merge_outcomes,
+    unit_tables_text,
     write_text_atomic,
 )
 
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImpactbookError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    for source, name, _ in RAW_INPUTS:
+        for table, text in (unit_tables_text(source, args.data / "raw" / name) or {}).items():
+            write_text_atomic(args.data / table, text)
     write_text_atomic(args.data / "outcomes.csv", csv_text)
     write_text_atomic(args.data / "raw" / NOTES_FILE, notes_text)
     print(f"wrote {args.data / 'outcomes.csv'} ({csv_text.count(chr(10)) - 1} rows)")

@@ -25,7 +25,7 @@ from impactbook.ingest.excel import is_excel, sheet_as_csv
 from impactbook.ingest.incident_query import KEYS, ROWS, IncidentSpec
 from impactbook.ingest.incidents import aggregate_incidents
 from impactbook.ingest.mapping import load_mapping, option_name, spec_from_mapping
-from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi
+from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi, seattle_dmi_blocks
 from impactbook.locks import workbook_lock
 from impactbook.workbook.outcomes import read_outcomes_table
 from impactbook.workbook.periods import format_period, frequency_of, parse_period
@@ -33,6 +33,8 @@ from impactbook.workbook.periods import format_period, frequency_of, parse_perio
 OUTCOME_COLUMNS = ["city", "area", "outcome", "period", "count"]
 SERIES_KEY = ["city", "area", "outcome"]
 OUTCOMES_FILE = "outcomes.csv"
+UNIT_OUTCOMES_FILE = "unit_outcomes.csv"
+AREAS_FILE = "areas.csv"
 
 INCIDENT_SPECS: dict[str, IncidentSpec] = {
     "chicago-homicides": IncidentSpec(
@@ -267,6 +269,15 @@ class IngestSummary:
                 f"{self.rows_replaced:,}; {verb} {self.target} ({self.rows_total:,} rows)")
 
 
+def unit_tables_text(source: str, path: Path) -> dict[str, str] | None:
+    """The unit_outcomes.csv and areas.csv texts a source also produces (Seattle's blocks)."""
+    if source != "seattle-dmi":
+        return None
+    units, areas = seattle_dmi_blocks(Path(path))
+    return {UNIT_OUTCOMES_FILE: format_outcomes_csv(units),
+            AREAS_FILE: areas.to_csv(index=False, lineterminator="\n")}
+
+
 def ingest_into_workbook(source: str, path: Path, data_dir: Path, *,
                          mapping: Path | None = None, settings: dict | None = None,
                          agencies: list[str] | None = None, sheet: str | None = None,
@@ -274,13 +285,17 @@ def ingest_into_workbook(source: str, path: Path, data_dir: Path, *,
                          dry_run: bool = False) -> IngestSummary:
     """Ingest one raw file and merge it into ``data_dir/outcomes.csv`` (the CLI's target).
 
-    Nothing is written when ingest fails or ``dry_run`` is set.
+    Nothing is written when ingest fails or ``dry_run`` is set. ``seattle-dmi`` also writes
+    the blocks' series (unit_outcomes.csv) and attributes (areas.csv), replacing those files.
     """
     result = ingest_file(source, path, mapping=mapping, settings=settings, agencies=agencies,
                          sheet=sheet, date_format=date_format)
+    unit_tables = unit_tables_text(source, path)
     if dry_run:
         return _merge_into(result, source, path, data_dir, dry_run=True)
     with workbook_lock(data_dir, f"ingest {source}"):  # read, merge and replace as one step
+        for name, text in (unit_tables or {}).items():
+            write_text_atomic(Path(data_dir) / name, text)
         return _merge_into(result, source, path, data_dir, dry_run=False)
 
 

@@ -16,6 +16,7 @@ from impactbook.choices import did_you_mean
 from impactbook.errors import DataError, Problem
 from impactbook.ingest.dates import bad_date_message, read_dates
 from impactbook.ingest.files import check_csv_file, find_malformed_row, open_text, require_columns
+from impactbook.workbook.periods import format_period
 
 RTCI_CITY_KEY = "agency_full"
 RTCI_OUTCOMES = {"murder": "murders", "aggravated_assault": "aggravated assaults"}
@@ -24,12 +25,16 @@ RTCI_NATIONAL_STATE = "Nationwide"
 
 SEATTLE_OUTCOMES = {"i_drugs": "drug offenses", "i_felony": "felony offenses",
                     "i_misdemea": "misdemeanor offenses", "any_crime": "any crime"}
-SEATTLE_COLUMNS = ["ID", "time", "Intervention", *SEATTLE_OUTCOMES, "TotalPop"]
+SEATTLE_COVARIATES = ("TotalPop", "BLACK", "HISPANIC", "Males_1521", "HOUSEHOLDS", "FAMILYHOUS",
+                      "FEMALE_HOU", "RENTER_HOU", "VACANT_HOU")
+SEATTLE_COLUMNS = ["ID", "time", "Intervention", *SEATTLE_OUTCOMES, *SEATTLE_COVARIATES]
 # Assumption (not in the data): time 13 is the first intervention quarter, 2013-Q1, so
 # time 1..16 is 2010-Q1..2013-Q4. The DMI started in 2013; the quarter is not verified.
 SEATTLE_FIRST_QUARTER = pd.Period("2010Q1", freq="Q-DEC")
 SEATTLE_TREATED_AREA = "DMI blocks"
 SEATTLE_REST_AREA = "Rest of Seattle"
+#: Each census block is also an area of its own (micro-synthetic control matches blocks).
+SEATTLE_BLOCK_PREFIX = "Block "
 
 _INT_RE = re.compile(r"^-?\d+(\.0+)?$")
 
@@ -158,7 +163,50 @@ def _rtci_counts(path: Path, table: pd.DataFrame, column: str, outcome: str
 
 
 def ingest_seattle_dmi(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    path = Path(path)
+    """Outcomes of the DMI blocks, the rest of Seattle and the city (blocks: see below)."""
+    table, notes = _read_seattle_blocks(Path(path))
+    by_area = table.groupby(["area", "time"])[[*SEATTLE_OUTCOMES, "TotalPop"]].sum()
+    citywide = table.groupby("time")[[*SEATTLE_OUTCOMES, "TotalPop"]].sum()
+    citywide.index = pd.MultiIndex.from_product([["citywide"], citywide.index],
+                                                names=["area", "time"])
+    both = pd.concat([by_area, citywide]).reset_index()
+    quarters = [SEATTLE_FIRST_QUARTER + int(t) - 1 for t in both["time"]]
+    parts = []
+    for column, outcome in SEATTLE_OUTCOMES.items():
+        parts.append(pd.DataFrame({
+            "city": "Seattle", "area": both["area"], "outcome": outcome, "period": quarters,
+            "count": both[column].astype("int64"), "population": both["TotalPop"].astype("int64")}))
+    times = sorted(table["time"].unique())
+    missing_times = sorted(set(range(1, times[-1] + 1)) - set(times))
+    if missing_times:
+        notes.append(f"seattle-dmi: no rows for time {missing_times}; those quarters are missing.")
+    return pd.concat(parts, ignore_index=True), notes
+
+
+def seattle_dmi_blocks(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(unit_outcomes.csv rows, areas.csv rows): every block's series, and each block with the
+    area it lies in and its 2010 census covariates (block populations, some 0, live there)."""
+    table, _ = _read_seattle_blocks(Path(path))
+    labels = {t: format_period(SEATTLE_FIRST_QUARTER + int(t) - 1) for t in table["time"].unique()}
+    names = SEATTLE_BLOCK_PREFIX + table["ID"]
+    series = pd.concat([pd.DataFrame({
+        "city": "Seattle", "area": names, "outcome": outcome, "period": table["time"].map(labels),
+        "count": table[column].astype("int64")}) for column, outcome in SEATTLE_OUTCOMES.items()],
+        ignore_index=True)
+    blocks = table.drop_duplicates("ID").sort_values("ID", kind="mergesort")
+    varying = table.groupby("ID")[list(SEATTLE_COVARIATES)].nunique()
+    if (varying > 1).any().any():
+        block = varying[(varying > 1).any(axis=1)].index[0]
+        raise DataError(Problem(str(path), f"block {block} has covariates that change over "
+                                "time; expected one census value per block"))
+    frame = pd.DataFrame({"city": "Seattle", "area": SEATTLE_BLOCK_PREFIX + blocks["ID"],
+                          "population": blocks["TotalPop"], "within": blocks["area"]})
+    for column in SEATTLE_COVARIATES[1:]:
+        frame[column] = blocks[column].to_numpy()
+    return series, frame.reset_index(drop=True)
+
+
+def _read_seattle_blocks(path: Path) -> tuple[pd.DataFrame, list[str]]:
     header = check_csv_file(path)
     require_columns(path, header, SEATTLE_COLUMNS, source="seattle-dmi")
     raw = _read_strings(path, SEATTLE_COLUMNS)
@@ -179,25 +227,14 @@ def ingest_seattle_dmi(path: Path) -> tuple[pd.DataFrame, list[str]]:
     is_treated = table["ID"].isin(treated_ids)
     first_treated = table.loc[table["Intervention"] == 1, "time"].min()
     table["area"] = np.where(is_treated, SEATTLE_TREATED_AREA, SEATTLE_REST_AREA)
+    table = table.sort_values(["ID", "time"], kind="mergesort").reset_index(drop=True)
     notes = [
         f"seattle-dmi: {table['ID'].nunique():,} census blocks, {len(treated_ids)} treated "
         f"('{SEATTLE_TREATED_AREA}': Intervention ever 1); first treated time {first_treated}.",
         f"seattle-dmi: ASSUMPTION: time 1..{times[-1]} mapped to calendar quarters with time 13 "
         f"= 2013-Q1 (time 1 = {SEATTLE_FIRST_QUARTER.year}-Q1); the data carry no dates.",
         "seattle-dmi: population = sum of block TotalPop (2010 census, constant over time).",
+        f"seattle-dmi: each block's series is in unit_outcomes.csv as area "
+        f"'{SEATTLE_BLOCK_PREFIX}<ID>'; its population, covariates and area in areas.csv.",
     ]
-    by_area = table.groupby(["area", "time"])[[*SEATTLE_OUTCOMES, "TotalPop"]].sum()
-    citywide = table.groupby("time")[[*SEATTLE_OUTCOMES, "TotalPop"]].sum()
-    citywide.index = pd.MultiIndex.from_product([["citywide"], citywide.index],
-                                                names=["area", "time"])
-    both = pd.concat([by_area, citywide]).reset_index()
-    quarters = [SEATTLE_FIRST_QUARTER + int(t) - 1 for t in both["time"]]
-    parts = []
-    for column, outcome in SEATTLE_OUTCOMES.items():
-        parts.append(pd.DataFrame({
-            "city": "Seattle", "area": both["area"], "outcome": outcome, "period": quarters,
-            "count": both[column].astype("int64"), "population": both["TotalPop"].astype("int64")}))
-    missing_times = sorted(set(range(1, times[-1] + 1)) - set(times))
-    if missing_times:
-        notes.append(f"seattle-dmi: no rows for time {missing_times}; those quarters are missing.")
-    return pd.concat(parts, ignore_index=True), notes
+    return table, notes

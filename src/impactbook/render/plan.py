@@ -160,6 +160,21 @@ class _Workbook:
 
         return None if self.news is None else news_for_intervention(self.news, kind)
 
+    def units_of(self, city: str) -> pd.DataFrame | None:
+        """The city's rows of areas.csv and, when it has some, the digest of
+        unit_outcomes.csv (micro-synthetic control reads both)."""
+        import pandas as pd
+
+        from impactbook.fsutil import sha256_file
+
+        if self.validated is None or self.validated.areas.empty:
+            return None
+        rows = self.validated.areas[self.validated.areas["city"] == city]
+        units = Path(self.validated.root) / "unit_outcomes.csv"
+        if rows.empty or not units.exists():
+            return rows
+        return pd.concat([rows.astype(str), pd.DataFrame({"city": [sha256_file(units)]})])
+
     def city_slice_hash(self, city: str) -> str:
         programmes = self.interventions[self.interventions["city"] == city]
         return _hash_frames(
@@ -167,6 +182,7 @@ class _Workbook:
             ("interventions", programmes),
             ("news", self.city_news(city)),
             ("tags", self.tags),
+            ("units", self.units_of(city)),
         )
 
     def intervention_slice_hash(self, kind: str) -> str:

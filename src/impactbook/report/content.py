@@ -21,6 +21,7 @@ from impactbook.analysis import combined_series, estimate_resolved, make_request
 from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
 from impactbook.workbook import (
+    CITYWIDE,
     INTERVENTIONS,
     OUTCOMES,
     TAGS,
@@ -50,8 +51,8 @@ class OutcomeResult:
     its: effects.Estimate | None = None
     prepost: effects.Estimate | None = None
     comparison: effects.Estimate | None = None
-    #: The synthetic control (not computed yet): when an estimator fills it, with
-    #: ``details["is_good_fit"]`` for a good pre-period fit, it leads the headline.
+    #: The synthetic control: with ``details["is_good_fit"]`` (a good pre-period fit from
+    #: at least 10 donors) it leads the headline.
     synth: effects.Estimate | None = None
     placebo: object | None = None
     comparison_series: dict[str, pd.Series] = field(default_factory=dict)
@@ -79,7 +80,10 @@ class OutcomeResult:
     def failed_designs(self) -> tuple[str, ...]:
         """Errors of the estimates themselves; a placebo check that the data are too short
         for is a caveat the report states, not a missing section."""
-        return tuple(e for e in self.errors if not e.startswith(PLACEBO_CHECK))
+        # A synthetic control is tried wherever donors might exist; when it cannot be fitted
+        # (too few donors, no exact match) the report says why, as for the placebo check.
+        return tuple(e for e in self.errors
+                     if not e.startswith(PLACEBO_CHECK) and not e.startswith("synth:"))
 
     @property
     def headline(self) -> effects.Estimate | None:
@@ -149,6 +153,8 @@ class CityReport:
             "percent_change": record["percent_change"],
             "ci_low_pct": _pct(record["ci_low"]), "ci_high_pct": _pct(record["ci_high"]),
             "excludes_no_change": bool(est.excludes_no_change),
+            # A synthetic control has no interval: its permutation p says whether it is clear.
+            "permutation_p": record["p_value"] if est.method == "synth" else None,
             "designs_disagree": result.choice.designs_disagree,
             "events_averted": record["events_averted"],
             "events_averted_low": record["events_averted_low"],
@@ -179,7 +185,8 @@ def _select_programmes(workbook: Workbook, city: str,
 
 def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
                     post_periods: int, method: str = "auto", *,
-                    with_placebo: bool = True) -> OutcomeResult:
+                    with_placebo: bool = True, with_synth: bool = True,
+                    placebos: int | None = None) -> OutcomeResult:
     base = dict(programme_id=programme["id"], programme=programme["programme"],
                 intervention=programme["intervention"], outcome=outcome,
                 area=programme["area"], start=programme["start"])
@@ -189,11 +196,15 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
     scoped = workbook_with_one_programme(workbook, programme)
     errors: list[str] = []
     results: dict[str, object] = {}
-    for design in ("its", "prepost", "comparison"):
+    for design in ("its", "prepost", "comparison", "synth"):
         if design == "comparison" and not split_list(programme.get("comparison_areas", "")):
             continue
+        # A citywide series has no donor pool in its own city (the CLI says so when asked).
+        if design == "synth" and (not with_synth or CITYWIDE in split_list(programme["area"])):
+            continue
+        extra = {"placebos": placebos} if design == "synth" else {}
         try:
-            request = make_request(method=design, **common)
+            request = make_request(method=design, **common, **extra)
             resolved = resolve_request(scoped, request)
             results[design] = estimate_resolved(scoped, resolved, request)
         except ImpactbookError as exc:
@@ -216,7 +227,8 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
         except ImpactbookError as exc:
             errors.append(f"{PLACEBO_CHECK}: {exc}")
     return OutcomeResult(**base, its=results.get("its"), prepost=results.get("prepost"),
-                         comparison=results.get("comparison"), placebo=placebo,
+                         comparison=results.get("comparison"), synth=results.get("synth"),
+                         placebo=placebo,
                          comparison_series=comparison_series, errors=tuple(errors),
                          method=method)
 
@@ -225,6 +237,7 @@ def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook
     """The workbook as if ``programme`` were the city's only one (so defaults resolve to it)."""
     table = workbook.interventions
     return dataclasses.replace(workbook, interventions=table[table["id"] == programme["id"]])
+
 
 
 def report_workbook(data_dir: Path | str, kind: str, name: str) -> Workbook:
@@ -258,23 +271,28 @@ def build_city_report(data_dir: Path | str, city: str, *,
                       interventions: list[str] | str | None = None,
                       post_periods: int = DEFAULT_POST_PERIODS,
                       method: str = "auto", today: dt.date | None = None,
-                      allow_incomplete: bool = False) -> CityReport:
+                      allow_incomplete: bool = False,
+                      placebos: int | None = None) -> CityReport:
     """Compute everything the city report shows; raise EstimationError when a section cannot
     be computed, unless ``allow_incomplete``.
+
+    ``placebos`` sets the number of placebo groups of a micro-synthetic control (default
+    :data:`~impactbook.defaults.DEFAULT_PLACEBOS`).
 
     ``method`` ``"auto"`` (the default) leads each outcome with the strongest design its data
     support; ``its``, ``prepost`` or ``comparison`` lead with that design where it exists.
     """
     from impactbook.news.link import news_for_city
 
-    if method not in ("auto", "its", "prepost", "comparison"):
-        raise ParameterError("method", method, "auto, its, prepost or comparison")
+    if method not in ("auto", "its", "prepost", "comparison", "synth"):
+        raise ParameterError("method", method, "auto, its, prepost, comparison or synth")
     workbook = report_workbook(data_dir, "city", city)
     programmes = _select_programmes(workbook, city, interventions)
     results = []
     for programme in programmes.to_dict("records"):
         for outcome in split_list(programme["outcomes"]):
-            results.append(_outcome_result(workbook, programme, outcome, post_periods, method))
+            results.append(_outcome_result(workbook, programme, outcome, post_periods, method,
+                                           placebos=placebos))
     require_complete([(r.programme, r.outcome, r.failed_designs) for r in results
                       if r.failed_designs], city, allow_incomplete)
     first, last = workbook.index.period_span(city)
@@ -345,7 +363,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     for programme in programmes.to_dict("records"):
         for outcome in split_list(programme["outcomes"]):
             result = _outcome_result(workbook, programme, outcome, post_periods,
-                                     with_placebo=False)
+                                     with_placebo=False, with_synth=False)
             est = result.its
             rows.append({
                 "city": programme["city"], "programme": programme["programme"],

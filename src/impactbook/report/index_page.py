@@ -18,6 +18,7 @@ from impactbook import __version__
 from impactbook.defaults import HEADLINE_RULE
 from impactbook.fsutil import atomic_path
 from impactbook.report.format import finite_number, format_interval, format_pct
+from impactbook.report.tables import programme_label
 from impactbook.workbook.digest import shown_digest
 
 _CSS = """
@@ -62,7 +63,10 @@ def _impact_item(report: dict) -> str | None:
         return None
     low = finite_number(headline.get("ci_low_pct"))
     high = finite_number(headline.get("ci_high_pct"))
-    is_clear = bool(headline.get("excludes_no_change")) and low is not None and high is not None
+    permutation = finite_number(headline.get("permutation_p"))
+    has_interval = low is not None and high is not None
+    is_clear = bool(headline.get("excludes_no_change")) and (has_interval
+                                                             or permutation is not None)
     is_city = report.get("kind") == "city"
     outcome = headline.get("outcome") or "the outcome"
     if is_city:
@@ -70,7 +74,7 @@ def _impact_item(report: dict) -> str | None:
         if where and where != "citywide":
             outcome = f"{outcome} ({where})"
         programme, kind = headline.get("programme"), headline.get("intervention")
-        programmes = (f"{programme} ({kind})" if programme and kind and programme != kind
+        programmes = (programme_label(programme, kind) if programme and kind
                       else programme or kind or "the programme")
         context = f" after {_e(programmes)} began"
     else:
@@ -82,11 +86,13 @@ def _impact_item(report: dict) -> str | None:
               else "No clear change")
     against = " than expected" if is_clear else ""
     place = report.get("name") if is_city else f"{report.get('name')} summary"
-    interval = (f"95% CI {format_interval(low, high, ratios=False)}"
-                if low is not None and high is not None
+    interval = (f"95% CI {format_interval(low, high, ratios=False)}" if has_interval
+                else f"permutation p = {permutation:.3f}" if permutation is not None
                 else "interval not available")
-    if not is_clear and low is not None and high is not None:
+    if not is_clear and has_interval:
         interval = f"estimate {format_pct(change)}, {interval}: includes no change"
+    elif not is_clear and permutation is not None:
+        interval = f"estimate {format_pct(change)}, {interval}: not set apart from the placebos"
     design = headline.get("design")
     extras = [interval] + ([f"design: {design}"] if design else [])
     if headline.get("designs_disagree"):

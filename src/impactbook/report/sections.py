@@ -215,7 +215,7 @@ def _placebo_caption(result: OutcomeResult) -> str:
 
 @section("Outcomes, one chart each")
 def show_outcome_charts(report: CityReport) -> None:
-    from impactbook.report.plots import plot_outcome_series, plot_placebo
+    from impactbook.report.plots import plot_outcome_series, plot_placebo, plot_synth
 
     for programme, results in _by_programme(report):
         name = tables.programme_label(programme["programme"], programme["intervention"])
@@ -237,6 +237,9 @@ def show_outcome_charts(report: CityReport) -> None:
                               _placebo_caption(result), "false-start check"))
             elif placebo is not None:
                 _show(f"<p class='ib-note'>{_e(placebo.interpretation)}</p>")
+            if result.synth is not None:
+                _show(_figure(plot_synth(result.synth), _synth_caption(result.synth),
+                              f"{result.outcome}: observed against the synthetic control"))
             errors = [e for e in result.errors if not e.startswith("its:")]
             if errors:
                 _show("<div class='ib-failure'>" + "<br>".join(_e(e) for e in errors)
@@ -247,6 +250,20 @@ def show_outcome_charts(report: CityReport) -> None:
             _show(heading + "<div class='ib-caveat-list'><p><strong>Caveats for "
                   f"{_e(programme['programme'])}</strong></p>"
                   + _list(caveats, "ib-warnings") + "</div>")
+
+
+def _synth_caption(est: effects.Estimate) -> str:
+    """The permutation result in words, the fit, and the top donors when identified."""
+    details = est.details
+    test = effects.describe_permutation(est)
+    text = (f"Dashed: the synthetic control ({_e(est.model)}), {details['donors']:,} donors. "
+            f"Observed {details['observed_total']:.0f} against synthetic "
+            f"{details['synthetic_total']:.1f} after the start. "
+            + _e(test[:1].upper() + test[1:]) + ". ")
+    if details.get("weights"):
+        donors = ", ".join(f"{_e(w['area'])} {w['weight']:.2f}" for w in details["weights"])
+        return text + f"Top donors: {donors}."
+    return text + f"Donor weights {_e(details.get('weights_note', ''))}."
 
 
 @section("Estimates")
@@ -303,6 +320,13 @@ def show_methods(report: CityReport) -> None:
         "Counts are for police areas (precincts, districts) or the whole city. Programmes "
         "usually target smaller areas or specific groups, so area-level counts dilute any "
         "effect; published evaluations of these programmes measured smaller areas or groups.",
+        "Synthetic control: donor weights (non-negative, summing to one) chosen so the "
+        "weighted donors reproduce the programme area's pre-period; for many small blocks "
+        "(micro-synthetic control, as R's microsynth) every pre-period of all the programme's "
+        "outcomes and the block covariates are matched exactly. Its p-values come from "
+        "placebos given the same start: (1 + placebos at least as extreme) / (1 + placebos), "
+        "so none is below 1/(placebos + 1), and with randomly drawn placebo groups the p-value "
+        "itself varies from run to run (about +/-0.01 near p = 0.02 with 250 draws).",
         "A missing month in the workbook is missing, never zero; a month not yet complete "
         "in the source was dropped at ingest.",
         "The false-start (placebo-in-time) check re-estimates the model at false start dates "
@@ -334,6 +358,13 @@ def show_methods(report: CityReport) -> None:
 
 def _diagnostics_note(est: effects.Estimate) -> str:
     """The residual test, the interval used and the detectable change, in one note."""
+    if est.method == "synth":  # no model: the fit before the start is what to judge
+        d = est.details
+        ratio = d.get("post_pre_rmspe_ratio")
+        return (f"pre-period RMSPE {d['pre_rmspe']:.2f} ({100 * d['pre_rmspe_relative']:.0f}% "
+                f"of the pre-period mean; {'good' if d['is_good_fit'] else 'poor'} fit), "
+                + (f"post/pre RMSPE ratio {ratio:.2f}, " if ratio is not None else "")
+                + f"{d['placebos']} placebos; interval: {est.to_dict()['interval']}.")
     test = est.autocorrelation
     parts = []
     if test is not None:

@@ -113,10 +113,12 @@ def estimates_table(results: Sequence) -> pd.DataFrame:
                 f"Mean a {unit}, before / after": (f"{format_number(est.pre_mean)} / "
                                                   f"{format_number(est.post_mean)}"),
                 "Change": format_change(est.rate_ratio),
-                "95% interval": format_interval(est.ci_low, est.ci_high),
+                # A synthetic control has no interval: p is its permutation test.
+                "95% interval": ("none (permutation test)" if est.method == "synth"
+                                 else format_interval(est.ci_low, est.ci_high)),
                 "p": format_p(est.p_value),
                 "Events averted (95%)": _events_averted(est),
-                "Detectable fall": _detectable_fall(est),
+                "Detectable fall": "" if est.method == "synth" else _detectable_fall(est),
                 "False starts as large": placebo_text(result.placebo) if design == "its" else "",
             })
         if all(getattr(result, d) is None for d in DESIGNS):

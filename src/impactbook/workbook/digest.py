@@ -1,6 +1,7 @@
 """One digest of a workbook: the figure every report, the index and the manifest show.
 
-It covers the five tables of :data:`~impactbook.workbook.schema.REQUIRED` (names and bytes,
+It covers the five tables of :data:`~impactbook.workbook.schema.REQUIRED` and, when present,
+areas.csv and unit_outcomes.csv (names and bytes,
 in a fixed order, an absent table marked as absent), so two folders with the same tables
 have the same digest whatever else they hold, and any change to a table changes it.
 """
@@ -11,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 from impactbook.fsutil import sha256_file
-from impactbook.workbook.schema import REQUIRED
+from impactbook.workbook.schema import EXTRA_TABLES, REQUIRED
 
 # Readers see the first characters only, as with git commits; the manifest keeps all 64.
 SHOWN_CHARS = 12
@@ -25,6 +26,10 @@ def workbook_digest(root: Path | str) -> str:
         h.update(name.encode() + b"\0")
         h.update(sha256_file(path).encode() if path.is_file() else b"absent")
         h.update(b"\n")
+    for name in EXTRA_TABLES:  # optional extras count only when present (older digests hold)
+        path = Path(root) / name
+        if path.is_file():
+            h.update(name.encode() + b"\0" + sha256_file(path).encode() + b"\n")
     return h.hexdigest()
 
 

@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from impactbook.errors import DataError, ParameterError, UnsafePathError
+from impactbook.errors import DataError, ParameterError, Problem, UnsafePathError
 from impactbook.fsutil import regular_file_problem, safe_join
+from impactbook.workbook.areas import empty_areas, load_areas
 from impactbook.workbook.cells import as_text
 from impactbook.workbook.digest import workbook_digest
 from impactbook.workbook.model import Workbook
 from impactbook.workbook.outcomes import empty_outcomes, load_outcomes
 from impactbook.workbook.problems import Problems
 from impactbook.workbook.schema import (
+    AREAS,
     FUNDERS,
     INTERVENTIONS,
     NEWS,
@@ -29,6 +31,7 @@ from impactbook.workbook.schema import (
     OUTCOMES,
     REQUIRED,
     TAGS,
+    UNIT_OUTCOMES,
 )
 from impactbook.workbook.tables import load_funders, load_interventions, load_news, load_tags
 
@@ -43,7 +46,8 @@ def load_workbook(data_dir: Path | str, *, require: Iterable[str] = (OUTCOMES,),
     """Load and validate every table of ``data_dir``; raise one :class:`DataError` listing all.
 
     ``require`` names the tables that must exist; the others are optional and
-    load empty when absent (``estimate --start`` needs only outcomes.csv).
+    load empty when absent (``estimate --start`` needs only outcomes.csv). unit_outcomes.csv
+    (hundreds of thousands of block series) is loaded only when ``require`` names it.
     """
     return _read_workbook(data_dir, require, keep_rows=True)
 
@@ -107,6 +111,13 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
                           warnings)
     news = table(NEWS, load_news, vocabulary, problems, warnings)
     funders = table(FUNDERS, load_funders, series, vocabulary, problems, warnings)
+    areas = table(AREAS, load_areas, series, problems) if (root / AREAS).exists() else None
+    units = None
+    if (root / UNIT_OUTCOMES).exists() and (UNIT_OUTCOMES in required or not keep_rows):
+        units = table(UNIT_OUTCOMES, load_outcomes, problems, keep_rows, UNIT_OUTCOMES)
+    elif UNIT_OUTCOMES in required:
+        problems.add(UNIT_OUTCOMES, "file not found; micro-synthetic control needs the "
+                     "series of the small units (e.g. census blocks)")
     problems.raise_if_any()
 
     def finished(frame: pd.DataFrame) -> pd.DataFrame:
@@ -118,4 +129,50 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
         outcomes=outcomes.drop(columns="line").reset_index(drop=True),
         interventions=finished(interventions), news=finished(news), tags=finished(tags),
         funders=finished(funders), digest=digest, warnings=tuple(warnings),
+        areas=(areas if areas is not None else empty_areas()).drop(columns="line"),
+        unit_outcomes=(units[0].drop(columns="line").reset_index(drop=True) if units is not None
+                       else empty_outcomes().drop(columns="line")),
     )
+
+
+def load_unit_outcomes(workbook: Workbook) -> pd.DataFrame:
+    """unit_outcomes.csv of ``workbook``: the copy it carries, else read and validated now.
+
+    The table is read on demand (micro-synthetic control alone needs it) and kept for the
+    last workbook digest, since a report asks for it once per outcome.
+    """
+    if not workbook.unit_outcomes.empty:
+        return workbook.unit_outcomes
+    cached = _UNIT_OUTCOMES.get(workbook.digest)
+    if cached is not None:
+        return cached
+    path = Path(workbook.root) / UNIT_OUTCOMES
+    if not path.exists():
+        raise DataError(Problem(UNIT_OUTCOMES, "file not found; micro-synthetic control needs "
+                                "the series of the small units (e.g. census blocks)"))
+    problems = Problems()
+    rows, _ = load_outcomes(path, problems, True, UNIT_OUTCOMES)
+    problems.raise_if_any()
+    _UNIT_OUTCOMES.clear()
+    _UNIT_OUTCOMES[workbook.digest] = rows.drop(columns="line").reset_index(drop=True)
+    return _UNIT_OUTCOMES[workbook.digest]
+
+
+_UNIT_OUTCOMES: dict[str, pd.DataFrame] = {}
+
+
+def load_area_attributes(workbook: Workbook) -> pd.DataFrame:
+    """areas.csv of ``workbook``: the copy it carries, else read now (a report's prepared
+    slice carries only the five tables; the batch validated the folder before preparing)."""
+    if not workbook.areas.empty or not (Path(workbook.root) / AREAS).exists():
+        return workbook.areas
+    if workbook.digest not in _AREAS:
+        problems = Problems()
+        frame = load_areas(Path(workbook.root) / AREAS, None, problems)
+        problems.raise_if_any()
+        _AREAS.clear()
+        _AREAS[workbook.digest] = frame.drop(columns="line")
+    return _AREAS[workbook.digest]
+
+
+_AREAS: dict[str, pd.DataFrame] = {}

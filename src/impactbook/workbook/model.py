@@ -27,6 +27,9 @@ class Workbook:
     # one "input data hash" reports, the index and the manifest show.
     digest: str
     warnings: tuple[str, ...] = field(default=())
+    # areas.csv (population, covariates, ``within``) and unit_outcomes.csv (loaded on request).
+    areas: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unit_outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Built once per outcome frame and carried by dataclasses.replace (a view with other
     # interventions shares it; other outcomes get a new one): every name look-up and series
     # selection goes through it.

@@ -204,8 +204,7 @@ class _OutcomeScan:
 
 
 def _check_outcomes_chunk(chunk: pd.DataFrame, scan: _OutcomeScan, problems: Problems,
-                          ) -> None:
-    file = OUTCOMES
+                          file: str = OUTCOMES) -> None:
     chunk = strip_columns(chunk, ["city", "area", "outcome", "period", "count", "population"])
     require_text(chunk, ["city", "area", "outcome"], file, problems)
     has_names = ~(blank_mask(chunk, "city") | blank_mask(chunk, "area")
@@ -229,9 +228,9 @@ def _check_outcomes_chunk(chunk: pd.DataFrame, scan: _OutcomeScan, problems: Pro
         }))
 
 
-def _check_outcomes_table(series: pd.DataFrame, problems: Problems) -> None:
+def _check_outcomes_table(series: pd.DataFrame, problems: Problems,
+                          file: str = OUTCOMES) -> None:
     """Cross-row checks on the series table: one frequency per city, report-safe city names."""
-    file = OUTCOMES
     for city, group in series.groupby("city", sort=False):
         if group["freq"].nunique() > 1:
             first_q = group.loc[group["freq"] == QUARTERLY, "line"].min()
@@ -252,17 +251,21 @@ def empty_outcomes() -> pd.DataFrame:
         "freq": pd.Series(dtype=object), "line": pd.Series(dtype="int64")})
 
 
-def load_outcomes(path: Path, problems: Problems, keep_rows: bool,
+def load_outcomes(path: Path, problems: Problems, keep_rows: bool, file: str = OUTCOMES,
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The outcome rows (empty unless ``keep_rows``) and the per-series summary table."""
+    """The outcome rows (empty unless ``keep_rows``) and the per-series summary table.
+
+    ``file`` names the table in problems: unit_outcomes.csv (the series of small units such as
+    census blocks) has the same columns and rules as outcomes.csv.
+    """
     scan = _OutcomeScan(keep_rows)
     # A header-only table is valid: the empty workbook `impactbook init` writes. Anything
     # that names a city then fails on the reference, and the loader warns.
-    for chunk in iter_csv_text(path, REQUIRED[OUTCOMES], label=OUTCOMES):
-        _check_outcomes_chunk(chunk, scan, problems)
-    scan.check_duplicates(OUTCOMES, problems)
+    for chunk in iter_csv_text(path, REQUIRED[OUTCOMES], label=file):
+        _check_outcomes_chunk(chunk, scan, problems, file)
+    scan.check_duplicates(file, problems)
     series = scan.series_table()
-    _check_outcomes_table(series, problems)
+    _check_outcomes_table(series, problems, file)
     rows = pd.concat(scan.rows, ignore_index=True) if scan.rows else empty_outcomes()
     return as_text(rows, ["city", "area", "outcome", "period", "freq"]), series
 

@@ -5,6 +5,10 @@ INTERVENTIONS = "interventions.csv"
 NEWS = "news.csv"
 TAGS = "tags.csv"
 FUNDERS = "funders.csv"
+# Optional: attributes of areas (population, covariates, the larger area each lies in), and the
+# outcome series of small units (census blocks) that only micro-synthetic control reads.
+AREAS = "areas.csv"
+UNIT_OUTCOMES = "unit_outcomes.csv"
 
 REQUIRED = {
     OUTCOMES: ("city", "area", "outcome", "period", "count"),
@@ -13,6 +17,11 @@ REQUIRED = {
     TAGS: ("tag", "kind"),
     FUNDERS: ("funder", "email", "cities", "interventions"),
 }
+#: The optional tables beyond the five; each is checked when present.
+EXTRA_TABLES = (AREAS, UNIT_OUTCOMES)
+EXTRA_REQUIRED = {AREAS: ("city", "area"), UNIT_OUTCOMES: REQUIRED[OUTCOMES]}
+# areas.csv: every column after these is a numeric covariate (blank = not known).
+AREA_COLUMNS = ("city", "area", "population", "within")
 OPTIONAL = {
     OUTCOMES: ("population",),
     # target_area: where the programme actually ran when the analysed `area` is larger (text).

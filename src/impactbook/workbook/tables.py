@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook.choices import list_choices
+from impactbook.defaults import MIN_PRE_OBSERVED
 from impactbook.workbook.cells import (
     CONTROL_PROBLEM,
     address_problem,
@@ -104,9 +105,6 @@ def _check_pairs(city: str, lists: list[str], start: pd.Period | None,
     """Every (area, outcome) a programme's report estimates has data, with enough periods
     before and after the start: an area and an outcome that each exist, but not together,
     would otherwise pass here and fail inside the funder's report."""
-    # The estimator's own minimum (imported here: effects imports the workbook package).
-    from impactbook.effects.its import MIN_PRE_OBSERVED
-
     outcomes = split_list(lists[2])
     for column, value in zip(("area", "comparison_areas"), lists[:2], strict=True):
         for area in split_list(value):

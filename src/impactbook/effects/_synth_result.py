@@ -1,0 +1,135 @@
+"""What both synthetic-control designs report: the Estimate, its details and guardrails.
+
+A synthetic control has no model interval: its uncertainty is the permutation test (placebo
+in space). So ``ci_low``/``ci_high`` are missing, ``p_value`` is the two-sided permutation
+p-value and ``details`` carries the one-sided ``p_value_lower`` (a reduction), the number of
+placebos, the pre-period fit and the donor weights where they are identified.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from impactbook.effects._window import Labels, Window, unit_name
+from impactbook.effects.estimate import Estimate
+from impactbook.effects.guardrails import collect_guardrail_warnings
+
+MIN_DONORS = 10
+#: A pre-period RMSPE below this share of the mean is an exact match (solver rounding).
+EXACT_FIT = 1e-9
+#: The pre-period fit is poor when its RMSPE exceeds this share of the pre-period mean *and*
+#: this multiple of the counting noise sqrt(mean): a perfect fit of Poisson counts still
+#: misses each period by about sqrt(mean), so the second test keeps small counts from failing.
+POOR_FIT_RELATIVE = 0.10
+POOR_FIT_NOISE_MULTIPLE = 1.5
+#: Weights shown as "top donors": the largest, at least this big.
+MIN_SHOWN_WEIGHT = 0.01
+MAX_SHOWN_DONORS = 10
+
+
+NO_INTERVAL = "none: a permutation test (placebo in space) instead"
+
+
+def rmspe(gap: pd.Series) -> float:
+    return float(np.sqrt(np.mean(np.square(gap.to_numpy(float))))) if len(gap) else math.nan
+
+
+def fit_quality(observed_pre: pd.Series, gap_pre: pd.Series) -> dict:
+    """Pre-period RMSPE, relative to the pre mean, and whether the fit counts as good."""
+    pre_mean = float(observed_pre.mean())
+    pre_rmspe = rmspe(gap_pre)
+    if pre_rmspe <= EXACT_FIT * max(pre_mean, 1.0):  # an exact match (micro): rounding only
+        pre_rmspe = 0.0
+    relative = pre_rmspe / pre_mean if pre_mean > 0 else math.inf
+    noise = math.sqrt(pre_mean) if pre_mean > 0 else 0.0
+    is_good = relative <= POOR_FIT_RELATIVE or pre_rmspe <= POOR_FIT_NOISE_MULTIPLE * noise
+    return {"pre_rmspe": pre_rmspe, "pre_rmspe_relative": relative, "is_good_fit": is_good}
+
+
+def top_weights(weights: pd.Series) -> list[dict]:
+    shown = weights[weights >= MIN_SHOWN_WEIGHT].sort_values(ascending=False)
+    return [{"area": str(area), "weight": float(w)} for area, w in
+            shown.head(MAX_SHOWN_DONORS).items()]
+
+
+def synth_warnings(window: Window, labels: Labels, *, n_donors: int, n_placebos: int,
+                   fit: dict, programme_area: str | None, is_diluted: bool,
+                   p_lower: float, is_random_draw: bool) -> list[str]:
+    warnings = collect_guardrail_warnings(window, area=labels.area, programme_area=programme_area,
+                                          is_area_larger_than_programme=is_diluted)
+    if n_donors < MIN_DONORS:
+        warnings.append(f"Only {n_donors} donor areas (fewer than {MIN_DONORS}): a synthetic "
+                        "control built from so few places can rarely match the programme area, "
+                        "and the permutation test has few placebos.")
+    if not fit["is_good_fit"]:
+        per = unit_name(window.freq, 1)
+        warnings.append(
+            f"The synthetic control fits the pre-period poorly (RMSPE {fit['pre_rmspe']:.1f} a "
+            f"{per}, {100 * fit['pre_rmspe_relative']:.0f}% of the pre-period mean): the "
+            "donors do not reproduce the programme area's past, so the gap after the start "
+            "is not a trustworthy effect.")
+    floor = 1.0 / (n_placebos + 1)
+    if n_placebos > 0 and (floor >= 0.01 or p_lower <= floor):
+        drawn = ("; drawn at random, it also carries Monte Carlo error" if is_random_draw
+                 else "")
+        warnings.append(f"With {n_placebos} placebos the permutation p-value cannot go below "
+                        f"1/{n_placebos + 1} = {floor:.3f}{drawn}.")
+    return warnings
+
+
+def synth_estimate(*, labels: Labels, window: Window, observed: pd.Series,
+                   synthetic: pd.Series, placebo_gaps: pd.DataFrame, p_two_sided: float,
+                   p_lower: float, weights: pd.Series | None, weights_note: str, model: str,
+                   n_donors: int, warnings: list[str], fit: dict,
+                   extra: dict | None = None) -> Estimate:
+    """The Estimate of a fitted synthetic control over ``window``'s periods.
+
+    ``observed``/``synthetic`` span the window (pre and post); ``placebo_gaps`` has one column
+    per placebo (observed minus synthetic), same index.
+    """
+    is_post = observed.index >= window.start
+    observed_post = float(observed[is_post].sum())
+    synthetic_post = float(synthetic[is_post].sum())
+    if synthetic_post <= 0:
+        raise labels.error("the synthetic control expects no events after the start: a rate "
+                           "ratio cannot be estimated")
+    gap = observed - synthetic
+    pre_rmspe = fit["pre_rmspe"]
+    post_rmspe = rmspe(gap[is_post])
+    ratio = observed_post / synthetic_post
+    details = {
+        "variant": model,
+        "p_value_lower": p_lower,
+        "placebos": int(placebo_gaps.shape[1]),
+        "donors": int(n_donors),
+        "pre_rmspe": pre_rmspe,
+        "pre_rmspe_relative": fit["pre_rmspe_relative"],
+        # An exact pre-period match (micro) has no ratio: the test uses t values instead.
+        "post_pre_rmspe_ratio": post_rmspe / pre_rmspe if pre_rmspe > 0 else None,
+        # What lets it lead the headline: a good fit from a pool large enough to test.
+        "is_good_fit": bool(fit["is_good_fit"]) and n_donors >= MIN_DONORS,
+        "observed_total": observed_post,
+        "synthetic_total": synthetic_post,
+        "events_averted": synthetic_post - observed_post,
+        "weights": top_weights(weights) if weights is not None else None,
+        "weights_note": weights_note,
+        **(extra or {}),
+    }
+    pre = observed[~is_post]
+    return Estimate(
+        city=labels.city, area=labels.area, outcome=labels.outcome, start=window.start,
+        method="synth", model=model, pre_periods=int((~is_post).sum()),
+        post_periods=int(is_post.sum()), pre_mean=float(pre.mean()),
+        post_mean=float(observed[is_post].mean()), rate_ratio=ratio, ci_low=math.nan,
+        ci_high=math.nan, p_value=p_two_sided, dispersion=math.nan,
+        log_rate_ratio=math.log(ratio) if ratio > 0 else -math.inf,
+        se_log_rate_ratio=math.nan, warnings=tuple(warnings), details=details,
+        events_averted=(synthetic_post - observed_post, math.nan, math.nan),
+        observed=observed.rename("observed"), fitted=synthetic.rename("synthetic"),
+        counterfactual=pd.DataFrame({"mean": synthetic[is_post], "low": math.nan,
+                                     "high": math.nan}),
+        placebo_gaps=placebo_gaps, interval_source=NO_INTERVAL,
+    )
