@@ -3,6 +3,7 @@ pages with no stranded heading and no page left mostly blank."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import numpy as np
@@ -164,6 +165,22 @@ def test_a_chart_shows_itself_in_a_notebook_and_stays_a_figure():
 
     fig = plots.plot_placebo([0.1, -0.1, 0.05, 0.0, -0.2], 0.3)
     assert isinstance(fig, Figure) and fig._repr_png_().startswith(b"\x89PNG")
+
+
+
+def test_a_laid_out_chart_is_rendered_as_laid_out_and_a_changed_one_is_laid_out_again():
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from PIL import Image
+
+    fig = plots.plot_placebo([0.1, -0.1, 0.05, 0.0, -0.2], 0.3)
+    laid_out = fig.axes[0].get_position(original=True).bounds  # no re-apply: stays fresh
+    image = Image.open(io.BytesIO(plots.figure_to_png(fig)))
+    assert image.size == (int(7.2 * 144), int(2.2 * 144))
+    assert fig.axes[0].get_position(original=True).bounds == laid_out
+    assert fig.dpi == 100 and isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+    fig.axes[0].set_ylabel("false starts\ncounted\nover\nfour lines")  # wider: more margin
+    plots.figure_to_png(fig)
+    assert fig.axes[0].get_position(original=True).x0 > laid_out[0]
 
 
 # --------------------------------------------------------------------------- the layout check
