@@ -22,7 +22,13 @@ from impactbook.defaults import FINDINGS_MIME, SECTION_FAILURE_MIME
 from impactbook.effects.findings import describe_caveats
 from impactbook.fsutil import slugify
 from impactbook.report import tables
-from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult, _pct
+from impactbook.report.content import (
+    PLACEBO_CHECK,
+    CityReport,
+    InterventionSummary,
+    OutcomeResult,
+    _pct,
+)
 from impactbook.report.format import (
     format_change,
     format_interval,
@@ -213,6 +219,17 @@ def _placebo_caption(result: OutcomeResult) -> str:
             f"{_e(result.placebo.interpretation)}")
 
 
+def _not_run_note(error: str) -> str:
+    """``placebo check: <series>: too few periods ...`` -> ``False-start check not run: too
+    few periods ...`` (the series is already named by the chart above)."""
+    what, _, reason = error.partition(": ")
+    series, _, after = reason.partition(": ")
+    if " / " in series and after:  # "City / area / outcome: reason"
+        reason = after
+    label = "False-start check" if what == PLACEBO_CHECK else "Synthetic control"
+    return f"{label} not run: {reason}"
+
+
 @section("Outcomes, one chart each")
 def show_outcome_charts(report: CityReport) -> None:
     from impactbook.report.plots import plot_outcome_series, plot_placebo, plot_synth
@@ -241,6 +258,10 @@ def show_outcome_charts(report: CityReport) -> None:
                 _show(_figure(plot_synth(result.synth), _synth_caption(result.synth),
                               f"{result.outcome}: observed against the synthetic control"))
             errors = [e for e in result.errors if not e.startswith("its:")]
+            for note in [e for e in errors if e.startswith((PLACEBO_CHECK, "synth:"))]:
+                # A check or design the data cannot support is a caveat, said in words.
+                _show(f"<p class='ib-note'>{_e(_not_run_note(note))}</p>")
+            errors = [e for e in errors if not e.startswith((PLACEBO_CHECK, "synth:"))]
             if errors:
                 _show("<div class='ib-failure'>" + "<br>".join(_e(e) for e in errors)
                       + "</div>")
