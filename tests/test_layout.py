@@ -234,4 +234,4 @@ def test_every_default_report_prints_well(tmp_path):
         assert not re.search(r"\b0\.\d{5,}\b", text)  # no machine-formatted numbers
         assert "in_pooled" not in text and "citywide:" not in text
         checked += 1
-    assert checked == 6
+    assert checked == 8  # five city reports and three intervention summaries

@@ -357,7 +357,7 @@ def plot_synth(estimate) -> Figure:
     observed, synthetic = estimate.observed, estimate.fitted
     freq = frequency_of(estimate.start)
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.9), layout="constrained")
+        fig = Figure(figsize=(7.2, 3.4), layout="constrained")
         ax, ax_gap = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
         x = _timestamps(observed.index)
         ax.plot(x, observed.to_numpy(dtype=float), color=INK, lw=0.9, marker="o", ms=2.2,
