@@ -112,6 +112,14 @@ def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
     return fig
 
 
+def _label_years(axis, x: pd.DatetimeIndex) -> None:
+    """Ticks on whole years only (a year-only label on a half-year tick would print each year
+    twice), at most about ten of them."""
+    years = max(1, x[-1].year - x[0].year + 1) if len(x) else 1
+    axis.set_major_locator(mdates.YearLocator(base=max(1, -(-years // 10))))
+    axis.set_major_formatter(mdates.DateFormatter("%Y"))
+
+
 def _timestamps(index: pd.Index) -> pd.DatetimeIndex:
     if isinstance(index, pd.PeriodIndex):
         return index.to_timestamp(how="start")
@@ -183,7 +191,7 @@ def plot_outcome_series(estimate, *, comparison: Mapping[str, pd.Series] | None 
         if ax_cmp is not None:
             _draw_comparison_panel(ax_cmp, observed, comparison, estimate.start,
                                    estimate.area or "programme area")
-        (ax_cmp or ax).xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        _label_years((ax_cmp or ax).xaxis, x)
         (ax_cmp or ax).set_xlabel("")  # the years on the axis say it; the caption names all
     return fit_texts(fig)
 
@@ -388,7 +396,7 @@ def plot_synth(estimate) -> Figure:
         ax_gap.legend(loc="lower left", fontsize=7.5,
                       title=f"grey: {0 if gaps is None else gaps.shape[1]} placebos",
                       title_fontsize=7.5)
-        ax_gap.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        _label_years(ax_gap.xaxis, x)
         ax_gap.set_xlabel("period")
     return fig
 
