@@ -115,8 +115,9 @@ def _describe_synth(estimate: Estimate, subject: str, change: str, span: str,
     test = describe_permutation(estimate)
     averted = estimate.events_averted[0]
     what = estimate.outcome or "events"
-    events = (f"about {_about(abs(averted))} {'fewer' if averted >= 0 else 'more'} {what} than "
-              "the synthetic control" if math.isfinite(averted) else "")
+    # The sentence already says what the change is against: the count alone, once.
+    events = (f"about {_about(abs(averted))} {'fewer' if averted >= 0 else 'more'} {what}"
+              if math.isfinite(averted) else "")
     if is_fall or is_rise:
         body = f"{subject} were {change} than {against} {span} ({estimate.design}: {events})"
         verdict = (f"The permutation test puts this among the most extreme of the placebos "
