@@ -29,10 +29,13 @@ COUNTERFACTUAL = "#7a7a7a"
 BAND = "#c9c9c9"
 ACCENT = "#b23a1e"
 COMPARISON_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)))
+PNG_DPI = 144
 
 STYLE = {
-    "figure.dpi": 100,
-    "savefig.dpi": 110,
+    # Laid out at the dpi it is drawn at: one renderer and one text-metrics cache for the
+    # layout pass and the drawing (at 100 they were measured twice and the renderer rebuilt).
+    "figure.dpi": PNG_DPI,
+    "savefig.dpi": PNG_DPI,
     "font.size": 9.5,
     "axes.titlesize": 10.5,
     "axes.titleweight": "bold",
@@ -69,19 +72,22 @@ class ReportFigure(Figure):
 
 
 def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
-    """Wrap axis titles and labels until each lies inside the figure: nothing is clipped.
+    """Lay the figure out, wrapping axis titles and labels until each lies inside it.
 
     The layout engine makes room for text but cannot shorten a line wider than the figure;
     this measures every title and axis label after a layout pass and re-wraps the ones that
-    stick out (words stay whole).
+    stick out (words stay whole). Only the layout runs here, not a draw: the figure is drawn
+    once, by :func:`figure_to_png`, at the positions this pass leaves.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    engine = fig.get_layout_engine()
     for _ in range(max_rounds):
-        fig.draw_without_rendering()
         renderer = canvas.get_renderer()
-        width = fig.bbox.width
+        if engine is not None:
+            engine.execute(fig)
+        width, height = fig.bbox.width, fig.bbox.height
         overflowing = False
         for ax in fig.axes:
             # matplotlib keeps a left-, centre- and right-placed title per axes.
@@ -93,31 +99,54 @@ def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
                 if not content:
                     continue
                 box = text.get_window_extent(renderer)
-                span = box.width if text is not ax.yaxis.label else box.height
-                limit = width - 4 if text is not ax.yaxis.label else fig.bbox.height - 4
-                # A few pixels' margin: text is measured at one resolution and saved at
-                # another, and a glyph touching the edge is already cut.
-                margin = 3
-                if box.x0 >= 0 and box.x1 <= width - margin and span <= limit and (
-                        text is not ax.yaxis.label or (box.y0 >= 2
-                                                       and box.y1 <= fig.bbox.height - 2)):
+                is_vertical = text is ax.yaxis.label
+                if _fits(box, is_vertical, width, height):
                     continue
+                span = box.height if is_vertical else box.width
+                limit = (height if is_vertical else width) - 4
                 longest = max(len(line) for line in content.splitlines())
-                room = limit - max(0.0, box.x0 if text is not ax.yaxis.label else 0.0)
+                room = limit - (0.0 if is_vertical else max(0.0, box.x0))
                 chars = max(12, int(longest * min(0.95, room / max(span, 1.0))))
                 text.set_text(textwrap.fill(" ".join(content.split()), chars))
                 overflowing = True
         if not overflowing:
             break
+    # Laid out and not changed since: figure_to_png draws it as it is. Any later change to
+    # the figure marks it stale again and gets a fresh layout there.
+    fig.stale = False
     return fig
+
+
+def _fits(box, is_vertical: bool, width: float, height: float) -> bool:
+    """Whether a title or axis label lies inside the figure, a few pixels from each edge.
+
+    A few pixels' margin: a glyph touching the edge is already cut. The y-axis label is
+    vertical: only its length can be fixed by wrapping, and its horizontal place is the
+    layout's (set at drawing time, left of the tick labels).
+    """
+    if is_vertical:
+        return box.height <= height - 4 and box.y0 >= 2 and box.y1 <= height - 2
+    return box.x0 >= 0 and box.x1 <= width - 3 and box.width <= width - 4
 
 
 def _label_years(axis, x: pd.DatetimeIndex) -> None:
     """Ticks on whole years only (a year-only label on a half-year tick would print each year
-    twice), at most about ten of them."""
-    years = max(1, x[-1].year - x[0].year + 1) if len(x) else 1
-    axis.set_major_locator(mdates.YearLocator(base=max(1, -(-years // 10))))
-    axis.set_major_formatter(mdates.DateFormatter("%Y"))
+    twice), at most about ten of them.
+
+    The ticks are the 1 January of every ``base``-th year around the data, fixed once, which is
+    what ``YearLocator(base)`` with a ``"%Y"`` formatter shows: that pair rebuilt the ticks with
+    dateutil's rrule and formatted each through ``num2date`` on every draw, the largest single
+    cost of drawing a report's charts.
+    """
+    if not len(x):
+        return
+    years = max(1, x[-1].year - x[0].year + 1)
+    base = max(1, -(-years // 10))
+    first, last = (x[0].year - 1) // base * base, x[-1].year + 1
+    shown = list(range(first, last + 1, base))
+    axis.set_major_locator(matplotlib.ticker.FixedLocator(
+        mdates.date2num([pd.Timestamp(year, 1, 1) for year in shown])))
+    axis.set_major_formatter(matplotlib.ticker.FixedFormatter([str(year) for year in shown]))
 
 
 def _timestamps(index: pd.Index) -> pd.DatetimeIndex:
@@ -365,7 +394,7 @@ def plot_synth(estimate) -> Figure:
     observed, synthetic = estimate.observed, estimate.fitted
     freq = frequency_of(estimate.start)
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(7.2, 3.4), layout="constrained")
+        fig = ReportFigure(figsize=(7.2, 3.4), layout="constrained")
         ax, ax_gap = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
         x = _timestamps(observed.index)
         ax.plot(x, observed.to_numpy(dtype=float), color=INK, lw=0.9, marker="o", ms=2.2,
@@ -387,8 +416,7 @@ def plot_synth(estimate) -> Figure:
                     textcoords="offset points", va="bottom", fontsize=8, color=ACCENT)
         where = estimate.area if estimate.area else "programme area"
         ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} "
-                     f"{format_pct(estimate.percent_change)} against the synthetic control",
-                     wrap=True)
+                     f"{format_pct(estimate.percent_change)} against the synthetic control")
         ax.set_ylabel(f"{estimate.outcome} {_unit(freq)}")
         ax.set_ylim(bottom=0)
         ax.legend(loc="upper left", fontsize=7.5)
@@ -398,10 +426,10 @@ def plot_synth(estimate) -> Figure:
                       title_fontsize=7.5)
         _label_years(ax_gap.xaxis, x)
         ax_gap.set_xlabel("period")
-    return fig
+    return fit_texts(fig)
 
 
-def figure_to_png(fig: Figure, *, dpi: int = 144) -> bytes:
+def figure_to_png(fig: Figure, *, dpi: int = PNG_DPI) -> bytes:
     """PNG bytes of a figure (no pyplot state, so nothing leaks between reports).
 
     The charts are opaque (white figure background), so they are stored as RGB rather than
