@@ -235,8 +235,12 @@ class ReportExporter:
         self.css = "\n".join((TEMPLATES_DIR / "impactbook" / name).read_text(encoding="utf-8")
                              for name in ("report.css", "print.css"))
         import weasyprint
+        import weasyprint.images
+
+        from impactbook.render import pdf_images
 
         self._weasyprint = weasyprint
+        pdf_images.install(weasyprint.images)  # charts pass into the PDF without re-encoding
         # One orientation for the whole report: wide tables are fitted, never rotated.
         self._page_css = weasyprint.CSS(string=f"@page {{ size: {page_size}; }}")
 
