@@ -37,6 +37,7 @@ from impactbook.fsutil import (
     sha256_file,
 )
 from impactbook.locks import run_lock
+from impactbook.memory import release_unused_memory
 from impactbook.render.dask_executor import run_on_dask
 from impactbook.render.plan import (
     CITY,
@@ -47,6 +48,7 @@ from impactbook.render.plan import (
     _intervention_job,
     _load,
     default_notebooks_dir,
+    forget_validated_workbook,
     rekeyed,
     summary_slugs,
 )
@@ -230,6 +232,10 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
         else:
             todo.append(job)
     prepared = _prepare_slices(run_dir, jobs) if todo and executor == "local" else None
+    # The reports read their slices from now on: this process need not keep the workbook
+    # while its workers run (a few hundred MB of the batch's memory for a large one).
+    forget_validated_workbook()
+    release_unused_memory()
     # Reports read the prepared snapshot of the planned workbook when there is one, so they
     # are rendered from the data their keys name. Otherwise they read the folder itself, and
     # each render is bracketed by the input slice as it was before and after (InputWatch).

@@ -139,4 +139,6 @@ def reset(cwd: str | None = None) -> None:
     # impactbook namespace) so caches, module globals and monkey-patches start fresh.
     _drop_impactbook_modules()
     os.chdir(cwd or state["cwd"])
-    gc.collect()
+    from impactbook.memory import release_unused_memory
+
+    release_unused_memory()  # the previous report's frames and figures: freed, and given back

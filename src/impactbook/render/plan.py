@@ -281,6 +281,11 @@ def rekeyed(job: ReportJob, input_hash: str) -> ReportJob:
 _LAST_VALIDATED: list[Workbook] = []
 
 
+def forget_validated_workbook() -> None:
+    """Drop the workbook kept for the batch (once its prepared slices are written)."""
+    _LAST_VALIDATED.clear()
+
+
 def validated_workbook(digest: str) -> Workbook | None:
     """The workbook this process last planned from, if its digest is ``digest``."""
     found = _LAST_VALIDATED[0] if _LAST_VALIDATED else None

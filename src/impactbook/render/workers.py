@@ -106,6 +106,7 @@ def _worker_main() -> None:
     # which builds a grammar parser at import: about 1 s of every worker's start-up. Notebook
     # validation never checks that format, so a worker goes without it.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    from impactbook.memory import release_unused_memory
     from impactbook.render.export import ReportExporter
     from impactbook.render.kernel import KernelSession
 
@@ -138,6 +139,7 @@ def _worker_main() -> None:
             entry = render_job(job, Path(run_dir), session=session,
                                exporter=exporters[job.page_size], timeout_s=timeout_s)
             send(("done", entry, session.pid))
+            release_unused_memory()  # the report's notebook, HTML and PDF, while it waits
     finally:
         session.close()
 
