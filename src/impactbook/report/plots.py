@@ -71,6 +71,12 @@ class ReportFigure(Figure):
         return figure_to_png(self)
 
 
+def new_figure(height_in: float, width_in: float = 7.2) -> ReportFigure:
+    """A report chart's figure (made inside ``rc_context(STYLE)``), 7.2 inches wide (the text
+    width of the PDF page), with constrained layout."""
+    return ReportFigure(figsize=(width_in, height_in), layout="constrained")
+
+
 def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
     """Lay the figure out, wrapping axis titles and labels until each lies inside it.
 
@@ -176,7 +182,7 @@ def plot_outcome_series(estimate, *, comparison: Mapping[str, pd.Series] | None 
                       for name, series in comparison.items()}
     has_comparison = bool(comparison)
     with matplotlib.rc_context(STYLE):
-        fig = ReportFigure(figsize=(7.2, 4.6 if has_comparison else 3.3), layout="constrained")
+        fig = new_figure(4.6 if has_comparison else 3.3)
         if has_comparison:
             ax, ax_cmp = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
         else:
@@ -264,8 +270,7 @@ def plot_forest(rows: pd.DataFrame, pooled=None, *, title: str | None = None) ->
     """
     n = len(rows)
     with matplotlib.rc_context(STYLE):
-        fig = ReportFigure(figsize=(7.2, 1.2 + 0.42 * (n + (2 if pooled is not None else 0))),
-                     layout="constrained")
+        fig = new_figure(1.2 + 0.42 * (n + (2 if pooled is not None else 0)))
         ax = fig.subplots()
         y = np.arange(n)[::-1] + (2 if pooled is not None else 0)
         rr = rows["rate_ratio"].to_numpy(float)
@@ -331,7 +336,7 @@ def _spaced_ratio_ticks(left: float, right: float, min_share: float = 0.13) -> l
 def plot_tag_counts(counts: pd.DataFrame, *, title: str | None = None) -> Figure:
     """News items per period for each tag (a frame: index period, one column per tag)."""
     with matplotlib.rc_context(STYLE):
-        fig = ReportFigure(figsize=(7.2, 3.0), layout="constrained")
+        fig = new_figure(3.0)
         ax = fig.subplots()
         if counts.empty:
             ax.text(0.5, 0.5, "no news items", ha="center", va="center",
@@ -362,7 +367,7 @@ def plot_placebo(placebo_log_rr: Sequence[float], real_log_rr: float, *,
                  title: str | None = None) -> Figure:
     """Where the real estimate falls among false-start (placebo) estimates."""
     with matplotlib.rc_context(STYLE):
-        fig = ReportFigure(figsize=(7.2, 2.2), layout="constrained")
+        fig = new_figure(2.2)
         ax = fig.subplots()
         values = (np.exp(np.asarray(placebo_log_rr, float)) - 1) * 100
         if len(values):
@@ -394,7 +399,7 @@ def plot_synth(estimate) -> Figure:
     observed, synthetic = estimate.observed, estimate.fitted
     freq = frequency_of(estimate.start)
     with matplotlib.rc_context(STYLE):
-        fig = ReportFigure(figsize=(7.2, 3.4), layout="constrained")
+        fig = new_figure(3.4)
         ax, ax_gap = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
         x = _timestamps(observed.index)
         ax.plot(x, observed.to_numpy(dtype=float), color=INK, lw=0.9, marker="o", ms=2.2,
@@ -495,7 +500,7 @@ def plot_counts(series: pd.DataFrame, *, title: str, start: pd.Period | None = N
     """A plain count series (``count`` column on a PeriodIndex), for exploring."""
     freq = frequency_of(series.index[0])
     with matplotlib.rc_context(STYLE):
-        fig = ReportFigure(figsize=(7.2, 3.0), layout="constrained")
+        fig = new_figure(3.0)
         ax = fig.subplots()
         ax.plot(_timestamps(series.index), series["count"].to_numpy(float), color=INK, lw=0.9,
                 marker="o", ms=2)
