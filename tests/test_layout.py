@@ -177,7 +177,7 @@ def test_a_laid_out_chart_is_rendered_as_laid_out_and_a_changed_one_is_laid_out_
     image = Image.open(io.BytesIO(plots.figure_to_png(fig)))
     assert image.size == (int(7.2 * 144), int(2.2 * 144))
     assert fig.axes[0].get_position(original=True).bounds == laid_out
-    assert fig.dpi == 100 and isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+    assert fig.dpi == plots.PNG_DPI and isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
     fig.axes[0].set_ylabel("false starts\ncounted\nover\nfour lines")  # wider: more margin
     plots.figure_to_png(fig)
     assert fig.axes[0].get_position(original=True).x0 > laid_out[0]
