@@ -330,3 +330,37 @@ def test_classic_weights_solve_pysyncons_own_problem():
     assert ours.min() >= 0 and ours.sum() == pytest.approx(1.0)
     assert loss(ours) <= loss(theirs_w) * (1 + 1e-6) + 1e-9
     assert np.abs(ours - theirs_w).max() < 5e-3  # SLSQP stops at its own ftol; ours is lower
+
+
+def _calibration_problem(seed: int, n: int = 400, zero_column: bool = False):
+    rng = np.random.default_rng(seed)
+    C = np.column_stack([np.ones(n), rng.poisson(4, (n, 6)), rng.uniform(0, 50, n)])
+    if zero_column:
+        C[:, 3] = 0.0
+    treated = rng.choice(n, 12, replace=False)
+    return np.delete(C, treated, axis=0), C[treated].sum(axis=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_newton_calibration_is_clarabels_optimum_with_exact_balance(seed):
+    """The dual Newton weights are the primal QP's optimum (checked with Clarabel's interior
+    point), and balance every target to rounding."""
+    C, targets = _calibration_problem(seed)
+    weights, solver = microsynth.calibration_weights(C, targets)
+    assert solver == "Newton on the dual"
+    reference, is_solved = microsynth._clarabel_weights(C, targets)
+    assert is_solved
+    assert np.abs(weights - reference).max() < 1e-6
+    assert microsynth.balance_error(C, targets, weights) < 1e-12
+    assert weights @ weights <= reference @ reference * (1 + 1e-9)  # the smaller norm
+
+
+def test_newton_calibration_with_a_column_zero_everywhere_and_an_unreachable_target():
+    C, targets = _calibration_problem(4, zero_column=True)
+    weights, solver = microsynth.calibration_weights(C, targets)  # singular Hessian: lstsq
+    assert solver == "Newton on the dual" and microsynth.balance_error(C, targets, weights) < 1e-9
+    unreachable = targets.copy()
+    unreachable[1] = -5.0  # counts are non-negative: no non-negative weights reach this
+    assert microsynth.calibration_weights(C, unreachable) == (None, "infeasible")
+    assert microsynth.newton_dual_weights(C, unreachable, np.zeros(C.shape[1]),
+                                          max_iter=50) is None

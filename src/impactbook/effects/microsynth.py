@@ -9,8 +9,8 @@ Intervention data (``tests/fixtures/synth/`` holds R's numbers and the script th
   for the intercept, each covariate and each outcome in each pre-period, ``t`` the treated
   units' totals of the same columns. Every pre-period of every outcome is matched exactly, so
   the synthetic series equals the treated one before the start. It is solved by scipy's
-  ``trust-exact`` on the smooth convex dual (as ``survey::grake`` works on the dual), with
-  Clarabel on the primal when the dual's balance is not exact; no hand-written iterations.
+  Newton steps on the convex dual (as ``survey::grake`` calibrates by Newton-Raphson on the
+  dual), with Clarabel on the primal when the dual's balance is not exact.
 * **Effect.** Sums over the post-period: observed (treated) against synthetic (weighted
   controls); percent change = observed / synthetic - 1.
 * **Permutation test.** Placebo groups of as many units as are treated, drawn from *all* units
@@ -26,13 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize as so
 import scipy.sparse as sp
 
 from impactbook.effects._threads import _controller
 
 #: Balance error (relative to each target) above which the dual solution is not accepted.
 BALANCE_RTOL = 1e-7
+#: Norm of the dual's gradient (the balance error in scaled columns) at which Newton stops.
+DUAL_GTOL = 1e-11
 #: Threads for the placebo fits: numpy releases the GIL in the matrix products they spend
 #: their time in, and each thread keeps BLAS on one thread (the machine has two cores).
 PLACEBO_THREADS = 2
@@ -79,26 +80,61 @@ def calibration_weights(C: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray 
     targets = np.asarray(targets, float)
     scale = np.maximum(np.abs(C).max(axis=0), 1.0)
     Cs, ts = C / scale, targets / scale
-
-    def dual(lam):
-        w = np.maximum(Cs @ lam, 0.0)
-        return 0.5 * w @ w - ts @ lam, Cs.T @ w - ts
-
-    def hessian(lam):
-        active = Cs[(Cs @ lam) > 0]
-        return active.T @ active
-
     start = np.zeros(C.shape[1])
     start[0] = targets[0] / C.shape[0] * scale[0]  # equal weights n_treated / n_controls
-    result = so.minimize(dual, start, jac=True, hess=hessian, method="trust-exact",
-                         options={"gtol": 1e-11, "maxiter": 500})
-    weights = np.maximum(Cs @ result.x, 0.0)
-    if balance_error(C, targets, weights) <= BALANCE_RTOL:
-        return weights, "scipy trust-exact (dual)"
+    weights = newton_dual_weights(Cs, ts, start)
+    if weights is not None and balance_error(C, targets, weights) <= BALANCE_RTOL:
+        return weights, "Newton on the dual"
     weights, is_solved = _clarabel_weights(C, targets)
     if is_solved and balance_error(C, targets, weights) <= 1e-6:
         return weights, "clarabel (primal)"
     return None, "infeasible"
+
+
+def newton_dual_weights(Cs: np.ndarray, ts: np.ndarray, start: np.ndarray, *,
+                        gtol: float = DUAL_GTOL, max_iter: int = 200) -> np.ndarray | None:
+    """``w = max(Cs @ lam, 0)`` at the minimum of the dual ``0.5 ||w||^2 - ts @ lam``.
+
+    The dual of ``min ||w||^2 s.t. Cs'w = ts, w >= 0`` is convex and piecewise quadratic; its
+    gradient ``Cs'w - ts`` is the balance error, its Hessian ``A'A`` over the rows ``A`` of
+    ``Cs`` with positive weight. Newton steps with a backtracking (Armijo) line search find it
+    in about a dozen steps, as ``survey::grake`` calibrates by Newton-Raphson; once the set of
+    positive weights is right a step lands on the optimum. None if the gradient does not fall
+    below ``gtol`` (a singular Hessian, where a column is zero on every weighted row, is solved
+    by least squares).
+    """
+    lam = np.array(start, float)
+    u = Cs @ lam
+    w = np.maximum(u, 0.0)
+    f = 0.5 * w @ w - ts @ lam
+    hessian = _gram(Cs[u > 0])
+    for _ in range(max_iter):
+        gradient = Cs.T @ w - ts
+        if np.linalg.norm(gradient) <= gtol:
+            return w
+        try:
+            step = np.linalg.solve(hessian, -gradient)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(hessian, -gradient, rcond=None)[0]
+        slope = gradient @ step
+        if not slope < 0:  # a singular Hessian's step may not descend: the gradient does
+            step, slope = -gradient, -(gradient @ gradient)
+        t = 1.0
+        while True:
+            lam_next = lam + t * step
+            u_next = Cs @ lam_next
+            w_next = np.maximum(u_next, 0.0)
+            f_next = 0.5 * w_next @ w_next - ts @ lam_next
+            if f_next <= f + 1e-4 * t * slope or t < 1e-12:
+                break
+            t *= 0.5
+        lam, u, w, f = lam_next, u_next, w_next, f_next
+        hessian = _gram(Cs[u > 0])
+    return None
+
+
+def _gram(rows: np.ndarray) -> np.ndarray:
+    return rows.T @ rows
 
 
 def survey_t_values(outcomes_post: np.ndarray, is_treated: np.ndarray,
@@ -141,12 +177,13 @@ class GroupFit:
 
 
 def fit_group(outcomes: np.ndarray, covariates: np.ndarray, in_group: np.ndarray,
-              n_pre: int) -> GroupFit | None:
+              n_pre: int, design: np.ndarray | None = None) -> GroupFit | None:
     """Weights, series and t values for the units ``in_group``; None when infeasible.
 
-    ``outcomes`` is units x periods x outcomes (the first ``n_pre`` periods are matched).
+    ``outcomes`` is units x periods x outcomes (the first ``n_pre`` periods are matched);
+    ``design`` their :func:`design_matrix`, if the caller has it already.
     """
-    C = design_matrix(outcomes[:, :n_pre], covariates)
+    C = design_matrix(outcomes[:, :n_pre], covariates) if design is None else design
     weights, solver = calibration_weights(C[~in_group], C[in_group].sum(axis=0))
     if weights is None:
         return None
@@ -169,10 +206,12 @@ def fit_placebos(outcomes: np.ndarray, covariates: np.ndarray, n_pre: int,
                  groups: Sequence[np.ndarray]) -> list[GroupFit | None]:
     """Each placebo group fitted as if treated (None where its match is infeasible)."""
 
+    design = design_matrix(outcomes[:, :n_pre], covariates)  # the same for every group
+
     def one(positions: np.ndarray) -> GroupFit | None:
         in_group = np.zeros(outcomes.shape[0], bool)
         in_group[positions] = True
-        return fit_group(outcomes, covariates, in_group, n_pre)
+        return fit_group(outcomes, covariates, in_group, n_pre, design)
 
     with _controller().limit(limits=1, user_api="blas"):
         if PLACEBO_THREADS <= 1 or len(groups) < 2:
