@@ -135,3 +135,22 @@ def test_batch_reports_read_their_prepared_slice_not_the_folder(tmp_path):
     assert result.ok, result.failed
     html = (run / "baltimore" / "baltimore.html").read_text(encoding="utf-8")
     assert "Baltimore" in html and jobs[0].data_digest[:12] in html
+
+
+def test_a_rerun_plans_the_same_keys_as_the_first_run_for_a_micro_design(tmp_path):
+    """A rerun plans from the kept validated copy; with the units of Seattle's blocks in it
+    (areas.csv) its report's key is the first run's, so an unchanged rerun reuses it."""
+    from pathlib import Path
+
+    from impactbook.render.plan import _load
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    first = _load(data)
+    reports = [("city", "Seattle"), ("city", "Chicago")]
+    folder = prepared_folder(tmp_path / ".state", first.digest)
+    write_prepared(first.validated, folder, reports, library=library_hash())
+    again = _load(data, out_dir=tmp_path)
+    assert again.validated is not first.validated  # read back from the prepared folder
+    assert not again.validated.areas.empty
+    for _, city in reports:
+        assert again.city_slice_hash(city) == first.city_slice_hash(city), city

@@ -31,7 +31,8 @@ from impactbook.workbook.model import Workbook
 
 PREPARED_ENV = "IMPACTBOOK_PREPARED"
 _MANIFEST = "prepared.json"
-_SHARED = ("interventions", "news", "tags", "funders")
+# The small tables every report reads whole (areas.csv: the units of a micro design).
+_SHARED = ("interventions", "news", "tags", "funders", "areas")
 
 
 def prepared_folder(state_dir: Path, digest: str) -> Path:
