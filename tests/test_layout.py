@@ -235,3 +235,28 @@ def test_every_default_report_prints_well(tmp_path):
         assert "in_pooled" not in text and "citywide:" not in text
         checked += 1
     assert checked == 8  # five city reports and three intervention summaries
+
+
+def test_stacked_panels_y_labels_stay_beside_their_own_axes():
+    """A y label longer than its panel is wrapped: in a two-panel chart it would otherwise run
+    into the label of the panel below ('shooting victims per month' over 'observed -
+    synthetic' did)."""
+    from impactbook.effects import estimate_synth
+
+    rng = np.random.default_rng(5)
+    periods = pd.period_range("2010-01", periods=60, freq="M")
+    panel = pd.DataFrame({f"Area {i}": rng.poisson(8 + i, len(periods)) for i in range(12)},
+                         index=periods).astype(float)
+    panel.insert(0, "Programme", panel["Area 3"])
+    est = estimate_synth(panel, "Programme", "2013-01", post_periods=24,
+                         labels={"city": "Town", "area": "Programme",
+                                 "outcome": "non-fatal shooting victims"})
+    fig = plots.plot_synth(est)
+    plots.figure_to_png(fig)
+    renderer = fig.canvas.get_renderer()
+    boxes = [(ax.yaxis.label.get_window_extent(renderer), ax.bbox) for ax in fig.axes]
+    for label, axes in boxes:
+        assert label.height <= axes.height + 8
+    (top, _), (bottom, _) = boxes
+    assert bottom.y1 <= top.y0 + 1  # one above the other, not into each other
+    assert "\n" in fig.axes[0].yaxis.label.get_text()

@@ -106,10 +106,11 @@ def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
                     continue
                 box = text.get_window_extent(renderer)
                 is_vertical = text is ax.yaxis.label
-                if _fits(box, is_vertical, width, height):
+                # A y label longer than its own axes runs into the panel above or below.
+                limit = (min(height, ax.bbox.height + 8) if is_vertical else width) - 4
+                if _fits(box, is_vertical, width, height, limit):
                     continue
                 span = box.height if is_vertical else box.width
-                limit = (height if is_vertical else width) - 4
                 longest = max(len(line) for line in content.splitlines())
                 room = limit - (0.0 if is_vertical else max(0.0, box.x0))
                 chars = max(12, int(longest * min(0.95, room / max(span, 1.0))))
@@ -123,16 +124,17 @@ def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
     return fig
 
 
-def _fits(box, is_vertical: bool, width: float, height: float) -> bool:
-    """Whether a title or axis label lies inside the figure, a few pixels from each edge.
+def _fits(box, is_vertical: bool, width: float, height: float, limit: float) -> bool:
+    """Whether a title or axis label lies inside the figure, a few pixels from each edge, and
+    is at most ``limit`` pixels long.
 
     A few pixels' margin: a glyph touching the edge is already cut. The y-axis label is
     vertical: only its length can be fixed by wrapping, and its horizontal place is the
     layout's (set at drawing time, left of the tick labels).
     """
     if is_vertical:
-        return box.height <= height - 4 and box.y0 >= 2 and box.y1 <= height - 2
-    return box.x0 >= 0 and box.x1 <= width - 3 and box.width <= width - 4
+        return box.height <= limit and box.y0 >= 2 and box.y1 <= height - 2
+    return box.x0 >= 0 and box.x1 <= width - 3 and box.width <= limit
 
 
 def _label_years(axis, x: pd.DatetimeIndex) -> None:
