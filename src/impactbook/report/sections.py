@@ -30,6 +30,7 @@ from impactbook.report.content import (
     _pct,
 )
 from impactbook.report.format import (
+    MISSING,
     format_change,
     format_interval,
     format_number,
@@ -142,9 +143,15 @@ def _headline_line(result: OutcomeResult) -> str:
     if est is None:
         return f"{result.outcome}: no estimate"
     design = tables.DESIGN_LABELS.get(est.method, est.method)
+    interval = format_interval(est.ci_low, est.ci_high)
+    if interval != MISSING:
+        certainty = f" (95% interval {interval})"
+    elif est.method == "synth" and est.p_value is not None:  # a permutation test instead
+        certainty = f" (permutation p = {format_p(est.p_value)})"
+    else:
+        certainty = ""
     return (f"{result.outcome} in {tables.place_label(est.area, est.city)}: "
-            f"{format_change(est.rate_ratio)} (95% interval "
-            f"{format_interval(est.ci_low, est.ci_high)}), {design}")
+            f"{format_change(est.rate_ratio)}{certainty}, {design}")
 
 
 def show_title(report: CityReport) -> None:
@@ -168,13 +175,17 @@ def show_title(report: CityReport) -> None:
         labels = dict.fromkeys(
             describe_caveats([w]) for r in results for d in tables.DESIGNS
             if getattr(r, d) is not None for w in getattr(r, d).warnings)
-        caveats = "; ".join(label for label in labels if label)
+        # The finding ends with its own design's cautions: the line below names the others.
+        said = {describe_caveats([w]) for w in (lead.headline.warnings if lead.headline
+                                                else ())} - {""}
+        caveats = "; ".join(label for label in labels if label and label not in said)
+        caveats_title = "Other caveats" if said else "Caveats"
         blocks.append(
             "<div class='ib-headline'>"
             f"<h3>{_e(p['programme'])}</h3>"
             f"<p class='ib-headline-figure'>{_e(_headline_line(lead))}</p>"
             f"<p>{_e(lead.finding)}</p>"
-            + (f"<p class='ib-caveats'><strong>Caveats:</strong> {_e(caveats)}.</p>"
+            + (f"<p class='ib-caveats'><strong>{caveats_title}:</strong> {_e(caveats)}.</p>"
                if caveats else "") + "</div>")
     _show(
         f"<h1 class='ib-title'>{_e(report.city)}: programme evaluation report</h1>"
