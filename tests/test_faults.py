@@ -414,3 +414,28 @@ def test_killing_one_worker_fails_only_its_report(tmp_path):
     assert all(r["status"] == "ok" for r in again)
     assert {r["id"] for r in again if not r["reused"]} == {r["id"] for r in failed}
     assert _temp_files(run) == []
+
+
+def test_temp_files_of_a_killed_writer_left_a_zombie_are_removed(tmp_path):
+    """A writer killed while its parent does not reap it stays a zombie (in a container, init
+    may never reap it): its temporary files are orphans all the same; a live writer's stay."""
+    from impactbook.fsutil import remove_orphaned_temp_files
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f".report.html.{os.getpid()}.abc123.tmp"
+        dead = tmp_path / f".report.pdf.{child.pid}.def456.tmp"
+        live.write_bytes(b"x")
+        dead.write_bytes(b"x")
+        assert remove_orphaned_temp_files(tmp_path) == []  # both writers alive
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # not waited for: a zombie until Popen reaps it
+        while time.monotonic() < deadline and Path(f"/proc/{child.pid}/stat").exists() and (
+                Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0]
+                != "Z"):
+            time.sleep(0.05)
+        assert remove_orphaned_temp_files(tmp_path) == [dead]
+        assert live.exists() and not dead.exists()
+    finally:
+        child.kill()
+        child.wait()

@@ -137,13 +137,20 @@ def sha256_file(path: Path) -> str:
 
 
 def _is_running(pid: int) -> bool:
+    """Whether process ``pid`` is alive. A zombie is not: a killed writer stays in the process
+    table until its parent (or, its parent killed too, init) reaps it, which in a container
+    may be late or never, and its temporary files are orphans all the same."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's live process
         return True
-    return True
+    try:  # Linux: the state letter follows the command name in parentheses
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS) or it just ended: kill(0) said it was there
+    return state not in ("Z", "X")
 
 
 def remove_orphaned_temp_files(folder: Path) -> list[Path]:
