@@ -210,3 +210,22 @@ def test_dask_executor_needs_a_scheduler(workbook, tmp_path):
     with pytest.raises(ParameterError):
         run_batch(_plan(workbook, run, cities=["Alpha"], interventions=[]), run,
                   executor="dask", progress=False)
+
+
+def test_heaviest_reports_are_handed_out_first(tmp_path):
+    """Seattle's micro design (placebo groups among 9,642 blocks) goes first, then the city
+    reports by the rows they read, the summaries last; once every report has a recorded time
+    in the run folder, those times decide."""
+    from impactbook.render.batch import longest_first
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    jobs = plan_batch(data, tmp_path / "run")
+    order = [job.name for job in longest_first(jobs, {})]
+    assert order[:2] == ["Seattle", "New York"]
+    cities = {job.name for job in jobs if job.kind == "city"}
+    assert set(order[:len(cities)]) == cities  # summaries after every city report
+    times = {job.id: {"entry": {"timings": {"total_s": float(i)}}} for i, job in
+             enumerate(jobs)}
+    assert longest_first(jobs, times) == list(reversed(jobs))
+    partly = {jobs[0].id: times[jobs[0].id]}  # not all known: the plan decides
+    assert [j.name for j in longest_first(jobs, partly)] == order

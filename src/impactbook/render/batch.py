@@ -92,6 +92,28 @@ def _is_current(state: dict | None, job: ReportJob, run_dir: Path) -> bool:
     return True
 
 
+def longest_first(jobs: Sequence[ReportJob], states: Mapping[str, dict | None]
+                  ) -> list[ReportJob]:
+    """The order to hand reports to the workers: the longest first, so that no worker is left
+    with a long report at the end while the others idle.
+
+    When every report has a recorded time in this run folder (``states``), those times decide.
+    Otherwise the plan does: reports with a micro design first (they draw hundreds of placebo
+    groups among their small units), then city reports before intervention summaries (a city
+    report fits several designs and draws several charts an outcome; a summary one series a
+    programme), then the ones reading more outcome rows. Ties keep the plan's order.
+    """
+    def seconds(job: ReportJob) -> float | None:
+        entry = (states.get(job.id) or {}).get("entry") or {}
+        value = (entry.get("timings") or {}).get("total_s")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    recorded = {job.id: seconds(job) for job in jobs}
+    if jobs and all(value is not None for value in recorded.values()):
+        return sorted(jobs, key=lambda job: -recorded[job.id])
+    return sorted(jobs, key=lambda job: (-job.size[0], job.kind != CITY, -job.size[1]))
+
+
 def _record(run_dir: Path, job: ReportJob, entry: dict) -> None:
     atomic_write_text(_state_path(run_dir, job),
                       json.dumps({"key": job.key, "entry": entry}, indent=1))
@@ -231,6 +253,7 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
             entries[job.id] = {**state["entry"], "reused": True}
         else:
             todo.append(job)
+    todo = longest_first(todo, {job.id: _read_state(run_dir, job) for job in todo})
     prepared = _prepare_slices(run_dir, jobs) if todo and executor == "local" else None
     # The reports read their slices from now on: this process need not keep the workbook
     # while its workers run (a few hundred MB of the batch's memory for a large one).

@@ -55,6 +55,10 @@ class ReportJob:
     # The workbook files' stat signature taken before the slice was read (not part of the
     # key): the batch compares it to tell whether the data changed after planning.
     workbook_signature: tuple = ()
+    # How much the report weighs, for handing the heaviest out first (not part of the key):
+    # the small units its micro designs weigh (placebo groups are drawn among them) and the
+    # outcome rows it reads.
+    size: tuple[int, int] = (0, 0)
 
     @property
     def title(self) -> str:
@@ -317,12 +321,14 @@ def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
     notebook, nb_hash = notebook_and_hash(notebooks_dir, CITY, template)
     slug = slugify(city)
     types = wb.interventions.loc[wb.interventions["city"] == city, "intervention"]
+    units = wb.units_of(city)
     return check_job(ReportJob(
         id=f"{CITY}/{slug}", kind=CITY, name=city, slug=slug, notebook=notebook,
         parameters={**(extra or {}), "city": city, "data_dir": str(Path(data_dir).resolve())},
         interventions=tuple(dict.fromkeys(types)), input_hash=wb.city_slice_hash(city),
         notebook_hash=nb_hash, data_dir=str(Path(data_dir).resolve()), formats=formats,
-        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature))
+        page_size=page_size, data_digest=wb.digest, workbook_signature=wb.signature,
+        size=(0 if units is None else len(units), len(wb.outcomes_of([city])))))
 
 
 def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,

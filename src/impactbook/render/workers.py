@@ -18,7 +18,7 @@ from pathlib import Path
 from impactbook.defaults import DEFAULT_TIMEOUT_S
 from impactbook.errors import ImpactbookError, RenderError
 from impactbook.fsutil import safe_join
-from impactbook.render.plan import INTERVENTION, ReportJob
+from impactbook.render.plan import ReportJob
 
 # Beyond the per-report execution deadline, how long export may take before the worker is
 # presumed hung and killed.
@@ -264,9 +264,7 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
     from multiprocessing.connection import wait
 
     page_sizes = tuple(sorted({job.page_size for job in jobs}))
-    # Longest first, so no worker is left with a long job at the end while the others idle:
-    # an intervention summary estimates every city of its type.
-    pending = deque(sorted(jobs, key=lambda job: job.kind != INTERVENTION))
+    pending = deque(jobs)  # in the caller's order (the batch hands out the longest first)
     startup_failures = 0
     pool = [_Worker(run_dir, kernel_name, page_sizes, prepared)
             for _ in range(max(1, min(workers, len(jobs))))]
