@@ -37,4 +37,4 @@ def test_freed_heap_pages_go_back_to_the_system():
 def test_release_is_harmless_without_pyarrow_or_glibc(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
-    memory.release_unused_memory(collect=False)
+    memory.release_unused_memory()

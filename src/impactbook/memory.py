@@ -26,10 +26,9 @@ def _malloc_trim():
         return None
 
 
-def release_unused_memory(*, collect: bool = True) -> None:
-    """Collect cycles (unless the caller just did), then hand free pages back to the system."""
-    if collect:
-        gc.collect()
+def release_unused_memory() -> None:
+    """Collect cycles, then hand free pages back to the system."""
+    gc.collect()
     arrow = sys.modules.get("pyarrow")
     pool = arrow.default_memory_pool() if arrow is not None else None
     if hasattr(pool, "release_unused"):  # pyarrow >= 9

@@ -247,13 +247,13 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
     data_hash_value = jobs[0].data_digest if jobs else None
     entries: dict[str, dict] = {}
     todo: list[ReportJob] = []
+    states = {job.id: _read_state(run_dir, job) for job in jobs}
     for job in jobs:
-        state = _read_state(run_dir, job)
-        if not force and _is_current(state, job, run_dir):
-            entries[job.id] = {**state["entry"], "reused": True}
+        if not force and _is_current(states[job.id], job, run_dir):
+            entries[job.id] = {**states[job.id]["entry"], "reused": True}
         else:
             todo.append(job)
-    todo = longest_first(todo, {job.id: _read_state(run_dir, job) for job in todo})
+    todo = longest_first(todo, states)
     prepared = _prepare_slices(run_dir, jobs) if todo and executor == "local" else None
     # The reports read their slices from now on: this process need not keep the workbook
     # while its workers run (a few hundred MB of the batch's memory for a large one).

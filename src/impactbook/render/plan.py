@@ -164,6 +164,12 @@ class _Workbook:
 
         return None if self.news is None else news_for_intervention(self.news, kind)
 
+    def area_rows(self, city: str) -> pd.DataFrame | None:
+        """The city's rows of areas.csv (None when the workbook has none)."""
+        if self.validated is None or self.validated.areas.empty:
+            return None
+        return self.validated.areas[self.validated.areas["city"] == city]
+
     def units_of(self, city: str) -> pd.DataFrame | None:
         """The city's rows of areas.csv and, when it has some, the digest of
         unit_outcomes.csv (micro-synthetic control reads both)."""
@@ -171,9 +177,9 @@ class _Workbook:
 
         from impactbook.fsutil import sha256_file
 
-        if self.validated is None or self.validated.areas.empty:
+        rows = self.area_rows(city)
+        if rows is None:
             return None
-        rows = self.validated.areas[self.validated.areas["city"] == city]
         units = Path(self.validated.root) / "unit_outcomes.csv"
         if rows.empty or not units.exists():
             return rows
@@ -321,7 +327,7 @@ def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
     notebook, nb_hash = notebook_and_hash(notebooks_dir, CITY, template)
     slug = slugify(city)
     types = wb.interventions.loc[wb.interventions["city"] == city, "intervention"]
-    units = wb.units_of(city)
+    units = wb.area_rows(city)  # counted, not hashed: the slice hash reads unit_outcomes.csv
     return check_job(ReportJob(
         id=f"{CITY}/{slug}", kind=CITY, name=city, slug=slug, notebook=notebook,
         parameters={**(extra or {}), "city": city, "data_dir": str(Path(data_dir).resolve())},

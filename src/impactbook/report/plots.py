@@ -71,10 +71,10 @@ class ReportFigure(Figure):
         return figure_to_png(self)
 
 
-def new_figure(height_in: float, width_in: float = 7.2) -> ReportFigure:
+def new_figure(height_in: float) -> ReportFigure:
     """A report chart's figure (made inside ``rc_context(STYLE)``), 7.2 inches wide (the text
     width of the PDF page), with constrained layout."""
-    return ReportFigure(figsize=(width_in, height_in), layout="constrained")
+    return ReportFigure(figsize=(7.2, height_in), layout="constrained")
 
 
 def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:

@@ -162,8 +162,8 @@ _UNIT_OUTCOMES: dict[str, pd.DataFrame] = {}
 
 
 def load_area_attributes(workbook: Workbook) -> pd.DataFrame:
-    """areas.csv of ``workbook``: the copy it carries, else read now (a report's prepared
-    slice carries only the five tables; the batch validated the folder before preparing)."""
+    """areas.csv of ``workbook``: the copy it carries (a batch's prepared slice has it), else
+    read now."""
     if not workbook.areas.empty or not (Path(workbook.root) / AREAS).exists():
         return workbook.areas
     if workbook.digest not in _AREAS:
