@@ -1,8 +1,8 @@
 """``impactbook init DIR``: an empty, valid workbook for a team starting from nothing.
 
-Five tables with their headers (``tags.csv`` already holds the intervention types and topics
-the reports know) and a README saying what goes in each column and how to fill them. Existing
-tables are never overwritten.
+Five tables and costs.csv with their headers (``tags.csv`` already holds the intervention types
+and topics the reports know) and a README saying what goes in each column and how to fill them.
+Existing tables are never overwritten.
 """
 
 from __future__ import annotations
