@@ -199,3 +199,48 @@ def test_the_report_part_shows_figures_with_intervals_and_caveats(tmp_path):
     assert value_section_html(None) == "" and value_summary_line(None) == ""
     assert format_money(12_700_000, "USD") == "$12.7 million"
     assert format_money(950, "CHF") == "950 CHF"
+
+
+def test_a_city_report_carries_values_also_from_a_prepared_slice(tmp_path, monkeypatch):
+    from impactbook.report import build_city_report
+    from impactbook.report.value_section import show_value_for_money, value_lines
+    from impactbook.workbook import load_workbook
+    from impactbook.workbook.prepared import PREPARED_ENV, read_prepared, write_prepared
+
+    folder = _workbook(tmp_path, _falling())
+    (folder / "news.csv").write_text("date,title,outlet,tags\n")
+    (folder / "funders.csv").write_text("funder,email,cities,interventions\n")
+    report = build_city_report(folder, "Springfield", post_periods=12)
+    [value] = report.values
+    headline = next(r.headline for r in report.results if r.outcome == "shootings")
+    _, direct = run_estimate_with_value(folder, make_request(
+        city="Springfield", outcome="shootings", method=headline.method, post_periods=12))
+    assert value == direct  # the report's figures are the CLI's for the same design
+    assert value_lines(report) == [value_summary_line(value)]
+    shown = []
+    monkeypatch.setattr("impactbook.report.sections.display", lambda obj, **k: shown.append(obj))
+    show_value_for_money(report)
+    [block] = shown
+    assert block.data == ("<h2 class='ib-section' id='value-for-money'>Value for money</h2>"
+                          + value_section_html(value))
+    workbook = load_workbook(folder)
+    prepared = write_prepared(workbook, tmp_path / "prepared" / workbook.digest,
+                              [("city", "Springfield")])
+    sliced = read_prepared(folder, "city", "Springfield", {PREPARED_ENV: str(prepared)})
+    pd.testing.assert_frame_equal(sliced.costs, workbook.costs)
+    pd.testing.assert_frame_equal(sliced.unit_costs, workbook.unit_costs)
+
+
+def test_no_section_and_no_line_without_costs(tmp_path, monkeypatch):
+    from impactbook.report import build_city_report, value_section
+
+    folder = _workbook(tmp_path, _falling(), costs="programme,start,end,amount,currency,"
+                       "price_year\n")
+    (folder / "news.csv").write_text("date,title,outlet,tags\n")
+    (folder / "funders.csv").write_text("funder,email,cities,interventions\n")
+    report = build_city_report(folder, "Springfield", post_periods=12)
+    assert report.values == () and value_section.value_lines(report) == []
+    shown = []
+    monkeypatch.setattr("impactbook.report.sections.display", lambda *a, **k: shown.append(a))
+    value_section.show_value_for_money(report)
+    assert shown == []  # not even a heading

@@ -143,3 +143,45 @@ def value_section_html(value: ValueForMoney | None) -> str:
     return (f"<section class=\"value-for-money\"><h3>{TITLE}: {html.escape(value.programme)}, "
             f"{html.escape(value.outcome)}</h3><table class=\"value-table\">{''.join(rows)}"
             f"</table><ul class=\"value-notes\">{items}</ul></section>")
+
+
+def report_values(workbook, programmes, results) -> tuple[ValueForMoney, ...]:
+    """Value for money of each result of a city report whose programme has costs, computed
+    from the design the report leads with (its headline); empty without costs."""
+    from impactbook.analysis.value import value_for
+    from impactbook.workbook import split_list
+
+    if workbook.costs.empty:
+        return ()
+    rows = {row["id"]: row for row in programmes.to_dict("records")}
+    values = []
+    for result in results:
+        programme, headline = rows.get(result.programme_id), result.headline
+        if programme is None or headline is None:
+            continue
+        value = value_for(workbook, programme, tuple(split_list(programme["area"])), headline)
+        if value is not None:
+            values.append(value)
+    return tuple(values)
+
+
+def value_lines(report) -> list[str]:
+    """One summary line per programme x outcome with costs (page one, index, email)."""
+    return [value_summary_line(value) for value in getattr(report, "values", ())]
+
+
+def show_value_for_money(report) -> None:
+    """The report's "Value for money" section: nothing at all (no heading) without costs."""
+    if not getattr(report, "values", ()):
+        return
+    _show_values(report)
+
+
+def _show_values(report) -> None:
+    from impactbook.report.sections import _show, section
+
+    @section(TITLE)
+    def show() -> None:
+        _show("".join(value_section_html(value) for value in report.values))
+
+    show()

@@ -137,10 +137,9 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
         interventions=finished(interventions), news=finished(news), tags=finished(tags),
         funders=finished(funders), digest=digest, warnings=tuple(warnings),
         areas=(areas if areas is not None else empty_areas()).drop(columns="line"),
-        costs=(costs if costs is not None else empty_costs()).drop(columns="line",
-                                                                    errors="ignore"),
-        unit_costs=(unit_costs if unit_costs is not None else empty_unit_costs()).drop(
-            columns="line", errors="ignore"),
+        costs=finished(costs if costs is not None else empty_costs().assign(line=0)),
+        unit_costs=finished(unit_costs if unit_costs is not None
+                            else empty_unit_costs().assign(line=0)),
         unit_outcomes=(units[0].drop(columns="line").reset_index(drop=True) if units is not None
                        else empty_outcomes().drop(columns="line")),
     )
