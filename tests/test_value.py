@@ -121,6 +121,9 @@ def test_estimate_json_carries_value_only_for_a_programme_with_costs(tmp_path, c
     assert set(value) >= {"cost_per_event_averted_low", "cost_per_event_averted_high", "reason",
                           "break_even_events", "benefit_cost_ratio", "benefit_cost_ratio_low",
                           "benefit_cost_ratio_high", "leaves_out"}
+    assert main(argv[:-1]) == 0  # text output: 1,200,000 / 2 x 251.107 / 245.120 + 2,400,000 / 2
+    assert capsys.readouterr().out.splitlines()[-1].startswith(
+        "  value          Value for money: cost $1,814,655 (2018 USD) over 2017-01 to 2017-12;")
     (folder / "costs.csv").write_text("programme,start,end,amount,currency,price_year\n")
     assert main(argv) == 0
     assert "value" not in json.loads(capsys.readouterr().out)
