@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from impactbook.analysis import make_request, run_estimate_with_value
 from impactbook.cli import main
-from impactbook.effects.value import UnitCost, value_for_money
+from impactbook.effects.value import UnitCost, value_for_money, window_cost
 from impactbook.report.value_section import (
     format_money,
     value_section_html,
@@ -247,3 +249,42 @@ def test_no_section_and_no_line_without_costs(tmp_path, monkeypatch):
     monkeypatch.setattr("impactbook.report.sections.display", lambda *a, **k: shown.append(a))
     value_section.show_value_for_money(report)
     assert shown == []  # not even a heading
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(1, 15), min_size=1, max_size=5),
+       amounts=st.lists(st.integers(0, 10_000_000), min_size=5, max_size=5),
+       years=st.lists(st.integers(2000, 2024), min_size=5, max_size=5),
+       cut=st.floats(0, 1), edges=st.tuples(st.floats(0, 1), st.floats(0, 1)))
+def test_pro_rating_adds_up_over_any_split_of_the_window(lengths, amounts, years, cut, edges):
+    """The cost of a window is the sum of the costs of any two windows that split it, and the
+    whole covered span costs the sum of its amounts in one price year."""
+    start = pd.Period("2010-01", "M")
+    rows, month = [], start
+    for length, amount, year in zip(lengths, amounts, years, strict=False):
+        rows.append((str(month), str(month + length - 1), float(amount), year))
+        month += length
+    costs = pd.DataFrame(rows, columns=["first_month", "last_month", "amount", "price_year"])
+    costs["currency"] = "USD"
+    cpi = cpi_u()
+    last = month - 1
+    span = (last - start).n
+    low, high = sorted(int(e * span) for e in edges)
+    first_m, last_m = start + low, start + high
+    middle = first_m + int(cut * (last_m - first_m).n)
+    whole, year, _ = window_cost(costs, str(first_m), str(last_m), cpi)
+
+    def at(total, from_year):
+        return total * cpi[year] / cpi[from_year]  # into the whole window's price year
+
+    left, left_year, _ = window_cost(costs, str(first_m), str(middle), cpi)
+    if middle < last_m:
+        right, right_year, _ = window_cost(costs, str(middle + 1), str(last_m), cpi)
+        # each part is in its own (latest) price year: bring both to the whole's
+        assert at(left, left_year) + at(right, right_year) == pytest.approx(whole, rel=1e-9)
+    else:
+        assert left == pytest.approx(whole, rel=1e-9)
+    everything, top, missing = window_cost(costs, str(start), str(last), cpi)
+    assert missing == [] and top == max(years[:len(lengths)])
+    assert everything == pytest.approx(
+        sum(a * cpi[top] / cpi[y] for _, _, a, y in rows), rel=1e-9, abs=1e-6)
