@@ -169,8 +169,8 @@ def test_init_writes_an_empty_valid_workbook(tmp_path, capsys):
     code, out, _ = run(capsys, "init", str(folder))
     assert code == 0 and str(folder / "README.md") in out
     assert sorted(p.name for p in folder.iterdir()) == [
-        "README.md", "funders.csv", "interventions.csv", "news.csv", "outcomes.csv",
-        "tags.csv"]
+        "README.md", "costs.csv", "funders.csv", "interventions.csv", "news.csv",
+        "outcomes.csv", "tags.csv"]
     assert (folder / "outcomes.csv").read_text() == "city,area,outcome,period,count,population\n"
     tags = (folder / "tags.csv").read_text().splitlines()
     assert tags[0] == "tag,kind" and len(tags) == 1 + len(STARTER_TAGS)
@@ -191,7 +191,7 @@ def test_init_never_overwrites(tmp_path):
     (folder / "outcomes.csv").write_text("city,area,outcome,period,count\nX,citywide,y,2020-01,1\n")
     with pytest.raises(ParameterError) as info:
         init_workbook(folder)
-    assert "it already has README.md, funders.csv" in str(info.value)
+    assert "it already has README.md, costs.csv, funders.csv" in str(info.value)
     assert "X,citywide" in (folder / "outcomes.csv").read_text()
 
 

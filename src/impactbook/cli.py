@@ -67,7 +67,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from impactbook.analysis import make_request, run_estimate
+    from impactbook.analysis import make_request, run_estimate_with_value
 
     request = make_request(
         city=args.city, outcome=args.outcome, area=args.area, start=args.start,
@@ -76,10 +76,12 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         slope_change=args.slope_change,
         family=args.family, robust=args.robust,
     )
-    estimate = run_estimate(Path(args.data), request)
+    estimate, value = run_estimate_with_value(Path(args.data), request)
     if args.json:
-        print(json.dumps(estimate.to_dict(with_details=request.method == "synth"),
-                         allow_nan=False))
+        record = estimate.to_dict(with_details=request.method == "synth")
+        if value is not None:  # only a programme with costs in costs.csv has one
+            record["value"] = value.to_dict()
+        print(json.dumps(record, allow_nan=False))
     else:
         from impactbook.effects import describe_finding
 
@@ -91,6 +93,10 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
             print(f"  {key:<14} {record[key]}")
         for warning in record["warnings"]:
             print(f"  warning: {warning}")
+        if value is not None:
+            from impactbook.report.value_section import value_summary_line
+
+            print(f"  value          {value_summary_line(value)}")
     return EXIT_OK
 
 

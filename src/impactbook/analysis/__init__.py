@@ -3,7 +3,8 @@
 The estimators in :mod:`impactbook.effects` take plain series; this module
 resolves names (city, area, outcome, programme start, comparison areas)
 against the workbook, so that ``impactbook estimate --json`` and the numbers
-in a report are computed by exactly the same calls.
+in a report are computed by exactly the same calls. :mod:`.value` adds a programme's value
+for money (its costs against the estimate's events averted) on the same path.
 """
 
 from __future__ import annotations
@@ -246,10 +247,26 @@ def estimate_for(workbook: Workbook, request: EstimateRequest) -> effects.Estima
     return estimate_resolved(workbook, resolve_request(workbook, request), request)
 
 
-def run_estimate(data_dir: Path, request: EstimateRequest | dict) -> effects.Estimate:
-    """Load what the request needs from ``data_dir`` and estimate."""
+def _request_and_workbook(data_dir: Path, request: EstimateRequest | dict,
+                          ) -> tuple[EstimateRequest, Workbook]:
     if isinstance(request, dict):
         request = make_request(**request)
     needs = (OUTCOMES,) if request.start else (OUTCOMES, INTERVENTIONS)
-    workbook = load_workbook(data_dir, require=needs)
+    return request, load_workbook(data_dir, require=needs)
+
+
+def run_estimate(data_dir: Path, request: EstimateRequest | dict) -> effects.Estimate:
+    """Load what the request needs from ``data_dir`` and estimate."""
+    request, workbook = _request_and_workbook(data_dir, request)
     return estimate_for(workbook, request)
+
+
+def run_estimate_with_value(data_dir: Path, request: EstimateRequest | dict):
+    """:func:`run_estimate`, and the programme's value for money (``ValueForMoney``) when
+    costs.csv has its costs (else None)."""
+    from impactbook.analysis.value import value_for
+
+    request, workbook = _request_and_workbook(data_dir, request)
+    resolved = resolve_request(workbook, request)
+    estimate = estimate_resolved(workbook, resolved, request)
+    return estimate, value_for(workbook, resolved.programme, resolved.areas, estimate)

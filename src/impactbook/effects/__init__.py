@@ -9,6 +9,8 @@
 - :func:`pool_random_effects` - random-effects pooling across programmes, one outcome at a time.
 - :func:`choose_headline` - the strongest design the data support, and disagreements.
 - :func:`describe_finding`, :func:`describe_pooled` - plain-language sentences.
+- :mod:`.value` - a programme's costs against its events averted: cost per event averted,
+  break-even and benefit-cost ratio (:func:`~impactbook.effects.value.value_for_money`).
 
 Inputs are plain frames (see each function); every result is a frozen dataclass whose
 ``to_dict()`` is JSON-safe. Guardrail warnings travel in ``Estimate.warnings``; a model that

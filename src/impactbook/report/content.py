@@ -120,6 +120,8 @@ class CityReport:
     data_hash: str
     generated: str
     version: str = __version__
+    #: Value for money of each programme x outcome with costs in costs.csv (headline design).
+    values: tuple = ()
 
     @property
     def key_findings(self) -> list[str]:
@@ -297,10 +299,13 @@ def build_city_report(data_dir: Path | str, city: str, *,
                       if r.failed_designs], city, allow_incomplete)
     first, last = workbook.index.period_span(city)
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
+    from impactbook.report.value_section import report_values
+
     return CityReport(
         city=city, programmes=programmes, results=tuple(results), news=news,
         data_period=(first, last), data_hash=shown_digest(workbook.digest),
-        generated=(today or dt.date.today()).isoformat())
+        generated=(today or dt.date.today()).isoformat(),
+        values=report_values(workbook, programmes, results))
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,14 @@ from impactbook.errors import DataError, ParameterError, Problem, UnsafePathErro
 from impactbook.fsutil import regular_file_problem, safe_join
 from impactbook.workbook.areas import empty_areas, load_areas
 from impactbook.workbook.cells import as_text
+from impactbook.workbook.costs import empty_costs, empty_unit_costs, load_costs, load_unit_costs
 from impactbook.workbook.digest import workbook_digest
 from impactbook.workbook.model import Workbook
 from impactbook.workbook.outcomes import empty_outcomes, load_outcomes
 from impactbook.workbook.problems import Problems
 from impactbook.workbook.schema import (
     AREAS,
+    COSTS,
     FUNDERS,
     INTERVENTIONS,
     NEWS,
@@ -31,6 +33,7 @@ from impactbook.workbook.schema import (
     OUTCOMES,
     REQUIRED,
     TAGS,
+    UNIT_COSTS,
     UNIT_OUTCOMES,
 )
 from impactbook.workbook.tables import load_funders, load_interventions, load_news, load_tags
@@ -112,6 +115,10 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
     news = table(NEWS, load_news, vocabulary, problems, warnings)
     funders = table(FUNDERS, load_funders, series, vocabulary, problems, warnings)
     areas = table(AREAS, load_areas, series, problems) if (root / AREAS).exists() else None
+    # Costs refer to programme ids: checked against interventions.csv only when it loaded.
+    costs = table(COSTS, load_costs, interventions, problems) if (root / COSTS).exists() else None
+    unit_costs = (table(UNIT_COSTS, load_unit_costs, problems) if (root / UNIT_COSTS).exists()
+                  else None)
     units = None
     if (root / UNIT_OUTCOMES).exists() and (UNIT_OUTCOMES in required or not keep_rows):
         units = table(UNIT_OUTCOMES, load_outcomes, problems, keep_rows, UNIT_OUTCOMES)
@@ -130,6 +137,9 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
         interventions=finished(interventions), news=finished(news), tags=finished(tags),
         funders=finished(funders), digest=digest, warnings=tuple(warnings),
         areas=(areas if areas is not None else empty_areas()).drop(columns="line"),
+        costs=finished(costs if costs is not None else empty_costs().assign(line=0)),
+        unit_costs=finished(unit_costs if unit_costs is not None
+                            else empty_unit_costs().assign(line=0)),
         unit_outcomes=(units[0].drop(columns="line").reset_index(drop=True) if units is not None
                        else empty_outcomes().drop(columns="line")),
     )

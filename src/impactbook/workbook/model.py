@@ -30,6 +30,10 @@ class Workbook:
     # areas.csv (population, covariates, ``within``) and unit_outcomes.csv (loaded on request).
     areas: pd.DataFrame = field(default_factory=pd.DataFrame)
     unit_outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # costs.csv (what each programme cost, by period) and unit_costs.csv (the social cost of one
+    # event per outcome); empty when absent.
+    costs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unit_costs: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Built once per outcome frame and carried by dataclasses.replace (a view with other
     # interventions shares it; other outcomes get a new one): every name look-up and series
     # selection goes through it.

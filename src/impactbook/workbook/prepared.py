@@ -31,8 +31,9 @@ from impactbook.workbook.model import Workbook
 
 PREPARED_ENV = "IMPACTBOOK_PREPARED"
 _MANIFEST = "prepared.json"
-# The small tables every report reads whole (areas.csv: the units of a micro design).
-_SHARED = ("interventions", "news", "tags", "funders", "areas")
+# The small tables every report reads whole (areas.csv: the units of a micro design; costs.csv
+# and unit_costs.csv: value for money).
+_SHARED = ("interventions", "news", "tags", "funders", "areas", "costs", "unit_costs")
 
 
 def prepared_folder(state_dir: Path, digest: str) -> Path:

@@ -9,6 +9,10 @@ FUNDERS = "funders.csv"
 # outcome series of small units (census blocks) that only micro-synthetic control reads.
 AREAS = "areas.csv"
 UNIT_OUTCOMES = "unit_outcomes.csv"
+# Optional: what a programme cost, by period, and the social cost of one event of an outcome
+# (value for money; the package ships defaults for outcomes with a published estimate).
+COSTS = "costs.csv"
+UNIT_COSTS = "unit_costs.csv"
 
 REQUIRED = {
     OUTCOMES: ("city", "area", "outcome", "period", "count"),
@@ -18,8 +22,12 @@ REQUIRED = {
     FUNDERS: ("funder", "email", "cities", "interventions"),
 }
 #: The optional tables beyond the five; each is checked when present.
-EXTRA_TABLES = (AREAS, UNIT_OUTCOMES)
-EXTRA_REQUIRED = {AREAS: ("city", "area"), UNIT_OUTCOMES: REQUIRED[OUTCOMES]}
+EXTRA_TABLES = (AREAS, UNIT_OUTCOMES, COSTS, UNIT_COSTS)
+EXTRA_REQUIRED = {AREAS: ("city", "area"), UNIT_OUTCOMES: REQUIRED[OUTCOMES],
+                  COSTS: ("programme", "start", "end", "amount", "currency", "price_year"),
+                  UNIT_COSTS: ("outcome", "cost_per_event", "currency", "price_year")}
+EXTRA_OPTIONAL = {COSTS: ("source", "confidence", "notes"),
+                  UNIT_COSTS: ("what", "source", "confidence")}
 # areas.csv: every column after these is a numeric covariate (blank = not known).
 AREA_COLUMNS = ("city", "area", "population", "within")
 OPTIONAL = {

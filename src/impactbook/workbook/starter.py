@@ -1,8 +1,8 @@
 """``impactbook init DIR``: an empty, valid workbook for a team starting from nothing.
 
-Five tables with their headers (``tags.csv`` already holds the intervention types and topics
-the reports know) and a README saying what goes in each column and how to fill them. Existing
-tables are never overwritten.
+Five tables and costs.csv with their headers (``tags.csv`` already holds the intervention types
+and topics the reports know) and a README saying what goes in each column and how to fill them.
+Existing tables are never overwritten.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from impactbook.errors import ParameterError
 from impactbook.fsutil import atomic_write_text
 from impactbook.workbook.schema import (
     CONFIDENCE_LEVELS,
+    COSTS,
+    EXTRA_OPTIONAL,
+    EXTRA_REQUIRED,
     FUNDERS,
     INTERVENTIONS,
     NEWS,
@@ -21,6 +24,7 @@ from impactbook.workbook.schema import (
     REQUIRED,
     TAG_KINDS,
     TAGS,
+    UNIT_COSTS,
 )
 
 README = "README.md"
@@ -78,7 +82,36 @@ COLUMN_MEANINGS: dict[str, dict[str, str]] = {
         "cities": "';'-separated cities whose reports they receive (* for all)",
         "interventions": "';'-separated programme types (* for all)",
     },
+    COSTS: {
+        "programme": "the programme's id in interventions.csv",
+        "start": "first month (YYYY-MM) or quarter the amount covers, e.g. 2014-07",
+        "end": "last month or quarter it covers, e.g. 2015-06 (a city fiscal year)",
+        "amount": "what was spent over the period: a plain number, e.g. 4187000",
+        "currency": "an ISO 4217 code, e.g. USD (one per programme)",
+        "price_year": "the year whose prices the amount is in (nominal: the year spent)",
+        "source": "where the amount comes from (a budget document or URL)",
+        "confidence": "V, P or U, as in interventions.csv",
+        "notes": "what the amount pays for (outreach only, or a whole system)",
+    },
+    UNIT_COSTS: {
+        "outcome": "an outcome of outcomes.csv, e.g. shootings",
+        "cost_per_event": "the social cost of one event, a plain number",
+        "currency": "an ISO 4217 code, e.g. USD",
+        "price_year": "the year whose prices the cost is in",
+        "what": "what the figure counts (e.g. an aggravated assault standing in for a shooting)",
+        "source": "the publication it comes from",
+        "confidence": "V, P or U",
+    },
 }
+#: Tables init writes with their header; the others are only described in the README.
+STARTER_TABLES = (OUTCOMES, INTERVENTIONS, NEWS, TAGS, FUNDERS, COSTS)
+
+
+def _columns(table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(required, optional) columns of a table, the five main ones or an optional extra."""
+    if table in REQUIRED:
+        return REQUIRED[table], OPTIONAL[table]
+    return EXTRA_REQUIRED[table], EXTRA_OPTIONAL[table]
 
 
 def _readme() -> str:
@@ -94,11 +127,15 @@ def _readme() -> str:
         "--outcome shootings --date-column DATE_COLUMN [--area-column COL]`), then describe",
         "each programme in interventions.csv and render (`impactbook render --data . --city",
         "YourCity`).",
+        "",
+        "Optional: what each programme cost (costs.csv) gives its report a value-for-money",
+        "part; unit_costs.csv (same folder, columns below) replaces the shipped social cost",
+        "of one event for an outcome.",
     ]
     for table, meanings in COLUMN_MEANINGS.items():
-        required = set(REQUIRED[table])
+        required = set(_columns(table)[0])
         lines += ["", f"## {table}", "", "| column | required | meaning |", "|---|---|---|"]
-        for column in (*REQUIRED[table], *OPTIONAL[table]):
+        for column in (*_columns(table)[0], *_columns(table)[1]):
             lines.append(f"| `{column}` | {'yes' if column in required else 'no'} | "
                          f"{meanings[column]} |")
     return "\n".join(lines) + "\n"
@@ -106,8 +143,8 @@ def _readme() -> str:
 
 def starter_files() -> dict[str, str]:
     """File name -> text of an empty workbook."""
-    files = {table: ",".join((*REQUIRED[table], *OPTIONAL[table])) + "\n"
-             for table in COLUMN_MEANINGS}
+    files = {table: ",".join((*_columns(table)[0], *_columns(table)[1])) + "\n"
+             for table in STARTER_TABLES}
     files[TAGS] += "".join(f"{tag},{kind}\n" for tag, kind in STARTER_TAGS)
     files[README] = _readme()
     return files

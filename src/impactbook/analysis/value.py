@@ -1,0 +1,72 @@
+"""Workbook + estimate -> value for money: the programme's costs over the estimate's window.
+
+The CLI's ``estimate --json`` and a report ask the same function, so both show the same figures.
+A programme without rows in costs.csv gets no value for money at all (None): no figure, no
+section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from impactbook.effects.estimate import Estimate
+from impactbook.effects.value import UnitCost, ValueForMoney, value_for_money
+from impactbook.workbook import CITYWIDE, Workbook, split_list
+from impactbook.workbook.costs import cpi_u, default_unit_costs
+from impactbook.workbook.periods import format_period
+
+
+def unit_cost_for(workbook: Workbook, outcome: str) -> UnitCost | None:
+    """The workbook's unit cost of ``outcome``, else the shipped default, else None."""
+    for table, origin in ((workbook.unit_costs, "workbook"),
+                          (default_unit_costs(), "impactbook default")):
+        if table.empty:
+            continue
+        rows = table[table["outcome"] == outcome]
+        if len(rows):
+            row = rows.iloc[0]
+            return UnitCost(outcome=outcome, cost_per_event=float(row["cost_per_event"]),
+                            currency=str(row["currency"]), price_year=int(row["price_year"]),
+                            what=str(row["what"]), source=str(row["source"]),
+                            confidence=str(row["confidence"]), origin=origin)
+    return None
+
+
+def estimate_window(estimate: Estimate) -> tuple[str, str]:
+    """The first and last month of an estimate's post window (a quarter is its 3 months)."""
+    first = estimate.start
+    last = first + (int(estimate.post_periods) - 1)
+    return (format_period(first.asfreq("M", how="start")),
+            format_period(last.asfreq("M", how="end")))
+
+
+def coverage(programme: Mapping[str, Any], areas: tuple[str, ...]) -> str:
+    """Which costs the total is, in words: costs.csv has no per-area split."""
+    programme_areas = split_list(programme.get("area", ""))
+    if set(areas) < set(programme_areas):
+        return (f"the whole programme ({len(programme_areas)} areas) while the events averted "
+                f"are those of {' + '.join(areas)} only: costs.csv has no per-area split, so "
+                "the cost per event is overstated")
+    if CITYWIDE in programme_areas or len(programme_areas) > 1:
+        return "the whole programme (costs.csv has no per-area split)"
+    return "the whole programme"
+
+
+def value_for(workbook: Workbook, programme: Mapping[str, Any] | None,
+              areas: tuple[str, ...], estimate: Estimate) -> ValueForMoney | None:
+    """Value for money of ``programme`` (a row of interventions.csv) for ``estimate``, or None
+    when the programme has no costs in costs.csv."""
+    if programme is None or workbook.costs.empty:
+        return None
+    rows = workbook.costs[workbook.costs["programme"] == programme["id"]]
+    if rows.empty:
+        return None
+    first, last = estimate_window(estimate)
+    return value_for_money(
+        pd.DataFrame(rows), programme=str(programme["id"]), outcome=str(estimate.outcome),
+        window_first=first, window_last=last, events_averted=estimate.events_averted,
+        unit_cost=unit_cost_for(workbook, str(estimate.outcome)), cpi=cpi_u(),
+        covers=coverage(programme, areas))
