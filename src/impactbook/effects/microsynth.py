@@ -21,6 +21,7 @@ Intervention data (``tests/fixtures/synth/`` holds R's numbers and the script th
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,8 +36,10 @@ BALANCE_RTOL = 1e-7
 #: Norm of the dual's gradient (the balance error in scaled columns) at which Newton stops.
 DUAL_GTOL = 1e-11
 #: Threads for the placebo fits: numpy releases the GIL in the matrix products they spend
-#: their time in, and each thread keeps BLAS on one thread (the machine has two cores).
-PLACEBO_THREADS = 2
+#: their time in, and each thread keeps BLAS on one thread. As many as the cores this process
+#: may use (a batch worker pinned to fewer cores gets fewer threads), at most 8.
+PLACEBO_THREADS = max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                             else (os.cpu_count() or 1)))
 
 
 def design_matrix(outcomes_pre: np.ndarray, covariates: np.ndarray) -> np.ndarray:
