@@ -5,10 +5,24 @@ from __future__ import annotations
 
 import pytest
 
-from impactbook.errors import DataError
+from impactbook.cli import main
+from impactbook.errors import DataError, ParameterError
+from impactbook.render.plan import CITY, plan_batch
 from impactbook.workbook import load_workbook
 
-from .conftest import TAGS, monthly_rows, write_workbook
+from .conftest import ROOT, TAGS, monthly_rows, write_workbook
+
+DATA = ROOT / "data"
+
+
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """Fail the test if anything tries to start a kernel."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr("impactbook.render.kernel.KernelSession.__init__", refuse)
 
 OUTCOMES_HEADER = "city,area,outcome,period,count\n"
 
@@ -29,3 +43,37 @@ def test_a_count_must_be_under_ten_million(tmp_path, count, is_accepted):
     [problem] = info.value.problems
     assert (problem.row, problem.column) == (5, "count")
     assert "10,000,000 or more" in problem.message
+
+
+# --- parameter ranges ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["render", "--city", "Seattle", "-p", "placebos", "10000000"],
+     "'-p placebos': got 10000000, expected a whole number from 0 to 10000"),
+    (["render", "--city", "Seattle", "-p", "placebos", "-1"], "from 0 to 10000"),
+    (["render", "--city", "Chicago", "-p", "post_periods", "0"],
+     "'-p post_periods': got 0, expected a whole number from 1 to 10000"),
+    (["batch", "-p", "post_periods", "20000"], "from 1 to 10000"),
+])
+def test_a_parameter_outside_its_range_is_refused_before_any_kernel_starts(
+        tmp_path, capsys, no_kernel, argv, expected):
+    out = tmp_path / "run"
+    assert main([*argv, "--data", str(DATA), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_parameter_ranges_are_the_estimate_requests(tmp_path):
+    """The library path (plan_batch, render_report) refuses what the request refuses, with
+    the request's own bounds: placebos 10,000 is accepted, 10,001 is not."""
+    from impactbook.analysis import EstimateRequest
+
+    high = next(rule.le for rule in EstimateRequest.model_fields["placebos"].metadata
+                if hasattr(rule, "le"))
+    plan_batch(DATA, tmp_path / "ok", cities=["Seattle"], interventions=[],
+               parameters={CITY: {"placebos": high}})
+    with pytest.raises(ParameterError) as info:
+        plan_batch(DATA, tmp_path / "no", cities=["Seattle"], interventions=[],
+                   parameters={CITY: {"placebos": high + 1}})
+    assert info.value.parameter == "placebos" and f"to {high}" in info.value.expected
