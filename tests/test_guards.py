@@ -77,3 +77,37 @@ def test_parameter_ranges_are_the_estimate_requests(tmp_path):
         plan_batch(DATA, tmp_path / "no", cities=["Seattle"], interventions=[],
                    parameters={CITY: {"placebos": high + 1}})
     assert info.value.parameter == "placebos" and f"to {high}" in info.value.expected
+
+
+# --- validate suggests names, as the CLI does ------------------------------------------------
+
+def _programmes(tmp_path, *rows: str):
+    counts = [10 + (i % 5) for i in range(48)]
+    outcomes = OUTCOMES_HEADER + monthly_rows(
+        "Springfield", "citywide", "shootings", 2015, counts) + monthly_rows(
+        "Springfield", "District 1", "shootings", 2015, [c // 2 for c in counts])
+    return write_workbook(tmp_path / "wb", outcomes=outcomes, tags=TAGS, interventions=(
+        "id,city,intervention,programme,area,start,outcomes,comparison_areas,confidence,"
+        "source\n" + "".join(f"{row}\n" for row in rows)))
+
+
+def test_validate_suggests_close_names_in_interventions_csv(tmp_path, capsys):
+    folder = _programmes(
+        tmp_path,
+        "a,Springfield,Group Violence Intervention,A,District1,2017-01,shooting,Citywide,V,t",
+        "b,Springfeld,Group Violence Intervention,B,citywide,2017-01,shootings,,V,t",
+        "c,Springfield,Violence Interrupters,C,citywide,2017-01,shootings,,V,t",
+        "d,Springfield,group violence intervention,D,citywide,2017-01,shootings,,V,t")
+    assert main(["validate", "--data", str(folder)]) != 0
+    err = capsys.readouterr().err
+    lines = {line.split("error: ")[1].split(": ")[0]: line for line in err.splitlines()}
+    assert "did you mean 'District 1'?" in lines["interventions.csv, row 2, column 'area'"]
+    assert "did you mean 'citywide'?" in lines[
+        "interventions.csv, row 2, column 'comparison_areas'"]
+    assert "did you mean 'shootings'?" in lines["interventions.csv, row 2, column 'outcomes'"]
+    assert "did you mean 'Springfield'?" in lines["interventions.csv, row 3, column 'city'"]
+    unknown = lines["interventions.csv, row 4, column 'intervention'"]
+    assert "'Violence Interrupters' is not a tag of kind 'intervention'" in unknown
+    assert "tags.csv row 'Violence Interrupters,intervention'" in unknown
+    assert "did you mean 'Group Violence Intervention'?" in lines[
+        "interventions.csv, row 5, column 'intervention'"]
