@@ -111,3 +111,55 @@ def test_validate_suggests_close_names_in_interventions_csv(tmp_path, capsys):
     assert "tags.csv row 'Violence Interrupters,intervention'" in unknown
     assert "did you mean 'Group Violence Intervention'?" in lines[
         "interventions.csv, row 5, column 'intervention'"]
+
+
+# --- init: stale files, a full disk, a dangling link -----------------------------------------
+
+def test_init_refuses_a_folder_holding_any_file(tmp_path, capsys):
+    folder = tmp_path / "wb"
+    folder.mkdir()
+    (folder / "areas.csv").write_text("area\nPrecinct 77\n")
+    assert main(["init", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "it already has areas.csv (nothing was written)" in err and err.count("\n") == 1
+    assert [p.name for p in folder.iterdir()] == ["areas.csv"]
+
+
+@pytest.mark.parametrize("is_existing", [False, True])
+def test_init_on_a_full_disk_writes_nothing_and_can_run_again(tmp_path, monkeypatch, capsys,
+                                                              is_existing):
+    import errno
+
+    from impactbook.workbook import starter
+
+    folder = tmp_path / "wb"
+    if is_existing:
+        folder.mkdir()
+    real_write = starter.atomic_write_text
+    written: list[str] = []
+
+    def fill_disk_after_four(path, text):
+        if len(written) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, text)
+        written.append(path.name)
+
+    monkeypatch.setattr(starter, "atomic_write_text", fill_disk_after_four)
+    assert main(["init", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert "No space left on device; nothing was written" in err and err.count("\n") == 1
+    assert len(written) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["wb"] if is_existing else [])
+    assert not is_existing or list(folder.iterdir()) == []
+    monkeypatch.setattr(starter, "atomic_write_text", real_write)
+    assert main(["init", str(folder)]) == 0
+    assert load_workbook(folder).cities == []
+
+
+def test_init_onto_a_dangling_link_says_it_is_a_link(tmp_path, capsys):
+    link = tmp_path / "wb"
+    link.symlink_to(tmp_path / "gone")
+    assert main(["init", str(link)]) == 1
+    err = capsys.readouterr().err
+    assert "is a symbolic link to" in err and "gone, which does not exist" in err, err
+    assert "File exists" not in err and not (tmp_path / "gone").exists()
