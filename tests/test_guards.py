@@ -163,3 +163,42 @@ def test_init_onto_a_dangling_link_says_it_is_a_link(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "is a symbolic link to" in err and "gone, which does not exist" in err, err
     assert "File exists" not in err and not (tmp_path / "gone").exists()
+
+
+# --- folder names in any script --------------------------------------------------------------
+
+def _cities(tmp_path, *cities: str, funders: str = ""):
+    outcomes = OUTCOMES_HEADER + "".join(
+        monthly_rows(city, "citywide", "shootings", 2015, [5] * 12) for city in cities)
+    tags = TAGS + "".join(f"{city},city\n" for city in cities)
+    tables = {"outcomes": outcomes, "tags": tags}
+    if funders:
+        tables["funders"] = "funder,email,cities,interventions\n" + funders
+    return write_workbook(tmp_path / "wb", **tables)
+
+
+def test_cities_in_cyrillic_chinese_and_greek_get_report_folders(tmp_path):
+    from impactbook.fsutil import slugify
+
+    folder = _cities(tmp_path, "Москва", "北京", "Αθήνα", "São Paulo",
+                     funders="Фонд Москвы,fund@example.org,*,*\n")
+    assert sorted(load_workbook(folder).cities) == sorted(["Москва", "北京", "Αθήνα", "São Paulo"])
+    assert [slugify(c) for c in ("Москва", "北京", "Αθήνα", "São Paulo", "Фонд Москвы")] == [
+        "москва", "北京", "αθήνα", "sao-paulo", "фонд-москвы"]
+    # The same name typed with a decomposed accent names the same folder.
+    assert slugify("Αθη\u0301να") == slugify("Αθήνα")
+
+
+def test_names_that_differ_only_in_case_or_script_form_still_collide(tmp_path):
+    folder = _cities(tmp_path, "Москва", "МОСКВА")
+    with pytest.raises(DataError) as info:
+        load_workbook(folder)
+    messages = [problem.message for problem in info.value.problems]
+    assert any("would share the report folder 'москва'" in m for m in messages), messages
+
+
+def test_long_names_in_any_script_are_bounded_in_bytes():
+    from impactbook.fsutil import slugify
+
+    slug = slugify("北京" * 40)
+    assert len(slug.encode("utf-8")) <= 60 and slug == "北京" * 10
