@@ -3,6 +3,8 @@ numerical warnings, and a Dask batch that cannot hang."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from impactbook.cli import main
@@ -202,3 +204,76 @@ def test_long_names_in_any_script_are_bounded_in_bytes():
 
     slug = slugify("北京" * 40)
     assert len(slug.encode("utf-8")) <= 60 and slug == "北京" * 10
+
+
+# --- a Dask batch has deadlines ---------------------------------------------------------------
+
+def _batch_workbook(tmp_path):
+    import shutil
+
+    from .conftest import FIXTURES
+
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES / "workbook", data)
+    return data, FIXTURES / "notebooks" / "batch"
+
+
+def test_a_malformed_scheduler_address_is_a_parameter_error(tmp_path, capsys):
+    data, _ = _batch_workbook(tmp_path)
+    for address in ("not-an-address", "http://x:1", "tcp://host:99999"):
+        assert main(["batch", "--data", str(data), "--out", str(tmp_path / "run"),
+                     "--executor", "dask", "--scheduler", address]) == 1
+        err = capsys.readouterr().err
+        assert f"parameter 'scheduler': got {address!r}, expected a Dask scheduler" in err, err
+        assert err.count("\n") == 1 and "internal error" not in err
+    assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+@pytest.mark.timeout(240)
+def test_a_scheduler_with_no_workers_is_refused_within_the_deadline(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from impactbook.errors import ClusterError
+    from impactbook.render.batch import run_batch
+
+    data, notebooks = _batch_workbook(tmp_path)
+    run = tmp_path / "run"
+    jobs = plan_batch(data, run, notebooks_dir=notebooks, cities=["Alpha"], interventions=[])
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp://",
+                                  dashboard_address=None,
+                                  scheduler_port=0, host="127.0.0.1") as cluster:
+        with pytest.raises(ClusterError) as info:
+            run_batch(jobs, run, executor="dask", scheduler=cluster.scheduler_address,
+                      timeout_s=60, progress=False, worker_wait_s=2)
+    assert str(info.value) == (f"Dask scheduler {cluster.scheduler_address}: no worker joined "
+                               f"within 2 s; start workers (dask worker "
+                               f"{cluster.scheduler_address}) or name another scheduler")
+
+
+@pytest.mark.timeout(240)
+def test_reports_waiting_for_workers_that_left_are_failed_not_waited_for(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from impactbook.render.dask_executor import run_on_dask
+
+    data, notebooks = _batch_workbook(tmp_path)
+    jobs = plan_batch(data, tmp_path / "run", notebooks_dir=notebooks, cities=["Alpha"],
+                      interventions=["GVI"])
+    finished: dict[str, dict] = {}
+    with distributed.LocalCluster(n_workers=1, processes=False, protocol="tcp://",
+                                  dashboard_address=None,
+                                  scheduler_port=0, host="127.0.0.1") as cluster, \
+            distributed.Client(cluster) as watcher:
+
+        def workers_leave(job):
+            if not finished and job is jobs[0]:  # the worker joined, then everyone left
+                cluster.scale(0)
+                while watcher.scheduler_info()["workers"]:
+                    time.sleep(0.05)
+
+        run_on_dask(jobs, tmp_path / "run", cluster.scheduler_address, 60,
+                    lambda job, entry: finished.__setitem__(job.name, entry), workers_leave,
+                    worker_wait_s=2)
+    assert sorted(finished) == sorted(job.name for job in jobs)
+    for entry in finished.values():
+        assert entry["status"] == "failed"
+        assert entry["error"] == (f"the Dask scheduler {cluster.scheduler_address} has had no "
+                                  "worker for 2 s")
