@@ -277,3 +277,31 @@ def test_reports_waiting_for_workers_that_left_are_failed_not_waited_for(tmp_pat
         assert entry["status"] == "failed"
         assert entry["error"] == (f"the Dask scheduler {cluster.scheduler_address} has had no "
                                   "worker for 2 s")
+
+
+# --- numerical warnings become notes ---------------------------------------------------------
+
+def test_an_overflow_in_the_comparison_model_is_a_note_not_a_runtime_warning():
+    """A treated area of nine million events a month against a quiet comparison area (0 or 1
+    a month): the counterfactual band's upper end overflows."""
+    import warnings
+
+    import pandas as pd
+
+    from impactbook.effects import estimate_comparison
+
+    periods = pd.period_range("2015-01", periods=36, freq="M")
+    treated = [9_000_000 + 1000 * (i % 5) for i in range(18)] + [i % 2 for i in range(18)]
+    quiet = [i % 2 for i in range(36)]
+    panel = pd.DataFrame([{"area": area, "period": period, "count": count,
+                           "is_treated": area == "Treated"}
+                          for area, counts in (("Treated", treated), ("Quiet", quiet))
+                          for period, count in zip(periods, counts, strict=True)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        estimate = estimate_comparison(panel, "2016-07", post_periods=18)
+    assert estimate.warnings[-1] == (
+        "Part of the model's arithmetic met a number too large to compute (very large or very "
+        "unequal counts), so an interval or band may be infinite or missing: read this "
+        "estimate with caution.")
+    assert sum("arithmetic" in w for w in estimate.warnings) == 1
