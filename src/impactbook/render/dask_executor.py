@@ -111,8 +111,6 @@ def _collect(client, scheduler: str, futures: dict, run_dir: Path, on_done, *,
     worker for ``worker_wait_s``, or no report finished for ``silence_s``."""
     from distributed import wait
 
-    from impactbook.render.notebook import write_report_file
-
     pending = set(futures)
     last_done = time.monotonic()
     no_workers_since: float | None = None
@@ -138,10 +136,13 @@ def _collect(client, scheduler: str, futures: dict, run_dir: Path, on_done, *,
             return
         last_done = time.monotonic()
         for future in done:
-            _finish(futures[future], future, run_dir, on_done, write_report_file)
+            _finish(futures[future], future, run_dir, on_done)
 
 
-def _finish(job: ReportJob, future, run_dir: Path, on_done, write_report_file) -> None:
+def _finish(job: ReportJob, future, run_dir: Path, on_done) -> None:
+    """Write one finished report's files into the run folder and record it."""
+    from impactbook.render.notebook import write_report_file
+
     try:
         result = future.result()
     except Exception as exc:  # noqa: BLE001 - a lost worker must not stop the batch
