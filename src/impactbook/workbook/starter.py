@@ -1,9 +1,8 @@
 """``impactbook init DIR``: an empty, valid workbook for a team starting from nothing.
 
 Five tables with their headers (``tags.csv`` already holds the intervention types and topics
-the reports know) and a README saying what goes in each column and how to fill them, written
-all at once into a new or empty folder: nothing already there is overwritten or left beside
-them.
+the reports know) and a README saying what goes in each column and how to fill them. Existing
+tables are never overwritten.
 """
 
 from __future__ import annotations
