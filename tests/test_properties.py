@@ -172,7 +172,8 @@ def test_any_table_loads_typed_or_raises_data_error(file):
 # --- names as paths --------------------------------------------------------------------------
 
 HOSTILE = ['<script>alert("x")</script>', "../../etc/passwd", "..", "/abs/path", "a\r\nb",
-           "C:\\Windows\\x", "x" * 500, "\u202eevil", "New York", "São Paulo", "Quote's \"x\""]
+           "C:\\Windows\\x", "x" * 500, "\u202eevil", "New York", "São Paulo", "Quote's \"x\"",
+           "Москва", "北京" * 40, "Αθήνα", "नई दिल्ली", "CON.txt", "a\u0301\u0301"]
 
 
 @FAST
@@ -182,8 +183,14 @@ def test_slugs_are_plain_folder_names_inside_the_run(name):
         slug = slugify(name)
     except ParameterError:
         return
-    assert slug and len(slug) <= 60
-    assert set(slug) <= set(string.ascii_lowercase + string.digits + "-")
+    assert slug and len(slug.encode("utf-8")) <= 60
+    # Letters and digits of any script (with their marks), joined by single '-'.
+    assert all(c == "-" or unicodedata.category(c)[0] in "LNM" for c in slug)
+    assert "--" not in slug and not slug.startswith("-") and not slug.endswith("-")
+    assert slug == unicodedata.normalize("NFC", slug)
+    assert not set(slug) & set(string.ascii_uppercase)
+    assert slug not in {"con", "prn", "aux", "nul", "com1", "lpt1"}
+    assert slugify(slug) == slug  # a folder name names itself
     run = Path(tempfile.gettempdir()) / "impactbook-run"
     assert safe_join(run, slug, f"{slug}.html").parent == run.resolve() / slug
 

@@ -96,6 +96,14 @@ class RenderError(ImpactbookError):
         super().__init__(f"report {report!r}: {message}")
 
 
+class ClusterError(ImpactbookError):
+    """A Dask scheduler could not be reached, or no worker joined it in time."""
+
+    def __init__(self, scheduler: str, message: str):
+        self.scheduler = scheduler
+        super().__init__(f"Dask scheduler {scheduler}: {message}")
+
+
 class MailError(ImpactbookError):
     """A message could not be composed or delivered."""
 

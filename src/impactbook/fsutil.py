@@ -14,7 +14,7 @@ from pathlib import Path
 
 from impactbook.errors import ParameterError, UnsafePathError
 
-_SLUG_MAX = 60
+_SLUG_MAX_BYTES = 60
 # Temporary files are named ``.<target>.<pid>.<random>.tmp``: the pid says which process owns
 # one, so a cleanup never removes a file another live process is still writing.
 TEMP_SUFFIX = ".tmp"
@@ -26,17 +26,41 @@ _WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in 
                                *(f"lpt{i}" for i in range(1, 10))})
 
 
+def _slug_piece(char: str, previous: str) -> str:
+    """What one character of a name becomes in a slug: ASCII letters and digits where it has
+    them (``é`` -> ``e``, ``Ⅻ`` -> ``xii``), else itself casefolded when it is a letter, digit
+    or a mark on one (``Ж`` -> ``ж``, ``京``), else a separator."""
+    ascii_form = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+    ascii_form = re.sub(r"[^a-z0-9]+", "", ascii_form.lower())
+    if ascii_form:
+        return ascii_form
+    kind = unicodedata.category(char)[0]
+    if kind in "LN":
+        return char.casefold()
+    if kind == "M" and previous and not previous.isascii():
+        return char  # a vowel sign or accent of a kept letter (Devanagari, Greek tonos)
+    return "-"
+
+
 def slugify(name: str) -> str:
-    """A path-safe, lowercase ASCII slug of ``name`` (``"New York"`` -> ``"new-york"``).
+    """A path-safe, lowercase slug of ``name`` (``"New York"`` -> ``"new-york"``).
 
     Anything that could steer a path (``../``, separators, control characters)
-    is dropped, so a slug can always be joined under a run folder. Slugs are portable: only
-    ``[a-z0-9-]`` (no trailing dot or space), never a name Windows reserves (``CON``,
-    ``NUL``, ``COM1`` ... get ``-report`` appended).
+    is dropped, so a slug can always be joined under a run folder. Latin letters become ASCII
+    (``São Paulo`` -> ``sao-paulo``); letters and digits of other scripts are kept, casefolded
+    and NFC-normalised (``Москва`` -> ``москва``, ``北京``), so every script names a folder.
+    Slugs are portable: only letters, digits and ``-`` (no trailing dot or space), at most
+    60 bytes of UTF-8, never a name Windows reserves (``CON``, ``NUL``, ``COM1`` ... get
+    ``-report`` appended).
     """
-    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
-    text = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    text = text[:_SLUG_MAX].rstrip("-")
+    pieces: list[str] = []
+    for char in unicodedata.normalize("NFC", str(name)):
+        pieces.append(_slug_piece(char, pieces[-1][-1:] if pieces else ""))
+    text = unicodedata.normalize("NFC", "".join(pieces))
+    text = re.sub(r"-+", "-", text).strip("-")[:_SLUG_MAX_BYTES]
+    while len(text.encode("utf-8")) > _SLUG_MAX_BYTES:  # cut whole characters, never bytes
+        text = text[:-1]
+    text = text.rstrip("-")
     if not text:
         raise ParameterError("name", name, "a name with at least one letter or digit")
     if text in _WINDOWS_RESERVED:  # funders open reports on Windows and OneDrive

@@ -7,10 +7,13 @@ place instead of leaking out as a number nobody should trust.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +29,38 @@ from impactbook.effects._window import Labels
 FAMILIES = ("quasi-poisson", "negative-binomial")
 ROBUST = ("none", "hac")
 _FAILURE_WARNINGS = (ConvergenceWarning, HessianInversionWarning, PerfectSeparationWarning)
+# numpy's floating-point errors, in plain words for a report's reader.
+_NUMERICAL_ERRORS = {"overflow": "a number too large to compute",
+                     "invalid value": "an undefined value",
+                     "divide by zero": "a division by zero"}
+F = TypeVar("F", bound=Callable)
+
+
+def numerical_notes(estimator: F) -> F:
+    """Decorator: numpy's floating-point errors inside ``estimator`` (an overflow on huge or
+    very unequal counts, ...) become one sentence of the returned estimate's ``warnings``
+    instead of a RuntimeWarning on the user's terminal or in the report.
+
+    The model fits ignore such errors on their own (a failed fit is caught by its
+    convergence checks); what is noted is arithmetic on a fitted model, such as a band that
+    overflows. ``np.errstate`` is per thread, so parallel estimates do not mix their notes.
+    """
+
+    @functools.wraps(estimator)
+    def run(*args, **kwargs):
+        kinds: list[str] = []
+        with np.errstate(over="call", invalid="call", divide="call",
+                         call=lambda kind, _flag: kinds.append(kind)):
+            estimate = estimator(*args, **kwargs)
+        if not kinds:
+            return estimate
+        what = " and ".join(dict.fromkeys(_NUMERICAL_ERRORS.get(k, k) for k in kinds))
+        note = (f"Part of the model's arithmetic met {what} (very large or very unequal "
+                "counts), so an interval or band may be infinite or missing: read this "
+                "estimate with caution.")
+        return dataclasses.replace(estimate, warnings=(*estimate.warnings, note))
+
+    return run  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -53,7 +88,7 @@ class CountFit:
         """The standard error of ``name`` with a robust covariance (e.g. Newey-West: the same
         estimates, refitted with ``cov_type="HAC"``); ``None`` when it cannot be computed."""
         model = self.result.model
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             try:
                 if isinstance(model, sm.GLM):
@@ -171,7 +206,7 @@ def is_overdispersed(y: pd.Series, exog: pd.DataFrame, offset: np.ndarray | None
     ``sum(((y - mu)^2 - y) / mu^2) / 2`` with ``mu`` the Poisson fit (Cameron & Trivedi);
     when it is not positive the maximum is on the boundary alpha = 0.
     """
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         poisson = sm.GLM(y, exog, family=sm.families.Poisson(), offset=offset).fit()
     mu = np.asarray(poisson.mu)
@@ -181,7 +216,8 @@ def is_overdispersed(y: pd.Series, exog: pd.DataFrame, offset: np.ndarray | None
 
 def _caught(call):
     """Run ``call()`` recording warnings; return (result, failure warnings)."""
-    with warnings.catch_warnings(record=True) as caught:
+    # numpy's floating-point errors inside a fit are ignored, as they always were here.
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("always")
         result = call()
     return result, [w for w in caught if issubclass(w.category, _FAILURE_WARNINGS)]

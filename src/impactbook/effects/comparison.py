@@ -18,7 +18,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from impactbook.defaults import DEFAULT_POST_PERIODS
-from impactbook.effects._fit import fit_count_model
+from impactbook.effects._fit import fit_count_model, numerical_notes
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window
 from impactbook.effects.diagnostics import headline_interval
@@ -32,6 +32,7 @@ REQUIRED_COLUMNS = ("area", "period", "count", "is_treated")
 
 
 @single_blas_thread
+@numerical_notes
 def estimate_comparison(
     panel: pd.DataFrame,
     start: pd.Period | str,
@@ -260,7 +261,7 @@ def _pre_trend_test(rows: pd.DataFrame, freq: str, names: Labels,
     exog = pd.concat([pd.Series(1.0, index=pre.index, name="const"), area, period], axis=1)
     exog["treated_trend"] = pre["is_treated"].astype(float) * (t - t.mean())
     offset = np.log(pre["population"].to_numpy()) if pre["population"].notna().all() else None
-    with pywarnings.catch_warnings():
+    with pywarnings.catch_warnings(), np.errstate(all="ignore"):
         pywarnings.simplefilter("ignore")
         model = sm.GLM(pre["count"], exog, family=sm.families.Poisson(), offset=offset)
         start = None if start_from is None else (

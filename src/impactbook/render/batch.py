@@ -38,7 +38,7 @@ from impactbook.fsutil import (
 )
 from impactbook.locks import run_lock
 from impactbook.memory import release_unused_memory
-from impactbook.render.dask_executor import run_on_dask
+from impactbook.render.dask_executor import WORKER_WAIT_S, check_scheduler_address, run_on_dask
 from impactbook.render.plan import (
     CITY,
     STATE_DIR,
@@ -217,13 +217,18 @@ def _prepare_slices(run_dir: Path, jobs: list[ReportJob]) -> Path | None:
 def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None = None,
               force: bool = False, executor: str = "local", scheduler: str | None = None,
               timeout_s: float = DEFAULT_TIMEOUT_S, progress: bool = True,
-              write_index_page: bool = True) -> BatchResult:
+              write_index_page: bool = True,
+              worker_wait_s: float = WORKER_WAIT_S) -> BatchResult:
     """Render ``jobs`` into ``out_dir``; unchanged reports are reused unless ``force``.
 
     Returns a :class:`BatchResult`; ``result.exit_code`` is non-zero if any report failed.
+    ``worker_wait_s`` bounds the waits for a Dask scheduler and its workers
+    (:func:`~impactbook.render.dask_executor.run_on_dask`).
     """
     if executor not in ("local", "dask"):
         raise ParameterError("executor", executor, "local or dask")
+    if executor == "dask":
+        check_scheduler_address(scheduler)
     if workers is not None and workers < 1:
         raise ParameterError("workers", workers, "a positive number of worker processes")
     workers = workers or os.cpu_count() or 1
@@ -231,12 +236,13 @@ def run_batch(jobs: Sequence[ReportJob], out_dir: Path, *, workers: int | None =
     with run_lock(run_dir, "batch"):
         return _run_locked(list(jobs), run_dir, workers=workers, force=force,
                            executor=executor, scheduler=scheduler, timeout_s=timeout_s,
-                           progress=progress, write_index_page=write_index_page)
+                           progress=progress, write_index_page=write_index_page,
+                           worker_wait_s=worker_wait_s)
 
 
 def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bool,
                 executor: str, scheduler: str | None, timeout_s: float, progress: bool,
-                write_index_page: bool) -> BatchResult:
+                write_index_page: bool, worker_wait_s: float) -> BatchResult:
     from tqdm import tqdm
 
     from impactbook.report.index_page import write_index
@@ -304,7 +310,8 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
     try:
         if todo:
             if executor == "dask":
-                run_on_dask(todo, run_dir, scheduler, timeout_s, on_done, on_start)
+                run_on_dask(todo, run_dir, scheduler, timeout_s, on_done, on_start,
+                            worker_wait_s=worker_wait_s)
             else:
                 _run_local(todo, run_dir, workers, timeout_s, on_done, on_start,
                            prepared=prepared)

@@ -10,11 +10,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from impactbook.errors import ParameterError
+from impactbook.errors import ClusterError, ParameterError
 from impactbook.fsutil import safe_join
 from impactbook.render.plan import ReportJob
 from impactbook.render.workers import EXPORT_GRACE_S, _entry, render_job
 
+# How long connecting to the scheduler and a first worker joining it may take, and how much
+# longer than one report's deadline the batch waits for the next report to finish.
+WORKER_WAIT_S = 60.0
 # One warm kernel and exporter per Dask worker process, for the process's lifetime.
 _DASK_STATE: dict = {}
 
@@ -46,31 +49,107 @@ def _render_on_worker(job: ReportJob, timeout_s: float) -> dict:
     return {"entry": entry, "files": blobs}
 
 
+def check_scheduler_address(address: str | None) -> str:
+    """``address`` if it is a Dask scheduler address (``tcp://host:port``, ``host:port``,
+    ``tls://...``); else :class:`ParameterError` naming ``--scheduler``, before any connection
+    is tried (a malformed one otherwise fails deep inside the client)."""
+    from distributed.comm.addressing import get_address_host_port
+
+    expected = "a Dask scheduler address such as tcp://127.0.0.1:8786"
+    if not address:
+        raise ParameterError("scheduler", address, f"{expected} with --executor dask")
+    try:
+        host, port = get_address_host_port(address)
+    except ValueError as exc:
+        raise ParameterError("scheduler", address, f"{expected} ({exc})") from None
+    if not host or any(ch.isspace() for ch in host) or not 0 < port < 65536:
+        raise ParameterError("scheduler", address, f"{expected} (a host name and a port "
+                                                   "from 1 to 65535)")
+    return address
+
+
 def run_on_dask(jobs: list[ReportJob], run_dir: Path, scheduler: str | None, timeout_s: float,
-              on_done, on_start) -> None:
-    from distributed import Client, as_completed
+                on_done, on_start, *, worker_wait_s: float = WORKER_WAIT_S) -> None:
+    """Render ``jobs`` on the cluster at ``scheduler``; every wait has a deadline.
 
-    from impactbook.render.notebook import write_report_file
+    Connecting and a first worker joining must take at most ``worker_wait_s`` (else
+    :class:`ClusterError` naming the scheduler, before any report is started). Then the
+    reports still waiting are recorded as failed, instead of being waited for forever, when
+    the scheduler has had no worker for ``worker_wait_s`` (all left), or no report finished
+    for ``timeout_s + EXPORT_GRACE_S + worker_wait_s`` (a render is killed at its own
+    deadline, so a longer silence means the workers hung).
+    """
+    from distributed import Client
 
-    if not scheduler:
-        raise ParameterError("scheduler", scheduler, "a Dask scheduler address such as "
-                                                     "tcp://127.0.0.1:8786")
-    with Client(scheduler, timeout="30s") as client:
+    check_scheduler_address(scheduler)
+    try:
+        client = Client(scheduler, timeout=f"{worker_wait_s}s")
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(scheduler, f"cannot be reached within {worker_wait_s:g} s "
+                           f"({' '.join(str(exc).split())})") from None
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=worker_wait_s)
+        except TimeoutError:
+            raise ClusterError(scheduler, f"no worker joined within {worker_wait_s:g} s; start "
+                               f"workers (dask worker {scheduler}) or name another "
+                               "scheduler") from None
         futures = {}
         for job in jobs:
             on_start(job)  # first: it notes the input data the report will read
             future = client.submit(_render_on_worker, job, timeout_s, pure=False,
                                    key=f"impactbook-{job.slug}-{job.key[:12]}-{time.time_ns()}")
             futures[future] = job
-        for future in as_completed(futures):
-            job = futures[future]
-            try:
-                result = future.result(timeout=timeout_s + EXPORT_GRACE_S)
-            except Exception as exc:  # noqa: BLE001 - a lost worker must not stop the batch
-                on_done(job, _entry(job, status="failed", files={}, timings={},
-                                    error=f"dask task failed: {' '.join(str(exc).split())}"))
+        _collect(client, scheduler, futures, run_dir, on_done,
+                 silence_s=timeout_s + EXPORT_GRACE_S + worker_wait_s,
+                 worker_wait_s=worker_wait_s)
+
+
+def _collect(client, scheduler: str, futures: dict, run_dir: Path, on_done, *,
+             silence_s: float, worker_wait_s: float) -> None:
+    """Record each report as it finishes; give up on the rest when the scheduler has had no
+    worker for ``worker_wait_s``, or no report finished for ``silence_s``."""
+    from distributed import wait
+
+    pending = set(futures)
+    last_done = time.monotonic()
+    no_workers_since: float | None = None
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=worker_wait_s, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            now = time.monotonic()
+            workers = len(client.scheduler_info().get("workers", {}))
+            no_workers_since = (no_workers_since or now) if workers == 0 else None
+            if no_workers_since is not None and now - no_workers_since >= worker_wait_s:
+                why = (f"the Dask scheduler {scheduler} has had no worker for "
+                       f"{worker_wait_s:g} s")
+            elif now - last_done >= silence_s:
+                why = (f"no report finished within {silence_s:g} s on the Dask scheduler "
+                       f"{scheduler} ({workers} worker(s))")
+            else:
                 continue
-            entry = result["entry"]
-            for fmt, rel in entry["files"].items():
-                write_report_file(safe_join(run_dir, *Path(rel).parts), result["files"][fmt])
-            on_done(job, entry)
+            client.cancel(list(pending))
+            for future in pending:
+                job = futures[future]
+                on_done(job, _entry(job, status="failed", files={}, timings={}, error=why))
+            return
+        last_done = time.monotonic()
+        for future in done:
+            _finish(futures[future], future, run_dir, on_done)
+
+
+def _finish(job: ReportJob, future, run_dir: Path, on_done) -> None:
+    """Write one finished report's files into the run folder and record it."""
+    from impactbook.render.notebook import write_report_file
+
+    try:
+        result = future.result()
+    except Exception as exc:  # noqa: BLE001 - a lost worker must not stop the batch
+        on_done(job, _entry(job, status="failed", files={}, timings={},
+                            error=f"dask task failed: {' '.join(str(exc).split())}"))
+        return
+    entry = result["entry"]
+    for fmt, rel in entry["files"].items():
+        write_report_file(safe_join(run_dir, *Path(rel).parts), result["files"][fmt])
+    on_done(job, entry)

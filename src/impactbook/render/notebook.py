@@ -40,7 +40,7 @@ from impactbook.render.kernel import (
     KernelSession,
     execute,
 )
-from impactbook.render.parameters import check_type, parameter_defaults, parameters_cell
+from impactbook.render.parameters import check_value, parameter_defaults, parameters_cell
 
 if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can start its kernel
     from nbformat import NotebookNode  # before it spends a second importing nbformat/jsonschema
@@ -123,7 +123,7 @@ def validate_parameters(nb: NotebookNode, parameters: Mapping[str, object]) -> d
             raise ParameterError(str(name), value, "a parameter name that is a Python identifier")
         if name not in known:
             raise ParameterError(name, value, f"one of the notebook's parameters {sorted(known)}")
-        check_type(name, value, defaults[name])
+        check_value(name, value, defaults[name])
         if isinstance(value, (list, tuple)):
             if not all(_is_json_scalar(v) for v in value):
                 raise ParameterError(name, value, "a list of strings, numbers, booleans or null")

@@ -6,7 +6,8 @@ it assigns is a parameter, and the literal it assigns is the default whose type 
 have. Values typed on the command line (``-p NAME VALUE``) are parsed as papermill's own ``-p``
 parses them (``True``/``False``, ``None``, integers, decimals, else text), except that a
 parameter whose default is text keeps the value as typed (``-p city 1999`` is the text
-``"1999"``). Everything here runs before a kernel starts.
+``"1999"``). A number must also lie in the range the estimate request states for a field of
+the same name (``placebos``, ``post_periods``). Everything here runs before a kernel starts.
 """
 
 from __future__ import annotations
@@ -125,6 +126,44 @@ def check_type(name: str, value: object, default: object, option: str | None = N
                              f"{_type_name(default)}, like the notebook's default {default!r}")
 
 
+def _bounds(name: str) -> tuple[float | None, float | None]:
+    """The inclusive bounds :class:`~impactbook.analysis.EstimateRequest` states for the field
+    of the same name (``placebos``, ``post_periods``, ...): a notebook hands these values to
+    the estimate, so they have one range, stated there."""
+    # Imported here: the estimators (statsmodels) load only when a number is to be checked.
+    from impactbook.analysis import EstimateRequest
+
+    field = EstimateRequest.model_fields.get(name)
+    low = high = None
+    for rule in field.metadata if field is not None else ():
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+    return low, high
+
+
+def check_range(name: str, value: object, option: str | None = None) -> None:
+    """Raise :class:`ParameterError` when a number is outside the range the estimate accepts.
+
+    An out-of-range value would not fail at once: the report's design falls back (an
+    impossible number of placebo groups moves the headline to another design), so it is
+    refused here, before any kernel starts, as a wrongly typed value is.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high = _bounds(name)
+    if (low is not None and value < low) or (high is not None and value > high):
+        whole = "a whole number" if isinstance(value, int) else "a number"
+        span = (f"from {low} to {high}" if low is not None and high is not None else
+                f"at least {low}" if low is not None else f"at most {high}")
+        raise ParameterError(option or name, value, f"{whole} {span}")
+
+
+def check_value(name: str, value: object, default: object, option: str | None = None) -> None:
+    """:func:`check_type` against the notebook's default, then :func:`check_range`."""
+    check_type(name, value, default, option)
+    check_range(name, value, option)
+
+
 def parse_cli_value(text: str) -> object:
     """A ``-p`` value as papermill's command line parses it."""
     if text == "True":
@@ -166,6 +205,6 @@ def cli_parameters(nb: NotebookNode | Mapping, pairs: Iterable[Sequence[str]], *
         value = text if isinstance(default, str) else parse_cli_value(text)
         if isinstance(default, float) and isinstance(value, int):
             value = float(value)
-        check_type(name, value, default, option)
+        check_value(name, value, default, option)
         typed[name] = value
     return typed

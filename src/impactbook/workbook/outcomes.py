@@ -55,9 +55,10 @@ def parse_counts(frame: pd.DataFrame, file: str, problems: Problems) -> pd.Serie
     fractional = finite & ~negative & (numeric % 1 != 0)
     problems.add_rows(file, frame, fractional, "count",
                       "fractional count {value}; expected a whole number of events")
-    huge = ~negative & (numeric > MAX_COUNT)
+    huge = ~negative & (numeric >= MAX_COUNT)
     problems.add_rows(file, frame, huge, "count",
-                      f"count {{value}} is implausibly large (over {MAX_COUNT:,} in one period)")
+                      f"count {{value}} is implausibly large ({MAX_COUNT:,} or more in one "
+                      "period; expected under that)")
     return numeric.where(~(negative | fractional | huge))
 
 

@@ -7,6 +7,9 @@ Existing tables are never overwritten.
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 from pathlib import Path
 
 from impactbook.errors import ParameterError
@@ -28,6 +31,8 @@ from impactbook.workbook.schema import (
 )
 
 README = "README.md"
+# How many of the files already in a folder a refusal names.
+_MAX_NAMED = 12
 # The vocabulary every workbook starts with: the programme types and the shared topics.
 STARTER_TAGS = (
     ("Cure Violence", "intervention"),
@@ -150,19 +155,72 @@ def starter_files() -> dict[str, str]:
     return files
 
 
-def init_workbook(folder: Path | str) -> list[Path]:
-    """Write an empty workbook into ``folder`` (created if needed); refuses to overwrite."""
-    folder = Path(folder)
+def _refusal(folder: Path) -> str | None:
+    """Why ``init`` cannot write into ``folder``, or ``None`` when it can."""
+    if folder.is_symlink() and not folder.exists():
+        return (f"a folder to create the workbook in; it is a symbolic link to "
+                f"{os.readlink(folder)}, which does not exist (links are not followed)")
     if folder.exists() and not folder.is_dir():
-        raise ParameterError("DIR", str(folder), "a folder to create the workbook in")
+        return "a folder to create the workbook in"
+    if not folder.is_dir():
+        return None
+    # Any file already there is refused, not only the starter tables: a stale table of any
+    # name (areas.csv from an old export) would make the new workbook invalid.
+    present = sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+    if not present:
+        return None
+    shown = ", ".join(present[:_MAX_NAMED]) + (
+        f", ... ({len(present)} in all)" if len(present) > _MAX_NAMED else "")
+    return f"a new or empty folder; it already has {shown} (nothing was written)"
+
+
+def init_workbook(folder: Path | str) -> list[Path]:
+    """Write an empty workbook into ``folder`` (created if needed); refuses a folder that holds
+    anything already, and a dangling link.
+
+    All or nothing: the files are written into a hidden folder beside ``folder`` (inside it,
+    when it exists and is empty) and moved in only when every one is complete, so a full disk
+    leaves no half workbook (that a second ``init`` would refuse).
+    """
+    folder = Path(folder)
+    why = _refusal(folder)
+    if why:
+        raise ParameterError("DIR", str(folder), why)
     files = starter_files()
-    existing = sorted(name for name in files if (folder / name).exists())
-    if existing:
-        raise ParameterError("DIR", str(folder), "a new or empty folder; it already has "
-                             f"{', '.join(existing)} (nothing was written)")
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in files.items():
-        atomic_write_text(folder / name, text)
-        written.append(folder / name)
-    return written
+    is_new = not folder.is_dir()
+    if is_new:  # staged beside it, then renamed: the folder appears complete or not at all
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = folder.with_name(f".{folder.name}.{_staging_name()}")
+    else:  # staged inside it (same file system, writable), then the files are moved up
+        staging = folder / f".{_staging_name()}"
+    os.mkdir(staging)  # mode 0o777 less the umask, as a folder made by mkdir gets
+    try:
+        for name, text in files.items():
+            atomic_write_text(staging / name, text)
+        if is_new:
+            os.rename(staging, folder)
+        else:
+            _move_up(staging, folder, list(files))
+    except OSError as exc:
+        raise OSError(exc.errno, f"{exc.strerror or exc}; nothing was written",
+                      str(folder)) from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [folder / name for name in files]
+
+
+def _staging_name() -> str:
+    return f"impactbook-init-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _move_up(staging: Path, folder: Path, names: list[str]) -> None:
+    """Move the staged files into ``folder``; on failure remove those already moved."""
+    moved: list[Path] = []
+    try:
+        for name in names:
+            os.replace(staging / name, folder / name)
+            moved.append(folder / name)
+    except OSError:
+        for path in moved:
+            path.unlink(missing_ok=True)
+        raise

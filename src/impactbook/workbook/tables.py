@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from impactbook.choices import list_choices
+from impactbook.choices import did_you_mean, list_choices
 from impactbook.defaults import MIN_PRE_OBSERVED
 from impactbook.workbook.cells import (
     CONTROL_PROBLEM,
@@ -26,7 +26,7 @@ from impactbook.workbook.cells import (
 )
 from impactbook.workbook.csvread import read_csv_text
 from impactbook.workbook.periods import format_period, frequency_of, parse_date_or_month
-from impactbook.workbook.problems import Problems, literal, shorten
+from impactbook.workbook.problems import Problems, shorten
 from impactbook.workbook.schema import (
     ALL,
     CONFIDENCE_LEVELS,
@@ -99,6 +99,12 @@ def _pair_bounds(series: pd.DataFrame) -> dict[tuple[str, str, str], tuple[pd.Pe
             series[["city", "area", "outcome", "first", "last"]].itertuples(index=False)}
 
 
+def _hint(name: str, known) -> str:
+    """``"; did you mean 'Precinct 77'?"`` when a known name is close, as the CLI suggests."""
+    hint = did_you_mean(name, known)
+    return f"; {hint}" if hint else ""
+
+
 def _check_pairs(city: str, lists: list[str], start: pd.Period | None,
                  pairs: dict[tuple[str, str, str], tuple[pd.Period, pd.Period]], line: int,
                  problems: Problems) -> None:
@@ -151,9 +157,14 @@ def load_interventions(path: Path, series: pd.DataFrame | None, tags: pd.DataFra
     if tags is not None:
         types = _intervention_types(tags)
         unknown_type = ~frame["intervention"].isin(types) & (frame["intervention"] != "")
-        problems.add_rows(file, frame, unknown_type, "intervention",
-                          "intervention type {value!r} is not a tag of kind 'intervention' in "
-                          "tags.csv; expected one of " + literal(", ".join(sorted(types))))
+        for line, kind in frame.loc[unknown_type, ["line", "intervention"]].itertuples(
+                index=False):
+            hint = did_you_mean(kind, types)
+            problems.add(file, f"intervention type {shorten(kind)!r} is not a tag of kind "
+                         "'intervention' in tags.csv; expected one of "
+                         + ", ".join(sorted(types)) + (f"; {hint}" if hint else "")
+                         + f" (a new type needs a tags.csv row '{shorten(kind)},intervention')",
+                         int(line), "intervention", check="unknown intervention type")
     bad_conf = ~frame["confidence"].isin(("", *CONFIDENCE_LEVELS))
     problems.add_rows(file, frame, bad_conf, "confidence",
                       "confidence {value!r}; expected V (verified), P (partly) or U (unverified)")
@@ -171,18 +182,20 @@ def load_interventions(path: Path, series: pd.DataFrame | None, tags: pd.DataFra
         if city == "":
             continue
         if city not in keys:
-            problems.add(file, f"city {shorten(city)!r} has no rows in outcomes.csv", line,
-                         "city")
+            problems.add(file, f"city {shorten(city)!r} has no rows in outcomes.csv"
+                         + _hint(city, keys), line, "city")
             continue
         for column, value in zip(("area", "comparison_areas"), lists[:2], strict=True):
             for area in split_list(value):
                 if area not in keys[city]["areas"]:
                     problems.add(file, f"area {shorten(area)!r} has no data for {city} in "
-                                 "outcomes.csv", line, column)
+                                 "outcomes.csv" + _hint(area, keys[city]["areas"]), line,
+                                 column)
         for outcome in split_list(lists[2]):
             if outcome not in keys[city]["outcomes"]:
                 problems.add(file, f"outcome {shorten(outcome)!r} has no data for {city} in "
-                             "outcomes.csv", line, "outcomes")
+                             "outcomes.csv" + _hint(outcome, keys[city]["outcomes"]), line,
+                             "outcomes")
         start = starts[idx]
         in_city_data = start is not None and frequency_of(start) == frequency_of(
             bounds[city][0]) and bounds[city][0] < start <= bounds[city][1]
