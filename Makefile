@@ -46,9 +46,14 @@ test: setup ## Run the test suite (unit tests and a few end-to-end runs on real 
 test-fast: setup ## Run the unit tests only (skip end-to-end renders)
 	$(BIN)/python -m pytest -m "not slow"
 
-lab: setup ## Open the notebooks in JupyterLab (as root too, e.g. in a container)
+LAB_PORT ?= 8888
+LAB_TOKEN ?=
+
+lab: setup ## Open the notebooks in JupyterLab: make lab [LAB_PORT=8888] [LAB_TOKEN=secret]
 	@# Jupyter refuses to start as root unless told to; other users must not be given the flag.
-	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/
+	@# Without LAB_TOKEN Jupyter makes a random token and prints the URL that carries it.
+	$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) --port=$(LAB_PORT) \
+	  $(if $(LAB_TOKEN),--IdentityProvider.token=$(LAB_TOKEN)) notebooks/
 
 lint: setup ## Ruff on the package, tests and notebooks; check notebooks are stripped
 	$(BIN)/ruff check src tests benchmarks notebooks
