@@ -9,7 +9,7 @@ This module imports nothing heavy: the CLI reads it before deciding what to load
 # single renders and batch workers alike).
 DEFAULT_TIMEOUT_S = 600.0
 
-# Periods after a programme's start that an estimate evaluates (DESIGN.md: 24 after).
+# Periods after a programme's start that an estimate evaluates (docs/DESIGN.md: 24 after).
 DEFAULT_POST_PERIODS = 24
 
 # The MIME type under which a report notebook hands its findings to the renderer; the

@@ -1,6 +1,6 @@
 """The :class:`Estimate` every estimator returns, and its JSON form.
 
-``Estimate.to_dict()`` is the DESIGN.md contract: those keys first, then the fields every
+``Estimate.to_dict()`` is the docs/DESIGN.md contract: those keys first, then the fields every
 design adds (:data:`EXTRA_KEYS`: the design's name, events averted with its interval, the
 detectable change, the autocorrelation test and which interval the headline uses), plain JSON
 values (``None`` instead of NaN), rounded for reading. Everything else a report needs (slope change,
@@ -21,7 +21,7 @@ import pandas as pd
 
 from impactbook.workbook.periods import format_period
 
-#: The keys of the DESIGN.md estimate JSON, in contract order.
+#: The keys of the docs/DESIGN.md estimate JSON, in contract order.
 CONTRACT_KEYS: tuple[str, ...] = (
     "city", "area", "outcome", "start", "method", "model", "pre_periods", "post_periods",
     "pre_mean", "post_mean", "raw_percent_change", "rate_ratio", "ci_low", "ci_high",
@@ -126,7 +126,7 @@ class Estimate:
         return self.ci_high < 1.0 or self.ci_low > 1.0
 
     def to_dict(self, *, with_details: bool = False) -> dict[str, Any]:
-        """The DESIGN.md JSON object (plus ``details`` when asked), JSON-safe and rounded."""
+        """The docs/DESIGN.md JSON object (plus ``details`` when asked), JSON-safe and rounded."""
         out: dict[str, Any] = {
             "city": self.city,
             "area": self.area,

@@ -1,6 +1,6 @@
 """Interrupted time series: a segmented count regression around the programme start.
 
-The DESIGN.md model: ``log E[count] = b0 + b1 * post + b2 * t (+ b3 * post * t) + Fourier
+The docs/DESIGN.md model: ``log E[count] = b0 + b1 * post + b2 * t (+ b3 * post * t) + Fourier
 terms + log(population)``, fitted as a quasi-Poisson GLM (Pearson chi-square scale) or a
 negative binomial with its dispersion estimated. ``exp(b1)`` is the level change at the
 start, reported as a rate ratio. This reproduces Bernal, Cummins & Gasparrini (2017)'s Sicily
@@ -26,7 +26,7 @@ from impactbook.workbook.periods import QUARTERLY
 
 
 def default_fourier_pairs(freq: str) -> int:
-    """Two annual sine/cosine pairs for monthly data, one for quarterly (DESIGN.md)."""
+    """Two annual sine/cosine pairs for monthly data, one for quarterly (docs/DESIGN.md)."""
     return 1 if freq == QUARTERLY else 2
 
 

@@ -128,7 +128,7 @@ class CityReport:
         return [r.finding for r in self.results]
 
     def estimates(self) -> list[dict]:
-        """Every estimate as its DESIGN.md JSON (the numbers the report prints)."""
+        """Every estimate as its docs/DESIGN.md JSON (the numbers the report prints)."""
         rows = []
         for result in self.results:
             for estimate in (result.its, result.prepost, result.comparison, result.synth):

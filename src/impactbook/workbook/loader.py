@@ -1,4 +1,4 @@
-"""Load and validate a workbook folder (the five CSV tables of DESIGN.md).
+"""Load and validate a workbook folder (the five CSV tables of docs/DESIGN.md).
 
 Validation collects *every* problem in every table before failing, so a
 person fixing a spreadsheet sees the whole list at once, each problem on one
