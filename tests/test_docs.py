@@ -2,7 +2,8 @@
 
 A path written in a document (in backticks or as a Markdown link) that starts at one of the
 repository's folders, or names a top-level document, must exist. Paths with placeholders
-(``<slug>``, ``*``, ``NAME``) and generated output (``reports/``, ``benchmarks/out/``) are not checked.
+(``<slug>``, ``*``, ``NAME``) and generated output (``reports/``, ``benchmarks/out/``) are
+not checked.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ TOP_LEVEL = ("README.md", "ARCHITECTURE.md", "CONTRIBUTING.md", "Makefile", "pyp
              "LICENSE")
 DOCUMENTS = sorted({*REPO.glob("*.md"), *REPO.glob("docs/**/*.md"), *REPO.glob("benchmarks/*.md"),
                     *REPO.glob("data/**/*.md"), *REPO.glob("tests/fixtures/**/*.md")})
+GENERATED = ("http", "reports/", "benchmarks/out/")
 CITED = re.compile(r"`([^`\s]+)`|\]\(([^)\s#]+)")
 
 
@@ -25,7 +27,7 @@ def cited_paths(text: str) -> set[str]:
     paths = set()
     for match in CITED.finditer(text):
         path = (match.group(1) or match.group(2)).strip().rstrip(".,:;")
-        if re.search(r"[<>*{}$]|NAME|\.\.\.", path) or path.startswith(("http", "reports/", "benchmarks/out/")):
+        if re.search(r"[<>*{}$]|NAME|\.\.\.", path) or path.startswith(GENERATED):
             continue
         if path.startswith(ROOTS) or path in TOP_LEVEL or path.startswith("../"):
             paths.add(path)
