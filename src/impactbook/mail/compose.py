@@ -1,8 +1,10 @@
 """The MIME message that carries a funder's reports.
 
-Pure apart from reading the PDFs it attaches: nothing here writes or sends. Names and
-subjects go through :mod:`email.headerregistry` after control characters are replaced, and
-addresses were checked by the one address rule of the workbook, so no header can be injected.
+Pure apart from reading the PDFs it attaches: nothing here writes or sends. The headers that
+carry workbook text (``To``, ``Subject``) are written by :mod:`.headers`, which encodes any text
+a reader could decode into header structure; addresses were checked by the one address rule of
+the workbook; and the composed headers are parsed back and compared with what was meant before
+the message is used, so no header can be injected.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ from datetime import datetime, timezone
 from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 
 from impactbook.errors import MailError
 from impactbook.fsutil import sha256_bytes
+from impactbook.mail.headers import mailbox_list_value, subject_value
 from impactbook.mail.plan import PlannedMessage, message_id_for, pdf_problem
 from impactbook.mail.text import one_line, validate_address
 
 MAX_MESSAGE_BYTES = 10 * 1000 * 1000
 # SMTP policy: CRLF line ends, 78-column folding; used for every serialisation so the bytes
-# measured against the size limit are the bytes written and sent.
-SMTP_POLICY = email_policy.SMTP
+# measured against the size limit are the bytes written and sent. Headers set raw (see
+# .headers) are written as they are: refolding one would parse it, decoding its encoded words.
+SMTP_POLICY = email_policy.SMTP.clone(refold_source="none")
 _SUBJECT_MAX_NAMES = 6
+_MAX_HEADER_LINE_BYTES = 998  # RFC 5322, 2.1.1
 
 
 def subject_for(planned: PlannedMessage) -> str:
@@ -91,8 +97,9 @@ def compose_message(planned: PlannedMessage, *, max_bytes: int = MAX_MESSAGE_BYT
     funder = planned.funder
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["From"] = Address(display_name="impactbook", addr_spec=validate_address(planned.sender))
-    msg["To"] = tuple(Address(display_name=funder.name, addr_spec=a) for a in funder.emails)
-    msg["Subject"] = subject_for(planned)
+    subject = subject_for(planned)
+    msg.set_raw("To", mailbox_list_value(funder.name, funder.emails))
+    msg.set_raw("Subject", subject_value(subject))
     msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
     msg["Message-ID"] = planned.message_id or message_id_for(planned.run, funder,
                                                              planned.reports)
@@ -117,12 +124,37 @@ def compose_message(planned: PlannedMessage, *, max_bytes: int = MAX_MESSAGE_BYT
             raise MailError(f"{item.report.label}: {reason}", funder=funder.name)
         msg.add_attachment(data, maintype="application", subtype="pdf",
                            filename=f"{item.report.slug}.pdf")
-    size = len(msg.as_bytes(policy=SMTP_POLICY))
+    payload = msg.as_bytes(policy=SMTP_POLICY)
+    _check_headers(payload, funder.name, funder.emails, subject)
+    size = len(payload)
     if size > max_bytes:
         raise MailError(f"message is {size:,} bytes after encoding, over the limit of "
                         f"{max_bytes:,} bytes ({len(planned.attached)} PDFs attached)",
                         funder=funder.name)
     return msg
+
+
+def _check_headers(payload: bytes, name: str, emails: tuple[str, ...], subject: str) -> None:
+    """Read the headers back as a mail program would and refuse any that say something else
+    than was meant: a last line of defence should a name still be decodable into structure."""
+    parsed = BytesHeaderParser(policy=email_policy.default).parsebytes(payload)
+    to = parsed["To"]
+    addresses = [(a.display_name, a.addr_spec) for a in to.addresses] if to else []
+    problems = []
+    if addresses != [(one_line(name), address) for address in emails]:
+        problems.append("the To header does not read back as the funder's addresses")
+    if str(parsed["Subject"]) != subject:
+        problems.append("the Subject header does not read back as written")
+    extra = {key.lower() for key in parsed.keys()} & {"bcc", "cc", "reply-to", "sender"}
+    if extra or len(parsed.get_all("To")) != 1 or len(parsed.get_all("Subject")) != 1:
+        problems.append("the headers read back with recipients or fields never set")
+    if any(len(line) > _MAX_HEADER_LINE_BYTES for line in payload.split(b"\r\n\r\n", 1)[0]
+           .split(b"\r\n")):
+        problems.append(f"a header line is longer than the {_MAX_HEADER_LINE_BYTES} bytes "
+                        "mail allows (shorten the funder's name)")
+    if problems:
+        raise MailError("; ".join(problems) + " (a name holds text a mail program would read "
+                        "as header structure)", funder=one_line(name))
 
 
 def funder_of(msg: EmailMessage) -> str:
