@@ -39,7 +39,7 @@ def encoded_words(text: str) -> list[str]:
     words: list[str] = []
     chunk = b""
     for char in text:
-        data = char.encode("utf-8")
+        data = char.encode("utf-8", "replace")  # a lone surrogate (from JSON) becomes "?"
         if chunk and len(chunk) + len(data) > _WORD_BYTES:
             words.append(_encoded_word(chunk))
             chunk = b""
@@ -66,7 +66,7 @@ def phrase_tokens(text: str) -> list[str]:
     words = name.split(" ")
     if all(_is_plain(word, _ATOM_RE) for word in words):
         return words
-    return [_encoded_word(name.encode("utf-8"))]
+    return [_encoded_word(name.encode("utf-8", "replace"))]
 
 
 def unstructured_tokens(text: str) -> list[str]:
