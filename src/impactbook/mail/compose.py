@@ -20,7 +20,8 @@ from email.utils import format_datetime
 from impactbook.errors import MailError
 from impactbook.fsutil import sha256_bytes
 from impactbook.mail.headers import mailbox_list_value, subject_value
-from impactbook.mail.plan import PlannedMessage, message_id_for, pdf_problem
+from impactbook.mail.manifest import ReportEntry
+from impactbook.mail.plan import PlannedMessage, PlannedReport, message_id_for, pdf_problem
 from impactbook.mail.text import one_line, validate_address
 
 MAX_MESSAGE_BYTES = 10 * 1000 * 1000
@@ -37,21 +38,84 @@ def subject_for(planned: PlannedMessage) -> str:
     shown = ", ".join(names[:_SUBJECT_MAX_NAMES])
     if len(names) > _SUBJECT_MAX_NAMES:
         shown += f" and {len(names) - _SUBJECT_MAX_NAMES} more"
-    return one_line(f"impactbook reports {planned.run}: {shown}")
+    return one_line(f"Evaluation report{'s' if len(names) > 1 else ''}: {shown}")
+
+
+def _title(item: PlannedReport) -> str:
+    """``New York: Cure Violence and Group Violence Intervention (city report)``."""
+    report = item.report
+    if report.kind == "city":
+        kinds = list(report.interventions)
+        what = (f"{', '.join(kinds[:-1])} and {kinds[-1]}" if len(kinds) > 1
+                else kinds[0] if kinds else "")
+        return f"{report.name}: {what} (city report)" if what else f"{report.name} (city report)"
+    if report.kind == "intervention":
+        return f"{report.name} across its programmes (summary)"
+    return report.label
+
+
+def _programmes_phrase(programmes: tuple[tuple[str, str], ...]) -> str:
+    cities = list(dict.fromkeys(city for city, _ in programmes if city))
+    count = f"{len(programmes)} programme{'s' if len(programmes) != 1 else ''}"
+    if not cities:
+        return count
+    places = cities[0] if len(cities) == 1 else f"{', '.join(cities[:-1])} and {cities[-1]}"
+    return f"{count} in {places}"
+
+
+def _lead(report: ReportEntry) -> str:
+    """The report's one-line headline, as its findings gave it. A summary with nothing pooled
+    is described by what it holds, never by what it lacks."""
+    if report.headline:
+        return report.headline
+    if report.unpooled_outcomes and not report.pooled_outcomes:
+        held = (f" ({_programmes_phrase(report.programmes)})" if report.programmes else "")
+        return ("The summary sets out each programme's own estimate side by side"
+                f"{held}; they are not pooled into one overall figure.")
+    found = [f for f in report.key_findings if not f.startswith(_notes(report))]
+    return found[0] if found else "No headline figure was recorded; the report has the details."
+
+
+def _notes(report: ReportEntry) -> tuple[str, ...]:
+    """How a summary's key findings begin that say why an outcome is not pooled."""
+    return tuple(f"{outcome}: " for outcome in report.unpooled_outcomes)
+
+
+def _more(report: ReportEntry) -> list[str]:
+    """The report's other key findings; a summary's notes on outcomes it could not pool
+    become one plain line."""
+    lead = _lead(report)
+    more = [f for f in report.key_findings if f != lead and not f.startswith(_notes(report))]
+    if report.unpooled_outcomes and report.pooled_outcomes:
+        more.append("Shown programme by programme, without a pooled figure: "
+                    + ", ".join(report.unpooled_outcomes) + ".")
+    return more
+
+
+def _opening(planned: PlannedMessage) -> str:
+    if len(planned.attached) > 1:
+        return ("Attached are the evaluation reports on the programmes you fund, each with its "
+                "headline finding below.")
+    return ("Attached is the evaluation report on the programmes you fund, with its headline "
+            "finding below.")
+
+
+def _replaces_line(message_id: str, labels: tuple[str, ...]) -> str:
+    return (f"This message replaces the earlier message {message_id}: {', '.join(labels)} "
+            "changed since it was sent; please use the versions attached here.")
 
 
 def _text_body(planned: PlannedMessage) -> str:
-    lines = [f"Dear {planned.funder.name},", "",
-             f"Attached are the impactbook reports for run {planned.run}.", ""]
+    lines = [f"Dear {planned.funder.name},", "", _opening(planned), ""]
     for message_id, labels in planned.replaces:
-        lines += [f"This message replaces the earlier message {message_id}: "
-                  f"{', '.join(labels)} changed since it was sent; please use these versions.",
-                  ""]
+        lines += [_replaces_line(message_id, labels), ""]
     for item in planned.attached:
-        lines.append(f"{item.report.label} - attached as {item.report.slug}.pdf")
-        lines.extend(f"  - {finding}" for finding in item.report.key_findings)
-        if not item.report.key_findings:
-            lines.append("  (no key findings recorded)")
+        lines.append(f"{_title(item)}, attached as {item.report.slug}.pdf")
+        lines.append(f"  {_lead(item.report)}")
+        more = _more(item.report)
+        if more:
+            lines.append("  Also in the report:")
+            lines.extend(f"  - {finding}" for finding in more)
         lines.append("")
     if planned.missing:
         lines.append("Missing from this message (not attached):")
@@ -65,19 +129,17 @@ def _text_body(planned: PlannedMessage) -> str:
 def _html_body(planned: PlannedMessage) -> str:
     e = html.escape
     parts = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"></head><body>",
-             f"<p>Dear {e(planned.funder.name)},</p>",
-             f"<p>Attached are the impactbook reports for run {e(planned.run)}.</p>"]
-    parts.extend(f"<p><strong>This message replaces the earlier message {e(message_id)}:</strong>"
-                 f" {e(', '.join(labels))} changed since it was sent; please use these "
-                 "versions.</p>" for message_id, labels in planned.replaces)
+             f"<p>Dear {e(planned.funder.name)},</p>", f"<p>{e(_opening(planned))}</p>"]
+    parts.extend(f"<p><strong>{e(_replaces_line(message_id, labels))}</strong></p>"
+                 for message_id, labels in planned.replaces)
     for item in planned.attached:
-        parts.append(f"<h2>{e(item.report.label)}</h2>")
+        parts.append(f"<h2>{e(_title(item))}</h2>")
+        parts.append(f"<p><strong>{e(_lead(item.report))}</strong></p>")
+        more = _more(item.report)
+        if more:
+            parts.append("<p>Also in the report:</p><ul>"
+                         + "".join(f"<li>{e(f)}</li>" for f in more) + "</ul>")
         parts.append(f"<p>Attached as <code>{e(item.report.slug)}.pdf</code>.</p>")
-        if item.report.key_findings:
-            parts.append("<ul>" + "".join(f"<li>{e(f)}</li>" for f in item.report.key_findings)
-                         + "</ul>")
-        else:
-            parts.append("<p>(no key findings recorded)</p>")
     if planned.missing:
         parts.append("<h2>Missing from this message (not attached)</h2><ul>")
         parts.extend(f"<li>{e(item.report.label)}: {e(item.missing_reason or '')}</li>"
