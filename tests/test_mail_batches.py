@@ -133,6 +133,8 @@ def test_a_crash_mid_batches_sends_nobody_a_second_copy(board):
         assert result.outcome == "needs-resend"
         assert delivered(handler) == Counter(ADDRESSES)  # batches 4 and 5 went, nobody twice
         assert all(len(line) <= MAX_LINE_CHARS for line in again.summary_lines())
+        assert result.line().startswith("partly sent to Big Board")
+        assert f"earlier delivery to {ADDRESSES[200]}" in result.line()
 
         third = run_email(run_dir, data_dir, send=True, host="127.0.0.1",
                           port=controller.port, env={})

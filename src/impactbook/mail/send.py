@@ -105,7 +105,9 @@ class SendResult:
             "already-sent": f"already sent to {self.funder} <{to}> (ledger); not sent again",
             "unknown": f"delivery to {self.funder} <{to}> UNKNOWN: {self.error}; check with the "
                        "recipient, then rerun with --resend if it did not arrive",
-            "needs-resend": f"not sent to {self.funder} <{to}>: an earlier delivery is "
+            "needs-resend": f"partly sent to {self.funder} <{to}>: {self.error}; rerun with "
+                            "--resend to send to them again" if self.attempts and self.error
+                            else f"not sent to {self.funder} <{to}>: an earlier delivery is "
                             "unconfirmed; rerun with --resend to send again",
             "failed": f"FAILED for {self.funder} <{to}>: {self.error}",
         }[self.outcome]
@@ -358,8 +360,8 @@ def _send_one(ledger: MailLedger, msg: EmailMessage, *, host: str, port: int, st
         log.warning("%s to %s: sent to the others; %d unconfirmed, needs --resend", message_id,
                     funder, len(held))
         return result("needs-resend", attempts,
-                      f"sent to the other {len(recipients) - len(held)}; an earlier delivery "
-                      f"to {shown_addresses(held)} is unconfirmed")
+                      f"sent now to the others; an earlier delivery to "
+                      f"{shown_addresses(held)} is unconfirmed")
     log.info("%s sent to %s", message_id, funder)
     return result("sent", attempts)
 
