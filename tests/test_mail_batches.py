@@ -101,6 +101,7 @@ def test_refused_addresses_make_a_short_error_line(board):
     assert result.outcome == "failed"
     assert "recipient refused (100 address(es))" in result.error
     assert ADDRESSES[100] in result.error and ADDRESSES[150] not in result.error
+    assert result.error.endswith("(in a transaction to 100 of its 500 addresses; 100 have it)")
     assert delivered(handler) == Counter(ADDRESSES[:100])  # the batch before, once
     assert all(len(line) <= MAX_LINE_CHARS for line in report.summary_lines())
 

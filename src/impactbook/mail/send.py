@@ -165,9 +165,10 @@ def _raise_for_reply(step: str, code: int, message: bytes | str) -> None:
 
 
 def _refused_detail(refused: dict[str, tuple[int, bytes | str]]) -> str:
-    """``recipient refused (97 address(es)): a, b, c and 94 more (first answer: 550 ...)``."""
+    """``recipient refused (97 address(es)): a, b and 95 more (first answer: 550 ...)``."""
     code, message = next(iter(refused.values()))
-    return (f"recipient refused ({len(refused)} address(es)): {shown_addresses(list(refused))} "
+    return (f"recipient refused ({len(refused)} address(es)): "
+            f"{shown_addresses(list(refused), first=2)} "
             f"(first answer: {_reply_text(code, message)[:100]})")
 
 
@@ -328,12 +329,12 @@ def _send_one(ledger: MailLedger, msg: EmailMessage, *, host: str, port: int, st
             error = redact(str(exc))
             ledger.record(message_id, "unknown", error, batch=batch)
             log.error("%s to %s: %s", message_id, funder, error)
-            return result("unknown", attempts, _of(error, batch, recipients))
+            return result("unknown", attempts, _of(error, batch, recipients, ledger, message_id))
         except _Permanent as exc:
             error = redact(str(exc))
             ledger.record(message_id, "failed", error, batch=batch)
             log.error("%s to %s failed: %s", message_id, funder, error)
-            return result("failed", attempts, _of(error, batch, recipients))
+            return result("failed", attempts, _of(error, batch, recipients, ledger, message_id))
         except _Retry as exc:
             error = redact(str(exc))
             ledger.record(message_id, "failed", error, batch=batch)
@@ -342,7 +343,8 @@ def _send_one(ledger: MailLedger, msg: EmailMessage, *, host: str, port: int, st
                 log.error("%s to %s failed after %d attempts: %s", message_id, funder,
                           failures, error)
                 return result("failed", attempts,
-                              _of(f"{error} (after {failures} attempts)", batch, recipients))
+                              _of(f"{error} (after {failures} attempts)", batch, recipients,
+                                  ledger, message_id))
             wait_s = backoff_s * 2 ** (failures - 1)
             log.warning("%s to %s: attempt %d failed (%s); retrying in %.1f s", message_id,
                         funder, failures, error, wait_s)
@@ -366,8 +368,13 @@ def _send_one(ledger: MailLedger, msg: EmailMessage, *, host: str, port: int, st
     return result("sent", attempts)
 
 
-def _of(error: str, batch: Sequence[str], recipients: Sequence[str]) -> str:
-    """``error``, saying which part of a message in several transactions it concerns."""
+def _of(error: str, batch: Sequence[str], recipients: Sequence[str],
+        ledger: MailLedger, message_id: str) -> str:
+    """``error``, saying which part of a message in several transactions it concerns and how
+    many of its addresses have the message."""
     if len(batch) == len(recipients):
         return error
-    return f"{error} (in a transaction to {len(batch)} of its {len(recipients)} addresses)"
+    states = ledger.recipient_states(message_id, recipients).values()
+    sent = sum(state == "sent" for state in states)
+    return (f"{error} (in a transaction to {len(batch)} of its {len(recipients)} addresses; "
+            f"{sent} have it)")
