@@ -151,7 +151,8 @@ def _html_body(planned: PlannedMessage) -> str:
 
 def compose_message(planned: PlannedMessage, *, max_bytes: int = MAX_MESSAGE_BYTES,
                     date: datetime | None = None) -> EmailMessage:
-    """Build the MIME message for ``planned``; raise :class:`MailError` if it is too big.
+    """Build the MIME message for ``planned``; raise :class:`MailError` if it is too big or
+    its headers would not read back as the funder's name and addresses and the subject.
 
     ``multipart/mixed`` of a ``multipart/alternative`` (plain text + escaped HTML) and one
     ``application/pdf`` per attached report.
