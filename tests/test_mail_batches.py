@@ -151,6 +151,21 @@ def test_a_crash_mid_batches_sends_nobody_a_second_copy(board):
     assert delivered(handler) == Counter(ADDRESSES) + Counter(ADDRESSES[200:300])
 
 
+def test_an_address_listed_twice_gets_one_copy(board):
+    run_dir, data_dir = board
+    twice = [*ADDRESSES[:3], ADDRESSES[0]]
+    (data_dir / "funders.csv").write_text("funder,email,cities,interventions\n"
+                                          f"Big Board,{';'.join(twice)},New York,\n")
+    handler, controller = limited_server(100)
+    try:
+        report = run_email(run_dir, data_dir, send=True, host="127.0.0.1", port=controller.port,
+                           env={})
+    finally:
+        controller.stop()
+    assert report.ok, report.summary_lines()
+    assert delivered(handler) == Counter(ADDRESSES[:3])
+
+
 def test_result_line_names_a_few_addresses_and_counts_the_rest():
     result = SendResult("<id@impactbook.invalid>", "Big Board", tuple(ADDRESSES), "failed",
                         error="server refused the message: 554 no")

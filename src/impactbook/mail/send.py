@@ -305,8 +305,11 @@ def _send_one(ledger: MailLedger, msg: EmailMessage, *, host: str, port: int, st
         return result("already-sent")
     from_states = ("failed", "unknown") if resend else ("failed",)
     states = ledger.recipient_states(message_id, recipients)
-    todo = [a for a in recipients if states[a] is None or states[a] in from_states]
-    held = [a for a in recipients if states[a] in ("unknown", "sending") and a not in todo]
+    # An address listed twice is one mailbox: it gets one copy.
+    todo = list(dict.fromkeys(a for a in recipients
+                              if states[a] is None or states[a] in from_states))
+    held = list(dict.fromkeys(a for a in recipients if states[a] in ("unknown", "sending")
+                              and a not in set(todo)))
     if not todo:
         log.warning("%s to %s: delivery unconfirmed; needs --resend", message_id, funder)
         return result("needs-resend", error=entry.error if entry else None)
