@@ -22,7 +22,7 @@ from impactbook.mail.compose import SMTP_POLICY, compose_message
 from impactbook.mail.funders import Funder
 from impactbook.mail.headers import mailbox_list_value, subject_value
 from impactbook.mail.plan import plan_messages
-from impactbook.mail.run import write_outbox
+from impactbook.mail.run import run_email, write_outbox
 from impactbook.mail.send import send_messages
 from impactbook.mail.text import one_line
 from impactbook.workbook import load_workbook
@@ -107,6 +107,21 @@ def test_any_text_reads_back_as_itself_and_nothing_else(name, subject):
     assert [(a.display_name, a.addr_spec) for a in parsed["To"].addresses] == [
         (one_line(name), address) for address in ADDRESSES]
     assert str(parsed["Subject"]) == one_line(subject)
+
+
+@pytest.mark.parametrize("payload", [Q_FUNDER, B_FUNDER])
+def test_email_refuses_a_workbook_naming_a_funder_in_encoded_words(workbook, smtp_server,  # noqa: F811
+                                                                    payload):
+    run_dir, data_dir = workbook
+    handler, port = smtp_server
+    funders = (data_dir / "funders.csv").read_text()
+    (data_dir / "funders.csv").write_text(funders.replace("Ford Foundation", payload))
+    with pytest.raises(DataError) as info:
+        run_email(run_dir, data_dir, send=True, host="127.0.0.1", port=port, env={})
+    (problem,) = info.value.problems
+    assert (problem.file, problem.row, problem.column) == ("funders.csv", 2, "funder")
+    assert "encoded word" in problem.message
+    assert handler.received == [] and not (run_dir / "outbox").exists()
 
 
 @pytest.mark.parametrize("payload", [Q_FUNDER, B_FUNDER])
