@@ -348,6 +348,15 @@ def test_email_speaks_of_the_programmes_and_their_headlines(workbook):
     assert "too few programmes to pool" not in text
     assert f"<p><strong>{headline}</strong></p>" in html_part
 
+    summary["estimates"] = summary["estimates"][1:2]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    planned = plan_messages(run_dir, [Funder("GVI Fund", ("gvi@example.org",), (),
+                                             ("Group Violence Intervention",))])
+    text = email.message_from_bytes(compose_message(planned[0]).as_bytes(),
+                                    policy=policy.default).get_body(("plain",)).get_content()
+    assert ("  The summary sets out the estimates of its one programme (NYC GVI, New York); "
+            "with a single programme there is nothing to pool.") in text.replace("\r\n", "\n")
+
 
 def test_summary_pooling_some_outcomes_leads_with_its_headline(workbook):
     run_dir, _ = workbook

@@ -69,9 +69,16 @@ def _lead(report: ReportEntry) -> str:
     if report.headline:
         return report.headline
     if report.unpooled_outcomes and not report.pooled_outcomes:
-        held = (f" ({_programmes_phrase(report.programmes)})" if report.programmes else "")
-        return ("The summary sets out each programme's own estimate side by side"
-                f"{held}; they are not pooled into one overall figure.")
+        if not report.programmes:
+            return "No programme of this type has an estimate yet; the report says why."
+        if len(report.programmes) == 1:
+            ((city, programme),) = report.programmes
+            where = ", ".join(part for part in (programme, city) if part)
+            return (f"The summary sets out the estimates of its one programme ({where}); with a "
+                    "single programme there is nothing to pool.")
+        return ("The summary sets out each programme's own estimate side by side "
+                f"({_programmes_phrase(report.programmes)}); they are not pooled into one "
+                "overall figure.")
     found = [f for f in report.key_findings if not f.startswith(_notes(report))]
     return found[0] if found else "No headline figure was recorded; the report has the details."
 
