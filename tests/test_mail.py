@@ -339,7 +339,7 @@ def test_email_speaks_of_the_programmes_and_their_headlines(workbook):
     lines = text.split("\n")
     city = lines.index("New York: Cure Violence and Group Violence Intervention (city report), "
                        "attached as new-york.pdf")
-    assert lines[city + 1] == f"  {headline}"
+    assert lines[city + 1:city + 3] == [f"  {headline}", "  The report has 1 more key finding."]
     pooled = lines.index("Group Violence Intervention across its programmes (summary), "
                          "attached as group-violence-intervention.pdf")
     assert lines[pooled + 1] == ("  The summary sets out each programme's own estimate side "
@@ -381,8 +381,7 @@ def test_summary_pooling_some_outcomes_leads_with_its_headline(workbook):
     title = lines.index("Group Violence Intervention across its programmes (summary), "
                         "attached as group-violence-intervention.pdf")
     assert lines[title + 1:title + 4] == [
-        f"  {pooled}", "  Also in the report:",
-        "  - Shown programme by programme, without a pooled figure: shootings."]
+        f"  {pooled}", "  Shown programme by programme, without a pooled figure: shootings.", ""]
     assert not any("too few programmes to pool" in line for line in lines)
 
 

@@ -89,13 +89,17 @@ def _notes(report: ReportEntry) -> tuple[str, ...]:
 
 
 def _more(report: ReportEntry) -> list[str]:
-    """The report's other key findings; a summary's notes on outcomes it could not pool
-    become one plain line."""
+    """Short lines after the headline: how many other key findings the report has (they are
+    in the PDF; the message stays readable), and the outcomes a summary could not pool."""
     lead = _lead(report)
-    more = [f for f in report.key_findings if f != lead and not f.startswith(_notes(report))]
+    others = [f for f in report.key_findings if f != lead and not f.startswith(_notes(report))]
+    more = []
     if report.unpooled_outcomes and report.pooled_outcomes:
         more.append("Shown programme by programme, without a pooled figure: "
                     + ", ".join(report.unpooled_outcomes) + ".")
+    if others:
+        more.append(f"The report has {len(others)} more key finding"
+                    f"{'s' if len(others) > 1 else ''}.")
     return more
 
 
@@ -119,10 +123,7 @@ def _text_body(planned: PlannedMessage) -> str:
     for item in planned.attached:
         lines.append(f"{_title(item)}, attached as {item.report.slug}.pdf")
         lines.append(f"  {_lead(item.report)}")
-        more = _more(item.report)
-        if more:
-            lines.append("  Also in the report:")
-            lines.extend(f"  - {finding}" for finding in more)
+        lines.extend(f"  {line}" for line in _more(item.report))
         lines.append("")
     if planned.missing:
         lines.append("Missing from this message (not attached):")
@@ -142,10 +143,7 @@ def _html_body(planned: PlannedMessage) -> str:
     for item in planned.attached:
         parts.append(f"<h2>{e(_title(item))}</h2>")
         parts.append(f"<p><strong>{e(_lead(item.report))}</strong></p>")
-        more = _more(item.report)
-        if more:
-            parts.append("<p>Also in the report:</p><ul>"
-                         + "".join(f"<li>{e(f)}</li>" for f in more) + "</ul>")
+        parts.extend(f"<p>{e(line)}</p>" for line in _more(item.report))
         parts.append(f"<p>Attached as <code>{e(item.report.slug)}.pdf</code>.</p>")
     if planned.missing:
         parts.append("<h2>Missing from this message (not attached)</h2><ul>")
