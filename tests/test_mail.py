@@ -293,8 +293,7 @@ def test_composed_message_has_text_html_findings_and_pdfs(workbook):
     run_dir, data_dir = workbook
     planned = by_funder(plan_messages(run_dir, load_funders(data_dir)))
     msg = compose_message(planned["GVI Fund"])
-    assert msg["Subject"] == ("impactbook reports 2026-11-25: New York, "
-                              "Group Violence Intervention")
+    assert msg["Subject"] == "Evaluation reports: New York, Group Violence Intervention"
     assert msg["From"].addresses[0].addr_spec == "impactbook@localhost"
     assert msg["Message-ID"] == planned["GVI Fund"].message_id
     parsed = email.message_from_bytes(msg.as_bytes(), policy=policy.default)
@@ -309,6 +308,83 @@ def test_composed_message_has_text_html_findings_and_pdfs(workbook):
     }
 
 
+def test_email_speaks_of_the_programmes_and_their_headlines(workbook):
+    """Per report: its city and programmes or its intervention type, then the headline its
+    findings gave (from the manifest); a summary with nothing pooled is described by what it
+    holds; no run id anywhere a funder reads."""
+    run_dir, _ = workbook
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    new_york, summary = manifest["reports"][0], manifest["reports"][3]
+    headline = "In Precinct 77 (New York), shootings were 18% lower than expected."
+    new_york["headline"] = {"text": headline, "outcome": "shootings"}
+    new_york["key_findings"].append(headline)
+    summary["key_findings"] = ["shootings: too few programmes to pool (estimates from 2 "
+                               "programmes in 2 cities (Chicago, New York); at least 3 needed)"]
+    summary["estimates"] = [
+        {"city": "Chicago", "programme": "Chicago GVI", "outcome": "shootings",
+         "rate_ratio": 0.9, "in_pooled": False},
+        {"city": "New York", "programme": "NYC GVI", "outcome": "shootings",
+         "rate_ratio": 0.8, "in_pooled": False},
+        {"city": "Boston", "programme": "Boston GVI", "outcome": "shootings",
+         "rate_ratio": None, "in_pooled": False}]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    planned = plan_messages(run_dir, [Funder("GVI Fund", ("gvi@example.org",), ("*",),
+                                             ("Group Violence Intervention",))])
+    parsed = email.message_from_bytes(compose_message(planned[0]).as_bytes(),
+                                      policy=policy.default)
+    text = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    html_part = parsed.get_body(("html",)).get_content()
+    for said in (text, html_part, str(parsed["Subject"])):
+        assert "2026-11-25" not in said and " run " not in said
+    lines = text.split("\n")
+    city = lines.index("New York: Cure Violence and Group Violence Intervention (city report), "
+                       "attached as new-york.pdf")
+    assert lines[city + 1:city + 3] == [f"  {headline}", "  The report has 1 more key finding."]
+    pooled = lines.index("Group Violence Intervention across its programmes (summary), "
+                         "attached as group-violence-intervention.pdf")
+    assert lines[pooled + 1] == ("  The summary sets out each programme's own estimate side "
+                                 "by side (2 programmes in Chicago and New York); they are not "
+                                 "pooled into one overall figure.")
+    assert "too few programmes to pool" not in text
+    assert f"<p><strong>{headline}</strong></p>" in html_part
+
+    summary["estimates"] = summary["estimates"][1:2]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    planned = plan_messages(run_dir, [Funder("GVI Fund", ("gvi@example.org",), (),
+                                             ("Group Violence Intervention",))])
+    text = email.message_from_bytes(compose_message(planned[0]).as_bytes(),
+                                    policy=policy.default).get_body(("plain",)).get_content()
+    assert ("  The summary sets out the estimates of its one programme (NYC GVI, New York); "
+            "with a single programme there is nothing to pool.") in text.replace("\r\n", "\n")
+
+
+def test_summary_pooling_some_outcomes_leads_with_its_headline(workbook):
+    run_dir, _ = workbook
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    summary = manifest["reports"][3]
+    pooled = summary["key_findings"][0]
+    summary["headline"] = {"text": pooled}
+    summary["key_findings"].append("shootings: too few programmes to pool (estimates from 2 "
+                                   "programmes; at least 3 needed)")
+    summary["estimates"] = [
+        {"city": c, "programme": f"{c} GVI", "outcome": outcome, "rate_ratio": 0.9,
+         "in_pooled": outcome == "homicides"}
+        for c in ("Boston", "Chicago", "New York", "Oakland") for outcome in ("homicides",)
+    ] + [{"city": c, "programme": f"{c} GVI", "outcome": "shootings", "rate_ratio": 0.8,
+          "in_pooled": False} for c in ("Boston", "Chicago")]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    planned = plan_messages(run_dir, [Funder("GVI Fund", ("gvi@example.org",), (),
+                                             ("Group Violence Intervention",))])
+    parsed = email.message_from_bytes(compose_message(planned[0]).as_bytes(),
+                                      policy=policy.default)
+    lines = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n").split("\n")
+    title = lines.index("Group Violence Intervention across its programmes (summary), "
+                        "attached as group-violence-intervention.pdf")
+    assert lines[title + 1:title + 4] == [
+        f"  {pooled}", "  Shown programme by programme, without a pooled figure: shootings.", ""]
+    assert not any("too few programmes to pool" in line for line in lines)
+
+
 def test_failed_report_named_as_missing_not_attached(workbook):
     run_dir, data_dir = workbook
     planned = by_funder(plan_messages(run_dir, load_funders(data_dir)))
@@ -316,7 +392,8 @@ def test_failed_report_named_as_missing_not_attached(workbook):
                                       policy=policy.default)
     assert set(attachments(parsed)) == {"philadelphia.pdf"}
     text = parsed.get_body(("plain",)).get_content()
-    assert "Missing from this message" in text and "Chicago (city report): it failed" in text
+    assert "Missing from this message" in text
+    assert "Chicago (city report): it could not be completed this time" in text
     assert "Chicago" not in parsed["Subject"]
 
 
@@ -609,7 +686,7 @@ def test_rerendered_failed_report_goes_as_follow_up_without_repeats(workbook, sm
                         "GVI Fund": "already-sent"}
     follow_up = handler.messages()[-1][1]
     assert set(attachments(follow_up)) == {"chicago.pdf"}  # Philadelphia not sent again
-    assert follow_up["Subject"] == "impactbook reports 2026-11-25: Chicago"
+    assert follow_up["Subject"] == "Evaluation report: Chicago"
 
     third = run_email(run_dir, data_dir, send=True, host="127.0.0.1", port=port, env={})
     assert third.ok and third.send_report.count("sent") == 0 and len(handler.received) == 4

@@ -4,9 +4,11 @@
   workbook loader alone) and which reports each receives.
 - :mod:`.manifest` a run's ``manifest.json``: which reports exist and in what state.
 - :mod:`.plan` who gets which report, with a deterministic Message-ID.
-- :mod:`.compose` the MIME message that carries them; :mod:`.text` header-safe text.
-- :mod:`.ledger` the SQLite send ledger (one row per Message-ID; private, owner-only).
-- :mod:`.send` SMTP delivery recorded in the ledger.
+- :mod:`.compose` the MIME message that carries them; :mod:`.headers` the wire form of the
+  headers that carry workbook text; :mod:`.text` header-safe text, short address lists.
+- :mod:`.ledger` the SQLite send ledger (one row per Message-ID, one per address of it;
+  private, owner-only).
+- :mod:`.send` SMTP delivery in batches the server takes, recorded in the ledger.
 - :mod:`.run` the ``impactbook email`` flow: dry-run outbox or delivery.
 """
 

@@ -15,7 +15,12 @@ from impactbook.errors import MailError
 from impactbook.fsutil import slugify
 from impactbook.mail.text import norm_name, one_line, slug_or_empty
 from impactbook.workbook import FUNDERS, Workbook, load_workbook, split_list
-from impactbook.workbook.cells import address_problem, has_control_chars
+from impactbook.workbook.cells import (
+    ENCODED_WORD_PROBLEM,
+    address_problem,
+    has_control_chars,
+    has_encoded_word,
+)
 
 if TYPE_CHECKING:
     from impactbook.mail.manifest import ReportEntry
@@ -36,6 +41,8 @@ class Funder:
         if not self.name.strip() or has_control_chars(self.name):
             raise MailError("funder name must be one non-empty line without control characters",
                             funder=one_line(self.name))
+        if has_encoded_word(self.name):
+            raise MailError("funder name " + ENCODED_WORD_PROBLEM, funder=self.name)
         if not slug_or_empty(self.name):
             raise MailError("funder name needs a letter or digit (it names the outbox file)",
                             funder=self.name)

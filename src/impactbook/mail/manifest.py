@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,13 @@ class ReportEntry:
     key_findings: tuple[str, ...] = ()
     pdf: str | None = None
     pdf_sha256: str = ""  # as the run recorded it; planning fills in the file's own
+    # What the email says of the report, as its findings gave it (never recomputed): the
+    # one-line headline, and for a summary the (city, programme) pairs with an estimate and
+    # the outcomes pooled and not pooled across them.
+    headline: str = ""
+    programmes: tuple[tuple[str, str], ...] = ()
+    pooled_outcomes: tuple[str, ...] = ()
+    unpooled_outcomes: tuple[str, ...] = ()
 
     @property
     def token(self) -> str:
@@ -43,6 +51,22 @@ class ReportEntry:
         what = {"city": "city report", "intervention": "intervention summary"}.get(
             self.kind, f"{self.kind} report")
         return f"{self.name} ({what})"
+
+
+def _pooling_of(estimates: list) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...],
+                                         tuple[str, ...]]:
+    """A summary's estimate rows: the (city, programme) pairs with an estimate, the outcomes
+    pooled, and those no row enters a pooled estimate for."""
+    rows = [row for row in estimates if isinstance(row, dict)]
+    has_estimate = [row for row in rows if isinstance(row.get("rate_ratio"), (int, float))
+                    and math.isfinite(row["rate_ratio"])]
+    programmes = tuple(dict.fromkeys((one_line(row.get("city") or ""),
+                                      one_line(row.get("programme") or ""))
+                                     for row in has_estimate))
+    pooled = {one_line(row.get("outcome") or "") for row in rows if row.get("in_pooled") is True}
+    outcomes = dict.fromkeys(one_line(row.get("outcome") or "") for row in rows)
+    return (programmes, tuple(o for o in outcomes if o and o in pooled),
+            tuple(o for o in outcomes if o and o not in pooled))
 
 
 def report_key(report_id: str) -> str:
@@ -87,11 +111,16 @@ def load_manifest(run_dir: Path) -> RunManifest:
         hashes = item.get("sha256") or {}
         findings = item.get("key_findings") or []
         interventions = item.get("interventions") or []
+        headline = item.get("headline") or {}
+        estimates = item.get("estimates") or []
         if not isinstance(files, dict) or not isinstance(findings, list) \
-                or not isinstance(interventions, list) or not isinstance(hashes, dict):
-            problems.append(Problem(shown, f"{where}: files must be an object, key_findings and "
-                                           "interventions lists"))
+                or not isinstance(interventions, list) or not isinstance(hashes, dict) \
+                or not isinstance(headline, dict) or not isinstance(estimates, list):
+            problems.append(Problem(shown, f"{where}: files and headline must be objects, "
+                                           "key_findings, interventions and estimates lists"))
             continue
+        programmes, pooled, unpooled = _pooling_of(estimates) if item["kind"] == "intervention" \
+            else ((), (), ())
         name = one_line(item["name"])
         reports.append(ReportEntry(
             id=one_line(item["id"]), kind=one_line(item["kind"]), name=name,
@@ -101,6 +130,8 @@ def load_manifest(run_dir: Path) -> RunManifest:
             key_findings=tuple(one_line(f) for f in findings if one_line(f)),
             pdf=str(files["pdf"]) if files.get("pdf") else None,
             pdf_sha256=one_line(hashes.get("pdf") or ""),
+            headline=one_line(headline.get("text") or ""),
+            programmes=programmes, pooled_outcomes=pooled, unpooled_outcomes=unpooled,
         ))
     if problems:
         raise DataError(problems)

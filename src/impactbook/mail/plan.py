@@ -88,7 +88,7 @@ def pdf_problem(path: Path) -> str | None:
 
 def _plan_report(run_dir: Path, report: ReportEntry) -> PlannedReport:
     if report.status != "ok":
-        return PlannedReport(report, missing_reason=f"it {report.status} in this run"
+        return PlannedReport(report, missing_reason="it could not be completed this time"
                              if report.status == "failed" else f"its status is {report.status!r}")
     if not report.pdf:
         return PlannedReport(report, missing_reason="no PDF was produced")

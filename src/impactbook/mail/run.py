@@ -33,10 +33,12 @@ from impactbook.mail.plan import (
     unplanned_funders,
 )
 from impactbook.mail.send import (
+    DEFAULT_MAX_RECIPIENTS,
     SendReport,
     credentials_from_env,
     send_messages,
 )
+from impactbook.mail.text import shown_addresses
 from impactbook.workbook import Workbook
 
 __all__ = ["EmailRunReport", "outbox_dir", "run_email", "write_outbox"]
@@ -97,7 +99,7 @@ class EmailRunReport:
         lines: list[str] = []
         for planned in self.planned:
             attached = ", ".join(f"{r.report.slug}.pdf" for r in planned.attached)
-            line = (f"{planned.funder.name} <{', '.join(planned.recipients)}>: "
+            line = (f"{planned.funder.name} <{shown_addresses(planned.recipients)}>: "
                     f"{len(planned.attached)} report(s) ({attached})")
             if planned.missing:
                 line += "; missing: " + ", ".join(
@@ -105,7 +107,8 @@ class EmailRunReport:
             lines.append(line)
         lines.extend(f"{name}: no message ({reason})" for name, reason in self.skipped_funders)
         lines.extend(f"error: {e}" for e in self.errors)
-        lines.extend(f"earlier message to {e.funder} <{', '.join(e.recipients)}> is unconfirmed "
+        lines.extend(f"earlier message to {e.funder} <{shown_addresses(e.recipients)}> is "
+                     f"unconfirmed "
                      f"({e.error}); its reports are held back until a rerun with --resend "
                      f"[{e.message_id}]" for e in self.unconfirmed)
         if self.send_report is not None:
@@ -157,14 +160,16 @@ def run_email(run_dir: Path, data_dir: Path, *, send: bool = False, host: str = 
               sender: str | None = None, max_bytes: int = MAX_MESSAGE_BYTES,
               retries: int = 3, backoff_s: float = 2.0, ssl_context=None,
               env: Mapping[str, str] | None = None,
-              workbook: Workbook | None = None) -> EmailRunReport:
+              workbook: Workbook | None = None,
+              max_recipients: int = DEFAULT_MAX_RECIPIENTS) -> EmailRunReport:
     """Plan, compose and write the outbox for ``run_dir``; with ``send`` also deliver.
 
     ``workbook`` is the validated workbook of ``data_dir`` when the caller already loaded it
     (a demo or batch validates once); otherwise ``funders.csv`` is validated here by the
     workbook loader. Raises :class:`DataError` for a bad ``funders.csv`` or manifest. A
     message that cannot be composed (e.g. over ``max_bytes``) is an error line for that
-    funder; the others go on.
+    funder; the others go on. ``max_recipients``: addresses per SMTP transaction (see
+    :func:`~impactbook.mail.send.send_messages`).
     """
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     env = os.environ if env is None else env
@@ -174,13 +179,14 @@ def run_email(run_dir: Path, data_dir: Path, *, send: bool = False, host: str = 
         return _run_email_locked(
             run_dir, data_dir, send=send, host=host, port=port, starttls=starttls,
             resend=resend, sender=sender, max_bytes=max_bytes, retries=retries,
-            backoff_s=backoff_s, ssl_context=ssl_context, env=env, workbook=workbook)
+            backoff_s=backoff_s, ssl_context=ssl_context, env=env, workbook=workbook,
+            max_recipients=max_recipients)
 
 
 def _run_email_locked(run_dir: Path, data_dir: Path, *, send: bool, host: str, port: int,
                       starttls: bool, resend: bool, sender: str | None, max_bytes: int,
                       retries: int, backoff_s: float, ssl_context, env: Mapping[str, str],
-                      workbook: Workbook | None) -> EmailRunReport:
+                      workbook: Workbook | None, max_recipients: int) -> EmailRunReport:
     funders = (funders_from_workbook(workbook) if workbook is not None
                else load_funders(data_dir))
     manifest = load_manifest(run_dir)
@@ -202,7 +208,8 @@ def _run_email_locked(run_dir: Path, data_dir: Path, *, send: bool, host: str, p
     if send:
         report.send_report = send_messages(run_dir, messages, host=host, port=port,
                                            starttls=starttls, resend=resend, retries=retries,
-                                           backoff_s=backoff_s, ssl_context=ssl_context, env=env)
+                                           backoff_s=backoff_s, ssl_context=ssl_context, env=env,
+                                           max_recipients=max_recipients)
     report.unconfirmed = _superseded_unconfirmed(run_dir, {str(m["Message-ID"])
                                                            for m in messages})
     return report

@@ -1,8 +1,10 @@
-"""Text that goes into a mail header or a file name: one line, a checked address, a slug."""
+"""Text that goes into a mail header, a file name or a line of output: one line, a checked
+address, a slug, a short address list."""
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 from impactbook.errors import ParameterError
 from impactbook.fsutil import slugify
@@ -25,6 +27,18 @@ def one_line(text: object) -> str:
         " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in str(text)
     )
     return " ".join(cleaned.split())
+
+
+def shown_addresses(addresses: Sequence[str], *, first: int = 3) -> str:
+    """``a, b, c and 497 more``: an address list short enough for one line of output."""
+    shown = ", ".join(addresses[:first])
+    more = len(addresses) - first
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def shorten_line(text: str, max_chars: int) -> str:
+    """``text`` cut to ``max_chars`` (with ``...``): no output line grows with a list."""
+    return text if len(text) <= max_chars else text[:max_chars - 3] + "..."
 
 
 def norm_name(name: str) -> str:

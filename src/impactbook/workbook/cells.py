@@ -66,6 +66,22 @@ def has_control_chars(text: str) -> bool:
     return any(unicodedata.category(ch) in _HIDDEN_CATEGORIES for ch in text)
 
 
+# RFC 2047 encoded-word syntax ("=?charset?q?...?="): mail programs decode it in a display name
+# or a subject, so a name written that way could turn into a line break or an address inside a
+# mail header where the raw text shows neither. No name needs it: the mailer encodes names
+# itself. Any "=?" later closed by "?=" is refused, not only well-formed words, because
+# readers differ in how strictly they parse them.
+_ENCODED_WORD_RE = re.compile(r"=\?.*\?=", re.DOTALL)
+ENCODED_WORD_PROBLEM = ("is written as a MIME encoded word ('=?...?='), which mail programs "
+                        "decode into other text (it could hide a line break or an address in "
+                        "an email header); write the name as plain text")
+
+
+def has_encoded_word(text: str) -> bool:
+    """True when ``text`` holds RFC 2047 encoded-word syntax (``=?...?=``)."""
+    return bool(_ENCODED_WORD_RE.search(text))
+
+
 def split_list(value: object) -> list[str]:
     """Split a ``;``-separated cell into its stripped, non-empty items."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -110,10 +126,13 @@ def name_problem(name: str, *, allow_semicolon: bool = False) -> str | None:
 
     Names end up in report folders, notebook parameters, email subjects and list
     cells, so they may not hold line breaks or other control characters (header
-    injection, broken lines), nor ``;`` (it separates list items), and stay short.
+    injection, broken lines), nor encoded words that a mail reader would decode into
+    them, nor ``;`` (it separates list items), and stay short.
     """
     if has_control_chars(name):
         return CONTROL_PROBLEM
+    if has_encoded_word(name):
+        return ENCODED_WORD_PROBLEM
     if ";" in name and not allow_semicolon:
         return "contains ';', which separates list items"
     if len(name) > MAX_NAME_CHARS:

@@ -13,11 +13,13 @@ from impactbook.choices import did_you_mean, list_choices
 from impactbook.defaults import MIN_PRE_OBSERVED
 from impactbook.workbook.cells import (
     CONTROL_PROBLEM,
+    ENCODED_WORD_PROBLEM,
     address_problem,
     check_list_items,
     check_names,
     check_slugs,
     has_control_chars,
+    has_encoded_word,
     is_http_url,
     parse_periods,
     require_text,
@@ -260,6 +262,8 @@ def load_funders(path: Path, series: pd.DataFrame | None, tags: pd.DataFrame | N
     # The mailer's rule for a display name: no control, format or separator character.
     problems.add_rows(file, frame, frame["funder"].map(has_control_chars), "funder",
                       "funder name {value!r} " + CONTROL_PROBLEM)
+    problems.add_rows(file, frame, frame["funder"].map(has_encoded_word), "funder",
+                      "funder name {value!r} " + ENCODED_WORD_PROBLEM)
     folded = frame["funder"].map(lambda name: " ".join(name.split()).casefold())
     problems.add_rows(file, frame, folded.duplicated() & (folded != ""), "funder",
                       "funder {value!r} is already listed on an earlier row")
