@@ -14,12 +14,13 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import stats
 
-from impactbook.analysis import estimate_for, make_request
+from impactbook.analysis import estimate_for, make_request, run_estimate
 from impactbook.effects import (
     check_placebo_in_time,
     describe_finding,
     describe_pooled,
     estimate_its,
+    estimate_synth,
     pool_random_effects,
 )
 from impactbook.effects.results import ResultSummary
@@ -115,13 +116,48 @@ def test_plot_is_the_report_chart_and_describe_the_report_finding(results, metho
     assert result.describe() == describe_finding(result)
 
 
-def test_a_synthetic_control_says_why_it_has_no_interval(results):
+def _permutation_p(est, theta: float) -> float:
+    """The two-sided placebo-in-space p of the hypothesis "every post-period count was
+    multiplied by ``theta``", computed directly from the gaps the estimate carries."""
+    n_pre = est.pre_periods
+    gaps = est.placebo_gaps.to_numpy(float)
+    placebo = np.sqrt((gaps[n_pre:] ** 2).mean(0)) / np.sqrt((gaps[:n_pre] ** 2).mean(0))
+    observed, synthetic = est.observed.to_numpy(float), est.fitted.to_numpy(float)
+    pre = np.sqrt(((observed[:n_pre] - synthetic[:n_pre]) ** 2).mean())
+    own = np.sqrt(((observed[n_pre:] / theta - synthetic[n_pre:]) ** 2).mean()) / pre
+    return (1 + np.sum(placebo >= own)) / (len(placebo) + 1)
+
+
+def test_a_synthetic_control_interval_is_its_permutation_test_inverted(results):
     synth = results["synth"]
-    with pytest.raises(EstimationError, match="permutation test") as caught:
-        synth.conf_int(0.1)
-    assert "Precinct 77" in str(caught.value)
-    assert synth.model_result is None
-    assert "No interval: a synthetic control" in str(synth.summary())
+    assert synth.model_result is None and math.isnan(synth.ci_low)  # no model interval
+    assert _permutation_p(synth, 1.0) == pytest.approx(synth.p_value)
+    grid = np.exp(np.linspace(np.log(0.3), np.log(4.0), 4001))
+    for alpha in (0.05, 0.10, 0.20):
+        low, high = synth.conf_int(alpha).loc["rate_ratio"]
+        kept = grid[[_permutation_p(synth, t) > alpha for t in grid]]
+        assert low == pytest.approx(kept.min(), rel=2e-3)
+        assert min(high, 4.0) == pytest.approx(kept.max(), rel=2e-3)
+        assert (low < 1 < high) == (synth.p_value > alpha)
+    assert _width(synth.conf_int(0.10)) < _width(synth.conf_int(0.05))
+    assert "permutation test does not reject" in str(synth.summary())
+
+
+def test_a_built_in_fall_is_inside_the_synthetic_interval_and_no_change_outside():
+    from tests.test_effects_synth import _panel
+
+    est = estimate_synth(_panel(20, effect=0.5), "Programme", "2013-01", post_periods=24)
+    low, high = est.conf_int(0.10).loc["rate_ratio"]
+    assert low < 0.5 < high < 1.0
+
+
+def test_a_micro_synthetic_control_says_why_it_has_no_interval():
+    est = run_estimate(DATA, make_request(city="Seattle", outcome="felony offenses",
+                                          method="synth", placebos=9))
+    with pytest.raises(EstimationError, match="t statistics") as caught:
+        est.conf_int(0.1)
+    assert "Seattle" in str(caught.value)
+    assert "No interval:" in str(est.summary())
 
 
 def test_alpha_outside_zero_to_one_is_refused(results):

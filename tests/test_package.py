@@ -123,13 +123,13 @@ def test_the_built_wheel_renders_from_a_fresh_environment_outside_the_repository
     assert Path(api["file"]).is_relative_to(env)
     assert str(ROOT / "src") not in api["path"] and str(ROOT) not in api["path"]
     assert api["repr"].startswith("Workbook 'workbook': 5 cities") and "<table" in api["html"]
-    for method in ("its", "prepost", "comparison"):
+    for method in ("its", "prepost", "comparison", "synth"):
         row = api[method]
         assert row["width90"] < row["width95"]
         assert row["rate_ratio"] == row["exact"]
         assert {"rate_ratio", "ci_low", "ci_high", "p_value"} <= set(row["columns"])
         assert row["is_figure"] and "<table" in row["html"] and "95% lower" in row["summary"]
-    assert "permutation test" in api["synth"]["no_interval"] and api["synth"]["is_figure"]
+    assert "permutation test does not reject" in api["synth"]["summary"]
     assert api["estimates"]["is_frame"] and api["estimates"]["rows"] >= 3
 
     version = _run([str(python), "-m", "impactbook", "--version"], cwd=work)

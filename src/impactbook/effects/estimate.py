@@ -188,30 +188,25 @@ class Estimate(ResultsMixin):
         """The estimate, unrounded: ``rate_ratio`` (the multiplicative change)."""
         return pd.Series({"rate_ratio": float(self.rate_ratio)}, name=self.design)
 
-    @property
-    def no_interval_reason(self) -> str | None:
-        if self.method != "synth":
-            return None
-        placebos = self.details.get("placebos", "the")
-        return (f"a synthetic control has no model interval: its uncertainty is the "
-                f"placebo-in-space permutation test (two-sided p_value {self.p_value:.4g} "
-                f"from {placebos} placebos; details['p_value_lower'] is the one-sided p of a "
-                "fall), so conf_int has no answer at any level")
-
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """The ``1 - alpha`` interval of the rate ratio (columns ``lower``, ``upper``).
 
         Where the headline interval is the model's (or a Newey-West one that was asked for),
         it is statsmodels' own ``conf_int(alpha)`` of the kept fit; where it is the wider
         Newey-West interval chosen for autocorrelated residuals, it is that standard error
-        with a normal quantile. At ``alpha=0.05`` it equals ``ci_low``/``ci_high``. A
-        synthetic control raises :class:`~impactbook.errors.EstimationError` (see
-        :attr:`no_interval_reason`).
+        with a normal quantile. At ``alpha=0.05`` it equals ``ci_low``/``ci_high``.
+
+        A synthetic control has no model interval (``ci_low``/``ci_high`` stay missing): here
+        it is the set of rate ratios its permutation test does not reject at ``alpha``,
+        assuming the programme changed every post-period count by the same ratio (see
+        :func:`~impactbook.effects._synth_result.permutation_interval`); the
+        micro-synthetic control raises :class:`~impactbook.errors.EstimationError` saying why.
         """
         alpha = check_alpha(alpha)
-        if self.no_interval_reason:
-            raise EstimationError(self.no_interval_reason, city=self.city, area=self.area,
-                                  outcome=self.outcome)
+        if self.method == "synth":
+            from impactbook.effects._synth_result import permutation_interval
+
+            return interval_frame(["rate_ratio"], [permutation_interval(self, alpha)])
         is_model_interval = self.interval_source in ("model", "newey-west (asked)")
         if self.model_result is not None and self.effect_term and is_model_interval:
             low, high = self.model_result.conf_int(alpha=alpha).loc[self.effect_term]
@@ -273,8 +268,9 @@ class Estimate(ResultsMixin):
                 ("Change", format_pct(self.percent_change))]
         if math.isfinite(self.dispersion):
             info.append(("Dispersion", format_number(self.dispersion, 3)))
-        info.append(("Interval", INTERVAL_NAMES.get(self.interval_source,
-                                                    self.interval_source)))
+        info.append(("Interval", "the permutation test inverted (see the notes)"
+                     if self.method == "synth" else
+                     INTERVAL_NAMES.get(self.interval_source, self.interval_source)))
         averted = self.events_averted
         if math.isfinite(averted[0]):
             span = (f" ({format_count(averted[1])} to {format_count(averted[2])})"
@@ -285,7 +281,16 @@ class Estimate(ResultsMixin):
         return info
 
     def _summary_notes(self) -> list[str]:
-        return [self.describe(), *(f"warning: {w}" for w in self.warnings)]
+        notes = [self.describe(), *(f"warning: {w}" for w in self.warnings)]
+        if self.method == "synth":
+            try:
+                self.conf_int()
+                notes.append("The interval is the set of rate ratios the permutation test does "
+                             "not reject (the test inverted, assuming one ratio for every "
+                             "post-period); there is no model interval.")
+            except EstimationError as exc:
+                notes.append(f"No interval: {exc}")
+        return notes
 
 
 def finite_or_none(value: Any) -> float | None:

@@ -6,8 +6,9 @@ is questioned:
 - ``params`` the unrounded estimate(s), a Series named by estimate;
 - ``conf_int(alpha=0.05)`` the ``1 - alpha`` interval of each estimate (columns ``lower``,
   ``upper``, same index as ``params``), recomputed at any level from the kept fit or standard
-  error; a design without a model interval (a permutation or rank test) raises
-  :class:`~impactbook.errors.EstimationError` saying why and what to read instead;
+  error; a classic synthetic control inverts its permutation test instead, and a result whose
+  test gives no interval (the placebo-in-time rank, the micro-synthetic control's t test)
+  raises :class:`~impactbook.errors.EstimationError` saying why and what to read instead;
 - ``summary(alpha=0.05)`` a :class:`ResultSummary` (prints as text, displays as a table);
   ``_repr_html_`` makes a bare result display as that table in JupyterLab;
 - ``plot()`` the report's own chart for the design (a matplotlib ``Figure``);
