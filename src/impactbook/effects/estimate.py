@@ -1,6 +1,6 @@
 """The :class:`Estimate` every estimator returns, and its JSON form.
 
-``Estimate.to_dict()`` is the DESIGN.md contract: those keys first, then the fields every
+``Estimate.to_dict()`` is the docs/DESIGN.md contract: those keys first, then the fields every
 design adds (:data:`EXTRA_KEYS`: the design's name, events averted with its interval, the
 detectable change, the autocorrelation test and which interval the headline uses), plain JSON
 values (``None`` instead of NaN), unrounded: rounding is presentation, done where a number is
@@ -143,7 +143,7 @@ class Estimate(ResultsMixin):
         return self.ci_high < 1.0 or self.ci_low > 1.0
 
     def to_dict(self, *, with_details: bool = False) -> dict[str, Any]:
-        """The DESIGN.md JSON object (plus ``details`` when asked), JSON-safe and unrounded."""
+        """The docs/DESIGN.md JSON object (plus ``details`` when asked), JSON-safe, unrounded."""
         out: dict[str, Any] = {
             "city": self.city,
             "area": self.area,
