@@ -247,3 +247,14 @@ def test_estimate_json_from_the_command_line_is_unrounded(results):
     its = results["its"]
     assert record["rate_ratio"] == its.rate_ratio
     assert record["ci_low"] == its.ci_low and record["p_value"] == its.p_value
+
+
+def test_estimate_text_output_rounds_for_reading(results):
+    out = subprocess.run(
+        [sys.executable, "-m", "impactbook.cli", "estimate", "--data", str(DATA),
+         "--city", "New York", "--area", "Precinct 77", "--outcome", "shootings"],
+        capture_output=True, text=True, check=True)
+    shown = {line.split()[0]: line.split()[1] for line in out.stdout.splitlines()[1:]
+             if line.startswith("  ") and not line.startswith("  warning")}
+    assert shown["rate_ratio"] == f"{results['its'].rate_ratio:.4g}"
+    assert shown["p_value"] == f"{results['its'].p_value:.4g}"
