@@ -146,3 +146,21 @@ def test_the_built_wheel_renders_from_a_fresh_environment_outside_the_repository
     assert (report / "chicago.html").stat().st_size > 10_000
     assert (report / "chicago.pdf").read_bytes().startswith(b"%PDF")
     assert "Chicago" in (report / "chicago.html").read_text(encoding="utf-8")
+
+    # The batch too (its workers are `python -m impactbook.render.batch` of this environment),
+    # on a workbook whose only programme is Baltimore's: its report and its type's summary.
+    small = _mkdir(work / "baltimore")
+    for table in workbook.glob("*.csv"):
+        if table.name not in ("unit_outcomes.csv", "areas.csv"):
+            shutil.copy2(table, small / table.name)
+    lines = (small / "interventions.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (small / "interventions.csv").write_text(
+        lines[0] + "".join(line for line in lines[1:] if ",Baltimore," in line),
+        encoding="utf-8")
+    batch = _run([str(python), "-m", "impactbook", "batch", "--data", "baltimore", "--out",
+                  "batch", "--workers", "1"], cwd=work, timeout=900)
+    assert batch.returncode == 0, batch.stderr
+    manifest = json.loads((work / "batch" / "manifest.json").read_text(encoding="utf-8"))
+    reports = manifest["reports"]
+    assert len(reports) == 2 and {r["status"] for r in reports} == {"ok"}
+    assert all((work / "batch" / r["files"]["pdf"]).is_file() for r in reports)
