@@ -173,22 +173,6 @@ def test_reused_kernel_renders_a_real_report_exactly_as_alone(tmp_path):
         tmp_path / "alone" / "chicago.ipynb")
 
 
-def test_explore_notebook_runs(tmp_path):
-    import papermill
-
-    papermill.execute_notebook(str(NOTEBOOKS / "explore.ipynb"), str(tmp_path / "out.ipynb"),
-                               parameters={"data_dir": str(DATA)}, cwd=str(NOTEBOOKS),
-                               progress_bar=False, kernel_name="python3")
-    nb = nbformat.read(str(tmp_path / "out.ipynb"), as_version=4)
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors
-    charts = [c for c in nb.cells if c.cell_type == "code" and "plots.plot_" in c.source]
-    assert len(charts) >= 2
-    for cell in charts:  # each chart is drawn, not printed as "<Figure size ...>"
-        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
-        assert len(images) == 1, cell.source
-
-
 def test_parameters_and_templates_from_the_command_line(tmp_path):
     from impactbook.cli import main
 

@@ -4,9 +4,10 @@ The handful of calls a notebook or a script needs (imported on first use, so tha
 ``import impactbook`` stays cheap for the CLI and the report kernels)::
 
     import impactbook as ib
-    wb = ib.load_workbook("data")
-    est = ib.estimate_for(wb, ib.make_request(city="New York", area="Precinct 77",
-                                               outcome="shootings", start="2010-01"))
+    wb = ib.open_workbook("data")          # validated; displays as a summary
+    r = wb.estimate(city="New York", area="Precinct 77", outcome="shootings", method="its")
+    r.summary(); r.conf_int(alpha=0.1); r.plot(); r.to_frame(); r.model_result
+    wb.estimates(city="New York")         # every programme x outcome x design, one row each
     report = ib.build_city_report("data", "New York")
     jobs = ib.plan_batch("data", "reports/run"); ib.run_batch(jobs, "reports/run")
 """
@@ -16,6 +17,7 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _PUBLIC = {
+    "open_workbook": "impactbook.analysis",
     "load_workbook": "impactbook.workbook",
     "validate_workbook": "impactbook.workbook",
     "select_series": "impactbook.workbook",

@@ -90,7 +90,9 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         for key in ("method", "model", "pre_periods", "post_periods", "pre_mean", "post_mean",
                     "rate_ratio", "ci_low", "ci_high", "percent_change", "p_value",
                     "dispersion", "interval", "events_averted", "detectable_change_pct"):
-            print(f"  {key:<14} {record[key]}")
+            # The JSON is unrounded; printed for reading, four significant digits do.
+            value = record[key]
+            print(f"  {key:<14} {f'{value:.4g}' if isinstance(value, float) else value}")
         for warning in record["warnings"]:
             print(f"  warning: {warning}")
         if value is not None:

@@ -243,6 +243,16 @@ def estimate_resolved(workbook: Workbook, resolved: Resolved,
         is_area_larger_than_programme=resolved.is_diluted)
 
 
+def open_workbook(path: Path | str = "data") -> Workbook:
+    """The validated workbook of folder ``path``: the library's entry point.
+
+    Every table is validated as ``impactbook validate`` does (a :class:`DataError` lists every
+    problem); the result displays as a short summary and answers ``wb.estimate(...)`` and
+    ``wb.estimates()`` through this module, the path the CLI, notebooks and batch share.
+    """
+    return load_workbook(path)
+
+
 def estimate_for(workbook: Workbook, request: EstimateRequest) -> effects.Estimate:
     return estimate_resolved(workbook, resolve_request(workbook, request), request)
 

@@ -13,8 +13,10 @@
   break-even and benefit-cost ratio (:func:`~impactbook.effects.value.value_for_money`).
 
 Inputs are plain frames (see each function); every result is a frozen dataclass whose
-``to_dict()`` is JSON-safe. Guardrail warnings travel in ``Estimate.warnings``; a model that
-cannot give a trustworthy number raises :class:`~impactbook.errors.EstimationError`.
+``to_dict()`` is JSON-safe and which follows the results protocol of :mod:`.results`
+(``params``, ``conf_int(alpha)``, ``summary()``, ``plot()``, ``describe()``, ``to_frame()``).
+Guardrail warnings travel in ``Estimate.warnings``; a model that cannot give a trustworthy
+number raises :class:`~impactbook.errors.EstimationError`.
 """
 
 from impactbook.effects.comparison import build_comparison_design, estimate_comparison

@@ -133,3 +133,56 @@ def synth_estimate(*, labels: Labels, window: Window, observed: pd.Series,
                                      "high": math.nan}),
         placebo_gaps=placebo_gaps, interval_source=NO_INTERVAL,
     )
+
+
+def permutation_interval(estimate: Estimate, alpha: float) -> tuple[float, float]:
+    """The rate ratios a classic synthetic control's permutation test does not reject at level
+    ``alpha``: its ``1 - alpha`` confidence set, by inverting the test (Firpo & Possebom 2018).
+
+    Under the hypothesis that the programme multiplied every post-period count by the same
+    ratio ``theta``, the programme area without it would have had ``observed / theta`` after
+    the start. The donor weights and the placebos' statistics come from the pre-period and the
+    donors only, so they do not move; the programme area's post/pre RMSPE ratio does, and
+    ``theta`` is kept when its two-sided permutation p, ``(1 + placebos at least as extreme) /
+    (1 + placebos)``, is above ``alpha`` (at ``theta = 1`` that p is the reported
+    ``p_value``). The post RMSPE is a quadratic in ``1 / theta``, so the set is an interval.
+    With ``n`` placebos p moves in steps of ``1 / (n + 1)``, so levels between two steps give
+    the same interval. Raises EstimationError for the micro-synthetic control (its test is on
+    a t statistic) and when no ratio is kept.
+    """
+    labels = Labels(estimate.city, estimate.area, estimate.outcome)
+    if "t_value" in estimate.details or estimate.placebo_gaps is None:
+        raise labels.error(
+            "the micro-synthetic control's permutation test compares t statistics across "
+            "placebo groups and is not inverted into an interval: read its p_value "
+            f"({estimate.p_value:.4g}, two-sided) and details['p_value_lower']")
+    n_pre = estimate.pre_periods
+    gaps = estimate.placebo_gaps.to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        placebo_ratios = (np.sqrt(np.mean(gaps[n_pre:] ** 2, axis=0))
+                          / np.sqrt(np.mean(gaps[:n_pre] ** 2, axis=0)))
+    n = len(placebo_ratios)
+    observed = estimate.observed.to_numpy(float)
+    synthetic = estimate.fitted.to_numpy(float)
+    pre_rmspe = rmspe(pd.Series(observed[:n_pre] - synthetic[:n_pre]))
+    # theta is kept when at least k placebos are as extreme: (1 + k) / (n + 1) > alpha.
+    k = math.floor(alpha * (n + 1) - 1) + 1
+    if k <= 0:
+        return (0.0, math.inf)  # below 1 / (n + 1) no ratio can be rejected
+    ranked = np.sort(placebo_ratios[~np.isnan(placebo_ratios)])[::-1]
+    if k > len(ranked) or not pre_rmspe > 0:
+        raise labels.error(f"no constant rate ratio is kept by the permutation test at level "
+                           f"{alpha:g}")
+    limit = float(ranked[k - 1]) * pre_rmspe  # the largest post RMSPE kept
+    post_observed, post_synthetic = observed[n_pre:], synthetic[n_pre:]
+    # mean((u * observed - synthetic)^2) <= limit^2 with u = 1 / theta: a * u^2 - 2 b u + c <= 0
+    a = float(np.mean(post_observed ** 2))
+    b = float(np.mean(post_observed * post_synthetic))
+    c = float(np.mean(post_synthetic ** 2)) - limit ** 2
+    discriminant = b * b - a * c
+    if a <= 0 or discriminant < 0 or b + math.sqrt(discriminant) <= 0:
+        raise labels.error(f"no constant rate ratio is kept by the permutation test at level "
+                           f"{alpha:g}: the gap after the start does not look like one")
+    u_low = (b - math.sqrt(discriminant)) / a
+    u_high = (b + math.sqrt(discriminant)) / a
+    return (1.0 / u_high, 1.0 / u_low if u_low > 0 else math.inf)

@@ -138,4 +138,6 @@ def effect_summary(fit: CountFit, exog, mu: np.ndarray, effect: str, interval, *
         "se_log_rate_ratio": interval.se, "events_averted": averted,
         "detectable_rate_ratio": fall, "autocorrelation": interval.autocorrelation,
         "interval_source": interval.source, "details": details,
+        # Kept so a result can recompute its interval at any level (results protocol).
+        "model_result": fit.result, "effect_term": effect,
     }

@@ -31,8 +31,9 @@ from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.effects._its_slices import SeriesDesign
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, coerce_start, normalise_series, unit_name
-from impactbook.effects.estimate import Estimate, significant_or_none
+from impactbook.effects.estimate import Estimate, finite_or_none
 from impactbook.effects.its import estimate_its
+from impactbook.effects.results import ResultsMixin
 from impactbook.errors import EstimationError
 from impactbook.workbook.periods import format_period
 
@@ -42,13 +43,21 @@ RANK_P_UNUSUAL = 0.05
 
 
 @dataclass(frozen=True)
-class PlaceboResult:
+class PlaceboResult(ResultsMixin):
     """The placebo distribution and where the real estimate falls in it.
 
     ``share_as_large`` is the share of placebos whose absolute log rate ratio is at least the
     real one's (a permutation-style p-value, ``(count + 1) / (n + 1)``, is ``p_value``);
     ``percentile`` is the share of placebos strictly smaller in absolute size (0-100).
+
+    It follows the results protocol (:mod:`impactbook.effects.results`): ``params`` is the
+    real rate ratio being ranked, ``to_frame()`` one row per placebo estimate; a rank has no
+    interval, so ``conf_int`` raises and says so.
     """
+
+    no_interval_reason = ("a placebo-in-time check ranks the real change among changes at "
+                          "false starts (its p_value is that rank); it has no interval: the "
+                          "real estimate's interval is the ITS result's conf_int")
 
     real_log_rate_ratio: float
     placebo_starts: tuple[pd.Period, ...]
@@ -88,22 +97,54 @@ class PlaceboResult:
                              "rate_ratio": np.exp(values)})
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON view, unrounded."""
         return {
             "n_placebos": self.n,
             "failed": self.failed,
             "post_periods": self.post_periods,
-            "real_rate_ratio": significant_or_none(np.exp(self.real_log_rate_ratio), 4),
+            "real_rate_ratio": finite_or_none(np.exp(self.real_log_rate_ratio)),
             "n_as_large": self.n_as_large,
-            "percentile": significant_or_none(self.percentile, 3),
-            "p_value": significant_or_none(self.p_value, 3),
+            "percentile": finite_or_none(self.percentile),
+            "p_value": finite_or_none(self.p_value),
             "placebo_starts": [format_period(p) for p in self.placebo_starts],
-            "placebo_rate_ratios": [significant_or_none(np.exp(v), 4)
+            "placebo_rate_ratios": [finite_or_none(np.exp(v))
                                     for v in self.placebo_log_rate_ratios],
             "position": self.position_text,
             "is_skipped": self.is_skipped,
             "is_unusual": self.is_unusual,
             "interpretation": self.interpretation,
         }
+
+    @property
+    def params(self) -> pd.Series:
+        """The real rate ratio the placebos are ranked against, unrounded."""
+        return pd.Series({"rate_ratio": float(np.exp(self.real_log_rate_ratio))},
+                         name="placebo in time")
+
+    def _p_values(self) -> dict[str, float]:
+        return {"rate_ratio": self.p_value}
+
+    def plot(self):
+        """The report's chart: the false starts' changes with the real one marked."""
+        from impactbook.report.plots import plot_placebo
+
+        return plot_placebo(self.placebo_log_rate_ratios, self.real_log_rate_ratio)
+
+    def describe(self) -> str:
+        return self.interpretation
+
+    def _summary_title(self) -> str:
+        return "Placebo-in-time check"
+
+    def _summary_info(self) -> list[tuple[str, str]]:
+        from impactbook.report.format import format_p
+
+        return [("False starts fitted", str(self.n)), ("Fits that failed", str(self.failed)),
+                ("Post window", f"{self.post_periods} {unit_name(self.freq, self.post_periods)}"),
+                ("As large as the real change", str(self.n_as_large)),
+                ("Rank p", format_p(self.p_value)),
+                ("Verdict", "skipped" if self.is_skipped else
+                 "unusual" if self.is_unusual else "not unusual")]
 
 
 @single_blas_thread

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from impactbook.effects.estimate import Z_95, Estimate, round_or_none, significant_or_none
+from impactbook.effects.estimate import Z_95, Estimate, finite_or_none
+from impactbook.effects.results import ResultsMixin, check_alpha, interval_frame
 from impactbook.errors import EstimationError
 
 MIN_PROGRAMMES = 3
@@ -31,12 +32,17 @@ _REML_MAX_STEPS = 100
 
 
 @dataclass(frozen=True)
-class PooledResult:
+class PooledResult(ResultsMixin):
     """A random-effects pooled rate ratio with heterogeneity statistics.
 
     ``studies`` has one row per input (``label, city, log_rate_ratio, se, rate_ratio, ci_low,
     ci_high, weight``; weights are random-effects, summing to 1) for a forest plot.
     ``pi_low``/``pi_high`` bound the rate ratio a new programme like these might show (95%).
+
+    It follows the results protocol (:mod:`impactbook.effects.results`): ``conf_int(alpha)``
+    recomputes the pooled interval at any level with the same quantile (t with k - 1 degrees
+    of freedom for Hartung-Knapp, normal for Wald); ``to_frame()`` has one row per programme
+    and the pooled row.
     """
 
     k: int
@@ -70,23 +76,81 @@ class PooledResult:
         return list(dict.fromkeys(c for c in self.studies["city"] if c))
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON view, unrounded."""
         return {
             "k": self.k,
             "method": self.method,
             "interval": self.interval,
-            "rate_ratio": round_or_none(self.rate_ratio, 4),
-            "ci_low": round_or_none(self.ci_low, 4),
-            "ci_high": round_or_none(self.ci_high, 4),
-            "prediction_low": round_or_none(self.pi_low, 4),
-            "prediction_high": round_or_none(self.pi_high, 4),
-            "percent_change": round_or_none(self.percent_change, 1),
-            "p_value": significant_or_none(self.p_value, 3),
-            "tau2": significant_or_none(self.tau2, 4),
-            "i2_percent": round_or_none(100.0 * self.i2, 1),
-            "q": round_or_none(self.q, 3),
-            "q_p_value": significant_or_none(self.q_p_value, 3),
+            "rate_ratio": finite_or_none(self.rate_ratio),
+            "ci_low": finite_or_none(self.ci_low),
+            "ci_high": finite_or_none(self.ci_high),
+            "prediction_low": finite_or_none(self.pi_low),
+            "prediction_high": finite_or_none(self.pi_high),
+            "percent_change": finite_or_none(self.percent_change),
+            "p_value": finite_or_none(self.p_value),
+            "tau2": finite_or_none(self.tau2),
+            "i2_percent": finite_or_none(100.0 * self.i2),
+            "q": finite_or_none(self.q),
+            "q_p_value": finite_or_none(self.q_p_value),
             "cities": self.cities,
         }
+
+    @property
+    def params(self) -> pd.Series:
+        """The pooled rate ratio, unrounded."""
+        return pd.Series({"rate_ratio": self.rate_ratio}, name="random-effects pooled")
+
+    def _quantile(self, alpha: float) -> float:
+        if self.interval == INTERVAL_NAMES["hartung-knapp"]:
+            return float(stats.t.ppf(1.0 - alpha / 2.0, self.k - 1))
+        return float(stats.norm.ppf(1.0 - alpha / 2.0))
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """The pooled rate ratio's ``1 - alpha`` interval, with the result's own quantile."""
+        half = self._quantile(check_alpha(alpha)) * self.se
+        return interval_frame(["rate_ratio"], [(float(np.exp(self.log_rate_ratio - half)),
+                                                float(np.exp(self.log_rate_ratio + half)))])
+
+    def _p_values(self) -> dict[str, float]:
+        return {"rate_ratio": self.p_value}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per programme (its own 95% Wald interval) and a last row for the pooled
+        estimate (``is_pooled``), unrounded."""
+        studies = self.studies.assign(
+            p_value=2 * stats.norm.sf(np.abs(self.studies["log_rate_ratio"]
+                                             / self.studies["se"])),
+            is_pooled=False)
+        pooled = pd.DataFrame([{
+            "label": f"pooled ({self.method}, {self.interval})", "city": None,
+            "log_rate_ratio": self.log_rate_ratio, "se": self.se,
+            "rate_ratio": self.rate_ratio, "ci_low": self.ci_low, "ci_high": self.ci_high,
+            "weight": 1.0, "p_value": self.p_value, "is_pooled": True}])
+        return pd.concat([studies, pooled], ignore_index=True)
+
+    def plot(self):
+        """The report's forest plot: each programme and the pooled estimate."""
+        from impactbook.report.plots import plot_forest
+
+        return plot_forest(self.studies, self)
+
+    def describe(self) -> str:
+        from impactbook.effects.findings import describe_pooled
+
+        return describe_pooled(self)
+
+    def _summary_title(self) -> str:
+        return f"Random-effects pooling of {self.k} programmes"
+
+    def _summary_info(self) -> list[tuple[str, str]]:
+        from impactbook.report.format import format_interval, format_number, format_p
+
+        return [("Method", self.method), ("Interval", self.interval),
+                ("Programmes", str(self.k)), ("Cities", ", ".join(self.cities)),
+                ("tau-squared", format_number(self.tau2, 4)),
+                ("I-squared", f"{format_number(100 * self.i2, 1)}%"),
+                ("Q (p)", f"{format_number(self.q, 2)} ({format_p(self.q_p_value)})"),
+                ("95% prediction interval", format_interval(self.pi_low, self.pi_high))]
 
 
 def pool_random_effects(

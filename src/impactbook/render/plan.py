@@ -78,13 +78,15 @@ class ReportJob:
 
 
 def default_notebooks_dir() -> Path:
-    """``$IMPACTBOOK_NOTEBOOKS``, else the repository's ``notebooks/``, else packaged copies."""
+    """``$IMPACTBOOK_NOTEBOOKS``, else the report notebooks the package carries.
+
+    In a checkout (editable install) ``impactbook/notebooks/`` holds links to the one copy in
+    the repository's ``notebooks/``; a built wheel holds the files themselves (see the
+    package-data note in pyproject.toml), so an installed impactbook renders with no checkout.
+    """
     env = os.environ.get("IMPACTBOOK_NOTEBOOKS")
     if env:
         return Path(env)
-    repo = Path(__file__).resolve().parents[3] / "notebooks"
-    if (repo / NOTEBOOK_FILES[CITY]).exists():
-        return repo
     return Path(__file__).resolve().parents[1] / "notebooks"
 
 

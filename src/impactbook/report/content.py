@@ -17,11 +17,11 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook import __version__, effects
-from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
+from impactbook.analysis import combined_series, make_request, resolve_request
+from impactbook.analysis.programmes import estimate_programme, workbook_with_one_programme
 from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
 from impactbook.workbook import (
-    CITYWIDE,
     INTERVENTIONS,
     OUTCOMES,
     TAGS,
@@ -194,23 +194,10 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
                 area=programme["area"], start=programme["start"])
     common = dict(city=programme["city"], outcome=outcome, area=None,
                   start=programme["start"], post_periods=post_periods)
-    # The same programme row resolves area, start and comparisons for every method.
     scoped = workbook_with_one_programme(workbook, programme)
-    errors: list[str] = []
-    results: dict[str, object] = {}
-    for design in ("its", "prepost", "comparison", "synth"):
-        if design == "comparison" and not split_list(programme.get("comparison_areas", "")):
-            continue
-        # A citywide series has no donor pool in its own city (the CLI says so when asked).
-        if design == "synth" and (not with_synth or CITYWIDE in split_list(programme["area"])):
-            continue
-        extra = {"placebos": placebos} if design == "synth" else {}
-        try:
-            request = make_request(method=design, **common, **extra)
-            resolved = resolve_request(scoped, request)
-            results[design] = estimate_resolved(scoped, resolved, request)
-        except ImpactbookError as exc:
-            errors.append(f"{design}: {exc}")
+    results, errors = estimate_programme(workbook, programme, outcome,
+                                         post_periods=post_periods, with_synth=with_synth,
+                                         placebos=placebos)
     placebo = None
     its = results.get("its")
     comparison_series: dict[str, pd.Series] = {}
@@ -233,12 +220,6 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
                          placebo=placebo,
                          comparison_series=comparison_series, errors=tuple(errors),
                          method=method)
-
-
-def workbook_with_one_programme(workbook: Workbook, programme: dict) -> Workbook:
-    """The workbook as if ``programme`` were the city's only one (so defaults resolve to it)."""
-    table = workbook.interventions
-    return dataclasses.replace(workbook, interventions=table[table["id"] == programme["id"]])
 
 
 

@@ -58,6 +58,68 @@ class Workbook:
             raise unknown_value("city", city, self.cities)
         return freq
 
+    # -- the library's entry point (impactbook.open_workbook): thin calls into analysis/ ---
+
+    def estimate(self, city: str, outcome: str, area: str | None = None,
+                 method: str = "its", **options):
+        """One estimate (an :class:`~impactbook.effects.Estimate`), exactly as
+        ``impactbook estimate`` computes it; ``options`` are the request's other fields
+        (``start``, ``post_periods``, ``comparison_areas``, ``donors``, ``family``, ...)."""
+        from impactbook.analysis import estimate_for, make_request
+
+        request = make_request(city=city, outcome=outcome, area=area, method=method, **options)
+        return estimate_for(self, request)
+
+    def estimates(self, city: str | None = None) -> pd.DataFrame:
+        """Every programme x outcome x design the city reports show, one row each."""
+        from impactbook.analysis.programmes import estimates_table
+
+        return estimates_table(self, city)
+
+    def overview(self) -> pd.DataFrame:
+        """One row per city: frequency, periods, areas, outcomes and programmes."""
+        rows = []
+        for city in self.cities:
+            span = self.index.period_span(city) or ("", "")
+            areas = self.index.areas(city)
+            outcomes = sorted({o for a in areas for o in self.index.outcomes(city, a)})
+            programmes = (self.interventions[self.interventions["city"] == city]
+                          if "city" in self.interventions else self.interventions.iloc[0:0])
+            rows.append({"city": city,
+                         "frequency": "quarterly" if self.frequency(city) == "Q" else "monthly",
+                         "periods": f"{span[0]} to {span[1]}", "areas": len(areas),
+                         "series": sum(len(self.index.outcomes(city, a)) for a in areas),
+                         "outcomes": ", ".join(outcomes), "programmes": len(programmes)})
+        return pd.DataFrame(rows, columns=["city", "frequency", "periods", "areas", "series",
+                                           "outcomes", "programmes"])
+
+    def _headline(self) -> str:
+        from impactbook.workbook.digest import shown_digest
+
+        n_programmes = len(self.interventions)
+        n_series = int(self.overview()["series"].sum()) if self.cities else 0
+        return (f"Workbook {str(self.root)!r}: {_count(len(self.cities), 'city', 'cities')}, "
+                f"{_count(n_programmes, 'programme')}, {_count(n_series, 'series', 'series')} "
+                f"(data {shown_digest(self.digest)})")
+
+    def __repr__(self) -> str:
+        # A summary, never a dump of the tables: they hold hundreds of thousands of rows.
+        overview = self.overview()
+        lines = [self._headline()]
+        lines += [f"  {r.city}: {_count(r.programmes, 'programme')}, {_count(r.areas, 'area')}, "
+                  f"{r.frequency} {r.periods}; {r.outcomes}" for r in overview.itertuples()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<div><strong>{html.escape(self._headline())}</strong>"
+                f"{self.overview().to_html(index=False, border=0, escape=True)}</div>")
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
 
 def unknown_value(parameter: str, value: str, known: Iterable[str], *,
                   what: str = "one of") -> ParameterError:
