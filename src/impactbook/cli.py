@@ -91,8 +91,8 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
                     "rate_ratio", "ci_low", "ci_high", "percent_change", "p_value",
                     "dispersion", "interval", "events_averted", "detectable_change_pct"):
             # The JSON is unrounded; printed for reading, four significant digits do.
-            value = record[key]
-            print(f"  {key:<14} {f'{value:.4g}' if isinstance(value, float) else value}")
+            shown = record[key]
+            print(f"  {key:<14} {f'{shown:.4g}' if isinstance(shown, float) else shown}")
         for warning in record["warnings"]:
             print(f"  warning: {warning}")
         if value is not None:
