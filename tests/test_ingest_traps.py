@@ -3,11 +3,15 @@ and ambiguous dates, sparse areas, incident keys across periods, quarterly count
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from impactbook.cli import main
+from impactbook.errors import DataError
+from impactbook.ingest.sources import ingest_file, ingest_into_workbook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
 NYPD = FIXTURES / "nypd_2019q4.csv.gz"
@@ -50,3 +54,116 @@ def test_writing_commands_refuse_the_default_workbook(tmp_path, monkeypatch, cap
                           "workbook folder")
     assert "(--data DIR)" in err and err.count("\n") == 1
     assert list((tmp_path / "data").iterdir()) == []
+
+
+# --- 4. the mapping is typed strictly -------------------------------------------------------
+
+def ingest_errors(path: Path, **kwargs) -> list[str]:
+    with pytest.raises(DataError) as info:
+        ingest_file("generic", path, **kwargs)
+    return info.value.lines
+
+
+@pytest.fixture()
+def incidents(tmp_path) -> Path:
+    return write_list(tmp_path / "incidents.csv", monthly_list(2019, 2020))
+
+
+def test_wrong_types_are_refused_not_coerced(incidents, tmp_path):
+    mapping = tmp_path / "m.json"
+    mapping.write_text(json.dumps({**GENERIC, "city": {"a": 1}, "strip_utc_offset": "false",
+                                   "partial_tolerance_days": "7", "area_column": ["Beat"]}))
+    where = str(mapping)
+    assert ingest_errors(incidents, mapping=mapping) == [
+        f"{where}: setting 'city' (--city): got {{'a': 1}} (object), expected a text",
+        f"{where}: setting 'area_column' (--area-column): got ['Beat'] (list), expected a text",
+        f"{where}: setting 'partial_tolerance_days' (--partial-tolerance-days): got '7' (text), "
+        "expected a whole number of days from 0 to 366",
+        f"{where}: setting 'strip_utc_offset' (--strip-utc-offset): got 'false' (text), "
+        "expected true or false (not in quotes)"]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("list.json", b'[{"city": "S"}]', 'expected an object of settings ({"city": ...}), got a list'),
+    ("latin1.toml", b'city = "Caf\xe9"\n', "not UTF-8 text (byte 0xe9 at offset 11); save the "
+                                           "TOML mapping as UTF-8"),
+    ("latin1.json", b'{"city": "Caf\xe9"}', "not UTF-8 text (byte 0xe9 at offset 13); save the "
+                                            "JSON mapping as UTF-8"),
+    ("nan.json", b'{"partial_tolerance_days": NaN}', "not valid JSON: NaN is not a number a "
+                                                     "setting can hold"),
+])
+def test_unreadable_mappings_are_one_line_naming_the_file(incidents, tmp_path, capsys, name,
+                                                         content, message):
+    mapping = tmp_path / name
+    mapping.write_bytes(content)
+    code, _, err = run(capsys, "ingest", "generic", str(incidents), "--mapping", str(mapping),
+                       "--data", str(tmp_path / "wb"))
+    assert (code, err) == (1, f"impactbook: error: {mapping}: {message}\n")
+
+
+def test_settings_model_is_immutable_and_strict():
+    from pydantic import ValidationError
+
+    from impactbook.ingest.mapping import MappingSettings
+
+    settings = MappingSettings.model_validate({**GENERIC, "partial_tolerance_days": 5})
+    with pytest.raises(ValidationError):
+        settings.city = "Shelbyville"  # type: ignore[misc]
+    with pytest.raises(ValidationError):
+        MappingSettings.model_validate({**GENERIC, "partial_tolerance_days": 5.5})
+    with pytest.raises(ValidationError):
+        MappingSettings.model_validate({**GENERIC, "strip_utc_offset": 1})
+
+
+# --- 3. names pass the workbook's cell rules on the way in ----------------------------------
+
+@pytest.mark.parametrize("settings, message", [
+    ({"city": "Spring;field"}, "setting 'city' (--city): name 'Spring;field' contains ';', "
+                               "which separates list items"),
+    ({"city": "x" * 250}, "setting 'city' (--city): name '" + "x" * 77 + "...' is 250 "
+                          "characters long; names are at most 200"),
+    ({"outcome": "shoot\tings"}, "setting 'outcome' (--outcome): name 'shoot\\tings' contains "
+                                 "a line break, a control character or an invisible character "
+                                 "that changes how text displays (such as a right-to-left "
+                                 "override)"),
+])
+def test_names_the_workbook_refuses_are_refused_before_writing(incidents, tmp_path, settings,
+                                                               message):
+    wb = tmp_path / "wb"
+    with pytest.raises(DataError) as info:
+        ingest_into_workbook("generic", incidents, wb, settings={**GENERIC, **settings})
+    assert info.value.lines == [f"options: {message}"]
+    assert not (wb / "outcomes.csv").exists()
+
+
+def test_spaces_around_a_name_are_not_part_of_it(incidents, tmp_path):
+    wb = tmp_path / "wb"
+    ingest_into_workbook("generic", incidents, wb, settings=GENERIC)
+    ingest_into_workbook("generic", incidents, wb, settings={**GENERIC, "city": "Springfield ",
+                                                             "area_column": "Beat",
+                                                             "area_prefix": " Beat "})
+    written = pd.read_csv(wb / "outcomes.csv", dtype=str, keep_default_na=False)
+    assert set(written["city"]) == {"Springfield"}
+    assert set(written["area"]) == {"citywide", "Beat 1", "Beat 2"}
+    assert not written.duplicated(["city", "area", "outcome", "period"]).any()
+    assert validate_outcomes_only(wb) == []
+
+
+def validate_outcomes_only(wb: Path) -> list[str]:
+    """The workbook loader's problems with the written outcomes.csv (other tables absent)."""
+    from impactbook.ingest.sources import read_outcomes
+
+    try:
+        read_outcomes(wb)
+    except DataError as exc:
+        return exc.lines
+    return []
+
+
+def test_area_names_from_the_file_are_checked_with_their_row(tmp_path):
+    rows = [(d, b, 1) for d, b, _ in monthly_list(2019, 2020)]
+    rows[4] = (rows[4][0], "Up;town", 1)
+    path = write_list(tmp_path / "areas.csv", rows)
+    assert ingest_errors(path, settings={**GENERIC, "area_column": "Beat"}) == [
+        f"{path}, row 6, column 'Beat': area name 'Up;town' contains ';', which separates "
+        "list items"]

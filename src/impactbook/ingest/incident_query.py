@@ -85,7 +85,9 @@ def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
                                 strip_utc_offset=spec.strip_utc_offset)
     key_expr = _number_text(sql_ident(spec.key_column)) if spec.key_column else "NULL"
     if spec.area_column:
-        area_expr = f"{sql_literal(spec.area_prefix)} || {_code_text(spec.area_column)}"
+        # Trimmed as a whole: the workbook loader strips a name, so a prefix's own edge
+        # spaces would make the written name differ from the one read back.
+        area_expr = f"trim({sql_literal(spec.area_prefix)} || {_code_text(spec.area_column)})"
     else:
         area_expr = "NULL"
     year_expr = "NULL"

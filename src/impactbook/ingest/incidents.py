@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook.errors import DataError, Problem
-from impactbook.ingest.dates import bad_date_message, describe_formats
+from impactbook.ingest.dates import bad_date_message, describe_formats, sql_literal
 from impactbook.ingest.files import check_csv_file, require_columns
 from impactbook.ingest.incident_query import (
     ROWS,
@@ -24,12 +24,15 @@ from impactbook.ingest.incident_query import (
     first_rows_where,
     run_duckdb,
 )
+from impactbook.workbook.cells import name_problem
 from impactbook.workbook.periods import MONTHLY, QUARTERLY, format_period
+from impactbook.workbook.problems import shorten
 
 __all__ = ["aggregate_incidents"]
 
 _EXPECTED_IN_GAP = 5
 _MIN_GAP_PERIODS = 12
+_MAX_NAMED = 5  # rows an error or a note names before it gives the total
 
 
 def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, list[str]]:
@@ -68,6 +71,7 @@ def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, l
         if n_nokey:
             notes.append(f"{spec.source}: {n_nokey:,} rows have a blank {spec.key_column!r}; "
                          "each was counted as its own incident.")
+    _raise_bad_area_names(path, spec, agg)
     frame = _to_outcomes(agg, spec)
     frame, trim_notes = _drop_partial_periods(frame, spec, first_date, last_date)
     notes += trim_notes
@@ -114,6 +118,25 @@ def _raise_bad_values(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) -
         problems.append(Problem(str(path), f"{n_bad:,} rows in all have no whole number to sum",
                                 column=spec.sum_column))
     raise DataError(problems)
+
+
+def _raise_bad_area_names(path: Path, spec: IncidentSpec, agg: pd.DataFrame) -> None:
+    """Area names the workbook would refuse, each with the first row that gives it, before
+    anything is written (the loader applies the same rule when it reads them back)."""
+    areas = agg.loc[(agg["is_city"] == 0) & agg["area"].notna(), "area"].unique()
+    bad = {str(a): reason for a in areas if (reason := name_problem(str(a)))}
+    problems = []
+    for area, reason in sorted(bad.items())[:_MAX_NAMED]:
+        located = first_rows_where(path, spec, f"keep AND area = {sql_literal(area)}", "area",
+                                   limit=1)
+        problems.append(Problem(str(path), f"area name {shorten(area)!r} {reason}",
+                                row=located[0][0] if located else None,
+                                column=spec.area_column))
+    if len(bad) > len(problems):
+        problems.append(Problem(str(path), f"{len(bad):,} area names in all cannot be used",
+                                column=spec.area_column))
+    if problems:
+        raise DataError(problems)
 
 
 def _to_outcomes(agg: pd.DataFrame, spec: IncidentSpec) -> pd.DataFrame:

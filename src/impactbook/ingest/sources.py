@@ -27,8 +27,10 @@ from impactbook.ingest.incidents import aggregate_incidents
 from impactbook.ingest.mapping import load_mapping, option_name, spec_from_mapping
 from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi, seattle_dmi_blocks
 from impactbook.locks import workbook_lock
+from impactbook.workbook.cells import name_problem
 from impactbook.workbook.outcomes import read_outcomes_table
 from impactbook.workbook.periods import format_period, frequency_of, parse_period
+from impactbook.workbook.problems import shorten
 
 OUTCOME_COLUMNS = ["city", "area", "outcome", "period", "count"]
 SERIES_KEY = ["city", "area", "outcome"]
@@ -128,7 +130,22 @@ def _ingest_text(source: str, path: Path, mapping: Path | None, settings: dict |
         frame, notes = ingest_rtci(path, agencies, formats)
     else:
         frame, notes = ingest_seattle_dmi(path)
-    return IngestResult(outcomes=finish_outcomes(frame), notes=notes)
+    outcomes = finish_outcomes(frame)
+    _refuse_bad_names(outcomes, path)
+    return IngestResult(outcomes=outcomes, notes=notes)
+
+
+def _refuse_bad_names(frame: pd.DataFrame, path: Path) -> None:
+    """Every name goes through the workbook's cell rule on the way in, as it will on the way
+    out: a name validate refuses would block every later ingest until fixed by hand."""
+    problems = []
+    for column in SERIES_KEY:
+        for name in frame[column].unique():
+            reason = name_problem(name) if name == name.strip() else "has spaces around it"
+            if reason:
+                problems.append(Problem(str(path), f"{column} name {shorten(name)!r} {reason}"))
+    if problems:
+        raise DataError(problems)
 
 
 def finish_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
