@@ -167,3 +167,21 @@ def test_area_names_from_the_file_are_checked_with_their_row(tmp_path):
     assert ingest_errors(path, settings={**GENERIC, "area_column": "Beat"}) == [
         f"{path}, row 6, column 'Beat': area name 'Up;town' contains ';', which separates "
         "list items"]
+
+
+# --- 2. sum-of counts plain whole numbers only ----------------------------------------------
+
+@pytest.mark.parametrize("value", ["3.5", "1e3", "0x10", "+2"])
+def test_sum_of_refuses_what_is_not_a_plain_whole_number(tmp_path, value):
+    """Only digits count (``3.0``, as a spreadsheet exports a whole number, is 3)."""
+    rows = monthly_list(2019, 2020)
+    rows[2] = (rows[2][0], 1, " 3.0 ")
+    path = write_list(tmp_path / "victims.csv", rows)
+    settings = {**GENERIC, "count": ["sum-of", "Victims"]}
+    out = ingest_file("generic", path, settings=settings).outcomes
+    assert out.loc[(out["area"] == "citywide") & (out["period"] == "2019-01"), "count"].item() == 5
+    rows[2] = (rows[2][0], 1, f'"{value}"')
+    write_list(path, rows)
+    assert ingest_errors(path, settings=settings) == [
+        f"{path}, row 4, column 'Victims': {value!r} is not a non-negative whole number (the "
+        "count to sum)"]

@@ -71,6 +71,14 @@ def _number_text(expr: str) -> str:
     return f"regexp_replace({_blank_to_null(expr)}, '\\.0+$', '')"
 
 
+def _whole_number(expr: str) -> str:
+    """A plain non-negative whole number (``3``, or ``3.0`` as a spreadsheet exports it), else
+    NULL: a cast alone would round ``3.5`` to 4 and read ``1e3`` and ``0x10`` as numbers."""
+    text = _blank_to_null(expr)
+    return (f"CASE WHEN regexp_full_match({text}, '[0-9]+(\\.0+)?') "
+            f"THEN try_cast(regexp_replace({text}, '\\.0+$', '') AS BIGINT) END")
+
+
 def _code_text(column: str) -> str:
     """A precinct, district or code as text without float or leading-zero padding
     (``017.0`` -> ``17``), so files exported by different tools give the same names."""
@@ -96,7 +104,7 @@ def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
     value_raw, value_expr = "NULL", "NULL"
     if spec.sum_column:
         value_raw = f"trim({sql_ident(spec.sum_column)})"
-        value_expr = f"try_cast({_number_text(sql_ident(spec.sum_column))} AS BIGINT)"
+        value_expr = _whole_number(sql_ident(spec.sum_column))
     conditions = []
     for column, values in spec.filters.items():
         norm = _code_text(column)
