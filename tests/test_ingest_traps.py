@@ -185,3 +185,31 @@ def test_sum_of_refuses_what_is_not_a_plain_whole_number(tmp_path, value):
     assert ingest_errors(path, settings=settings) == [
         f"{path}, row 4, column 'Victims': {value!r} is not a non-negative whole number (the "
         "count to sum)"]
+
+
+# --- 1. a date far from the rest of the list ------------------------------------------------
+
+def test_a_mistyped_year_is_set_aside_and_named_not_decades_of_zeros(tmp_path):
+    rows = monthly_list(2018, 2020)
+    rows[40] = ("2/17/2091", 2, 1)  # 2091 for 2019
+    path = write_list(tmp_path / "incidents.csv", rows)
+    result = ingest_file("generic", path, settings={**GENERIC, "area_column": "Beat"})
+    periods = sorted(result.outcomes["period"].unique())
+    assert (periods[0], periods[-1], len(periods)) == ("2018-01", "2020-12", 36)
+    city = result.outcomes[result.outcomes["area"] == "citywide"].set_index("period")["count"]
+    assert city["2019-02"] == 2 and city["2020-02"] == 3 and city.sum() == len(rows) - 1
+    stray = [n for n in result.notes if "set aside" in n]
+    assert stray == [f"generic: set aside 1 row(s) of {path}, column 'Date', dated more than 3 "
+                     "years from any other event (the list runs 2018-01-03 to 2020-12-28; a "
+                     "mistyped year?): row 42 '2/17/2091'. They are not counted; correct them "
+                     "and ingest again to count them."]
+
+
+def test_a_list_in_separate_stretches_is_refused(tmp_path):
+    rows = monthly_list(2008, 2008) + monthly_list(2018, 2020)
+    path = write_list(tmp_path / "incidents.csv", rows)
+    assert ingest_errors(path, settings=GENERIC) == [
+        f"{path}, column 'Date': the dates fall in stretches more than 3 years apart with no "
+        "event between them: 2008-01-03..2008-12-28 (36 rows), 2018-01-03..2020-12-28 (108 "
+        "rows); a list is counted over one unbroken stretch (zeros between would be "
+        "invented): check the dates, or ingest each stretch from its own file"]

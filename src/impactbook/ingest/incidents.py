@@ -24,6 +24,7 @@ from impactbook.ingest.incident_query import (
     first_rows_where,
     run_duckdb,
 )
+from impactbook.ingest.stray_dates import set_aside_stray_dates
 from impactbook.workbook.cells import name_problem
 from impactbook.workbook.periods import MONTHLY, QUARTERLY, format_period
 from impactbook.workbook.problems import shorten
@@ -44,7 +45,8 @@ def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, l
     city_rows = agg[agg["is_city"] == 1]
     _raise_bad_dates(path, spec, city_rows)
     _raise_bad_values(path, spec, city_rows)
-    notes: list[str] = []
+    agg, notes = set_aside_stray_dates(path, spec, agg)
+    city_rows = agg[agg["is_city"] == 1]
     valid = city_rows[city_rows["p"].notna()]
     n_rows = int(city_rows["n_rows"].sum())
     if valid.empty:
