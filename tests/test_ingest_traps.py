@@ -213,3 +213,28 @@ def test_a_list_in_separate_stretches_is_refused(tmp_path):
         "event between them: 2008-01-03..2008-12-28 (36 rows), 2018-01-03..2020-12-28 (108 "
         "rows); a list is counted over one unbroken stretch (zeros between would be "
         "invented): check the dates, or ingest each stretch from its own file"]
+
+
+# --- 7. slash dates that fit both orders ----------------------------------------------------
+
+def day_first_small_days(path: Path) -> Path:
+    """A day-first list whose days are all 12 or less: it reads as month first without error."""
+    rows = [(f"{day:02d}/{month:02d}/{year}", 1, 1) for year in (2019, 2020)
+            for month in range(1, 13) for day in (1, 5, 12)]
+    return write_list(path, rows)
+
+
+def test_slash_dates_that_fit_both_orders_are_refused(tmp_path, capsys):
+    path = day_first_small_days(tmp_path / "dayfirst.csv")
+    code, _, err = run(capsys, "ingest", "generic", str(path), "--data", str(tmp_path / "wb"),
+                       "--city", "Springfield", "--outcome", "shootings", "--date-column", "Date")
+    assert code == 1
+    assert err == (f"impactbook: error: {path}, row 2, column 'Date': the 72 slash dates (e.g. "
+                   "'01/01/2019') fit both orders: no first number above 12 shows the day comes "
+                   "first and no second number above 12 shows the month does; give the order: "
+                   "--date-format MM/DD/YYYY or DD/MM/YYYY (date_format in a mapping)\n")
+    assert not (tmp_path / "wb" / "outcomes.csv").exists()
+    out = ingest_file("generic", path, settings=GENERIC, date_format="DD/MM/YYYY").outcomes
+    # Read day first, each month has its 3 events (December 2020 ends on the 12th: partial).
+    assert (out["count"] == 3).all() and list(out["period"])[::11] == ["2019-01", "2019-12",
+                                                                        "2020-11"]

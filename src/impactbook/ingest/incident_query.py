@@ -16,7 +16,13 @@ import duckdb
 import pandas as pd
 
 from impactbook.errors import DataError, Problem
-from impactbook.ingest.dates import column_date_sql, in_range_sql, sql_ident, sql_literal
+from impactbook.ingest.dates import (
+    column_date_sql,
+    in_range_sql,
+    slash_number_sql,
+    sql_ident,
+    sql_literal,
+)
 from impactbook.ingest.files import find_malformed_row, is_gzip, iter_rows
 from impactbook.workbook.periods import MONTHLY, QUARTERLY
 
@@ -111,10 +117,18 @@ def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
         wanted = ", ".join(sql_literal(v.strip().lstrip("0") or "0") for v in values)
         conditions.append(f"{norm} IN ({wanted})")
     where = " AND ".join(conditions) if conditions else "TRUE"
+    # Without a format, slash dates are read month first; a row whose second number is above
+    # 12 proves that order (counted so a file that never proves it can be refused).
+    slash, proves_mdy = "FALSE", "FALSE"
+    if not spec.date_formats:
+        second = slash_number_sql(sql_ident(spec.date_column), 2)
+        slash, proves_mdy = f"{second} IS NOT NULL", f"coalesce({second} > 12, FALSE)"
     # Two layers so the date is parsed once and then checked against the workbook's years.
     return f"""
-        SELECT date_raw, {in_range_sql("d0")} AS d, k, area, yr, v_raw, v, keep{extra}
+        SELECT date_raw, {in_range_sql("d0")} AS d, k, area, yr, v_raw, v, keep, is_slash,
+               proves_mdy{extra}
         FROM (SELECT {date_raw} AS date_raw, {date_expr} AS d0, {key_expr} AS k,
+                     {slash} AS is_slash, {proves_mdy} AS proves_mdy,
                      {area_expr} AS area, {year_expr} AS yr, {value_raw} AS v_raw,
                      {value_expr} AS v, coalesce({where}, FALSE) AS keep{extra}
               FROM {source})
@@ -148,6 +162,8 @@ def build_query(spec: IncidentSpec, path: Path) -> str:
                    AS n_blank_date,
                count(*) FILTER (WHERE keep AND yr IS NOT NULL AND d IS NOT NULL AND yr <> year(d))
                    AS n_year_mismatch,
+               count(*) FILTER (WHERE keep AND is_slash) AS n_slash,
+               count(*) FILTER (WHERE keep AND proves_mdy) AS n_month_first,
                count(*) FILTER (WHERE NOT keep) AS n_filtered{sums}
         FROM (SELECT *, CASE WHEN keep THEN area END AS g_area,
                         CASE WHEN keep THEN date_trunc('{trunc}', d) END AS g_p FROM src)

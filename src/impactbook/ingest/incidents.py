@@ -14,7 +14,12 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook.errors import DataError, Problem
-from impactbook.ingest.dates import bad_date_message, describe_formats, sql_literal
+from impactbook.ingest.dates import (
+    ambiguous_order_message,
+    bad_date_message,
+    describe_formats,
+    sql_literal,
+)
 from impactbook.ingest.files import check_csv_file, require_columns
 from impactbook.ingest.incident_query import (
     ROWS,
@@ -44,6 +49,7 @@ def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, l
     agg = run_duckdb(build_query(spec, path), path)
     city_rows = agg[agg["is_city"] == 1]
     _raise_bad_dates(path, spec, city_rows)
+    _raise_ambiguous_order(path, spec, city_rows)
     _raise_bad_values(path, spec, city_rows)
     agg, notes = set_aside_stray_dates(path, spec, agg)
     city_rows = agg[agg["is_city"] == 1]
@@ -106,6 +112,18 @@ def _raise_bad_dates(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) ->
         problems.append(Problem(str(path), f"{n_bad:,} of {n_dated:,} rows in all have an "
                                        "unreadable date", column=spec.date_column))
     raise DataError(problems)
+
+
+def _raise_ambiguous_order(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) -> None:
+    """Slash dates read month first with no row proving that order: a day-first file whose
+    days are all 12 or less would be read silently wrong, so the order must be given."""
+    n_slash = int(city_rows["n_slash"].sum())
+    if spec.date_formats or not n_slash or int(city_rows["n_month_first"].sum()):
+        return
+    located = first_rows_where(path, spec, "keep AND is_slash", "date_raw", limit=1)
+    line, example = located[0] if located else (None, "")
+    raise DataError(Problem(str(path), ambiguous_order_message(n_slash, example), row=line,
+                            column=spec.date_column))
 
 
 def _raise_bad_values(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) -> None:
