@@ -238,3 +238,24 @@ def test_slash_dates_that_fit_both_orders_are_refused(tmp_path, capsys):
     # Read day first, each month has its 3 events (December 2020 ends on the 12th: partial).
     assert (out["count"] == 3).all() and list(out["period"])[::11] == ["2019-01", "2019-12",
                                                                         "2020-11"]
+
+
+# --- 6. "did not exist" only where the evidence supports it ---------------------------------
+
+def test_sparse_areas_keep_their_zeros_at_the_edges(tmp_path):
+    """The rule once blanked years of every area with a single incident (and of a real
+    comparison area with 15), so they fell out of the donor pool."""
+    rows = [(d, "Busy", 1) for d, _, _ in monthly_list(2016, 2020)]
+    rows += [(f"{m}/14/2019", f"Quiet {m}", 1) for m in range(1, 7)]  # one incident each
+    rows += [(f"{m}/20/{y}", "Comparison", 1) for y, m in
+             [(2018, m) for m in range(4, 13)] + [(2019, m) for m in range(1, 7)]]
+    path = write_list(tmp_path / "sparse.csv", rows)
+    result = ingest_file("generic", path, settings={**GENERIC, "area_column": "Beat"})
+    n_periods = result.outcomes.groupby("area")["period"].nunique()
+    assert (n_periods == 60).all(), n_periods.to_dict()
+    assert result.outcomes.loc[result.outcomes["area"] == "Quiet 1", "count"].sum() == 1
+    assert [n for n in result.notes if "evidence" in n] == [
+        "generic: 7 area(s) silent for 12 months or more at an edge have fewer than 20 events "
+        "(Comparison, Quiet 1, Quiet 2, Quiet 3, Quiet 4, ...): too little evidence that they "
+        "did not exist, so those periods stay zeros."]
+    assert not any("left missing" in n for n in result.notes)

@@ -38,6 +38,7 @@ __all__ = ["aggregate_incidents"]
 
 _EXPECTED_IN_GAP = 5
 _MIN_GAP_PERIODS = 12
+_MIN_EDGE_EVENTS = 20  # fewer events say too little about when an area existed
 _MAX_NAMED = 5  # rows an error or a note names before it gives the total
 
 
@@ -226,30 +227,54 @@ def _fill_zeros(frame: pd.DataFrame, spec: IncidentSpec) -> tuple[pd.DataFrame, 
 
 def _silent_edges(frame: pd.DataFrame, spec: IncidentSpec, periods: pd.PeriodIndex,
                   ) -> tuple[list[str], list[tuple[str, pd.Period, pd.Period]]]:
-    """Areas silent for so long at the start or end of the range that chance is an unlikely
-    reason (expected events in the gap >= 5 at the area's own rate): the area may not have
-    existed then (NYPD's 121st precinct opened in 2013-07), so those periods are left
-    missing rather than zero. Returns the notes and the (area, first, last) runs to drop."""
+    """Areas that likely did not exist at the start or end of the range (NYPD's 121st precinct
+    opened in 2013-07), whose periods there are left missing rather than zero.
+
+    Only where the evidence supports it: the area has at least :data:`_MIN_EDGE_EVENTS`
+    events, its silence at the edge lasts at least :data:`_MIN_GAP_PERIODS` periods, at its
+    own rate at least :data:`_EXPECTED_IN_GAP` events were expected in the silence, and the
+    rest of the city recorded events in at least half of those periods (the list itself was
+    not silent). A sparse area with a handful of events keeps its zeros: one event says
+    nothing about when an area existed. Returns the notes and the (area, first, last) runs.
+    """
     notes: list[str] = []
     runs: list[tuple[str, pd.Period, pd.Period]] = []
-    rows = frame[(frame["count"] > 0) & (frame["area"] != "citywide")]
+    unit = "quarters" if spec.frequency == QUARTERLY else "months"
     first_outcome = next(iter(spec.outcomes))
-    rows = rows[rows["outcome"] == first_outcome]
-    for area, group in rows.groupby("area"):
+    rows = frame[(frame["count"] > 0) & (frame["outcome"] == first_outcome)]
+    city = (rows[rows["area"] == "citywide"].set_index("period")["count"]
+            .reindex(periods, fill_value=0))
+    too_sparse: list[str] = []
+    for area, group in rows[rows["area"] != "citywide"].groupby("area"):
         first, last = group["period"].min(), group["period"].max()
-        active = (last - first).n + 1
-        rate = group["count"].sum() / active
-        gap_before, gap_after = (first - periods[0]).n, (periods[-1] - last).n
-        silences = []
-        if gap_before >= _MIN_GAP_PERIODS and rate * gap_before >= _EXPECTED_IN_GAP:
-            silences.append(f"before {format_period(first)}")
-            runs.append((area, periods[0], first - 1))
-        if gap_after >= _MIN_GAP_PERIODS and rate * gap_after >= _EXPECTED_IN_GAP:
-            silences.append(f"after {format_period(last)}")
-            runs.append((area, last + 1, periods[-1]))
-        if silences:
-            notes.append(f"{spec.source}: {area} has no events {' or '.join(silences)} (about "
-                         f"{rate:.1f} a period otherwise): chance is an unlikely reason (the "
-                         "area may not have existed), so those periods are left missing, "
+        n_events = int(group["count"].sum())
+        rate = n_events / ((last - first).n + 1)
+        own = group.set_index("period")["count"].reindex(periods, fill_value=0)
+        edges = (("before", first, periods[0], first - 1), ("after", last, last + 1, periods[-1]))
+        for side, bound, start, end in edges:
+            n_silent = (end - start).n + 1
+            if n_silent < _MIN_GAP_PERIODS or rate * n_silent < _EXPECTED_IN_GAP:
+                continue
+            if n_events < _MIN_EDGE_EVENTS:
+                too_sparse.append(area)
+                continue
+            rest = city.loc[start:end] - own.loc[start:end]
+            n_busy = int((rest > 0).sum())
+            if 2 * n_busy < n_silent:
+                continue
+            runs.append((area, start, end))
+            notes.append(f"{spec.source}: {area} has no events {side} {format_period(bound)} "
+                         f"({n_silent} {unit}) while the rest of the city had events in "
+                         f"{n_busy} of them; at its own rate ({n_events:,} events, about "
+                         f"{rate:.1f} a {unit[:-1]}) about {rate * n_silent:.0f} were expected: "
+                         "the "
+                         "area may not have existed then, so those periods are left missing, "
                          "not zero.")
+    if too_sparse:
+        names = sorted(set(too_sparse))
+        shown = ", ".join(names[:_MAX_NAMED]) + (", ..." if len(names) > _MAX_NAMED else "")
+        notes.append(f"{spec.source}: {len(names)} area(s) silent for {_MIN_GAP_PERIODS} "
+                     f"{unit} or more at an edge have fewer than {_MIN_EDGE_EVENTS} events "
+                     f"({shown}): too little evidence that they did not exist, so those "
+                     "periods stay zeros.")
     return notes, runs
