@@ -259,3 +259,20 @@ def test_sparse_areas_keep_their_zeros_at_the_edges(tmp_path):
         "(Comparison, Quiet 1, Quiet 2, Quiet 3, Quiet 4, ...): too little evidence that they "
         "did not exist, so those periods stay zeros."]
     assert not any("left missing" in n for n in result.notes)
+
+
+# --- 5. one incident key in two months or two areas -----------------------------------------
+
+def test_a_key_in_two_months_and_two_areas_is_said(tmp_path):
+    rows = [(d, b, f"K{i}") for i, (d, b, _) in enumerate(monthly_list(2019, 2020))]
+    rows[5] = (rows[5][0], 1, "K1")  # K1 (January, beat 2) again in February, beat 1
+    rows[8] = (rows[8][0], 1, "K7")  # K7 (March, beat 2) again in March, beat 1
+    path = write_list(tmp_path / "keys.csv", rows, header="Date,Beat,Case")
+    result = ingest_file("generic", path, settings={**GENERIC, "area_column": "Beat",
+                                                    "key_column": "Case"})
+    city = result.outcomes[result.outcomes["area"] == "citywide"].set_index("period")["count"]
+    assert city[["2019-01", "2019-02", "2019-03"]].tolist() == [3, 3, 2]  # K1 in both
+    assert [n for n in result.notes if "incident keys" in n] == [
+        "generic: incident keys ('Case') with rows in different places or times: 1 in more "
+        "than one month and 2 in more than one area (e.g. 'K1', 'K7'); each is counted once "
+        "in every month and area it has rows in, so a sum over them counts it more than once."]

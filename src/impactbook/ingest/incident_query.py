@@ -171,6 +171,23 @@ def build_query(spec: IncidentSpec, path: Path) -> str:
     """  # noqa: S608
 
 
+def build_key_spread_query(spec: IncidentSpec, path: Path, examples: int = 3) -> str:
+    """How many incident keys have rows in more than one period, or more than one area (each
+    such key is counted once in every period and area it has rows in), and a few of them."""
+    trunc = "quarter" if spec.frequency == QUARTERLY else "month"
+    return f"""
+        WITH src AS ({_src_select(spec, _csv_source(path))}),
+        per_key AS (SELECT k, count(DISTINCT date_trunc('{trunc}', d)) AS n_p,
+                           count(DISTINCT area) AS n_a
+                    FROM src WHERE keep AND k IS NOT NULL AND d IS NOT NULL GROUP BY k)
+        SELECT count(*) FILTER (WHERE n_p > 1) AS n_multi_period,
+               count(*) FILTER (WHERE n_a > 1) AS n_multi_area,
+               (SELECT list(k ORDER BY k) FROM (SELECT k FROM per_key WHERE n_p > 1 OR n_a > 1
+                                                ORDER BY k LIMIT {int(examples)})) AS examples
+        FROM per_key
+    """  # noqa: S608
+
+
 def run_duckdb(query: str, path: Path) -> pd.DataFrame:
     """Run one aggregate query with bounded memory; DuckDB errors become a DataError."""
     spill = tempfile.mkdtemp(prefix="impactbook-duckdb-")

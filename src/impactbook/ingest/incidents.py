@@ -22,9 +22,11 @@ from impactbook.ingest.dates import (
 )
 from impactbook.ingest.files import check_csv_file, require_columns
 from impactbook.ingest.incident_query import (
+    KEYS,
     ROWS,
     SUM,
     IncidentSpec,
+    build_key_spread_query,
     build_query,
     first_rows_where,
     run_duckdb,
@@ -80,6 +82,7 @@ def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, l
         if n_nokey:
             notes.append(f"{spec.source}: {n_nokey:,} rows have a blank {spec.key_column!r}; "
                          "each was counted as its own incident.")
+        notes += _key_spread_notes(path, spec)
     _raise_bad_area_names(path, spec, agg)
     frame = _to_outcomes(agg, spec)
     frame, trim_notes = _drop_partial_periods(frame, spec, first_date, last_date)
@@ -93,6 +96,26 @@ def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, l
             notes.append(f"{spec.source}: {n_blank_area:,} rows with a blank "
                          f"{spec.area_column!r} are counted citywide only.")
     return frame, notes
+
+
+def _key_spread_notes(path: Path, spec: IncidentSpec) -> list[str]:
+    """Say how many incidents have rows in two periods or two areas. Each is counted once in
+    every period and area its rows give (each row's own date and place, nothing guessed), so
+    a sum over periods or areas counts it more than once: the reader should know how many."""
+    if KEYS not in spec.outcomes.values():
+        return []
+    spread = run_duckdb(build_key_spread_query(spec, path), path).iloc[0]
+    n_period, n_area = int(spread["n_multi_period"]), int(spread["n_multi_area"])
+    if not (n_period or n_area):
+        return []
+    unit = "quarter" if spec.frequency == QUARTERLY else "month"
+    parts = [f"{n:,} in more than one {what}" for n, what in
+             ((n_period, unit), (n_area, spec.area_label)) if n]
+    examples = ", ".join(repr(str(k)) for k in spread["examples"])
+    return [f"{spec.source}: incident keys ({spec.key_column!r}) with rows in different places "
+            f"or times: {' and '.join(parts)} (e.g. {examples}); each is counted once in every "
+            f"{unit} and {spec.area_label} it has rows in, so a sum over them counts it more "
+            "than once."]
 
 
 def _raise_bad_dates(path: Path, spec: IncidentSpec, city_rows: pd.DataFrame) -> None:
