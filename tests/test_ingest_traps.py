@@ -276,3 +276,38 @@ def test_a_key_in_two_months_and_two_areas_is_said(tmp_path):
         "generic: incident keys ('Case') with rows in different places or times: 1 in more "
         "than one month and 2 in more than one area (e.g. 'K1', 'K7'); each is counted once "
         "in every month and area it has rows in, so a sum over them counts it more than once."]
+
+
+# --- 8. quarterly counts, and a hint when monthly counts are sparse -------------------------
+
+def test_frequency_quarter_counts_per_quarter(tmp_path, capsys):
+    wb = tmp_path / "wb"
+    code, _, err = run(capsys, "ingest", "nypd-shootings", str(NYPD), "--data", str(wb),
+                       "--frequency", "quarter")
+    assert code == 0, err
+    quarterly = pd.read_csv(wb / "outcomes.csv", dtype={"period": str})
+    monthly = ingest_file("nypd-shootings", NYPD).outcomes
+    assert set(quarterly["period"]) == {"2019-Q4"}
+    by_series = monthly.groupby(["area", "outcome"])["count"].sum()
+    assert quarterly.set_index(["area", "outcome"])["count"].sort_index().equals(
+        by_series.sort_index())
+    code, _, err = run(capsys, "ingest", "rtci", str(FIXTURES / "rtci_agencies.csv.gz"),
+                       "--data", str(wb), "--frequency", "quarter")
+    assert (code, err) == (1, "impactbook: error: parameter 'frequency': got 'quarter', "
+                              "expected month for source rtci: only an incident list is "
+                              "counted per quarter\n")
+
+
+def test_sparse_monthly_series_suggest_quarters(tmp_path):
+    rows = [(d, b, 1) for d, b, _ in monthly_list(2019, 2020)]
+    rows += [(f"{m}/11/{y}", 3, 1) for y in (2019, 2020) for m in (2, 7, 11)]
+    path = write_list(tmp_path / "sparse.csv", rows)
+    result = ingest_file("generic", path, settings={**GENERIC, "area_column": "Beat",
+                                                    "area_prefix": "Beat "})
+    assert [n for n in result.notes if "quarter" in n] == [
+        "generic: 1 of 4 shootings series (citywide: 3.2 a month) average under 1 event a "
+        "month (e.g. Beat 3 (0.25)): monthly counts that small are mostly zeros; consider "
+        "--frequency quarter."]
+    quarterly = ingest_file("generic", path, settings={**GENERIC, "area_column": "Beat"},
+                            frequency="quarter")
+    assert not any("consider --frequency" in n for n in quarterly.notes)

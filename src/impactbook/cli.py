@@ -71,7 +71,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     summary = ingest_into_workbook(args.source, Path(args.file), data,
                                    mapping=args.mapping, settings=settings,
                                    agencies=args.agency, sheet=args.sheet,
-                                   date_format=args.date_format, dry_run=args.dry_run)
+                                   date_format=args.date_format,
+                                   frequency=args.frequency, dry_run=args.dry_run)
     for note in summary.notes:
         _say(f"note: {note}")
     print(summary.describe())
@@ -294,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--date-format", metavar="FORMAT",
                      help="DD/MM/YYYY-style words or strftime codes (%%d/%%m/%%Y); default: "
                           "ISO dates/timestamps, M/D/YYYY, M/D/YY, Excel serial numbers")
+    sub.add_argument("--frequency", choices=("month", "quarter"),
+                     help="count an incident list's events per month (the default) or per "
+                          "quarter (YYYY-Qn; one frequency per city)")
     generic = sub.add_argument_group("generic", "describe any incident list (or use --mapping)")
     generic.add_argument("--city")
     generic.add_argument("--outcome", help="the outcome name the counts get, e.g. shootings")

@@ -40,6 +40,7 @@ __all__ = ["aggregate_incidents"]
 
 _EXPECTED_IN_GAP = 5
 _MIN_GAP_PERIODS = 12
+_SPARSE_PER_MONTH = 1  # events a month under which quarterly counts are suggested
 _MIN_EDGE_EVENTS = 20  # fewer events say too little about when an area existed
 _MAX_NAMED = 5  # rows an error or a note names before it gives the total
 
@@ -89,6 +90,7 @@ def aggregate_incidents(path: Path, spec: IncidentSpec) -> tuple[pd.DataFrame, l
     notes += trim_notes
     frame, fill_notes = _fill_zeros(frame, spec)
     notes += fill_notes
+    notes += _quarter_hints(frame, spec)
     if spec.area_column:
         area_rows = agg[(agg["is_city"] == 0) & agg["p"].notna()]
         n_blank_area = int(area_rows.loc[area_rows["area"].isna(), "n_rows"].sum())
@@ -246,6 +248,26 @@ def _fill_zeros(frame: pd.DataFrame, spec: IncidentSpec) -> tuple[pd.DataFrame, 
                           & (filled["period"] <= last))]
     filled["count"] = filled["count"].astype("int64")
     return filled.reset_index(drop=True), notes
+
+
+def _quarter_hints(frame: pd.DataFrame, spec: IncidentSpec) -> list[str]:
+    """Monthly series averaging under about one event a month are mostly zeros: a model of
+    them says little, and quarterly counts (``--frequency quarter``) are steadier."""
+    if spec.frequency != MONTHLY:
+        return []
+    notes = []
+    means = frame.groupby(["outcome", "area"])["count"].mean()
+    for outcome in spec.outcomes:
+        per_area = means.loc[outcome]
+        sparse = per_area[per_area < _SPARSE_PER_MONTH].sort_values()
+        if sparse.empty:
+            continue
+        shown = ", ".join(f"{area} ({mean:.2f})" for area, mean in sparse.head(3).items())
+        notes.append(f"{spec.source}: {len(sparse)} of {len(per_area)} {outcome} series "
+                     f"(citywide: {per_area.get('citywide', float('nan')):.1f} a month) average "
+                     f"under {_SPARSE_PER_MONTH} event a month (e.g. {shown}): monthly counts "
+                     "that small are mostly zeros; consider --frequency quarter.")
+    return notes
 
 
 def _silent_edges(frame: pd.DataFrame, spec: IncidentSpec, periods: pd.PeriodIndex,
