@@ -171,11 +171,10 @@ def column_date_sql(column: str, formats: Sequence[str] | None = None, *,
 
 
 def slash_number_sql(raw: str, position: int) -> str:
-    """The first (1) or second (2) number of a slash date as an INTEGER, NULL if ``raw`` is
-    not a slash date: the rows that prove the day/month order are counted in the scan."""
-    pattern = r"^(\d{1,2})/(\d{1,2})/(\d{2}|\d{4})(\s|T|$)"
-    return (f"try_cast(nullif(regexp_extract(trim({raw}), {sql_literal(pattern)}, {position}), "
-            "'') AS INTEGER)")
+    """The first (1) or second (2) number of a slash date as an INTEGER, NULL if ``raw`` has
+    no such number (the rows that prove the day/month order are counted in the scan; a split
+    rather than a regular expression keeps a 10-million-row scan fast)."""
+    return f"try_cast(split_part(trim({raw}), '/', {int(position)}) AS INTEGER)"
 
 
 def ambiguous_order_message(n_slash: int, example: str) -> str:

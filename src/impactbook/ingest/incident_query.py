@@ -122,7 +122,8 @@ def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
     slash, proves_mdy = "FALSE", "FALSE"
     if not spec.date_formats:
         second = slash_number_sql(sql_ident(spec.date_column), 2)
-        slash, proves_mdy = f"{second} IS NOT NULL", f"coalesce({second} > 12, FALSE)"
+        slash = f"(contains({sql_ident(spec.date_column)}, '/') AND {second} IS NOT NULL)"
+        proves_mdy = f"coalesce({slash} AND {second} > 12, FALSE)"
     # Two layers so the date is parsed once and then checked against the workbook's years.
     return f"""
         SELECT date_raw, {in_range_sql("d0")} AS d, k, area, yr, v_raw, v, keep, is_slash,
