@@ -77,10 +77,10 @@ def test_wrong_types_are_refused_not_coerced(incidents, tmp_path):
     assert ingest_errors(incidents, mapping=mapping) == [
         f"{where}: setting 'city' (--city): got {{'a': 1}} (object), expected a text",
         f"{where}: setting 'area_column' (--area-column): got ['Beat'] (list), expected a text",
-        f"{where}: setting 'partial_tolerance_days' (--partial-tolerance-days): got '7' (text), "
-        "expected a whole number of days from 0 to 366",
-        f"{where}: setting 'strip_utc_offset' (--strip-utc-offset): got 'false' (text), "
-        "expected true or false (not in quotes)"]
+        f"{where}: setting 'partial_tolerance_days': got '7' (text), expected a whole number "
+        "of days from 0 to 366",
+        f"{where}: setting 'strip_utc_offset': got 'false' (text), expected true or false "
+        "(not in quotes)"]
 
 
 @pytest.mark.parametrize("name, content, message", [
@@ -311,3 +311,13 @@ def test_sparse_monthly_series_suggest_quarters(tmp_path):
     quarterly = ingest_file("generic", path, settings={**GENERIC, "area_column": "Beat"},
                             frequency="quarter")
     assert not any("consider --frequency" in n for n in quarterly.notes)
+
+
+def test_messages_name_only_options_the_command_has(capsys):
+    from impactbook.ingest.mapping import COMMAND_LINE_KEYS, MAPPING_KEYS, option_name
+
+    with pytest.raises(SystemExit):
+        main(["ingest", "--help"])
+    usage = capsys.readouterr().out.split("generic settings")[0]
+    for key in MAPPING_KEYS:
+        assert (f"{option_name(key)} " in usage) == (key in COMMAND_LINE_KEYS), key

@@ -55,6 +55,9 @@ MAPPING_KEYS: dict[str, str] = {
     "year_column": "a year column checked against the dates (disagreements are noted)",
 }
 REQUIRED_KEYS = ("city", "outcome", "date_column")
+# The settings the ingest command also takes as options (the rest live in a mapping file only).
+COMMAND_LINE_KEYS = ("city", "outcome", "date_column", "date_format", "count", "key_column",
+                     "area_column", "area_prefix", "frequency")
 _FREQUENCIES = {"monthly": MONTHLY, "month": MONTHLY, "m": MONTHLY,
                 "quarterly": QUARTERLY, "quarter": QUARTERLY, "q": QUARTERLY}
 _SUM_OF = "sum-of"
@@ -198,7 +201,9 @@ def check_settings(mapping: dict, where: str) -> MappingSettings:
 
 
 def _setting(key: str) -> str:
-    return f"setting {key!r} ({option_name(key)})"
+    """A setting as a message names it, with its command-line option when there is one."""
+    option = f" ({option_name(key)})" if key in COMMAND_LINE_KEYS else ""
+    return f"setting {key!r}{option}"
 
 
 def _date_formats(value: object, where: str, problems: list[Problem]) -> tuple[str, ...]:
