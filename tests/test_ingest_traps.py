@@ -89,8 +89,9 @@ def test_wrong_types_are_refused_not_coerced(incidents, tmp_path):
                                            "TOML mapping as UTF-8"),
     ("latin1.json", b'{"city": "Caf\xe9"}', "not UTF-8 text (byte 0xe9 at offset 13); save the "
                                             "JSON mapping as UTF-8"),
-    ("nan.json", b'{"partial_tolerance_days": NaN}', "not valid JSON: NaN is not a number a "
-                                                     "setting can hold"),
+    ("nan.json", b'{"city": "S", "outcome": "s", "date_column": "Date", '
+                 b'"partial_tolerance_days": NaN}', "not valid JSON: NaN is not a number a "
+                                                    "setting can hold"),
 ])
 def test_unreadable_mappings_are_one_line_naming_the_file(incidents, tmp_path, capsys, name,
                                                          content, message):
@@ -191,7 +192,7 @@ def test_sum_of_refuses_what_is_not_a_plain_whole_number(tmp_path, value):
 
 def test_a_mistyped_year_is_set_aside_and_named_not_decades_of_zeros(tmp_path):
     rows = monthly_list(2018, 2020)
-    rows[40] = ("2/17/2091", 2, 1)  # 2091 for 2019
+    rows[40] = ("2/27/2091", 2, 1)  # 2091 for 2019 (late in the month: not a partial month)
     path = write_list(tmp_path / "incidents.csv", rows)
     result = ingest_file("generic", path, settings={**GENERIC, "area_column": "Beat"})
     periods = sorted(result.outcomes["period"].unique())
@@ -201,7 +202,7 @@ def test_a_mistyped_year_is_set_aside_and_named_not_decades_of_zeros(tmp_path):
     stray = [n for n in result.notes if "set aside" in n]
     assert stray == [f"generic: set aside 1 row(s) of {path}, column 'Date', dated more than 3 "
                      "years from any other event (the list runs 2018-01-03 to 2020-12-28; a "
-                     "mistyped year?): row 42 '2/17/2091'. They are not counted; correct them "
+                     "mistyped year?): row 42 '2/27/2091'. They are not counted; correct them "
                      "and ingest again to count them."]
 
 
