@@ -322,3 +322,19 @@ def test_messages_name_only_options_the_command_has(capsys):
     usage = capsys.readouterr().out.split("generic settings")[0]
     for key in MAPPING_KEYS:
         assert (f"{option_name(key)} " in usage) == (key in COMMAND_LINE_KEYS), key
+
+
+def test_agency_names_from_an_aggregate_table_pass_the_same_rule(tmp_path):
+    import gzip
+
+    text = gzip.decompress((FIXTURES / "rtci_agencies.csv.gz").read_bytes()).decode("utf-8")
+    path = tmp_path / "rtci.csv"
+    path.write_text(text.replace('"Baltimore"', '"Balti;more"'), encoding="utf-8")
+    assert ingest_errors_for("rtci", path) == [
+        f"{path}: city name 'Balti;more' contains ';', which separates list items"]
+
+
+def ingest_errors_for(source: str, path: Path) -> list[str]:
+    with pytest.raises(DataError) as info:
+        ingest_file(source, path)
+    return info.value.lines
