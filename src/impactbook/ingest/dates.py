@@ -170,13 +170,6 @@ def column_date_sql(column: str, formats: Sequence[str] | None = None, *,
     return date_sql(sql_ident(column), formats, strip_utc_offset=strip_utc_offset)
 
 
-def slash_number_sql(raw: str, position: int) -> str:
-    """The first (1) or second (2) number of a slash date as an INTEGER, NULL if ``raw`` has
-    no such number (the rows that prove the day/month order are counted in the scan; a split
-    rather than a regular expression keeps a 10-million-row scan fast)."""
-    return f"try_cast(split_part(trim({raw}), '/', {int(position)}) AS INTEGER)"
-
-
 def ambiguous_order_message(n_slash: int, example: str) -> str:
     """Why a file of slash dates that fit both orders is refused (it is never guessed)."""
     m = _SLASH_RE.match(example)

@@ -19,7 +19,6 @@ from impactbook.errors import DataError, Problem
 from impactbook.ingest.dates import (
     column_date_sql,
     in_range_sql,
-    slash_number_sql,
     sql_ident,
     sql_literal,
 )
@@ -32,6 +31,9 @@ SUM = "sum"
 # Values that mean "blank" in police exports.
 _BLANK_SQL = "('', 'na', 'nan', 'null', 'none', 'n/a')"
 _DUCKDB_MEMORY = "512MB"
+# A row read as a slash date. Without a format these are read month first, so a day above 12
+# proves that order: the scan counts both, and a file that never proves it is refused.
+SLASH_DATE = "(d IS NOT NULL AND contains(date_raw, '/'))"
 
 
 @dataclass(frozen=True)
@@ -117,19 +119,11 @@ def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
         wanted = ", ".join(sql_literal(v.strip().lstrip("0") or "0") for v in values)
         conditions.append(f"{norm} IN ({wanted})")
     where = " AND ".join(conditions) if conditions else "TRUE"
-    # Without a format, slash dates are read month first; a row whose second number is above
-    # 12 proves that order (counted so a file that never proves it can be refused).
-    slash, proves_mdy = "FALSE", "FALSE"
-    if not spec.date_formats:
-        second = slash_number_sql(sql_ident(spec.date_column), 2)
-        slash = f"(contains({sql_ident(spec.date_column)}, '/') AND {second} IS NOT NULL)"
-        proves_mdy = f"coalesce({slash} AND {second} > 12, FALSE)"
+
     # Two layers so the date is parsed once and then checked against the workbook's years.
     return f"""
-        SELECT date_raw, {in_range_sql("d0")} AS d, k, area, yr, v_raw, v, keep, is_slash,
-               proves_mdy{extra}
+        SELECT date_raw, {in_range_sql("d0")} AS d, k, area, yr, v_raw, v, keep{extra}
         FROM (SELECT {date_raw} AS date_raw, {date_expr} AS d0, {key_expr} AS k,
-                     {slash} AS is_slash, {proves_mdy} AS proves_mdy,
                      {area_expr} AS area, {year_expr} AS yr, {value_raw} AS v_raw,
                      {value_expr} AS v, coalesce({where}, FALSE) AS keep{extra}
               FROM {source})
@@ -163,8 +157,8 @@ def build_query(spec: IncidentSpec, path: Path) -> str:
                    AS n_blank_date,
                count(*) FILTER (WHERE keep AND yr IS NOT NULL AND d IS NOT NULL AND yr <> year(d))
                    AS n_year_mismatch,
-               count(*) FILTER (WHERE keep AND is_slash) AS n_slash,
-               count(*) FILTER (WHERE keep AND proves_mdy) AS n_month_first,
+               count(*) FILTER (WHERE keep AND {SLASH_DATE}) AS n_slash,
+               count(*) FILTER (WHERE keep AND {SLASH_DATE} AND day(d) > 12) AS n_month_first,
                count(*) FILTER (WHERE NOT keep) AS n_filtered{sums}
         FROM (SELECT *, CASE WHEN keep THEN area END AS g_area,
                         CASE WHEN keep THEN date_trunc('{trunc}', d) END AS g_p FROM src)

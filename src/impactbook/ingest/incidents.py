@@ -24,6 +24,7 @@ from impactbook.ingest.files import check_csv_file, require_columns
 from impactbook.ingest.incident_query import (
     KEYS,
     ROWS,
+    SLASH_DATE,
     SUM,
     IncidentSpec,
     build_key_spread_query,
@@ -146,7 +147,7 @@ def _raise_ambiguous_order(path: Path, spec: IncidentSpec, city_rows: pd.DataFra
     n_slash = int(city_rows["n_slash"].sum())
     if spec.date_formats or not n_slash or int(city_rows["n_month_first"].sum()):
         return
-    located = first_rows_where(path, spec, "keep AND is_slash", "date_raw", limit=1)
+    located = first_rows_where(path, spec, f"keep AND {SLASH_DATE}", "date_raw", limit=1)
     line, example = located[0] if located else (None, "")
     raise DataError(Problem(str(path), ambiguous_order_message(n_slash, example), row=line,
                             column=spec.date_column))
