@@ -51,15 +51,28 @@ _GENERIC_OPTIONS = ("city", "outcome", "date_column", "area_column", "area_prefi
                     "key_column")
 
 
+def _target_workbook(args: argparse.Namespace, command: str) -> Path:
+    """The workbook a writing command changes: always named, so the embedded demo workbook
+    (the ``./data`` that reading commands default to) is never changed by accident."""
+    if args.data is None:
+        from impactbook.errors import ParameterError
+
+        raise ParameterError("data", None, f"the workbook folder {command} writes into, named "
+                                           "explicitly (--data DIR): it has no default")
+    return Path(args.data)
+
+
 def _cmd_ingest(args: argparse.Namespace) -> int:
     from impactbook.ingest.sources import ingest_into_workbook
 
+    data = _target_workbook(args, "ingest")
     settings = {key: getattr(args, key) for key in _GENERIC_OPTIONS
                 if getattr(args, key) is not None}
-    summary = ingest_into_workbook(args.source, Path(args.file), Path(args.data),
+    summary = ingest_into_workbook(args.source, Path(args.file), data,
                                    mapping=args.mapping, settings=settings,
                                    agencies=args.agency, sheet=args.sheet,
-                                   date_format=args.date_format, dry_run=args.dry_run)
+                                   date_format=args.date_format,
+                                   frequency=args.frequency, dry_run=args.dry_run)
     for note in summary.notes:
         _say(f"note: {note}")
     print(summary.describe())
@@ -178,8 +191,9 @@ def _cmd_news_import(args: argparse.Namespace) -> int:
     from impactbook.news.parse import guess_news_format
     from impactbook.news.store import import_news
 
+    data = _target_workbook(args, "news import")
     fmt = args.format or guess_news_format(Path(args.file))
-    report = import_news(Path(args.data), Path(args.file), fmt)
+    report = import_news(data, Path(args.file), fmt)
     for line in report.summary_lines():
         print(line)
     return EXIT_OK if not report.rejected else EXIT_FAILED
@@ -250,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--data", default="data", required=required, metavar="DIR",
                          help="workbook folder (default: ./data)")
 
+    def target_option(sub) -> None:
+        # Checked by _target_workbook rather than argparse, for a one-line impactbook error.
+        sub.add_argument("--data", default=None, metavar="DIR",
+                         help="the workbook folder to write into (required)")
+
     def output_options(sub, default_out: str) -> None:
         sub.add_argument("--out", default=default_out, metavar="RUN_DIR",
                          help=f"run folder for the reports (default: {default_out})")
@@ -279,11 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("source", choices=INGEST_SOURCES, metavar="SOURCE",
                      help="one of: " + ", ".join(INGEST_SOURCES))
     sub.add_argument("file", metavar="FILE", help="a .csv, .csv.gz or .xlsx file")
-    data_option(sub)
+    target_option(sub)
     sub.add_argument("--sheet", metavar="NAME", help=".xlsx only: the sheet (default: the first)")
     sub.add_argument("--date-format", metavar="FORMAT",
                      help="DD/MM/YYYY-style words or strftime codes (%%d/%%m/%%Y); default: "
                           "ISO dates/timestamps, M/D/YYYY, M/D/YY, Excel serial numbers")
+    sub.add_argument("--frequency", choices=("month", "quarter"),
+                     help="count an incident list's events per month (the default) or per "
+                          "quarter (YYYY-Qn; one frequency per city)")
     generic = sub.add_argument_group("generic", "describe any incident list (or use --mapping)")
     generic.add_argument("--city")
     generic.add_argument("--outcome", help="the outcome name the counts get, e.g. shootings")
@@ -367,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("file", metavar="FILE")
     sub.add_argument("--format", choices=("csv", "json", "nnsc-page"),
                      help="default: from the file name (.csv, .json, else nnsc-page)")
-    data_option(sub)
+    target_option(sub)
 
     sub = command("email", _cmd_email, "write (or --send) one message per funder")
     sub.add_argument("--run", required=True, metavar="RUN_DIR")

@@ -5,6 +5,7 @@
 - :mod:`.dates` the one date reader (ISO, M/D/YYYY, M/D/YY, Excel serials, explicit formats).
 - :mod:`.incident_query` how an incident list is counted, and the DuckDB SQL that counts it.
 - :mod:`.incidents` incident lists (one row per victim or incident), aggregated in DuckDB.
+- :mod:`.stray_dates` dates far from the rest of a list (a mistyped year), set aside.
 - :mod:`.tables` aggregate tables (RTCI agency-months, Seattle DMI block-quarters).
 - :mod:`.mapping` the ``generic`` source, described by options or a JSON/TOML mapping.
 - :mod:`.sources` the registry of sources, merging into a workbook, writing ``outcomes.csv``.

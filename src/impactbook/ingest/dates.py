@@ -10,7 +10,9 @@ speed), by one SQL expression built here. Without an explicit format these forms
 - ``M/D/YYYY`` and ``M/D/YY`` (one or two digits for month and day), optionally followed by a
   time (``01/05/2023 10:00:00 PM``). Slash dates are month first, as US exports and Excel's
   US locale write them; a file whose first number goes above 12 is day first and is refused
-  with the rows that prove it (never guessed): give ``DD/MM/YYYY``.
+  with the rows that prove it (never guessed): give ``DD/MM/YYYY``. An incident list whose
+  slash dates never prove the month-first order (no second number above 12) is refused too:
+  a day-first file of days 1-12 would otherwise be read month first without a word.
 - Two-digit years are pivoted as spreadsheets do (Excel, LibreOffice): ``00``-``29`` are
   2000-2029 and ``30``-``99`` are 1930-1999 (so ``8/27/06`` is 2006-08-27).
 - Excel serial day numbers (``43700``, ``43700.5``: days since 1899-12-30), which appear when
@@ -166,6 +168,17 @@ def in_range_sql(date: str) -> str:
 def column_date_sql(column: str, formats: Sequence[str] | None = None, *,
                     strip_utc_offset: bool = False) -> str:
     return date_sql(sql_ident(column), formats, strip_utc_offset=strip_utc_offset)
+
+
+def ambiguous_order_message(n_slash: int, example: str) -> str:
+    """Why a file of slash dates that fit both orders is refused (it is never guessed)."""
+    m = _SLASH_RE.match(example)
+    two_digit = bool(m) and len(m.group(3)) == 2
+    year = "YY" if two_digit else "YYYY"
+    return (f"the {n_slash:,} slash dates (e.g. {example!r}) fit both orders: no first number "
+            "above 12 shows the day comes first and no second number above 12 shows the month "
+            f"does; give the order: --date-format MM/DD/{year} or DD/MM/{year} (date_format in "
+            "a mapping)")
 
 
 def is_day_first(value: str) -> bool:

@@ -16,7 +16,12 @@ import duckdb
 import pandas as pd
 
 from impactbook.errors import DataError, Problem
-from impactbook.ingest.dates import column_date_sql, in_range_sql, sql_ident, sql_literal
+from impactbook.ingest.dates import (
+    column_date_sql,
+    in_range_sql,
+    sql_ident,
+    sql_literal,
+)
 from impactbook.ingest.files import find_malformed_row, is_gzip, iter_rows
 from impactbook.workbook.periods import MONTHLY, QUARTERLY
 
@@ -26,6 +31,9 @@ SUM = "sum"
 # Values that mean "blank" in police exports.
 _BLANK_SQL = "('', 'na', 'nan', 'null', 'none', 'n/a')"
 _DUCKDB_MEMORY = "512MB"
+# A row read as a slash date. Without a format these are read month first, so a day above 12
+# proves that order: the scan counts both, and a file that never proves it is refused.
+SLASH_DATE = "(d IS NOT NULL AND contains(date_raw, '/'))"
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,14 @@ def _number_text(expr: str) -> str:
     return f"regexp_replace({_blank_to_null(expr)}, '\\.0+$', '')"
 
 
+def _whole_number(expr: str) -> str:
+    """A plain non-negative whole number (``3``, or ``3.0`` as a spreadsheet exports it), else
+    NULL: a cast alone would round ``3.5`` to 4 and read ``1e3`` and ``0x10`` as numbers."""
+    text = _blank_to_null(expr)
+    return (f"CASE WHEN regexp_full_match({text}, '[0-9]+(\\.0+)?') "
+            f"THEN try_cast(regexp_replace({text}, '\\.0+$', '') AS BIGINT) END")
+
+
 def _code_text(column: str) -> str:
     """A precinct, district or code as text without float or leading-zero padding
     (``017.0`` -> ``17``), so files exported by different tools give the same names."""
@@ -85,7 +101,9 @@ def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
                                 strip_utc_offset=spec.strip_utc_offset)
     key_expr = _number_text(sql_ident(spec.key_column)) if spec.key_column else "NULL"
     if spec.area_column:
-        area_expr = f"{sql_literal(spec.area_prefix)} || {_code_text(spec.area_column)}"
+        # Trimmed as a whole: the workbook loader strips a name, so a prefix's own edge
+        # spaces would make the written name differ from the one read back.
+        area_expr = f"trim({sql_literal(spec.area_prefix)} || {_code_text(spec.area_column)})"
     else:
         area_expr = "NULL"
     year_expr = "NULL"
@@ -94,13 +112,14 @@ def _src_select(spec: IncidentSpec, source: str, extra: str = "") -> str:
     value_raw, value_expr = "NULL", "NULL"
     if spec.sum_column:
         value_raw = f"trim({sql_ident(spec.sum_column)})"
-        value_expr = f"try_cast({_number_text(sql_ident(spec.sum_column))} AS BIGINT)"
+        value_expr = _whole_number(sql_ident(spec.sum_column))
     conditions = []
     for column, values in spec.filters.items():
         norm = _code_text(column)
         wanted = ", ".join(sql_literal(v.strip().lstrip("0") or "0") for v in values)
         conditions.append(f"{norm} IN ({wanted})")
     where = " AND ".join(conditions) if conditions else "TRUE"
+
     # Two layers so the date is parsed once and then checked against the workbook's years.
     return f"""
         SELECT date_raw, {in_range_sql("d0")} AS d, k, area, yr, v_raw, v, keep{extra}
@@ -138,10 +157,29 @@ def build_query(spec: IncidentSpec, path: Path) -> str:
                    AS n_blank_date,
                count(*) FILTER (WHERE keep AND yr IS NOT NULL AND d IS NOT NULL AND yr <> year(d))
                    AS n_year_mismatch,
+               count(*) FILTER (WHERE keep AND {SLASH_DATE}) AS n_slash,
+               count(*) FILTER (WHERE keep AND {SLASH_DATE} AND day(d) > 12) AS n_month_first,
                count(*) FILTER (WHERE NOT keep) AS n_filtered{sums}
         FROM (SELECT *, CASE WHEN keep THEN area END AS g_area,
                         CASE WHEN keep THEN date_trunc('{trunc}', d) END AS g_p FROM src)
         GROUP BY GROUPING SETS ((g_area, g_p), (g_p))
+    """  # noqa: S608
+
+
+def build_key_spread_query(spec: IncidentSpec, path: Path, examples: int = 3) -> str:
+    """How many incident keys have rows in more than one period, or more than one area (each
+    such key is counted once in every period and area it has rows in), and a few of them."""
+    trunc = "quarter" if spec.frequency == QUARTERLY else "month"
+    return f"""
+        WITH src AS ({_src_select(spec, _csv_source(path))}),
+        per_key AS (SELECT k, count(DISTINCT date_trunc('{trunc}', d)) AS n_p,
+                           count(DISTINCT area) AS n_a
+                    FROM src WHERE keep AND k IS NOT NULL AND d IS NOT NULL GROUP BY k)
+        SELECT count(*) FILTER (WHERE n_p > 1) AS n_multi_period,
+               count(*) FILTER (WHERE n_a > 1) AS n_multi_area,
+               (SELECT list(k ORDER BY k) FROM (SELECT k FROM per_key WHERE n_p > 1 OR n_a > 1
+                                                ORDER BY k LIMIT {int(examples)})) AS examples
+        FROM per_key
     """  # noqa: S608
 
 

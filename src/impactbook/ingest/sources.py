@@ -27,8 +27,16 @@ from impactbook.ingest.incidents import aggregate_incidents
 from impactbook.ingest.mapping import load_mapping, option_name, spec_from_mapping
 from impactbook.ingest.tables import ingest_rtci, ingest_seattle_dmi, seattle_dmi_blocks
 from impactbook.locks import workbook_lock
+from impactbook.workbook.cells import name_problem
 from impactbook.workbook.outcomes import read_outcomes_table
-from impactbook.workbook.periods import format_period, frequency_of, parse_period
+from impactbook.workbook.periods import (
+    MONTHLY,
+    QUARTERLY,
+    format_period,
+    frequency_of,
+    parse_period,
+)
+from impactbook.workbook.problems import shorten
 
 OUTCOME_COLUMNS = ["city", "area", "outcome", "period", "count"]
 SERIES_KEY = ["city", "area", "outcome"]
@@ -53,6 +61,8 @@ INCIDENT_SPECS: dict[str, IncidentSpec] = {
         area_column="dist", area_prefix="District ", year_column="year"),
 }
 TABLE_SOURCES = ("rtci", "seattle-dmi")
+# --frequency: how an incident list's events are counted (the workbook takes either).
+FREQUENCIES = {"month": MONTHLY, "quarter": QUARTERLY}
 GENERIC = "generic"
 # The CLI lists these names without importing this module: defaults.INGEST_SOURCES is the list,
 # and each name must have a reader here (tests check both ways).
@@ -69,7 +79,8 @@ class IngestResult:
 
 def ingest_file(source: str, path: Path, *, mapping: Path | None = None,
                 settings: dict | None = None, agencies: list[str] | None = None,
-                sheet: str | None = None, date_format: str | None = None) -> IngestResult:
+                sheet: str | None = None, date_format: str | None = None,
+                frequency: str | None = None) -> IngestResult:
     """Turn one raw file into outcome rows (``city, area, outcome, period, count[, population]``).
 
     ``source`` is one of :data:`SOURCES`. ``generic`` is described by ``settings`` (the keys
@@ -77,15 +88,17 @@ def ingest_file(source: str, path: Path, *, mapping: Path | None = None,
     and/or a JSON or TOML ``mapping`` file (``settings`` win). ``agencies`` keeps only those
     RTCI agencies (by city name or ``agency_full``). ``path`` may be an ``.xlsx`` workbook
     (``sheet``, the first by default). ``date_format`` overrides an incident list's date
-    forms. Raises :class:`DataError` for bad input and :class:`ParameterError` for a bad
-    source or option.
+    forms. ``frequency`` (``month``, the default, or ``quarter``) is how an incident list's
+    events are counted. Raises :class:`DataError` for bad input and :class:`ParameterError`
+    for a bad source or option.
     """
     path = Path(path)
     if source not in SOURCES:
         raise unknown_choice("source", source, SOURCES)
     if source == GENERIC:
-        settings = {**(settings or {}), **({"date_format": date_format} if date_format else {})}
-        date_format = None
+        settings = {**(settings or {}), **({"date_format": date_format} if date_format else {}),
+                    **({"frequency": frequency} if frequency else {})}
+        date_format = frequency = None
     elif mapping is not None:
         raise ParameterError("mapping", str(mapping), f"no --mapping for source {source} "
                                                       "(a mapping describes a generic file)")
@@ -95,6 +108,11 @@ def ingest_file(source: str, path: Path, *, mapping: Path | None = None,
                                                           "this option is for generic")
     if agencies and source != "rtci":
         raise ParameterError("agency", agencies, "an agency filter only with source rtci")
+    if frequency is not None and frequency not in FREQUENCIES:
+        raise ParameterError("frequency", frequency, " or ".join(FREQUENCIES))
+    if frequency and FREQUENCIES[frequency] == QUARTERLY and source not in INCIDENT_SPECS:
+        raise ParameterError("frequency", frequency, f"month for source {source}: only an "
+                                                     "incident list is counted per quarter")
     if date_format and source not in (*INCIDENT_SPECS, "rtci"):
         raise ParameterError("date-format", date_format, f"nothing for source {source}: its "
                                                          "file has no dates")
@@ -102,13 +120,15 @@ def ingest_file(source: str, path: Path, *, mapping: Path | None = None,
         if sheet is not None:
             raise ParameterError("sheet", sheet, f"no --sheet: {path.name} is not an .xlsx "
                                                  "workbook")
-        return _ingest_text(source, path, mapping, settings, agencies, date_format)
+        return _ingest_text(source, path, mapping, settings, agencies, date_format, frequency)
     with sheet_as_csv(path, sheet) as (csv_path, _label):
-        return _ingest_text(source, csv_path, mapping, settings, agencies, date_format)
+        return _ingest_text(source, csv_path, mapping, settings, agencies, date_format,
+                            frequency)
 
 
 def _ingest_text(source: str, path: Path, mapping: Path | None, settings: dict | None,
-                 agencies: list[str] | None, date_format: str | None) -> IngestResult:
+                 agencies: list[str] | None, date_format: str | None,
+                 frequency: str | None = None) -> IngestResult:
     formats = ()
     if date_format:
         try:
@@ -117,8 +137,11 @@ def _ingest_text(source: str, path: Path, mapping: Path | None, settings: dict |
             raise ParameterError("date-format", date_format, str(exc)) from None
     if source in INCIDENT_SPECS:
         spec = INCIDENT_SPECS[source]
-        frame, notes = aggregate_incidents(path, replace(spec, date_formats=formats)
-                                           if formats else spec)
+        if formats:
+            spec = replace(spec, date_formats=formats)
+        if frequency:
+            spec = replace(spec, frequency=FREQUENCIES[frequency])
+        frame, notes = aggregate_incidents(path, spec)
     elif source == GENERIC:
         combined = dict(load_mapping(mapping)) if mapping is not None else {}
         combined.update({k: v for k, v in (settings or {}).items() if v is not None})
@@ -128,7 +151,22 @@ def _ingest_text(source: str, path: Path, mapping: Path | None, settings: dict |
         frame, notes = ingest_rtci(path, agencies, formats)
     else:
         frame, notes = ingest_seattle_dmi(path)
-    return IngestResult(outcomes=finish_outcomes(frame), notes=notes)
+    outcomes = finish_outcomes(frame)
+    _refuse_bad_names(outcomes, path)
+    return IngestResult(outcomes=outcomes, notes=notes)
+
+
+def _refuse_bad_names(frame: pd.DataFrame, path: Path) -> None:
+    """Every name goes through the workbook's cell rule on the way in, as it will on the way
+    out: a name validate refuses would block every later ingest until fixed by hand."""
+    problems = []
+    for column in SERIES_KEY:
+        for name in frame[column].unique():
+            reason = name_problem(name) if name == name.strip() else "has spaces around it"
+            if reason:
+                problems.append(Problem(str(path), f"{column} name {shorten(name)!r} {reason}"))
+    if problems:
+        raise DataError(problems)
 
 
 def finish_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -281,7 +319,7 @@ def unit_tables_text(source: str, path: Path) -> dict[str, str] | None:
 def ingest_into_workbook(source: str, path: Path, data_dir: Path, *,
                          mapping: Path | None = None, settings: dict | None = None,
                          agencies: list[str] | None = None, sheet: str | None = None,
-                         date_format: str | None = None,
+                         date_format: str | None = None, frequency: str | None = None,
                          dry_run: bool = False) -> IngestSummary:
     """Ingest one raw file and merge it into ``data_dir/outcomes.csv`` (the CLI's target).
 
@@ -289,7 +327,7 @@ def ingest_into_workbook(source: str, path: Path, data_dir: Path, *,
     the blocks' series (unit_outcomes.csv) and attributes (areas.csv), replacing those files.
     """
     result = ingest_file(source, path, mapping=mapping, settings=settings, agencies=agencies,
-                         sheet=sheet, date_format=date_format)
+                         sheet=sheet, date_format=date_format, frequency=frequency)
     unit_tables = unit_tables_text(source, path)
     if dry_run:
         return _merge_into(result, source, path, data_dir, dry_run=True)
