@@ -246,15 +246,18 @@ def test_formulas_give_their_saved_value_and_one_saved_without_is_refused(tmp_pa
     for row in (5, 9):  # as openpyxl and scripts save them: a formula with no value
         sheet.cell(row=row, column=1, value=f"=DATE({dates[row - 2]:%Y,%-m,%-d})")
         sheet.cell(row=row, column=1).number_format = "yyyy-mm-dd"
+    sheet["C1"], sheet["C2"] = "Note", '=IF(B2="Beat 0","","x")'
     path = tmp_path / "formulas.xlsx"
     book.save(path)
     with pytest.raises(DataError) as info:
         ingest_file("generic", path, settings=SPRINGFIELD_SETTINGS)
+    cells = [(2, "C", "Note", 'IF(B2="Beat 0","","x")')] + [
+        (row, "A", "Date", f"DATE({dates[row - 2]:%Y,%-m,%-d})") for row in (5, 9)]
     assert info.value.lines == [
-        f"{path}, sheet 'Incidents', row {row}, column 'Date': cell A{row} holds the formula "
-        f"=DATE({dates[row - 2]:%Y,%-m,%-d}) saved without its value, so its value is unknown "
-        "here; open the file in Excel or LibreOffice and save it, which stores the values"
-        for row in (5, 9)]
+        f"{path}, sheet 'Incidents', row {row}, column '{name}': cell {letter}{row} holds the "
+        f"formula ={formula} saved without its value, so its value is unknown here; open the "
+        "file in Excel or LibreOffice and save it, which stores the values"
+        for row, letter, name, formula in cells]
     # Saved by a spreadsheet, each formula keeps its value: that value is what is counted.
     with zipfile.ZipFile(path) as archive:
         parts = {name: archive.read(name) for name in archive.namelist()}
@@ -264,6 +267,11 @@ def test_formulas_give_their_saved_value_and_one_saved_without_is_refused(tmp_pa
         formula = f"<f>DATE({dates[row - 2]:%Y,%-m,%-d})</f>"
         assert formula + "<v />" in sheet_xml
         sheet_xml = sheet_xml.replace(formula + "<v />", f"{formula}<v>{serial}</v>")
+    # A formula whose result is the empty text: saved as t="str" with an empty value.
+    note = '<c r="C2"><f>IF(B2="Beat 0","","x")</f><v />'
+    assert note in sheet_xml.replace("&quot;", '"')
+    sheet_xml = sheet_xml.replace("&quot;", '"').replace(
+        note, '<c r="C2" t="str"><f>IF(B2="Beat 0","","x")</f><v></v>')
     parts["xl/worksheets/sheet1.xml"] = sheet_xml.encode()
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in parts.items():

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import zipfile
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from openpyxl.utils.cell import coordinate_to_tuple, range_boundaries
+from openpyxl.utils.exceptions import CellCoordinatesException
 from openpyxl.xml.functions import iterparse
 
 from impactbook.defaults import (
@@ -145,38 +145,15 @@ def scan_shared_strings(path: Path, archive: zipfile.ZipFile) -> array:
     return lengths
 
 
-def _cells(source: IO[bytes]) -> Iterator[tuple[str, object]]:
-    """``("row", its r attribute)``, ``("c", cell element)`` per cell and ``("mergeCell",
-    ref)``; rows are dropped once read, so memory holds one row whatever the sheet's size."""
-    rows_parent = None
-    for event, node in iterparse(source, events=("start", "end")):
-        name = _local(node.tag)
-        if event == "start":
-            if name == "sheetData":
-                rows_parent = node
-            elif name == "row":
-                yield "row", node.get("r")
-            continue
-        if name == "c":
-            yield "c", node
-        elif name == "row" and rows_parent is not None:
-            rows_parent.clear()
-        elif name == "mergeCell":
-            yield "mergeCell", node.get("ref") or ""
-
-
-def _cell_chars(cell, shared_lengths: array) -> int:
-    kind = cell.get("t", "n")
+def _cell_chars(kind: str, text: str | None, inline, shared_lengths: array) -> int:
     if kind == "inlineStr":
-        inline = next((c for c in cell if _local(c.tag) == "is"), None)
         return 0 if inline is None else _text_length(inline)
-    value = next((c.text for c in cell if _local(c.tag) == "v"), None) or ""
     if kind == "s":
         try:
-            return shared_lengths[int(value)]
+            return shared_lengths[int(text or "")]
         except (ValueError, IndexError):
             return 0  # openpyxl reports a broken reference when it reads the value
-    return len(value)
+    return len(text or "")
 
 
 def is_serial_day(number: float) -> bool:
@@ -192,54 +169,102 @@ def _is_serial_text(text: str) -> bool:
         return False
 
 
+class _Position:
+    """Row and column of the cell being read; ``A1`` references are parsed with a cache of
+    column letters (a sheet has few columns and many cells)."""
+
+    def __init__(self) -> None:
+        self.row = self.col = 0
+        self._columns: dict[str, int] = {}
+
+    def start_row(self, number: str | None) -> None:
+        # A row without a number follows the one before, as openpyxl reads it.
+        self.row, self.col = (int(number) if number else self.row + 1), 0
+
+    def move_to(self, ref: str | None) -> None:
+        if not ref:
+            self.col += 1
+            return
+        split = len(ref.rstrip("0123456789"))
+        letters = ref[:split]
+        col = self._columns.get(letters)
+        if col is None:
+            col = self._columns[letters] = coordinate_to_tuple(f"{letters}1")[1]
+        self.row, self.col = int(ref[split:]), col
+
+
 def scan_sheet(label: str, source: IO[bytes], shared_lengths: array,
                date_style_ids: frozenset[int]) -> SheetScan:
     """Stream the sheet's XML once: its extent, text, formulas without values, merged areas
-    and date columns. Refuses (naming ``label``) past the cell and text bounds."""
+    and date columns. Refuses (naming ``label``) past the cell and text bounds. Rows are
+    dropped once read, so memory holds one row whatever the sheet's size."""
     scan = SheetScan()
     total_chars = 0
-    row = col = 0
-    for kind, item in _cells(source):
-        if kind == "mergeCell":
-            _add_merged(label, scan, str(item))
+    at = _Position()
+    rows_parent = None
+    local: dict[str, str] = {}  # tag -> name without its namespace, computed once per tag
+    for event, node in iterparse(source, events=("start", "end")):
+        name = local.get(node.tag) or local.setdefault(node.tag, _local(node.tag))
+        if event == "start":
+            if name == "row":
+                at.start_row(node.get("r"))
+            elif name == "sheetData":
+                rows_parent = node
             continue
-        if kind == "row":  # rows without a number follow the one before (as openpyxl reads)
-            row, col = (int(item) if item else row + 1), 0
+        if name == "row":
+            if rows_parent is not None:
+                rows_parent.clear()
             continue
-        cell = item
-        ref = cell.get("r")
-        if ref:
-            row, col = coordinate_to_tuple(ref)
-        else:
-            col += 1
-        children = {_local(c.tag): c for c in cell}
-        value = children.get("v")
-        has_value = value is not None and bool(value.text)
-        if "f" in children and not has_value:
+        if name == "mergeCell":
+            _add_merged(label, scan, node.get("ref") or "")
+            continue
+        if name != "c":
+            continue
+        try:
+            at.move_to(node.get("r"))
+        except (ValueError, CellCoordinatesException):
+            raise DataError(Problem(label, f"cannot read the cell reference {node.get('r')!r} "
+                                           f"after row {at.row:,}")) from None
+        value = formula = inline = None
+        for child in node:
+            child_name = local.get(child.tag) or local.setdefault(child.tag, _local(child.tag))
+            if child_name == "v":
+                value = child
+            elif child_name == "f":
+                formula = child
+            elif child_name == "is":
+                inline = child
+        kind = node.get("t", "n")
+        text = value.text if value is not None else None
+        has_value = bool(text)
+        # A formula whose result is the empty text is saved as t="str" with an empty value.
+        if formula is not None and not (has_value or (value is not None and kind == "str")):
             scan.n_uncached += 1
             if len(scan.uncached_formulas) < _FORMULAS_LISTED:
-                scan.uncached_formulas.append((row, col, children["f"].text or ""))
-        chars = _cell_chars(cell, shared_lengths)
+                scan.uncached_formulas.append((at.row, at.col, formula.text or ""))
+        chars = _cell_chars(kind, text, inline, shared_lengths)
+        if not (has_value or chars or formula is not None):
+            continue  # a styled empty cell: it neither widens the sheet nor holds text
         if chars > XLSX_MAX_CELL_CHARS:
             raise DataError(Problem(label, (
                 f"refused: a cell is {chars:,} characters long, more than the "
-                f"{XLSX_MAX_CELL_CHARS:,} Excel allows"), row=row))
-        if not (has_value or chars or "f" in children):
-            continue  # a styled empty cell: it neither widens the sheet nor holds text
+                f"{XLSX_MAX_CELL_CHARS:,} Excel allows"), row=at.row))
         total_chars += chars
         if total_chars > XLSX_MAX_TEXT_CHARS:
             raise DataError(Problem(label, (
                 f"refused: the sheet's text passes {XLSX_MAX_TEXT_CHARS:,} characters by row "
-                f"{row:,} (a long text repeated in many cells expands to gigabytes){_CSV_HINT}"
-                ), row=row))
-        scan.max_row, scan.max_col = max(scan.max_row, row), max(scan.max_col, col)
-        _check_extent(label, scan)
-        if cell.get("t", "n") == "n" and has_value:
-            style = int(cell.get("s") or 0)
-            if style in date_style_ids:
-                scan.date_columns.add(col)
-            elif col not in scan.first_serial_row and _is_serial_text(value.text):
-                scan.first_serial_row[col] = row
+                f"{at.row:,} (a long text repeated in many cells expands to gigabytes)"
+                f"{_CSV_HINT}"), row=at.row))
+        if at.row > scan.max_row or at.col > scan.max_col:
+            scan.max_row, scan.max_col = max(scan.max_row, at.row), max(scan.max_col, at.col)
+            _check_extent(label, scan)
+        if kind == "d":  # an ISO date cell, as some tools write them
+            scan.date_columns.add(at.col)
+        elif kind == "n" and has_value:
+            if int(node.get("s") or 0) in date_style_ids:
+                scan.date_columns.add(at.col)
+            elif at.col not in scan.first_serial_row and _is_serial_text(text):
+                scan.first_serial_row[at.col] = at.row
     return scan
 
 
