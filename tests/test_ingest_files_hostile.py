@@ -16,7 +16,7 @@ from impactbook.cli import main
 from impactbook.errors import DataError
 from impactbook.ingest import excel
 from impactbook.ingest.sources import ingest_file
-from tests.xlsx_build import base_workbook, inline, rebuild, shared_strings, sheet_xml
+from tests.xlsx_build import NS, base_workbook, inline, rebuild, shared_strings, sheet_xml
 
 GENERIC = ["--city", "Springfield", "--outcome", "shootings", "--date-column", "Date",
            "--area-column", "Area"]
@@ -135,6 +135,16 @@ def test_a_merged_area_over_the_whole_sheet_is_refused(tmp_path):
         f"{book}, sheet 'Sheet': refused: the sheet spans 1,048,576 rows by 16,384 columns, "
         "more than the 20,000,000 cells an ingest may expand; save the sheet as CSV UTF-8 in "
         "Excel or LibreOffice and ingest the CSV"]
+
+
+def test_a_sheet_of_broken_xml_is_named_not_a_crash(tmp_path):
+    book = base_workbook(tmp_path / "broken.xlsx")
+    # Cut off after the first rows, as a script that died while writing leaves it.
+    rebuild(book, [f'<worksheet xmlns="{NS}"><dimension ref="A1:B3"/><sheetData><row r="1">'
+                   f'{inline("A1", "Date")}{inline("B1", "Area")}</row><row r="2"><c r="A2">'
+                   .encode()])
+    assert ingest_error(book) == [
+        f"{book}, sheet 'Sheet': cannot read the sheet: no element found: line 1, column 246"]
 
 
 # --- pipes -------------------------------------------------------------------------------

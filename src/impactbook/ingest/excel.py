@@ -34,7 +34,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904, from_excel
 
 from impactbook.choices import list_choices, unknown_choice
 from impactbook.defaults import XLSX_MAX_TEXT_CHARS
-from impactbook.errors import DataError, Problem
+from impactbook.errors import DataError, ImpactbookError, Problem
 from impactbook.ingest.xlsx_scan import (
     MergedArea,
     SheetScan,
@@ -222,14 +222,7 @@ def sheet_as_csv(path: Path, sheet: str | None = None) -> Iterator[SheetCsv]:
         others = [n for n in book.sheetnames if n != name] if sheet is None else []
         hint = f" (the first sheet; the workbook also has {list_choices(others)}: " \
             "--sheet NAME)" if others else ""
-        scan = _scan(book, name, label, shared_lengths)
-        if not scan.max_row:
-            raise DataError(Problem(label, "the sheet is empty; expected a header row of "
-                                           "column names in row 1"))
-        header = _header(book, name, scan)
-        _refuse_uncached_formulas(label, scan, header)
-        date_columns = _serial_date_columns(book, label, scan, header)
-        tmp = _write_temporary(path, book, name, label, scan, date_columns)
+        tmp = _sheet_to_csv(path, book, name, label, shared_lengths)
     finally:
         book.close()
     try:
@@ -240,6 +233,22 @@ def sheet_as_csv(path: Path, sheet: str | None = None) -> Iterator[SheetCsv]:
                 from None
     finally:
         tmp.path.unlink(missing_ok=True)
+
+
+def _sheet_to_csv(path: Path, book, name: str, label: str, shared_lengths) -> SheetCsv:
+    try:
+        scan = _scan(book, name, label, shared_lengths)
+        if not scan.max_row:
+            raise DataError(Problem(label, "the sheet is empty; expected a header row of "
+                                           "column names in row 1"))
+        header = _header(book, name, scan)
+        _refuse_uncached_formulas(label, scan, header)
+        date_columns = _serial_date_columns(book, label, scan, header)
+        return _write_temporary(path, book, name, label, scan, date_columns)
+    except (ImpactbookError, OSError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken part fails in the zip, XML or openpyxl
+        raise DataError(Problem(label, f"cannot read the sheet: {_reason(exc)}")) from None
 
 
 def _write_temporary(path: Path, book, name: str, label: str, scan: SheetScan,
