@@ -18,6 +18,7 @@ understands, except in a column of date cells, where it is a date in the workboo
 
 from __future__ import annotations
 
+import collections
 import csv
 import datetime as dt
 import os
@@ -36,6 +37,7 @@ from impactbook.choices import list_choices, unknown_choice
 from impactbook.defaults import XLSX_MAX_TEXT_CHARS
 from impactbook.errors import DataError, ImpactbookError, Problem
 from impactbook.ingest.xlsx_scan import (
+    CSV_HINT,
     MergedArea,
     SheetScan,
     check_archive,
@@ -170,7 +172,7 @@ def _write_sheet(fh, book, name: str, label: str, scan: SheetScan,
                  date_columns: set[int]) -> int:
     """Write the sheet's rows to ``fh``; returns how many cells merged areas filled."""
     writer = csv.writer(fh, lineterminator="\n")
-    starts = sorted(scan.merged, key=lambda a: (a.min_row, a.min_col))
+    starts = collections.deque(sorted(scan.merged, key=lambda a: (a.min_row, a.min_col)))
     active: list[tuple[MergedArea, str]] = []
     n_filled = total_chars = 0
     rows = book[name].iter_rows(min_row=1, max_row=scan.max_row, max_col=scan.max_col,
@@ -180,7 +182,7 @@ def _write_sheet(fh, book, name: str, label: str, scan: SheetScan,
                  for i, v in enumerate(values)]
         active = [(a, v) for a, v in active if a.max_row >= number]
         while starts and starts[0].min_row == number:
-            area = starts.pop(0)
+            area = starts.popleft()
             active.append((area, cells[area.min_col - 1]))
         # A merged area shows its top-left value in every cell: that is what the reader saw.
         for area, value in active:
@@ -192,8 +194,7 @@ def _write_sheet(fh, book, name: str, label: str, scan: SheetScan,
         if total_chars > XLSX_MAX_TEXT_CHARS:
             raise DataError(Problem(label, (
                 f"refused: the sheet's text passes {XLSX_MAX_TEXT_CHARS:,} characters by row "
-                f"{number:,} (merged areas filled); save the sheet as CSV UTF-8 and ingest "
-                "the CSV"), row=number))
+                f"{number:,} (merged areas filled){CSV_HINT}"), row=number))
         # An empty sheet row stays an empty line: line numbers keep matching rows.
         writer.writerow(cells if any(cells) else [])
     return n_filled

@@ -35,7 +35,7 @@ _SHARED_STRINGS_TYPE = ("application/vnd.openxmlformats-officedocument.spreadshe
                         "sharedStrings+xml")
 # Below this a part may compress as well as it likes: the ratio only matters for big parts.
 _RATIO_FROM_BYTES = 2**20
-_CSV_HINT = "; save the sheet as CSV UTF-8 in Excel or LibreOffice and ingest the CSV"
+CSV_HINT = "; save the sheet as CSV UTF-8 in Excel or LibreOffice and ingest the CSV"
 # Uncached formulas named one by one before the rest are counted.
 _FORMULAS_LISTED = 5
 _MB = 2**20
@@ -91,7 +91,7 @@ def check_archive(path: Path, archive: zipfile.ZipFile) -> None:
             why = (f"its parts expand to more than {XLSX_MAX_TOTAL_BYTES / _MB:,.0f} MB in all")
         else:
             continue
-        raise DataError(Problem(str(path), f"refused: {why}{_CSV_HINT}"))
+        raise DataError(Problem(str(path), f"refused: {why}{CSV_HINT}"))
 
 
 def _shared_strings_part(archive: zipfile.ZipFile) -> str | None:
@@ -140,7 +140,7 @@ def scan_shared_strings(path: Path, archive: zipfile.ZipFile) -> array:
             if total > XLSX_MAX_TEXT_CHARS:
                 raise DataError(Problem(str(path), (
                     f"refused: its shared strings hold more than {XLSX_MAX_TEXT_CHARS:,} "
-                    f"characters of text{_CSV_HINT}")))
+                    f"characters of text{CSV_HINT}")))
             lengths.append(length)
     return lengths
 
@@ -254,7 +254,7 @@ def scan_sheet(label: str, source: IO[bytes], shared_lengths: array,
             raise DataError(Problem(label, (
                 f"refused: the sheet's text passes {XLSX_MAX_TEXT_CHARS:,} characters by row "
                 f"{at.row:,} (a long text repeated in many cells expands to gigabytes)"
-                f"{_CSV_HINT}"), row=at.row))
+                f"{CSV_HINT}"), row=at.row))
         if at.row > scan.max_row or at.col > scan.max_col:
             scan.max_row, scan.max_col = max(scan.max_row, at.row), max(scan.max_col, at.col)
             _check_extent(label, scan)
@@ -287,4 +287,4 @@ def _check_extent(label: str, scan: SheetScan) -> None:
     if scan.max_row * scan.max_col > XLSX_MAX_CELLS:
         raise DataError(Problem(label, (
             f"refused: the sheet spans {scan.max_row:,} rows by {scan.max_col:,} columns, more "
-            f"than the {XLSX_MAX_CELLS:,} cells an ingest may expand{_CSV_HINT}")))
+            f"than the {XLSX_MAX_CELLS:,} cells an ingest may expand{CSV_HINT}")))
