@@ -53,5 +53,6 @@ XLSX_MAX_PART_BYTES = 512 * 2**20  # one part of the archive (a sheet, the share
 XLSX_MAX_TOTAL_BYTES = 2**30  # all parts together, uncompressed
 XLSX_MAX_RATIO = 200  # uncompressed : compressed, for a part over 1 MiB (workbooks reach ~30)
 XLSX_MAX_CELLS = 20_000_000  # rows x columns of the sheet, merged areas included
+XLSX_MAX_MERGED_AREAS = 100_000  # each is kept while the sheet is read
 XLSX_MAX_CELL_CHARS = 32_767
 XLSX_MAX_TEXT_CHARS = 256_000_000  # the sheet's text (its temporary CSV), and the shared strings

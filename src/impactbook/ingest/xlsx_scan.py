@@ -24,6 +24,7 @@ from openpyxl.xml.functions import iterparse
 from impactbook.defaults import (
     XLSX_MAX_CELL_CHARS,
     XLSX_MAX_CELLS,
+    XLSX_MAX_MERGED_AREAS,
     XLSX_MAX_PART_BYTES,
     XLSX_MAX_RATIO,
     XLSX_MAX_TEXT_CHARS,
@@ -38,6 +39,7 @@ _RATIO_FROM_BYTES = 2**20
 CSV_HINT = "; save the sheet as CSV UTF-8 in Excel or LibreOffice and ingest the CSV"
 # Uncached formulas named one by one before the rest are counted.
 _FORMULAS_LISTED = 5
+_CELLS_HELD = 1_024
 _MB = 2**20
 
 
@@ -60,6 +62,7 @@ class SheetScan:
 
     max_row: int = 0
     max_col: int = 0
+    n_chars: int = 0
     merged: list[MergedArea] = field(default_factory=list)
     # (row, column, formula text) of the first formula cells saved without a value
     uncached_formulas: list[tuple[int, int, str]] = field(default_factory=list)
@@ -125,12 +128,16 @@ def scan_shared_strings(path: Path, archive: zipfile.ZipFile) -> array:
     if part is None or part not in archive.namelist():
         return lengths
     total = 0
+    root = None
     with archive.open(part) as source:
-        for _, node in iterparse(source):
+        for event, node in iterparse(source, events=("start", "end")):
+            if event == "start":
+                root = node if root is None else root
+                continue
             if _local(node.tag) != "si":
                 continue
             length = _text_length(node)
-            node.clear()
+            root.clear()  # a string read is dropped: memory holds one, whatever their number
             if length > XLSX_MAX_CELL_CHARS:
                 raise DataError(Problem(str(path), (
                     f"refused: shared string {len(lengths) + 1:,} is {length:,} characters "
@@ -196,76 +203,79 @@ class _Position:
 def scan_sheet(label: str, source: IO[bytes], shared_lengths: array,
                date_style_ids: frozenset[int]) -> SheetScan:
     """Stream the sheet's XML once: its extent, text, formulas without values, merged areas
-    and date columns. Refuses (naming ``label``) past the cell and text bounds. Rows are
-    dropped once read, so memory holds one row whatever the sheet's size."""
+    and date columns. Refuses (naming ``label``) past the cell, text and merged-area bounds."""
     scan = SheetScan()
-    total_chars = 0
     at = _Position()
-    rows_parent = None
+    open_elements = []
     local: dict[str, str] = {}  # tag -> name without its namespace, computed once per tag
     for event, node in iterparse(source, events=("start", "end")):
         name = local.get(node.tag) or local.setdefault(node.tag, _local(node.tag))
         if event == "start":
+            open_elements.append(node)
             if name == "row":
                 at.start_row(node.get("r"))
-            elif name == "sheetData":
-                rows_parent = node
             continue
-        if name == "row":
-            if rows_parent is not None:
-                rows_parent.clear()
-            continue
-        if name == "mergeCell":
+        open_elements.pop()
+        if name == "c":
+            _scan_cell(label, scan, node, at, shared_lengths, date_style_ids, local)
+            if len(open_elements[-1]) < _CELLS_HELD:
+                continue  # the row is dropped when it ends
+        elif name == "mergeCell":
             _add_merged(label, scan, node.get("ref") or "")
-            continue
-        if name != "c":
-            continue
-        try:
-            at.move_to(node.get("r"))
-        except (ValueError, CellCoordinatesException):
-            raise DataError(Problem(label, f"cannot read the cell reference {node.get('r')!r} "
-                                           f"after row {at.row:,}")) from None
-        value = formula = inline = None
-        for child in node:
-            child_name = local.get(child.tag) or local.setdefault(child.tag, _local(child.tag))
-            if child_name == "v":
-                value = child
-            elif child_name == "f":
-                formula = child
-            elif child_name == "is":
-                inline = child
-        kind = node.get("t", "n")
-        text = value.text if value is not None else None
-        has_value = bool(text)
-        # A formula whose result is the empty text is saved as t="str" with an empty value.
-        if formula is not None and not (has_value or (value is not None and kind == "str")):
-            scan.n_uncached += 1
-            if len(scan.uncached_formulas) < _FORMULAS_LISTED:
-                scan.uncached_formulas.append((at.row, at.col, formula.text or ""))
-        chars = _cell_chars(kind, text, inline, shared_lengths)
-        if not (has_value or chars or formula is not None):
-            continue  # a styled empty cell: it neither widens the sheet nor holds text
-        if chars > XLSX_MAX_CELL_CHARS:
-            raise DataError(Problem(label, (
-                f"refused: a cell is {chars:,} characters long, more than the "
-                f"{XLSX_MAX_CELL_CHARS:,} Excel allows"), row=at.row))
-        total_chars += chars
-        if total_chars > XLSX_MAX_TEXT_CHARS:
-            raise DataError(Problem(label, (
-                f"refused: the sheet's text passes {XLSX_MAX_TEXT_CHARS:,} characters by row "
-                f"{at.row:,} (a long text repeated in many cells expands to gigabytes)"
-                f"{CSV_HINT}"), row=at.row))
-        if at.row > scan.max_row or at.col > scan.max_col:
-            scan.max_row, scan.max_col = max(scan.max_row, at.row), max(scan.max_col, at.col)
-            _check_extent(label, scan)
-        if kind == "d":  # an ISO date cell, as some tools write them
-            scan.date_columns.add(at.col)
-        elif kind == "n" and has_value:
-            if int(node.get("s") or 0) in date_style_ids:
-                scan.date_columns.add(at.col)
-            elif at.col not in scan.first_serial_row and _is_serial_text(text):
-                scan.first_serial_row[at.col] = at.row
+        # What has been read is dropped (a row from the sheet data, a long row's cells, ...):
+        # memory holds a row, at most _CELLS_HELD cells, whatever the sheet's size.
+        if 1 <= len(open_elements) <= 3:
+            open_elements[-1].clear()
     return scan
+
+
+def _scan_cell(label: str, scan: SheetScan, node, at: _Position, shared_lengths: array,
+               date_style_ids: frozenset[int], local: dict[str, str]) -> None:
+    try:
+        at.move_to(node.get("r"))
+    except (ValueError, CellCoordinatesException):
+        raise DataError(Problem(label, f"cannot read the cell reference {node.get('r')!r} "
+                                       f"after row {at.row:,}")) from None
+    value = formula = inline = None
+    for child in node:
+        child_name = local.get(child.tag) or local.setdefault(child.tag, _local(child.tag))
+        if child_name == "v":
+            value = child
+        elif child_name == "f":
+            formula = child
+        elif child_name == "is":
+            inline = child
+    kind = node.get("t", "n")
+    text = value.text if value is not None else None
+    has_value = bool(text)
+    # A formula whose result is the empty text is saved as t="str" with an empty value.
+    if formula is not None and not (has_value or (value is not None and kind == "str")):
+        scan.n_uncached += 1
+        if len(scan.uncached_formulas) < _FORMULAS_LISTED:
+            scan.uncached_formulas.append((at.row, at.col, formula.text or ""))
+    chars = _cell_chars(kind, text, inline, shared_lengths)
+    if not (has_value or chars or formula is not None):
+        return  # a styled empty cell: it neither widens the sheet nor holds text
+    if chars > XLSX_MAX_CELL_CHARS:
+        raise DataError(Problem(label, (
+            f"refused: a cell is {chars:,} characters long, more than the "
+            f"{XLSX_MAX_CELL_CHARS:,} Excel allows"), row=at.row))
+    scan.n_chars += chars
+    if scan.n_chars > XLSX_MAX_TEXT_CHARS:
+        raise DataError(Problem(label, (
+            f"refused: the sheet's text passes {XLSX_MAX_TEXT_CHARS:,} characters by row "
+            f"{at.row:,} (a long text repeated in many cells expands to gigabytes)"
+            f"{CSV_HINT}"), row=at.row))
+    if at.row > scan.max_row or at.col > scan.max_col:
+        scan.max_row, scan.max_col = max(scan.max_row, at.row), max(scan.max_col, at.col)
+        _check_extent(label, scan)
+    if kind == "d":  # an ISO date cell, as some tools write them
+        scan.date_columns.add(at.col)
+    elif kind == "n" and has_value:
+        if int(node.get("s") or 0) in date_style_ids:
+            scan.date_columns.add(at.col)
+        elif at.col not in scan.first_serial_row and _is_serial_text(text):
+            scan.first_serial_row[at.col] = at.row
 
 
 def _add_merged(label: str, scan: SheetScan, ref: str) -> None:
@@ -277,6 +287,10 @@ def _add_merged(label: str, scan: SheetScan, ref: str) -> None:
         raise DataError(Problem(label, f"the merged area {ref} has no corners"))
     area = MergedArea(ref, min_row, min_col, max_row, max_col)
     if area.n_cells > 1:
+        if len(scan.merged) >= XLSX_MAX_MERGED_AREAS:
+            raise DataError(Problem(label, (
+                f"refused: the sheet has more than {XLSX_MAX_MERGED_AREAS:,} merged areas"
+                f"{CSV_HINT}")))
         scan.merged.append(area)
         scan.max_row, scan.max_col = max(scan.max_row, max_row), max(scan.max_col, max_col)
         _check_extent(label, scan)
