@@ -1,9 +1,10 @@
 """First look at an input file before parsing it: is it really a CSV, and has it the columns?
 
 Raw downloads go wrong in recognisable ways: a web page saved as ``.csv``, a Git LFS pointer
-committed instead of the data, a zip archive, an empty file. Each is reported as a
-:class:`~impactbook.errors.DataError` that says what the file actually is, before any parser
-produces a confusing message about column counts.
+committed instead of the data, a zip archive (whole or cut short), a password-protected or old
+``.xls`` workbook, UTF-16 text, an empty file, a pipe that can be read only once. Each is
+reported as a :class:`~impactbook.errors.DataError` that says what the file actually is, before
+any parser produces a confusing message about column counts.
 """
 
 from __future__ import annotations
@@ -61,8 +62,10 @@ def check_csv_file(path: Path) -> list[str]:
     # loses what a first look reads, while a file is read more than once.
     not_regular = regular_file_problem(path)
     if not_regular:
-        raise DataError(Problem(where, f"{not_regular}; save it to a file first and ingest "
-                                       "that (a pipe can be read only once)"))
+        is_special = path.exists() and not path.is_file()  # a FIFO, socket or device
+        hint = "; save it to a file first and ingest that (a pipe can be read only once)" \
+            if is_special else ""
+        raise DataError(Problem(where, f"{not_regular}{hint}"))
     if not is_gzip(path):
         with open(path, "rb") as fh:
             container = container_problem(path, fh.read(_HEAD_BYTES))
