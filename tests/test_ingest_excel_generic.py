@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -195,3 +196,134 @@ def test_ingest_help_lists_every_mapping_key(capsys):
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     for key in MAPPING_KEYS:
         assert f"`{key}`" in readme
+
+
+# --- what the sheet shows: formulas, merged areas, the 1904 date system -------------------
+
+SPRINGFIELD_SETTINGS = {"city": "Springfield", "outcome": "shootings", "date_column": "Date",
+                        "area_column": "Area"}
+
+
+def spread_dates(n: int) -> list[dt.date]:
+    """``n`` dates covering 2021-01-01 to 2021-03-31 (whole months: none is dropped)."""
+    return [dt.date(2021, 1, 1) + dt.timedelta(days=i % 90 if n >= 90 else i * 89 // (n - 1))
+            for i in range(n)]
+
+
+def expected_counts(dates: list[dt.date], areas: list[str]) -> dict[tuple[str, str], int]:
+    """Counts per (area, month) computed here, independently of ingest."""
+    counts: dict[tuple[str, str], int] = {}
+    for day, area in zip(dates, areas):
+        for key in ((area, f"{day:%Y-%m}"), ("citywide", f"{day:%Y-%m}")):
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def ingested_counts(result) -> dict[tuple[str, str], int]:
+    frame = result.outcomes
+    return {(a, p): int(c) for a, p, c in zip(frame["area"], frame["period"], frame["count"])
+            if c}
+
+
+def incident_book(path: Path, dates: list[object], areas: list[str], *,
+                  date1904: bool = False) -> openpyxl.Workbook:
+    book = openpyxl.Workbook()
+    if date1904:
+        book.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+    sheet = book.active
+    sheet.title = "Incidents"
+    sheet.append(["Date", "Area"])
+    for day, area in zip(dates, areas):
+        sheet.append([day, area])
+    return book
+
+
+def test_formulas_give_their_saved_value_and_one_saved_without_is_refused(tmp_path):
+    dates = spread_dates(60)
+    areas = [f"Beat {i % 3}" for i in range(60)]
+    book = incident_book(tmp_path / "formulas.xlsx", dates, areas)
+    sheet = book.active
+    for row in (5, 9):  # as openpyxl and scripts save them: a formula with no value
+        sheet.cell(row=row, column=1, value=f"=DATE({dates[row - 2]:%Y,%-m,%-d})")
+        sheet.cell(row=row, column=1).number_format = "yyyy-mm-dd"
+    sheet["C1"], sheet["C2"] = "Note", '=IF(B2="Beat 0","","x")'
+    path = tmp_path / "formulas.xlsx"
+    book.save(path)
+    with pytest.raises(DataError) as info:
+        ingest_file("generic", path, settings=SPRINGFIELD_SETTINGS)
+    cells = [(2, "C", "Note", 'IF(B2="Beat 0","","x")')] + [
+        (row, "A", "Date", f"DATE({dates[row - 2]:%Y,%-m,%-d})") for row in (5, 9)]
+    assert info.value.lines == [
+        f"{path}, sheet 'Incidents', row {row}, column '{name}': cell {letter}{row} holds the "
+        f"formula ={formula} saved without its value, so its value is unknown here; open the "
+        "file in Excel or LibreOffice and save it, which stores the values"
+        for row, letter, name, formula in cells]
+    # Saved by a spreadsheet, each formula keeps its value: that value is what is counted.
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    sheet_xml = parts["xl/worksheets/sheet1.xml"].decode()
+    for row in (5, 9):
+        serial = (dates[row - 2] - dt.date(1899, 12, 30)).days
+        formula = f"<f>DATE({dates[row - 2]:%Y,%-m,%-d})</f>"
+        assert formula + "<v />" in sheet_xml
+        sheet_xml = sheet_xml.replace(formula + "<v />", f"{formula}<v>{serial}</v>")
+    # A formula whose result is the empty text: saved as t="str" with an empty value.
+    note = '<c r="C2"><f>IF(B2="Beat 0","","x")</f><v />'
+    assert note in sheet_xml.replace("&quot;", '"')
+    sheet_xml = sheet_xml.replace("&quot;", '"').replace(
+        note, '<c r="C2" t="str"><f>IF(B2="Beat 0","","x")</f><v></v>')
+    parts["xl/worksheets/sheet1.xml"] = sheet_xml.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    result = ingest_file("generic", path, settings=SPRINGFIELD_SETTINGS)
+    assert ingested_counts(result) == expected_counts(dates, areas)
+
+
+def test_merged_area_cells_hold_the_top_left_value_and_the_summary_says_so(tmp_path, capsys):
+    dates = spread_dates(800)
+    areas = ["Beat 1"] * 400 + ["Beat 2"] * 400
+    book = incident_book(tmp_path / "merged.xlsx", dates, areas)
+    book.active.merge_cells("B2:B401")  # keeps only B2, as Excel's Merge does
+    book.active.merge_cells("B402:B801")
+    path = tmp_path / "merged.xlsx"
+    book.save(path)
+    result = ingest_file("generic", path, settings=SPRINGFIELD_SETTINGS)
+    assert ingested_counts(result) == expected_counts(dates, areas)
+    assert result.notes[0] == (
+        f"{path}, sheet 'Incidents': 2 merged area(s) (B2:B401, B402:B801) read as the sheet "
+        "shows them: their top-left value filled 798 cells.")
+    assert main(["ingest", "generic", str(path), "--data", str(tmp_path / "wb"), "--city",
+                 "Springfield", "--outcome", "shootings", "--date-column", "Date",
+                 "--area-column", "Area"]) == 0
+    assert f"note: {result.notes[0]}" in capsys.readouterr().err
+
+
+def serial_1904(day: dt.date) -> int:
+    return (day - dt.date(1904, 1, 1)).days
+
+
+def test_a_1904_workbook_reads_plain_serial_days_in_its_own_date_system(tmp_path):
+    dates = spread_dates(90)
+    areas = [f"Beat {i % 2}" for i in range(90)]
+    # Most cells are date cells; every third lost its format and holds the bare serial day.
+    cells = [serial_1904(day) if i % 3 == 0 else dt.datetime.combine(day, dt.time())
+             for i, day in enumerate(dates)]
+    path = tmp_path / "mac.xlsx"
+    incident_book(path, cells, areas, date1904=True).save(path)
+    result = ingest_file("generic", path, settings=SPRINGFIELD_SETTINGS)
+    assert ingested_counts(result) == expected_counts(dates, areas)
+
+
+def test_a_1904_workbook_with_only_plain_numbers_for_dates_is_refused(tmp_path):
+    dates = spread_dates(90)
+    path = tmp_path / "mac.xlsx"
+    incident_book(path, [serial_1904(d) for d in dates], ["Beat 1"] * 90,
+                  date1904=True).save(path)
+    with pytest.raises(DataError) as info:
+        ingest_file("generic", path, settings=SPRINGFIELD_SETTINGS)
+    assert info.value.lines == [
+        f"{path}, sheet 'Incidents', row 2, column 'Date': the workbook counts dates from 1904 "
+        "(the date system of older Excel for Mac) and this column holds plain numbers with no "
+        "date format; read as dates they would be 4 years and a day early: format the column "
+        "as dates in Excel or LibreOffice (as text if it is not a date) and save"]

@@ -42,3 +42,17 @@ PLACEBO_SEED = 20130101
 #: The fewest observed periods before the start an interrupted time series fits on; the
 #: workbook's programme check uses the same number so a valid programme can be estimated.
 MIN_PRE_OBSERVED = 6
+
+# What one ``.xlsx`` sheet may expand to when ingested. A workbook is a zip archive: a 1 MB file
+# can hold gigabytes of text (one long shared string used by 100,000 cells, or 80,000 long
+# strings that compress 700 to 1), which filled the temporary folder or the memory before any
+# row was read. Past these bounds ingest refuses the file in one line and suggests saving the
+# sheet as CSV (a CSV is streamed, not expanded). A real incident list of a million rows by
+# twenty columns fits; Excel itself allows 32,767 characters in a cell.
+XLSX_MAX_PART_BYTES = 512 * 2**20  # one part of the archive (a sheet, the shared strings)
+XLSX_MAX_TOTAL_BYTES = 2**30  # all parts together, uncompressed
+XLSX_MAX_RATIO = 200  # uncompressed : compressed, for a part over 1 MiB (workbooks reach ~30)
+XLSX_MAX_CELLS = 20_000_000  # rows x columns of the sheet, merged areas included
+XLSX_MAX_MERGED_AREAS = 100_000  # each is kept while the sheet is read
+XLSX_MAX_CELL_CHARS = 32_767
+XLSX_MAX_TEXT_CHARS = 256_000_000  # the sheet's text (its temporary CSV), and the shared strings

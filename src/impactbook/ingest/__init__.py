@@ -2,6 +2,7 @@
 
 - :mod:`.files` first look at an input file (is it a CSV, has it the columns).
 - :mod:`.excel` an ``.xlsx`` sheet as a CSV with the sheet's row numbers.
+- :mod:`.xlsx_scan` what an ``.xlsx`` expands to and holds, checked before it is read.
 - :mod:`.dates` the one date reader (ISO, M/D/YYYY, M/D/YY, Excel serials, explicit formats).
 - :mod:`.incident_query` how an incident list is counted, and the DuckDB SQL that counts it.
 - :mod:`.incidents` incident lists (one row per victim or incident), aggregated in DuckDB.

@@ -1,9 +1,10 @@
 """First look at an input file before parsing it: is it really a CSV, and has it the columns?
 
 Raw downloads go wrong in recognisable ways: a web page saved as ``.csv``, a Git LFS pointer
-committed instead of the data, a zip archive, an empty file. Each is reported as a
-:class:`~impactbook.errors.DataError` that says what the file actually is, before any parser
-produces a confusing message about column counts.
+committed instead of the data, a zip archive (whole or cut short), a password-protected or old
+``.xls`` workbook, UTF-16 text, an empty file, a pipe that can be read only once. Each is
+reported as a :class:`~impactbook.errors.DataError` that says what the file actually is, before
+any parser produces a confusing message about column counts.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 
 from impactbook.choices import did_you_mean, list_choices
 from impactbook.errors import DataError, Problem
+from impactbook.fsutil import regular_file_problem
+from impactbook.workbook.csvread import container_problem, not_utf8_problem
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls and other Office 97 files
 _LFS_PREFIX = b"version https://git-lfs.github.com/spec/"
 _HEAD_BYTES = 64 * 1024
 
@@ -56,6 +58,19 @@ def check_csv_file(path: Path) -> list[str]:
         raise DataError(Problem(where, "file not found"))
     if path.is_dir():
         raise DataError(Problem(where, "is a folder, expected a CSV file (.csv or .csv.gz)"))
+    # Before opening: a FIFO blocks until a writer comes, and a pipe (``<(cat file.csv)``)
+    # loses what a first look reads, while a file is read more than once.
+    not_regular = regular_file_problem(path)
+    if not_regular:
+        is_special = path.exists() and not path.is_file()  # a FIFO, socket or device
+        hint = "; save it to a file first and ingest that (a pipe can be read only once)" \
+            if is_special else ""
+        raise DataError(Problem(where, f"{not_regular}{hint}"))
+    if not is_gzip(path):
+        with open(path, "rb") as fh:
+            container = container_problem(path, fh.read(_HEAD_BYTES))
+        if container:
+            raise DataError(Problem(where, container))
     head = _read_head(path)
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     lowered = stripped[:2048].lower()
@@ -70,9 +85,6 @@ def check_csv_file(path: Path) -> list[str]:
         raise DataError(Problem(
             where, "is an HTML web page saved as a CSV file, not data; download the raw CSV "
                    "(for GitHub use the 'Raw' link) and ingest that"))
-    if head.startswith(_OLE_MAGIC):
-        raise DataError(Problem(where, "is an old Excel .xls workbook; open it and save it as "
-                                       ".xlsx (or CSV UTF-8), then ingest that"))
     if stripped.startswith(_ZIP_MAGIC):
         raise DataError(Problem(where, "is a zip archive; unzip it and ingest the CSV inside"))
     if b"\x00" in head:
@@ -157,6 +169,8 @@ def find_malformed_row(path: Path, limit: int = 3) -> list[Problem]:
                         break
     except csv.Error as exc:
         problems.append(Problem(str(path), f"malformed CSV: {exc}", row=reader.line_num))
-    except (UnicodeDecodeError, OSError, EOFError, zlib.error) as exc:
+    except UnicodeDecodeError:
+        problems.append(not_utf8_problem(path, str(path)))
+    except (OSError, EOFError, zlib.error) as exc:
         problems.append(Problem(str(path), f"cannot read the file: {exc}"))
     return problems

@@ -121,9 +121,10 @@ def ingest_file(source: str, path: Path, *, mapping: Path | None = None,
             raise ParameterError("sheet", sheet, f"no --sheet: {path.name} is not an .xlsx "
                                                  "workbook")
         return _ingest_text(source, path, mapping, settings, agencies, date_format, frequency)
-    with sheet_as_csv(path, sheet) as (csv_path, _label):
-        return _ingest_text(source, csv_path, mapping, settings, agencies, date_format,
-                            frequency)
+    with sheet_as_csv(path, sheet) as sheet_csv:
+        result = _ingest_text(source, sheet_csv.path, mapping, settings, agencies, date_format,
+                              frequency)
+    return replace(result, notes=[*sheet_csv.notes, *result.notes])
 
 
 def _ingest_text(source: str, path: Path, mapping: Path | None, settings: dict | None,

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
+import io
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -38,10 +41,73 @@ MAX_COLUMNS = 1_000
 _COLUMNS_SHOWN = 12
 
 
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Office 97 compound files (.xls, .doc, ...)
+_ZIP_MAGIC = b"PK\x03\x04"
+# The stream an encrypted Office 2007+ file keeps its (encrypted) workbook in, as a compound
+# file's directory entry names it: UTF-16LE, and 34 bytes long with its terminating NUL.
+_ENCRYPTED_STREAM = "EncryptedPackage".encode("utf-16-le")
+_DIRECTORY_ENTRY_BYTES = 128
+_SCAN_CHUNK_BYTES = 2**20
+
+
+def container_problem(path: Path, head: bytes) -> str | None:
+    """What a file is when its first bytes show a container or an encoding that is not a
+    UTF-8 table, phrased to follow the file's name (``"is ..."``), or ``None``.
+
+    The one judgement of such files: the workbook reader and ingest both use it. ``head`` is
+    the file's first bytes as stored (not decompressed).
+    """
+    if head.startswith(_OLE_MAGIC):
+        if _is_encrypted_office_file(path):
+            return ("is a password-protected (encrypted) Excel workbook; open it in Excel, "
+                    "remove the password (File > Info > Protect Workbook) and save it, then "
+                    "use that file")
+        return ("is an old Excel .xls workbook (an Office 97 file); open it and save it as "
+                ".xlsx or CSV UTF-8, then use that file")
+    if head.startswith(_ZIP_MAGIC) and not zipfile.is_zipfile(path):
+        return ("is a zip archive cut short or damaged (an .xlsx workbook is one: was the "
+                "download or copy interrupted?); download or save it again")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_utf16(head):
+        return ("is UTF-16 text (Excel's 'Unicode text'), not UTF-8; save the file as "
+                "CSV UTF-8")
+    return None
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 without a byte-order mark: Latin text has a NUL as every other byte."""
+    sample = head[:1024]
+    if len(sample) < 8:
+        return False
+    even_nul = sample[0::2].count(0) / len(sample[0::2])
+    odd_nul = sample[1::2].count(0) / len(sample[1::2])
+    return (odd_nul > 0.9 and even_nul < 0.1) or (even_nul > 0.9 and odd_nul < 0.1)
+
+
+def _is_encrypted_office_file(path: Path) -> bool:
+    """A compound file with an ``EncryptedPackage`` directory entry (a password-protected
+    .xlsx). Directory entries are 128-byte aligned, with the name's byte length at 0x40."""
+    overlap = _DIRECTORY_ENTRY_BYTES
+    offset, tail = 0, b""
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_SCAN_CHUNK_BYTES):
+            data, base = tail + chunk, offset - len(tail)
+            at = data.find(_ENCRYPTED_STREAM)
+            while at != -1:
+                entry = data[at:at + _DIRECTORY_ENTRY_BYTES]
+                if (base + at) % _DIRECTORY_ENTRY_BYTES == 0 and len(entry) > 0x41 and \
+                        int.from_bytes(entry[0x40:0x42], "little") == len(_ENCRYPTED_STREAM) + 2:
+                    return True
+                at = data.find(_ENCRYPTED_STREAM, at + 1)
+            offset += len(chunk)
+            tail = data[-overlap:]
+    return False
+
+
 def sniff_problem(path: Path, head: bytes) -> str | None:
     """Why these first bytes cannot be a CSV table, or ``None`` when they might be."""
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "this is UTF-16 text (Excel 'Unicode text'); save the file as CSV UTF-8"
+    container = container_problem(path, head)
+    if container:
+        return f"this {container}"
     text = head.lstrip(b"\xef\xbb\xbf").lstrip().lower()
     if not text:
         return "the file is empty; expected a header line of column names"
@@ -52,13 +118,21 @@ def sniff_problem(path: Path, head: bytes) -> str | None:
         return "this is an HTML/XML page saved with a .csv name, not a CSV table"
     if text.startswith(b"{"):
         return "this is JSON saved with a .csv name, not a CSV table"
-    if head.startswith(b"PK\x03\x04"):
+    if head.startswith(_ZIP_MAGIC):
         return "this is a ZIP file (an Excel .xlsx workbook?); save the sheet as CSV UTF-8"
     if head.startswith(b"\x1f\x8b") and not path.name.endswith(".gz"):
         return "this is gzip-compressed data without a .gz name"
     if b"\x00" in head:
         return "this is a binary file (NUL bytes), not a UTF-8 CSV table"
     return None
+
+
+def not_utf8_problem(path: Path, label: str) -> Problem:
+    """The first byte of ``path`` that is not UTF-8, located by line and column (the file is
+    read again from the start: error paths only)."""
+    line, where, column = _bad_utf8_at(path)
+    return Problem(label, f"not UTF-8 text ({where}; Latin-1 or Windows-1252?); save the file "
+                   "as CSV UTF-8", row=line or None, column=column)
 
 
 def _bad_utf8_at(path: Path) -> tuple[int, str, str | None]:
@@ -68,7 +142,9 @@ def _bad_utf8_at(path: Path) -> tuple[int, str, str | None]:
     line number is the one the other problems use.
     """
     header: list[str] = []
-    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+    raw = gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")  # noqa: SIM115
+    with io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape",
+                          newline="") as fh:
         for number, line in enumerate(fh, start=1):
             if number == 1:
                 header = _cells(line)
@@ -82,6 +158,11 @@ def _bad_utf8_at(path: Path) -> tuple[int, str, str | None]:
                            if any("\udc80" <= ch <= "\udcff" for ch in cell)), None)
             return number, where, column
     return 0, "unknown position", None
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 
 
 def _cells(line: str) -> list[str]:
@@ -241,10 +322,7 @@ def iter_csv_text(path: Path, required: tuple[str, ...], *, label: str | None = 
         with open(path, encoding="utf-8-sig", newline="") as fh:
             yield from iter_records(fh, required, label, chunksize=chunksize)
     except UnicodeDecodeError:
-        line, where, column = _bad_utf8_at(path)
-        raise DataError(Problem(
-            label, f"not UTF-8 text ({where}; Latin-1 or Windows-1252?); save the file as "
-            "CSV UTF-8", row=line, column=column)) from None
+        raise DataError(not_utf8_problem(path, label)) from None
 
 
 def _concat(chunks: Iterable[pd.DataFrame], required: tuple[str, ...]) -> pd.DataFrame:
