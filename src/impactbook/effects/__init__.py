@@ -18,11 +18,13 @@ cannot give a trustworthy number raises :class:`~impactbook.errors.EstimationErr
 from impactbook.effects.comparison import build_comparison_design, estimate_comparison
 from impactbook.effects.estimate import ESTIMATE_KEYS, Estimate
 from impactbook.effects.findings import (
+    describe_caveats,
     describe_change_pct,
     describe_finding,
     describe_interval,
     describe_permutation,
     describe_places,
+    describe_plain_finding,
     describe_pooled,
 )
 from impactbook.effects.guardrails import collect_guardrail_warnings
@@ -52,11 +54,13 @@ __all__ = [
     "choose_headline",
     "collect_guardrail_warnings",
     "default_fourier_pairs",
+    "describe_caveats",
     "describe_change_pct",
     "describe_finding",
     "describe_interval",
     "describe_permutation",
     "describe_places",
+    "describe_plain_finding",
     "describe_pooled",
     "designs_disagree",
     "estimate_comparison",

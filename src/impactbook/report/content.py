@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
 from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
+from impactbook.report.format import headline_line
 from impactbook.workbook import (
     CITYWIDE,
     INTERVENTIONS,
@@ -51,8 +53,8 @@ class OutcomeResult:
     its: effects.Estimate | None = None
     prepost: effects.Estimate | None = None
     comparison: effects.Estimate | None = None
-    #: The synthetic control: with ``details["is_good_fit"]`` (a good pre-period fit from
-    #: at least 10 donors) it leads the headline.
+    #: The synthetic control: it leads the headline when it passes its test
+    #: (:mod:`impactbook.effects.leading`).
     synth: effects.Estimate | None = None
     placebo: object | None = None
     comparison_series: dict[str, pd.Series] = field(default_factory=dict)
@@ -96,6 +98,39 @@ class OutcomeResult:
         headline = self.headline
         own = headline.warnings if headline is not None else ()
         return tuple(own) + tuple(d[0].upper() + d[1:] + "." for d in self.choice.disagreements)
+
+    @property
+    def caveat_labels(self) -> list[str]:
+        """The headline's caveats in a few words each (for its card and its line)."""
+        headline = self.headline
+        if headline is None:
+            return []
+        text = effects.describe_caveats(headline.warnings, headline.percent_change)
+        labels = [label for label in text.split("; ") if label]
+        if self.choice.designs_disagree:
+            labels.append("the designs disagree")
+        return labels
+
+    def item(self) -> dict | None:
+        """The headline as the plain dict the index, the emails and the cards format
+        (:func:`impactbook.report.format.outcome_figure`); percentages unrounded."""
+        est = self.headline
+        if est is None:
+            return None
+        return {"outcome": est.outcome, "area": est.area, "design": est.design,
+                "percent_change": est.percent_change,
+                "ci_low_pct": _unrounded_pct(est.ci_low),
+                "ci_high_pct": _unrounded_pct(est.ci_high),
+                "permutation_p": est.p_value if est.method == "synth" else None,
+                "excludes_no_change": bool(est.excludes_no_change),
+                "caveats": self.caveat_labels}
+
+    @property
+    def plain_finding(self) -> str:
+        """One plain sentence for page one (the detail is in the key findings and notes)."""
+        if self.headline is None:
+            return f"{self.outcome}: no estimate ({'; '.join(self.errors) or 'not computed'})."
+        return effects.describe_plain_finding(self.headline)
 
     @property
     def finding(self) -> str:
@@ -146,20 +181,22 @@ class CityReport:
         _, _, result = min(ranked, key=lambda item: item[:2])
         est = result.headline
         record = est.to_dict()
-        return {
-            "text": result.finding, "outcome": est.outcome, "area": est.area,
+        # Every outcome of the headline programme: one outcome never stands for the others.
+        siblings = [r.item() for r in self.results
+                    if r.programme_id == result.programme_id and r.headline is not None]
+        headline = {
+            "outcome": est.outcome, "area": est.area,
             "programme": result.programme, "intervention": result.intervention,
             "design": est.design, "how_chosen": HEADLINE_RULE,
-            "percent_change": record["percent_change"],
-            "ci_low_pct": _pct(record["ci_low"]), "ci_high_pct": _pct(record["ci_high"]),
-            "excludes_no_change": bool(est.excludes_no_change),
-            # A synthetic control has no interval: its permutation p says whether it is clear.
-            "permutation_p": record["p_value"] if est.method == "synth" else None,
+            # Unrounded: every reader-facing path rounds once, in report.format.
+            **{k: v for k, v in result.item().items() if k not in ("outcome", "area", "design")},
             "designs_disagree": result.choice.designs_disagree,
             "events_averted": record["events_averted"],
             "events_averted_low": record["events_averted_low"],
             "events_averted_high": record["events_averted_high"],
+            "outcomes": siblings,
         }
+        return {"text": headline_line(headline), **headline}
 
 
 #: How a report's headline is picked (shown on the index page).
@@ -168,6 +205,10 @@ DESIGN_RANK = {method: rank for rank, (method, _) in enumerate(effects.DESIGN_OR
 
 def _pct(ratio: float | None) -> float | None:
     return None if ratio is None else round((ratio - 1) * 100, 1)
+
+
+def _unrounded_pct(ratio: float) -> float | None:
+    return (ratio - 1) * 100 if math.isfinite(ratio) else None
 
 
 def _select_programmes(workbook: Workbook, city: str,
