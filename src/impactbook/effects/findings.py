@@ -190,6 +190,14 @@ def _about(value: float) -> str:
 # Short names for the guardrail warnings, so a funder's sentence carries the caveats that
 # matter without the full explanation (which the report's notes give).
 _CAVEATS = (
+    ("larger than every donor", "the area is larger than every donor (biased upwards)"),
+    ("fits the pre-period poorly", "a poor pre-period fit"),
+    ("donor areas (fewer than", "few donor areas"),
+    # Said once in the methods notes, not on every finding: the permutation floor and
+    # Monte Carlo error, donors or placebo groups left out.
+    ("permutation p-value cannot go below", None),
+    ("donor areas with missing periods", None),
+    ("could not be matched exactly", None),
     ("pandemic", "the window overlaps the 2020-21 pandemic shift"),
     ("short baseline", "a short pre-programme baseline"),
     ("post-period is shorter", "a shorter follow-up than asked"),
@@ -220,6 +228,8 @@ def describe_caveats(warnings, percent_change: float | None = None) -> str:
                      "other data warnings (see the notes)")
         if is_rise and "unusual high" in text:
             label = _SPIKE_BEFORE_RISE
+        if label is None:
+            continue
         if label not in found:  # a second warning of a known kind adds nothing new
             found.append(label)
     return "; ".join(found)

@@ -178,7 +178,7 @@ def item_certainty(item: dict) -> str:
     return "no interval"
 
 
-def outcome_figure(item: dict) -> str:
+def outcome_figure(item: dict, *, is_compact: bool = False) -> str:
     """One outcome's headline in a few words: ``shootings 25% lower than expected (95%
     interval -38% to -10%; interrupted time series)`` or ``drug offenses: no clear change
     (-16%, permutation p 0.30; synthetic control)``."""
@@ -187,6 +187,8 @@ def outcome_figure(item: dict) -> str:
     change = finite_number(item.get("percent_change"))
     if change is None:
         return f"{outcome}: no estimate"
+    if is_compact:  # beside a summary that already says which changes are clear
+        return f"{outcome} {format_pct(change)} ({item_certainty(item)}; {design})"
     if is_clear_item(item):
         return (f"{outcome} {describe_change_pct(change)} than expected "
                 f"({item_certainty(item)}; {design})")
@@ -220,9 +222,11 @@ def headline_line(headline: dict | None) -> str:
     place = f" in {where}" if where and where not in ("citywide", "pooled") else ""
     who = headline.get("programme") or ""
     items = headline.get("outcomes") or [headline]
-    figures = "; ".join(outcome_figure(i) for i in items)
     if len(items) > 1:
-        figures = f"{summarize_outcomes(items)}: {figures}"
+        figures = "; ".join(outcome_figure(i, is_compact=True) for i in items)
+        figures = f"{summarize_outcomes(items)} ({figures})"
+    else:
+        figures = outcome_figure(items[0])
     caveats = headline.get("caveats") or []
     tail = f" Caveats: {'; '.join(caveats)}." if caveats else ""
     lead = f"{who}{place}: " if who else ""

@@ -90,7 +90,7 @@ def _impact_item(report: dict) -> str | None:
     if len(items) > 1:
         figure = summarize_outcomes(items)
         figure = figure[:1].upper() + figure[1:]
-        extras = [outcome_figure(i) for i in items]
+        extras = [outcome_figure(i, is_compact=True) for i in items]
         lead = ""
     else:
         item = items[0]

@@ -48,7 +48,7 @@ def programme_card(programme: dict, results: list[OutcomeResult]) -> str:
     if len(items) > 1:
         figure = summarize_outcomes(items)
         figure = figure[:1].upper() + figure[1:] + "."
-        lines = "".join(f"<li>{_e(outcome_figure(i))}</li>" for i in items)
+        lines = "".join(f"<li>{_e(outcome_figure(i, is_compact=True))}</li>" for i in items)
         figure_html = (f"<p class='ib-headline-figure'>{_e(figure)}</p>"
                        f"<ul class='ib-outcome-figures'>{lines}</ul>")
     elif items:
