@@ -129,7 +129,8 @@ def test_seattle_four_outcomes_all_shown_with_a_stated_summary(tmp_path):
     assert summary[0].upper() + summary[1:] in page_one
     assert page_one.count("<li>In District 1 (Springfield)") == 4  # a sentence per outcome
     index = _index_html(city)
-    assert summary[0].upper() + summary[1:] in index and "felony offenses" in index
+    assert "3 of 4 outcomes fell</span>" in index and summary in index
+    assert "felony offenses" in index
 
 
 def test_chart_titles_and_captions_name_their_design_and_the_headline(tmp_path):
@@ -184,3 +185,14 @@ def test_methods_notes_show_the_residual_tests_as_one_table():
     body = html.split("Residual autocorrelation (Ljung-Box p)")[1].split("<tbody>")[1]
     assert body.count("<tr>") == sum(1 for r in city.results for e in r.estimates_by_method.values()
                              if e is not None)
+
+
+def test_a_summary_without_news_has_one_news_section_saying_so(tmp_path):
+    # The Cure Violence summary had two empty news sections in a row.
+    _city(tmp_path, {"shootings": 0.8})
+    summary = report.build_intervention_summary(tmp_path / "wb", "Drug Market Intervention")
+    with capture_output() as captured:
+        sections.show_news_counts(summary)
+        sections.show_news(summary.news)
+    html = _html(captured.outputs)
+    assert html.count("<h2") == 1 and "no news items for this report" in html

@@ -213,6 +213,18 @@ def summarize_outcomes(items: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def count_changes(items: list[dict]) -> str:
+    """The big figure for several outcomes: ``3 of 4 outcomes fell`` (or rose), else ``No
+    clear change``; :func:`summarize_outcomes` says the rest."""
+    fell = sum(1 for i in items if is_clear_item(i) and finite_number(i["percent_change"]) < 0)
+    rose = sum(1 for i in items if is_clear_item(i) and finite_number(i["percent_change"]) > 0)
+    if fell >= rose and fell:
+        return f"{fell} of {len(items)} outcomes fell"
+    if rose:
+        return f"{rose} of {len(items)} outcomes rose"
+    return "No clear change"
+
+
 def headline_line(headline: dict | None) -> str:
     """A report's headline (the manifest's ``headline``) as one line, for the index and the
     funders' emails: each outcome of the headline programme, or the pooled figure."""
@@ -224,7 +236,7 @@ def headline_line(headline: dict | None) -> str:
     items = headline.get("outcomes") or [headline]
     if len(items) > 1:
         figures = "; ".join(outcome_figure(i, is_compact=True) for i in items)
-        figures = f"{summarize_outcomes(items)} ({figures})"
+        figures = f"{summarize_outcomes(items)}: {figures}"
     else:
         figures = outcome_figure(items[0])
     caveats = headline.get("caveats") or []

@@ -19,6 +19,7 @@ from impactbook import __version__
 from impactbook.defaults import HEADLINE_RULE
 from impactbook.fsutil import atomic_path
 from impactbook.report.format import (
+    count_changes,
     describe_change_pct,
     finite_number,
     format_pct,
@@ -88,10 +89,9 @@ def _impact_item(report: dict) -> str | None:
         context = (f" across {_e(places)} of {_e(report.get('name'))} (pooled)" if places
                    else f" across the programmes of {_e(report.get('name'))} (pooled)")
     if len(items) > 1:
-        figure = summarize_outcomes(items)
-        figure = figure[:1].upper() + figure[1:]
+        figure = count_changes(items)
+        lead = f": {_e(summarize_outcomes(items))}"
         extras = [outcome_figure(i, is_compact=True) for i in items]
-        lead = ""
     else:
         item = items[0]
         is_clear = is_clear_item(item)

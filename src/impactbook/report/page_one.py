@@ -45,12 +45,10 @@ def _data_span_text(results: list[OutcomeResult]) -> str:
 def programme_card(programme: dict, results: list[OutcomeResult]) -> str:
     """One programme's card: its headline figure(s), a sentence per outcome, its caveats."""
     items = [r.item() for r in results if r.headline is not None]
-    if len(items) > 1:
+    if len(items) > 1:  # the sentences below give each outcome's figure and design
         figure = summarize_outcomes(items)
-        figure = figure[:1].upper() + figure[1:] + "."
-        lines = "".join(f"<li>{_e(outcome_figure(i, is_compact=True))}</li>" for i in items)
-        figure_html = (f"<p class='ib-headline-figure'>{_e(figure)}</p>"
-                       f"<ul class='ib-outcome-figures'>{lines}</ul>")
+        figure_html = (f"<p class='ib-headline-figure'>"
+                       f"{_e(figure[:1].upper() + figure[1:])}.</p>")
     elif items:
         figure_html = f"<p class='ib-headline-figure'>{_e(outcome_figure(items[0]))}</p>"
     else:

@@ -208,7 +208,8 @@ def show_estimates_table(report: CityReport) -> None:
 def show_news(news: pd.DataFrame) -> None:
     from impactbook.news.html_list import render_news_html
 
-    _show(render_news_html(news))
+    _show(render_news_html(news, empty_message="The workbook has no news items for this "
+                                                "report."))
 
 
 def _sources_html(programmes: pd.DataFrame) -> str:
@@ -318,7 +319,8 @@ def show_news_counts(summary: InterventionSummary) -> None:
     from impactbook.report.plots import plot_tag_counts
 
     if summary.news_counts.empty:
-        _show(f"<p>The workbook has no news items tagged {_e(summary.intervention)}.</p>")
+        # Nothing to count: the news list that follows says so, under one heading only.
+        _PENDING_HEADING.set("")
         return
     _show(_figure(plot_tag_counts(summary.news_counts,
                                   title=f"News items tagged {summary.intervention}, by year"),
