@@ -70,8 +70,8 @@ def _headline_note(result: OutcomeResult, shown: effects.Estimate) -> str:
         return "This is the headline design for this outcome."
     lead = DESIGN_NAMES[headline.method]
     figure = format_change(headline.rate_ratio)
-    return (f"Not the headline: the {lead} leads for {result.outcome} ({figure}; "
-            f"{result.choice.reason}). The two figures differ because each compares with "
+    return (f"Not the headline: the {lead} leads for {result.outcome} ({figure}; the methods "
+            "notes say why). The two figures differ because each compares with "
             f"a different estimate of what would have happened: the "
             f"{DESIGN_NAMES[shown.method]} with "
             + ("a weighted mix of the city's other areas" if shown.method == "synth"
