@@ -99,7 +99,10 @@ def _impact_item(report: dict) -> str | None:
         outcome = item.get("outcome") or "the outcome"
         lead = f" in {_e(outcome)}{' than expected' if is_clear else ''}"
         certainty = item_certainty(item)
-        extras = [certainty if is_clear else f"estimate {format_pct(change)}, {certainty}"]
+        why_not = (": not set apart from the placebos" if certainty.startswith("permutation")
+                   else ": includes no change")
+        extras = [certainty if is_clear
+                  else f"estimate {format_pct(change)}, {certainty}{why_not}"]
         if item.get("design") or headline.get("design"):
             extras.append(f"design: {item.get('design') or headline.get('design')}")
     if headline.get("designs_disagree"):

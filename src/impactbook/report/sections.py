@@ -196,9 +196,9 @@ def show_estimates_table(report: CityReport) -> None:
           "interrupted time series (a count model with trend and season) and the comparison "
           "areas design (difference in differences against the listed areas: a ratio of rate "
           "ratios) are the model figures. The headline of each outcome is the strongest design "
-          "its data support (comparison areas that pass the pre-trend check, then the "
-          "interrupted time series, then before/after). Events averted: expected minus "
-          "observed over the post window (negative: more than expected). Detectable change: "
+          "its data support (the methods notes give the rule and each outcome's reason). "
+          "Events averted: expected minus observed over the post window (negative: more than "
+          "expected). Detectable change: "
           "the smallest fall the design detects with 80% power at the 5% level. False starts "
           "as large: of the false start dates before the real one, how many give a change at "
           "least as large (and the rank p-value).</p>")
