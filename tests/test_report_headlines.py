@@ -151,7 +151,7 @@ def test_chart_titles_and_captions_name_their_design_and_the_headline(tmp_path):
     note = sections._headline_note(led_by_synth, its)
     assert note.startswith(f"Not the headline: the synthetic control leads for shootings "
                            f"({MINUS}6%")
-    assert "each compares with a different estimate" in note
+    assert "this chart compares with the area's own pre-programme trend" in note
     assert design_title(its, False).startswith("Interrupted time series (not the headline)")
 
 
@@ -167,6 +167,13 @@ def test_new_york_every_chart_names_its_design_and_page_one_reads_plainly():
                           for c in charts)
     assert all(("This is the headline design" in c) or ("Not the headline" in c)
                for c in charts)
+    with capture_output() as captured:
+        sections.show_key_findings(city)
+        sections.show_methods(city)
+    rest = _html(captured.outputs)
+    # The Newey-West wording is said once, in the methods notes, not in every finding.
+    assert rest.count("Newey-West (autocorrelation-robust)") == 1
+    assert not any("Newey-West" in finding for finding in city.key_findings)
     summary = html.split("<div class='ib-toc'>")[0]
     # One plain sentence per finding: the permutation detail lives in the methods notes.
     assert "one-sided" not in summary and "no p can be below" not in summary
@@ -183,8 +190,9 @@ def test_methods_notes_show_the_residual_tests_as_one_table():
     assert html.count("Ljung-Box") <= 3
     assert "Residual autocorrelation (Ljung-Box p)" in html
     body = html.split("Residual autocorrelation (Ljung-Box p)")[1].split("<tbody>")[1]
-    assert body.count("<tr>") == sum(1 for r in city.results for e in r.estimates_by_method.values()
-                             if e is not None)
+    assert body.count("<tr>") == sum(1 for r in city.results
+                                     for m, e in r.estimates_by_method.items()
+                                     if e is not None and m != "prepost")
 
 
 def test_a_summary_without_news_has_one_news_section_saying_so(tmp_path):
@@ -196,3 +204,15 @@ def test_a_summary_without_news_has_one_news_section_saying_so(tmp_path):
         sections.show_news(summary.news)
     html = _html(captured.outputs)
     assert html.count("<h2") == 1 and "no news items for this report" in html
+
+
+def test_the_regression_to_the_mean_caution_fits_the_direction():
+    from impactbook.effects import describe_caveats
+
+    spike = ("The start follows an unusual high: 2020-06, 2020-07 ran 60% above the "
+             "pre-programme trend: counts tend to fall back after a high, so a fall after the "
+             "start may partly be regression to the mean rather than the programme, and a rise "
+             "may be understated.")
+    assert describe_caveats([spike], 29.5) == ("the start follows an unusual high (so the "
+                                               "rise may be understated)")
+    assert "regression to the mean" in describe_caveats([spike], -20.0)

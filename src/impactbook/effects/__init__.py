@@ -7,7 +7,8 @@
   :func:`fit_microsynth` / :func:`estimate_microsynth` for many small treated units (blocks).
 - :func:`check_placebo_in_time` - false start dates inside the pre-period.
 - :func:`pool_random_effects` - random-effects pooling across programmes, one outcome at a time.
-- :func:`choose_headline` - the strongest design the data support, and disagreements.
+- :func:`choose_headline` - the strongest design the data support (each design's test of
+  being good enough to lead is in :mod:`impactbook.effects.leading`), and disagreements.
 - :func:`describe_finding`, :func:`describe_pooled` - plain-language sentences.
 
 Inputs are plain frames (see each function); every result is a frozen dataclass whose

@@ -72,9 +72,11 @@ def _figure(fig, caption_html: str, alt: str) -> str:
             f"<figcaption>{caption_html}</figcaption></figure>")
 
 
-def _table(frame: pd.DataFrame, caption: str, *, text_columns: int = 1) -> str:
+def _table(frame: pd.DataFrame, caption: str, *, text_columns: int = 1,
+           is_long: bool = False) -> str:
     """A table with a caption (numbered by the export); the first ``text_columns`` columns
-    are text (left-aligned), the others figures (right-aligned)."""
+    are text (left-aligned), the others figures (right-aligned). A long table may break
+    across printed pages (its header repeats); a short one is kept whole."""
     def cell(tag: str, i: int, value: object) -> str:
         css = " class='ib-text'" if i < text_columns else ""
         scope = " scope='col'" if tag == "th" else ""
@@ -83,7 +85,8 @@ def _table(frame: pd.DataFrame, caption: str, *, text_columns: int = 1) -> str:
     head = "".join(cell("th", i, c) for i, c in enumerate(frame.columns))
     body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>"
                    for row in frame.itertuples(index=False))
-    return (f"<table class='ib-table'><caption>{_e(caption)}</caption><thead><tr>{head}"
+    css = "ib-table ib-long" if is_long else "ib-table"
+    return (f"<table class='{css}'><caption>{_e(caption)}</caption><thead><tr>{head}"
             f"</tr></thead><tbody>{body}</tbody></table>")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
 from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
-from impactbook.report.format import headline_line
+from impactbook.report import headlines
 from impactbook.workbook import (
     CITYWIDE,
     INTERVENTIONS,
@@ -102,28 +101,11 @@ class OutcomeResult:
     @property
     def caveat_labels(self) -> list[str]:
         """The headline's caveats in a few words each (for its card and its line)."""
-        headline = self.headline
-        if headline is None:
-            return []
-        text = effects.describe_caveats(headline.warnings, headline.percent_change)
-        labels = [label for label in text.split("; ") if label]
-        if self.choice.designs_disagree:
-            labels.append("the designs disagree")
-        return labels
+        return headlines.caveat_labels(self)
 
     def item(self) -> dict | None:
-        """The headline as the plain dict the index, the emails and the cards format
-        (:func:`impactbook.report.format.outcome_figure`); percentages unrounded."""
-        est = self.headline
-        if est is None:
-            return None
-        return {"outcome": est.outcome, "area": est.area, "design": est.design,
-                "percent_change": est.percent_change,
-                "ci_low_pct": _unrounded_pct(est.ci_low),
-                "ci_high_pct": _unrounded_pct(est.ci_high),
-                "permutation_p": est.p_value if est.method == "synth" else None,
-                "excludes_no_change": bool(est.excludes_no_change),
-                "caveats": self.caveat_labels}
+        """The headline as the plain dict every reader-facing path formats."""
+        return headlines.outcome_item(self)
 
     @property
     def plain_finding(self) -> str:
@@ -174,29 +156,7 @@ class CityReport:
         strongest (synthetic control, comparison areas, ITS, pre/post), the first in
         interventions.csv order (and each programme's first listed outcome) on ties. Never
         the narrowest interval: that would let any added row with more events take over."""
-        ranked = [(DESIGN_RANK[r.choice.method], n, r) for n, r in enumerate(self.results)
-                  if r.headline is not None]
-        if not ranked:
-            return None
-        _, _, result = min(ranked, key=lambda item: item[:2])
-        est = result.headline
-        record = est.to_dict()
-        # Every outcome of the headline programme: one outcome never stands for the others.
-        siblings = [r.item() for r in self.results
-                    if r.programme_id == result.programme_id and r.headline is not None]
-        headline = {
-            "outcome": est.outcome, "area": est.area,
-            "programme": result.programme, "intervention": result.intervention,
-            "design": est.design, "how_chosen": HEADLINE_RULE,
-            # Unrounded: every reader-facing path rounds once, in report.format.
-            **{k: v for k, v in result.item().items() if k not in ("outcome", "area", "design")},
-            "designs_disagree": result.choice.designs_disagree,
-            "events_averted": record["events_averted"],
-            "events_averted_low": record["events_averted_low"],
-            "events_averted_high": record["events_averted_high"],
-            "outcomes": siblings,
-        }
-        return {"text": headline_line(headline), **headline}
+        return headlines.city_headline(self.results, DESIGN_RANK, HEADLINE_RULE)
 
 
 #: How a report's headline is picked (shown on the index page).
@@ -205,10 +165,6 @@ DESIGN_RANK = {method: rank for rank, (method, _) in enumerate(effects.DESIGN_OR
 
 def _pct(ratio: float | None) -> float | None:
     return None if ratio is None else round((ratio - 1) * 100, 1)
-
-
-def _unrounded_pct(ratio: float) -> float | None:
-    return (ratio - 1) * 100 if math.isfinite(ratio) else None
 
 
 def _select_programmes(workbook: Workbook, city: str,

@@ -72,12 +72,12 @@ def _dispersion_note(programme: dict, results: list[OutcomeResult]) -> str | Non
 
 
 def diagnostics_table(report: CityReport) -> pd.DataFrame:
-    """One row per programme, outcome and design: residual test, interval, detectable fall,
-    and a synthetic control's pre-period fit."""
+    """One row per programme, outcome and model design (the naive before/after figure has no
+    model to diagnose): residual test, interval, detectable fall, a synthetic control's fit."""
     rows = []
     for result in report.results:
         for method, est in result.estimates_by_method.items():
-            if est is None:
+            if est is None or method == "prepost":  # no model, nothing to diagnose
                 continue
             rows.append({"Programme": result.programme, "Outcome": result.outcome,
                          "Design": tables.DESIGN_LABELS[method]
@@ -150,4 +150,4 @@ def show_methods(report: CityReport) -> None:
                             "model's residuals at 12 lags (p in brackets), the interval "
                             "used, the smallest fall the design detects with 80% power at "
                             "the 5% level, and a synthetic control's pre-period fit.",
-                     text_columns=3))
+                     text_columns=3, is_long=True))

@@ -62,26 +62,23 @@ def show_key_findings(report: CityReport) -> None:
              "text/plain": f"{len(payload['key_findings'])} key finding(s)"}, raw=True)
 
 
+#: What each design compares the programme area with, in a few words.
+_AGAINST = {"synth": "a weighted mix of the city's other areas",
+            "comparison": "the change in the comparison areas",
+            "prepost": "the same number of periods before",
+            "its": "the area's own pre-programme trend"}
+
+
 def _headline_note(result: OutcomeResult, shown: effects.Estimate) -> str:
     """Where a chart shows a design other than the headline's: which leads, with its figure,
     and why the two numbers differ (said in the caption, beside the other number)."""
     headline = result.headline
     if headline is None or headline is shown:
         return "This is the headline design for this outcome."
-    lead = DESIGN_NAMES[headline.method]
-    figure = format_change(headline.rate_ratio)
-    return (f"Not the headline: the {lead} leads for {result.outcome} ({figure}; the methods "
-            "notes say why). The two figures differ because each compares with "
-            f"a different estimate of what would have happened: the "
-            f"{DESIGN_NAMES[shown.method]} with "
-            + ("a weighted mix of the city's other areas" if shown.method == "synth"
-               else "the area's own pre-programme trend and season")
-            + ", the " + lead + " with "
-            + {"synth": "a weighted mix of the city's other areas",
-               "comparison": "the change in the comparison areas",
-               "prepost": "the same number of periods before",
-               "its": "the area's own pre-programme trend"}.get(headline.method, "its own")
-            + ".")
+    return (f"Not the headline: the {DESIGN_NAMES[headline.method]} leads for "
+            f"{result.outcome} ({format_change(headline.rate_ratio)}; the methods notes say "
+            f"why). The figures differ because this chart compares with "
+            f"{_AGAINST[shown.method]}, the headline with {_AGAINST[headline.method]}.")
 
 
 def _chart_caption(result: OutcomeResult) -> str:
