@@ -149,9 +149,8 @@ def test_chart_titles_and_captions_name_their_design_and_the_headline(tmp_path):
         details={"is_good_fit": True, "donors": 12, "fit_problem": None}))
     assert led_by_synth.choice.method == "synth"
     note = sections._headline_note(led_by_synth, its)
-    assert note.startswith(f"Not the headline: the synthetic control leads for shootings "
-                           f"({MINUS}6%")
-    assert "this chart compares with the area's own pre-programme trend" in note
+    assert note == (f"Not the headline: the synthetic control leads ({MINUS}6%, against a "
+                    "weighted mix of other areas; this chart is against the area's own trend).")
     assert design_title(its, False).startswith("Interrupted time series (not the headline)")
 
 
@@ -163,9 +162,9 @@ def test_new_york_every_chart_names_its_design_and_page_one_reads_plainly():
     html = _html(captured.outputs)
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", html, flags=re.S)
     charts = [c for c in captions if not c.startswith("False-start")]
-    assert charts and all(c.startswith(("Interrupted time series.", "Synthetic control."))
+    assert charts and all(c.startswith(("Interrupted time series.", "Synthetic control ("))
                           for c in charts)
-    assert all(("This is the headline design" in c) or ("Not the headline" in c)
+    assert all(("The headline design" in c) or ("Not the headline" in c)
                for c in charts)
     with capture_output() as captured:
         sections.show_key_findings(city)

@@ -85,8 +85,12 @@ def designs_disagree(a: Estimate, b: Estimate) -> bool:
 def _disagreement(chosen: Estimate, other: Estimate | None) -> str | None:
     if other is None or not designs_disagree(chosen, other):
         return None
-    return (f"designs disagree: the {other.design} gives {_said(other)}, while the "
-            f"{chosen.design} gives {_said(chosen)}")
+    return (f"designs disagree: the {other.design} {_gives(other)} {_said(other)}, while the "
+            f"{chosen.design} {_gives(chosen)} {_said(chosen)}")
+
+
+def _gives(est: Estimate) -> str:
+    return "give" if est.design.endswith("areas") else "gives"  # "comparison areas give"
 
 
 def _said(est: Estimate) -> str:

@@ -54,7 +54,7 @@ SYNTH_NOTE = (
     "outcomes and the block covariates are matched exactly. It has no interval: its p-value "
     "is a permutation test against placebos given the same start, (1 + placebos at least as "
     "extreme) / (1 + placebos), two-sided (the one-sided p for a fall is in the chart's "
-    "caption), so none is below 1/(placebos + 1), and with randomly drawn placebo groups the "
+    "caption), so no p is below 1/(placebos + 1), and with randomly drawn placebo groups the "
     "p-value itself varies from run to run (about +/-0.01 near p = 0.02 with 250 draws).")
 
 NEWEY_WEST_NOTE = (

@@ -37,6 +37,7 @@ from impactbook.report.format import (
     DESIGN_NAMES,
     format_change,
     format_interval,
+    format_p,
 )
 from impactbook.report.methods import show_methods  # noqa: F401 - the notebooks call it here
 from impactbook.report.page_one import (  # noqa: F401 - the notebooks call them here
@@ -63,10 +64,10 @@ def show_key_findings(report: CityReport) -> None:
 
 
 #: What each design compares the programme area with, in a few words.
-_AGAINST = {"synth": "a weighted mix of the city's other areas",
+_AGAINST = {"synth": "a weighted mix of other areas",
             "comparison": "the change in the comparison areas",
             "prepost": "the same number of periods before",
-            "its": "the area's own pre-programme trend"}
+            "its": "the area's own trend"}
 
 
 def _headline_note(result: OutcomeResult, shown: effects.Estimate) -> str:
@@ -74,11 +75,10 @@ def _headline_note(result: OutcomeResult, shown: effects.Estimate) -> str:
     and why the two numbers differ (said in the caption, beside the other number)."""
     headline = result.headline
     if headline is None or headline is shown:
-        return "This is the headline design for this outcome."
-    return (f"Not the headline: the {DESIGN_NAMES[headline.method]} leads for "
-            f"{result.outcome} ({format_change(headline.rate_ratio)}; the methods notes say "
-            f"why). The figures differ because this chart compares with "
-            f"{_AGAINST[shown.method]}, the headline with {_AGAINST[headline.method]}.")
+        return "The headline design for this outcome."
+    return (f"Not the headline: the {DESIGN_NAMES[headline.method]} leads "
+            f"({format_change(headline.rate_ratio)}, against {_AGAINST[headline.method]}; "
+            f"this chart is against {_AGAINST[shown.method]}).")
 
 
 def _chart_caption(result: OutcomeResult) -> str:
@@ -159,16 +159,17 @@ def show_outcome_charts(report: CityReport) -> None:
 
 
 def _synth_caption(est: effects.Estimate) -> str:
-    """The permutation result in words, the fit, and the top donors when identified."""
+    """The permutation result in a few words, the totals, and the top donors when identified
+    (how the permutation test works is said once, in the methods notes)."""
     details = est.details
-    test = effects.describe_permutation(est)
-    text = (f"Synthetic control. Dashed: the synthetic control ({_e(est.model)}), "
-            f"{details['donors']:,} donors. "
-            f"Observed {details['observed_total']:.0f} against synthetic "
-            f"{details['synthetic_total']:.1f} after the start. "
-            + _e(test[:1].upper() + test[1:]) + ". ")
+    text = (f"Synthetic control ({_e(est.model)}), {details['donors']:,} donors. Observed "
+            f"{details['observed_total']:.0f} against synthetic "
+            f"{details['synthetic_total']:.1f} after the start; among "
+            f"{details.get('placebos', 0)} placebos, permutation p "
+            f"{_e(format_p(est.p_value))} (two-sided), "
+            f"{_e(format_p(details['p_value_lower']))} for a fall this large (one-sided). ")
     if details.get("weights"):
-        donors = ", ".join(f"{_e(w['area'])} {w['weight']:.2f}" for w in details["weights"])
+        donors = ", ".join(f"{_e(w['area'])} {w['weight']:.2f}" for w in details["weights"][:5])
         return text + f"Top donors: {donors}."
     return text + f"Donor weights {_e(details.get('weights_note', ''))}."
 
