@@ -176,9 +176,15 @@ def test_new_york_every_chart_names_its_design_and_page_one_reads_plainly():
     summary = html.split("<div class='ib-toc'>")[0]
     # One plain sentence per finding: the permutation detail lives in the methods notes.
     assert "one-sided" not in summary and "no p can be below" not in summary
+    passed_over = 0
     for result in city.results:
         if result.synth is not None and result.headline is result.synth:
             assert not any("larger than every donor" in w for w in result.synth.warnings)
+        elif result.synth is not None:  # the reason is said in words
+            assert "the synthetic control was passed over: " in result.choice.reason
+            passed_over += 1
+    # Man Up!'s precinct is larger than every donor: its synthetic controls never lead.
+    assert passed_over >= 2
 
 
 def test_methods_notes_show_the_residual_tests_as_one_table():

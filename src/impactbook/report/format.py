@@ -208,7 +208,7 @@ def summarize_outcomes(items: list[dict]) -> str:
     if rose:
         parts.append(f"{len(rose)} of {n} outcomes rose")
     if unclear:
-        parts.append(f"{_join([str(i.get('outcome')) for i in unclear])} showed no clear "
+        parts.append(f"{join_words([str(i.get('outcome')) for i in unclear])} showed no clear "
                      "change")
     return "; ".join(parts)
 
@@ -245,7 +245,8 @@ def headline_line(headline: dict | None) -> str:
     return f"{lead}{figures[:1].upper() + figures[1:] if not lead else figures}.{tail}"
 
 
-def _join(names: list[str]) -> str:
+def join_words(names: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " and " + names[-1]

@@ -26,8 +26,8 @@ from impactbook.report.format import (
     headline_line,
     is_clear_item,
     item_certainty,
+    join_words,
     outcome_figure,
-    summarize_outcomes,
 )
 from impactbook.report.tables import programme_label
 from impactbook.workbook.digest import shown_digest
@@ -90,8 +90,12 @@ def _impact_item(report: dict) -> str | None:
                    else f" across the programmes of {_e(report.get('name'))} (pooled)")
     if len(items) > 1:
         figure = count_changes(items)
-        lead = f": {_e(summarize_outcomes(items))}"
+        names = [str(i.get("outcome")) for i in items]
+        lead = f" in {_e(join_words(names))}" if figure == "No clear change" else ""
         extras = [outcome_figure(i, is_compact=True) for i in items]
+        unclear = [str(i.get("outcome")) for i in items if not is_clear_item(i)]
+        if lead == "" and unclear:  # "3 of 4 outcomes fell": name the ones that did not
+            extras.insert(0, f"{join_words(unclear)}: no clear change")
     else:
         item = items[0]
         is_clear = is_clear_item(item)
