@@ -174,6 +174,8 @@ def test_new_york_every_chart_names_its_design_and_page_one_reads_plainly():
     assert rest.count("Newey-West (autocorrelation-robust)") == 1
     assert not any("Newey-West" in finding for finding in city.key_findings)
     summary = html.split("<div class='ib-toc'>")[0]
+    for result in city.results:  # a disagreement is said on page one too
+        assert ("The designs disagree" in result.plain_finding) == result.choice.designs_disagree
     # One plain sentence per finding: the permutation detail lives in the methods notes.
     assert "one-sided" not in summary and "no p can be below" not in summary
     passed_over = 0

@@ -112,7 +112,10 @@ class OutcomeResult:
         """One plain sentence for page one (the detail is in the key findings and notes)."""
         if self.headline is None:
             return f"{self.outcome}: no estimate ({'; '.join(self.errors) or 'not computed'})."
-        return effects.describe_plain_finding(self.headline)
+        text = effects.describe_plain_finding(self.headline)
+        if self.choice.designs_disagree:
+            text += " The designs disagree (see the key findings)."
+        return text
 
     @property
     def finding(self) -> str:
