@@ -78,7 +78,11 @@ def _table(frame: pd.DataFrame, caption: str, *, text_columns: int = 1,
     are text (left-aligned), the others figures (right-aligned). A long table may break
     across printed pages (its header repeats); a short one is kept whole."""
     def cell(tag: str, i: int, value: object) -> str:
-        css = " class='ib-text'" if i < text_columns else ""
+        classes = ["ib-text"] if i < text_columns else []
+        text = str(value)
+        if tag == "td" and " " not in text and len(text) <= 16:  # "2013-01", "-52%": whole
+            classes.append("ib-word")
+        css = f" class='{' '.join(classes)}'" if classes else ""
         scope = " scope='col'" if tag == "th" else ""
         return f"<{tag}{scope}{css}>{_e(value)}</{tag}>"
 
