@@ -223,3 +223,14 @@ def test_the_regression_to_the_mean_caution_fits_the_direction():
     assert describe_caveats([spike], 29.5) == ("the start follows an unusual high (so the "
                                                "rise may be understated)")
     assert "regression to the mean" in describe_caveats([spike], -20.0)
+
+
+@pytest.mark.slow
+def test_seattle_real_data_card_shows_all_four_outcomes():
+    # The published evaluation: felony, misdemeanor and any-crime offenses fell, drug offenses
+    # did not clearly change; the card showed drug offenses ("no clear change") alone.
+    city = report.build_city_report(ROOT / "data", "Seattle")
+    line = headline_line(city.headline())
+    assert "3 of 4 outcomes fell; drug offenses showed no clear change" in line
+    for outcome in ("felony offenses", "misdemeanor offenses", "any crime"):
+        assert outcome in line
