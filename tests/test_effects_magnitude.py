@@ -52,7 +52,7 @@ def test_prepost_and_comparison_carry_the_same_fields():
         assert record["detectable_change_pct"] < 0 and record["autocorrelation"] is not None
         assert record["events_averted_low"] < record["events_averted"] \
             < record["events_averted_high"]
-    assert did.to_dict()["design"] == "difference-in-differences against comparison areas"
+    assert did.to_dict()["design"] == "comparison areas"
 
 
 def _simulate_power(est: object, ratio: float, seed: int, runs: int = SIMULATIONS) -> float:

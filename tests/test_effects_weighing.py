@@ -24,7 +24,7 @@ def test_comparison_passing_the_pre_trend_check_leads():
     did = _est("comparison", 0.85, 0.7, 1.05, is_pre_trend_parallel=True)
     choice = choose_headline({"its": its, "comparison": did, "prepost": None})
     assert choice.method == "comparison" and not choice.designs_disagree
-    assert choice.design == "difference-in-differences against comparison areas"
+    assert choice.design == "comparison areas"
 
 
 def test_comparison_failing_the_pre_trend_check_gives_way_to_the_time_series():

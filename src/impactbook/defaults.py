@@ -29,7 +29,8 @@ DEFAULT_FORMATS = ("html", "pdf")
 # How a report's headline is chosen, in words: said by the report and by the run's index (here,
 # not in report.content, so that writing the index imports no estimator).
 HEADLINE_RULE = ("each outcome's figure comes from the strongest design its data support "
-                 "(synthetic control with a good pre-period fit, then comparison areas that "
+                 "(synthetic control with a good pre-period fit for its counts and no bias "
+                 "warning, then comparison areas that "
                  "pass the pre-trend check, then the interrupted time series, then pre/post); "
                  "the report's headline is the result with the strongest design, the first "
                  "programme in the workbook (and its first outcome) on ties")

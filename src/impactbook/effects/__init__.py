@@ -7,7 +7,8 @@
   :func:`fit_microsynth` / :func:`estimate_microsynth` for many small treated units (blocks).
 - :func:`check_placebo_in_time` - false start dates inside the pre-period.
 - :func:`pool_random_effects` - random-effects pooling across programmes, one outcome at a time.
-- :func:`choose_headline` - the strongest design the data support, and disagreements.
+- :func:`choose_headline` - the strongest design the data support (each design's test of
+  being good enough to lead is in :mod:`impactbook.effects.leading`), and disagreements.
 - :func:`describe_finding`, :func:`describe_pooled` - plain-language sentences.
 - :mod:`.value` - a programme's costs against its events averted: cost per event averted,
   break-even and benefit-cost ratio (:func:`~impactbook.effects.value.value_for_money`).
@@ -22,11 +23,13 @@ number raises :class:`~impactbook.errors.EstimationError`.
 from impactbook.effects.comparison import build_comparison_design, estimate_comparison
 from impactbook.effects.estimate import ESTIMATE_KEYS, Estimate
 from impactbook.effects.findings import (
+    describe_caveats,
     describe_change_pct,
     describe_finding,
     describe_interval,
     describe_permutation,
     describe_places,
+    describe_plain_finding,
     describe_pooled,
 )
 from impactbook.effects.guardrails import collect_guardrail_warnings
@@ -56,11 +59,13 @@ __all__ = [
     "choose_headline",
     "collect_guardrail_warnings",
     "default_fourier_pairs",
+    "describe_caveats",
     "describe_change_pct",
     "describe_finding",
     "describe_interval",
     "describe_permutation",
     "describe_places",
+    "describe_plain_finding",
     "describe_pooled",
     "designs_disagree",
     "estimate_comparison",

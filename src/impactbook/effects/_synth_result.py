@@ -16,15 +16,8 @@ import pandas as pd
 from impactbook.effects._window import Labels, Window, unit_name
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.guardrails import collect_guardrail_warnings
+from impactbook.effects.leading import MIN_DONORS, judge_synth_fit
 
-MIN_DONORS = 10
-#: A pre-period RMSPE below this share of the mean is an exact match (solver rounding).
-EXACT_FIT = 1e-9
-#: The pre-period fit is poor when its RMSPE exceeds this share of the pre-period mean *and*
-#: this multiple of the counting noise sqrt(mean): a perfect fit of Poisson counts still
-#: misses each period by about sqrt(mean), so the second test keeps small counts from failing.
-POOR_FIT_RELATIVE = 0.10
-POOR_FIT_NOISE_MULTIPLE = 1.5
 #: Weights shown as "top donors": the largest, at least this big.
 MIN_SHOWN_WEIGHT = 0.01
 MAX_SHOWN_DONORS = 10
@@ -37,16 +30,19 @@ def rmspe(gap: pd.Series) -> float:
     return float(np.sqrt(np.mean(np.square(gap.to_numpy(float))))) if len(gap) else math.nan
 
 
-def fit_quality(observed_pre: pd.Series, gap_pre: pd.Series) -> dict:
-    """Pre-period RMSPE, relative to the pre mean, and whether the fit counts as good."""
-    pre_mean = float(observed_pre.mean())
-    pre_rmspe = rmspe(gap_pre)
-    if pre_rmspe <= EXACT_FIT * max(pre_mean, 1.0):  # an exact match (micro): rounding only
-        pre_rmspe = 0.0
-    relative = pre_rmspe / pre_mean if pre_mean > 0 else math.inf
-    noise = math.sqrt(pre_mean) if pre_mean > 0 else 0.0
-    is_good = relative <= POOR_FIT_RELATIVE or pre_rmspe <= POOR_FIT_NOISE_MULTIPLE * noise
-    return {"pre_rmspe": pre_rmspe, "pre_rmspe_relative": relative, "is_good_fit": is_good}
+def fit_quality(observed_pre: pd.Series, gap_pre: pd.Series,
+                placebo_noise_ratios: list[float] | None = None) -> dict:
+    """The pre-period fit judged by :func:`~impactbook.effects.leading.judge_synth_fit`."""
+    return judge_synth_fit(float(observed_pre.mean()), rmspe(gap_pre),
+                           placebo_noise_ratios or ())
+
+
+def noise_ratios(values_pre: pd.DataFrame, gaps_pre: pd.DataFrame) -> list[float]:
+    """Each placebo's pre-period RMSPE over sqrt(its own pre mean), as the fit rule wants."""
+    means = values_pre.mean().to_numpy(float)
+    errors = np.sqrt((gaps_pre.to_numpy(float) ** 2).mean(axis=0))
+    return [float(e / math.sqrt(m)) if m > 0 else math.inf
+            for e, m in zip(errors, means, strict=True)]
 
 
 def top_weights(weights: pd.Series) -> list[dict]:
@@ -67,10 +63,12 @@ def synth_warnings(window: Window, labels: Labels, *, n_donors: int, n_placebos:
     if not fit["is_good_fit"]:
         per = unit_name(window.freq, 1)
         warnings.append(
-            f"The synthetic control fits the pre-period poorly (RMSPE {fit['pre_rmspe']:.1f} a "
-            f"{per}, {100 * fit['pre_rmspe_relative']:.0f}% of the pre-period mean): the "
-            "donors do not reproduce the programme area's past, so the gap after the start "
-            "is not a trustworthy effect.")
+            f"The synthetic control fits the pre-period poorly (RMSPE {fit['pre_rmspe']:.2f} a "
+            f"{per}, {100 * fit['pre_rmspe_relative']:.0f}% of the pre-period mean"
+            + (f", worse than {100 * fit['placebo_share_better']:.0f}% of the placebo areas' "
+               "fits" if (fit.get("placebo_share_better") or 0) > 0.5 else "")
+            + "): the donors do not reproduce the programme area's past, so the gap after "
+            "the start is not a trustworthy effect.")
     floor = 1.0 / (n_placebos + 1)
     if n_placebos > 0 and (floor >= 0.01 or p_lower <= floor):
         drawn = ("; drawn at random, it also carries Monte Carlo error" if is_random_draw
@@ -107,6 +105,9 @@ def synth_estimate(*, labels: Labels, window: Window, observed: pd.Series,
         "donors": int(n_donors),
         "pre_rmspe": pre_rmspe,
         "pre_rmspe_relative": fit["pre_rmspe_relative"],
+        "noise_ratio": fit["noise_ratio"],
+        "placebo_share_better": fit["placebo_share_better"],
+        "fit_problem": fit["fit_problem"],
         # An exact pre-period match (micro) has no ratio: the test uses t values instead.
         "post_pre_rmspe_ratio": post_rmspe / pre_rmspe if pre_rmspe > 0 else None,
         # What lets it lead the headline: a good fit from a pool large enough to test.

@@ -31,6 +31,7 @@ from impactbook.effects.results import (
     normal_interval,
 )
 from impactbook.errors import EstimationError
+from impactbook.report.format import DESIGN_NAMES, is_clear_p
 from impactbook.workbook.periods import format_period
 
 #: The keys of the docs/DESIGN.md estimate JSON, in contract order.
@@ -46,18 +47,10 @@ EXTRA_KEYS: tuple[str, ...] = (
 )
 ESTIMATE_KEYS: tuple[str, ...] = CONTRACT_KEYS + EXTRA_KEYS
 
-#: Plain names of the designs, strongest first (the order the headline is chosen in).
-DESIGN_NAMES: dict[str, str] = {
-    "synth": "synthetic control",
-    "comparison": "difference-in-differences against comparison areas",
-    "its": "interrupted time series",
-    "prepost": "naive pre/post",
-}
 INTERVAL_NAMES = {"model": "model", "newey-west": "Newey-West (wider than the model's)",
                   "newey-west (asked)": "Newey-West"}
 
 Z_95 = 1.959963984540054  # two-sided 95% normal quantile
-PERMUTATION_ALPHA = 0.05  # a synthetic control's change is clear below this permutation p
 
 
 @dataclass(frozen=True)
@@ -136,10 +129,11 @@ class Estimate(ResultsMixin):
     def excludes_no_change(self) -> bool:
         """True when the 95% interval lies wholly above or wholly below a ratio of 1.
 
-        A synthetic control has no interval: its two-sided permutation p below 5% decides.
+        A synthetic control has no interval: its two-sided permutation p decides, by the one
+        significance rule (:func:`impactbook.report.format.is_clear_p`).
         """
         if self.method == "synth":
-            return math.isfinite(self.p_value) and self.p_value < PERMUTATION_ALPHA
+            return is_clear_p(self.p_value)
         return self.ci_high < 1.0 or self.ci_low > 1.0
 
     def to_dict(self, *, with_details: bool = False) -> dict[str, Any]:

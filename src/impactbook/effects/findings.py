@@ -14,26 +14,8 @@ from collections.abc import Sequence
 
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.pooled import PooledResult
+from impactbook.report.format import describe_change_pct, describe_interval, format_p
 from impactbook.workbook.periods import QUARTERLY, frequency_of
-
-NO_CHANGE_PERCENT = 0.5  # |change| below this reads as "about the same"
-
-
-def describe_change_pct(percent: float) -> str:
-    """``18% lower`` / ``5% higher`` / ``about the same``."""
-    if abs(percent) < NO_CHANGE_PERCENT:
-        return "about the same"
-    return f"{abs(percent):.0f}% {'lower' if percent < 0 else 'higher'}"
-
-
-def describe_interval(ci_low: float, ci_high: float) -> str:
-    """A 95% rate-ratio interval in words: ``31% lower to 2% higher``, ``20% to 5% lower``."""
-    low, high = (ci_low - 1) * 100, (ci_high - 1) * 100
-    if high < 0:
-        return f"{abs(low):.0f}% to {abs(high):.0f}% lower"
-    if low > 0:
-        return f"{low:.0f}% to {high:.0f}% higher"
-    return f"{describe_change_pct(low)} to {describe_change_pct(high)}"
 
 
 def describe_finding(estimate: Estimate) -> str:
@@ -70,9 +52,8 @@ def describe_finding(estimate: Estimate) -> str:
         against = "the pre-programme trend projected"
     if estimate.method == "synth":
         return _describe_synth(estimate, subject, change, span, against)
+    # Which estimates use the wider Newey-West interval is said once, in the methods notes.
     bracket = f"95% interval {interval}; {estimate.design}"
-    if estimate.interval_source == "newey-west":
-        bracket += ", interval widened for autocorrelated periods (Newey-West)"
     if not is_clear:
         if estimate.method == "prepost":
             body = (f"{subject} showed no clear change {span} compared with the "
@@ -92,9 +73,39 @@ def describe_finding(estimate: Estimate) -> str:
         direction = "fall" if estimate.ci_high < 1 else "rise"
         verdict = (f"This is evidence of a {direction}, though this design alone cannot rule "
                    "out other causes.")
-    caveats = describe_caveats(estimate.warnings)
+    caveats = describe_caveats(estimate.warnings, estimate.percent_change)
     caution = f" Caution: {caveats}." if caveats else ""
     return f"{_place(estimate)}, {body}. {verdict}{caution}"
+
+
+def describe_plain_finding(estimate: Estimate) -> str:
+    """One plain sentence for a funder's first page, with the caveats in a few words:
+
+    "In Precinct 77 (New York), shootings showed no clear change against the synthetic
+    control in the 24 months from January 2010 (6% lower; permutation p 0.83). Caution:
+    small counts."
+    """
+    freq = frequency_of(estimate.start)
+    when = estimate.start.strftime("%B %Y") if freq != QUARTERLY else (
+        f"Q{estimate.start.quarter} {estimate.start.year}")
+    unit = "quarter" if freq == QUARTERLY else "month"
+    span = f"in the {estimate.post_periods} {unit}{'s' if estimate.post_periods != 1 else ''}"
+    span += f" from {when}"
+    against = {"synth": "the synthetic control", "comparison": "the comparison areas",
+               "prepost": "the same number of periods before (naive before/after)"}.get(
+        estimate.method, "the pre-programme trend")
+    change = describe_change_pct(estimate.percent_change)
+    certainty = (f"permutation p {format_p(estimate.p_value)}" if estimate.method == "synth"
+                 else f"95% interval {describe_interval(estimate.ci_low, estimate.ci_high)}")
+    what = estimate.outcome or "counts"
+    if estimate.excludes_no_change:
+        body = f"{what} were {change} than expected from {against} {span} ({certainty})"
+    else:
+        body = (f"{what} showed no clear change against {against} {span} ({change}; "
+                f"{certainty})")
+    caveats = describe_caveats(estimate.warnings, estimate.percent_change)
+    caution = f" Caution: {caveats}." if caveats else ""
+    return f"{_place(estimate)}, {body}.{caution}"
 
 
 def describe_permutation(estimate: Estimate) -> str:
@@ -103,16 +114,18 @@ def describe_permutation(estimate: Estimate) -> str:
     n = details.get("placebos", 0)
     lower = details.get("p_value_lower", math.nan)
     return (f"against {n} placebos (areas or groups given the programme's start as if "
-            f"treated), a fall this large or larger has permutation p = {lower:.3f} "
+            f"treated), a fall this large or larger has permutation p {format_p(lower)} "
             f"(one-sided), and a change this far from the synthetic control either way "
-            f"p = {estimate.p_value:.3f}; no p can be below 1/{n + 1} = {1 / (n + 1):.3f}")
+            f"p {format_p(estimate.p_value)}; no p can be below 1/{n + 1} = "
+            f"{format_p(1 / (n + 1))}")
 
 
 def _describe_synth(estimate: Estimate, subject: str, change: str, span: str,
                     against: str) -> str:
     is_fall = estimate.excludes_no_change and estimate.rate_ratio < 1
     is_rise = estimate.excludes_no_change and estimate.rate_ratio > 1
-    test = describe_permutation(estimate)
+    n = estimate.details.get("placebos", 0)
+    test = f"{n} placebos, permutation p {format_p(estimate.p_value)}"
     averted = estimate.events_averted[0]
     what = estimate.outcome or "events"
     # The sentence already says what the change is against: the count alone, once.
@@ -128,7 +141,7 @@ def _describe_synth(estimate: Estimate, subject: str, change: str, span: str,
                 f"{estimate.design}: {events})")
         verdict = (f"The permutation test does not set this apart from the placebos ({test}), "
                    "so this is not evidence of an effect, nor of none.")
-    caveats = describe_caveats(estimate.warnings)
+    caveats = describe_caveats(estimate.warnings, estimate.percent_change)
     caution = f" Caution: {caveats}." if caveats else ""
     return f"{_place(estimate)}, {body}. {verdict}{caution}"
 
@@ -177,6 +190,14 @@ def _about(value: float) -> str:
 # Short names for the guardrail warnings, so a funder's sentence carries the caveats that
 # matter without the full explanation (which the report's notes give).
 _CAVEATS = (
+    ("larger than every donor", "the area is larger than every donor (biased upwards)"),
+    ("fits the pre-period poorly", "a poor pre-period fit"),
+    ("donor areas (fewer than", "few donor areas"),
+    # Said once in the methods notes, not on every finding: the permutation floor and
+    # Monte Carlo error, donors or placebo groups left out.
+    ("permutation p-value cannot go below", None),
+    ("donor areas with missing periods", None),
+    ("could not be matched exactly", None),
     ("pandemic", "the window overlaps the 2020-21 pandemic shift"),
     ("short baseline", "a short pre-programme baseline"),
     ("post-period is shorter", "a shorter follow-up than asked"),
@@ -192,13 +213,23 @@ _CAVEATS = (
 )
 
 
-def describe_caveats(warnings) -> str:
-    """The guardrail warnings as a short ``;``-joined list (empty when there are none)."""
+#: Regression to the mean pulls counts down after a high: it can explain a fall, not a rise.
+_SPIKE_BEFORE_RISE = "the start follows an unusual high (so the rise may be understated)"
+
+
+def describe_caveats(warnings, percent_change: float | None = None) -> str:
+    """The guardrail warnings as a short ``;``-joined list (empty when there are none),
+    worded for the direction of ``percent_change`` when given."""
     found: list[str] = []
+    is_rise = percent_change is not None and percent_change > 0
     for warning in warnings:
         text = warning.lower()
         label = next((label for key, label in _CAVEATS if key in text),
                      "other data warnings (see the notes)")
+        if is_rise and "unusual high" in text:
+            label = _SPIKE_BEFORE_RISE
+        if label is None:
+            continue
         if label not in found:  # a second warning of a known kind adds nothing new
             found.append(label)
     return "; ".join(found)

@@ -124,8 +124,9 @@ def warn_spike_before_start(window: Window) -> str | None:
     _, k, ratio = best
     return (
         f"The start follows an unusual high: {list_periods(tail.index[-k:])} ran "
-        f"{100 * (ratio - 1):.0f}% above the pre-programme trend, so part of any later fall "
-        "may be regression to the mean rather than the programme."
+        f"{100 * (ratio - 1):.0f}% above the pre-programme trend: counts tend to fall back "
+        "after a high, so a fall after the start may partly be regression to the mean rather "
+        "than the programme, and a rise may be understated."
     )
 
 

@@ -35,11 +35,11 @@ from impactbook.effects.estimate import Estimate, finite_or_none
 from impactbook.effects.its import estimate_its
 from impactbook.effects.results import ResultsMixin
 from impactbook.errors import EstimationError
+from impactbook.report.format import is_clear_p
 from impactbook.workbook.periods import format_period
 
 MIN_PLACEBO_PRE_PERIODS = 12
 MIN_PLACEBOS = 10
-RANK_P_UNUSUAL = 0.05
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class PlaceboResult(ResultsMixin):
 
     @property
     def is_unusual(self) -> bool:
-        return not self.is_skipped and self.p_value <= RANK_P_UNUSUAL
+        return not self.is_skipped and is_clear_p(self.p_value)
 
     @property
     def position_text(self) -> str:
@@ -254,7 +254,7 @@ def _interpret(real: Estimate, n: int, n_as_large: int, p_value: float, length: 
                 f"{n_as_large} of {n} placebo start dates{spread} before the programme "
                 f"({100.0 * n_as_large / n:.0f}%) gave")
     rank = f"rank p = {p_value:.2g}"
-    if p_value <= RANK_P_UNUSUAL:
+    if is_clear_p(p_value):
         verdict = f"so a change this size is unusual for this series ({rank})"
     elif n_as_large == 0:
         verdict = (f"but with {n} placebos the rank p can be no smaller than {p_value:.2g}, so "

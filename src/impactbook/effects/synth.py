@@ -31,7 +31,12 @@ import pandas as pd
 
 from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.effects import microsynth
-from impactbook.effects._synth_result import fit_quality, synth_estimate, synth_warnings
+from impactbook.effects._synth_result import (
+    fit_quality,
+    noise_ratios,
+    synth_estimate,
+    synth_warnings,
+)
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window
 from impactbook.effects.estimate import Estimate
@@ -173,6 +178,7 @@ def estimate_synth(
     candidates = [c for c in Y.columns if c != treated]
     donors = [c for c in candidates if Y[c].notna().all()]
     notes = []
+    is_above_donors = False
     if len(donors) < len(candidates):
         left_out = sorted(set(candidates) - set(donors))
         notes.append(f"{len(left_out)} donor areas with missing periods in the window were left "
@@ -180,6 +186,7 @@ def estimate_synth(
     n_pre = window.pre_periods
     pre_means = Y.iloc[:n_pre].mean()
     if len(donors) and pre_means[treated] > pre_means[donors].max():
+        is_above_donors = True
         notes.append(
             f"The programme area ({pre_means[treated]:.1f} a period before the start) is larger "
             f"than every donor (largest {pre_means[donors].max():.1f}): a weighted average of "
@@ -193,7 +200,8 @@ def estimate_synth(
     synthetic = Y[donors] @ weights
     gap = Y[treated] - synthetic
     placebos = placebo_in_space(Y[[treated, *donors]], treated, donors, n_pre, per_year, gap)
-    fit = fit_quality(Y[treated].iloc[:n_pre], gap.iloc[:n_pre])
+    fit = fit_quality(Y[treated].iloc[:n_pre], gap.iloc[:n_pre],
+                      noise_ratios(Y[donors].iloc[:n_pre], placebos.gaps.iloc[:n_pre]))
     warnings = synth_warnings(window, names, n_donors=len(donors), n_placebos=len(donors),
                               fit=fit, programme_area=programme_area,
                               is_diluted=is_area_larger_than_programme,
@@ -203,7 +211,8 @@ def estimate_synth(
         placebo_gaps=placebos.gaps, p_two_sided=placebos.p_two_sided,
         p_lower=placebos.p_lower, weights=weights, model=MODEL_CLASSIC,
         weights_note="donor weights (non-negative, summing to one) of the areas that make up "
-                     "the synthetic control", n_donors=len(donors), warnings=warnings, fit=fit)
+                     "the synthetic control", n_donors=len(donors), warnings=warnings, fit=fit,
+        extra={"is_larger_than_every_donor": is_above_donors})
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Which design leads: the strongest the data support, and whether the designs agree.
 
-For one programme and outcome the headline comes from, in order: a synthetic control whose
-pre-period fit is good (``details["is_good_fit"]``, set by the synthetic-control estimator),
-comparison areas that pass the pre-trend check (``details["is_pre_trend_parallel"]``), the
-interrupted time series, and the naive pre/post figure. A design that is present but fails
-its check is passed over, and the reason is kept so the report can say why.
+For one programme and outcome the headline comes from, in order: a synthetic control, comparison
+areas, the interrupted time series, and the naive pre/post figure, each only when it passes its
+own test of being good enough to lead (:mod:`impactbook.effects.leading`: the fit, the pool,
+the pre-trend check, and no warning of its own that says it is biased). A design that is
+present but fails its test is passed over, and the reason is kept in words so the report can
+say why.
 
 Two designs *disagree* when they point in opposite directions and at least one interval
 excludes no change, or when their intervals do not overlap. The naive pre/post figure is not
@@ -17,9 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from impactbook.effects.estimate import DESIGN_NAMES, Estimate
-from impactbook.effects.findings import describe_change_pct, describe_interval
+from impactbook.effects.leading import why_not_lead
+from impactbook.report.format import describe_change_pct, describe_interval, format_p
 
-#: Strongest first; each with the detail key that says it passed its own check (None: none).
+#: Strongest first; each with the detail key its own check sets (None: none). Whether it may
+#: lead is :func:`impactbook.effects.leading.why_not_lead`.
 DESIGN_ORDER: tuple[tuple[str, str | None], ...] = (
     ("synth", "is_good_fit"),
     ("comparison", "is_pre_trend_parallel"),
@@ -50,12 +53,13 @@ def choose_headline(estimates: Mapping[str, Estimate | None]) -> HeadlineChoice:
     """Pick the headline design among ``estimates`` (method name -> estimate or None)."""
     passed_over: list[str] = []
     chosen = None
-    for method, check in DESIGN_ORDER:
+    for method, _ in DESIGN_ORDER:
         est = estimates.get(method)
         if est is None:
             continue
-        if check is not None and not est.details.get(check, False):
-            passed_over.append(_why_not(method))
+        problem = why_not_lead(method, est.details)
+        if problem is not None:
+            passed_over.append(f"the {DESIGN_NAMES[method]} was passed over: {problem}")
             continue
         chosen = method
         break
@@ -81,21 +85,18 @@ def designs_disagree(a: Estimate, b: Estimate) -> bool:
 def _disagreement(chosen: Estimate, other: Estimate | None) -> str | None:
     if other is None or not designs_disagree(chosen, other):
         return None
-    return (f"designs disagree: the {other.design} gives {_said(other)}, while the "
-            f"{chosen.design} gives {_said(chosen)}")
+    return (f"designs disagree: the {other.design} {_gives(other)} {_said(other)}, while the "
+            f"{chosen.design} {_gives(chosen)} {_said(chosen)}")
+
+
+def _gives(est: Estimate) -> str:
+    return "give" if est.design.endswith("areas") else "gives"  # "comparison areas give"
 
 
 def _said(est: Estimate) -> str:
     if est.method == "synth":  # no interval: its permutation test
-        return (f"{describe_change_pct(est.percent_change)} (permutation p = "
-                f"{est.p_value:.3f})")
+        return (f"{describe_change_pct(est.percent_change)} (permutation p "
+                f"{format_p(est.p_value)})")
     return (f"{describe_change_pct(est.percent_change)} (95% interval "
             f"{describe_interval(est.ci_low, est.ci_high)})")
 
-
-def _why_not(method: str) -> str:
-    if method == "synth":
-        return ("the synthetic control's pre-period fit is poor, or it has fewer than 10 "
-                "donors")
-    return ("the comparison areas were trending differently before the start, or too few "
-            "periods to check")

@@ -1,10 +1,14 @@
 """What a report says and shows.
 
 - :mod:`.content` every number of a city report and of an intervention summary, as plain data.
-- :mod:`.sections` one ``show_*`` function per notebook section (the notebooks' edge).
+- :mod:`.headlines` a report's headline as the plain data the index and the emails format.
+- :mod:`.sections` one ``show_*`` function per notebook section (the notebooks' edge), with
+  :mod:`.page_one` (the first page), :mod:`.methods` (the methods notes and diagnostics
+  table) and :mod:`.blocks` (headings, figures, tables, lists).
 - :mod:`.plots` the figures, each a function returning a matplotlib ``Figure``.
 - :mod:`.tables` the report's tables with column names in words.
-- :mod:`.format` the one formatter of percentages, intervals, p-values and counts.
+- :mod:`.format` the one formatter of every number a reader sees, the design names, the
+  one significance rule and the one-line headline (:func:`~.format.headline_line`).
 - :mod:`.index_page` the run's ``index.html``.
 - :mod:`.value_section` the "Value for money" part and its one-line summary (costs only).
 

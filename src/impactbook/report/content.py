@@ -21,6 +21,7 @@ from impactbook.analysis import combined_series, make_request, resolve_request
 from impactbook.analysis.programmes import estimate_programme, workbook_with_one_programme
 from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
+from impactbook.report import headlines
 from impactbook.workbook import (
     INTERVENTIONS,
     OUTCOMES,
@@ -51,8 +52,8 @@ class OutcomeResult:
     its: effects.Estimate | None = None
     prepost: effects.Estimate | None = None
     comparison: effects.Estimate | None = None
-    #: The synthetic control: with ``details["is_good_fit"]`` (a good pre-period fit from
-    #: at least 10 donors) it leads the headline.
+    #: The synthetic control: it leads the headline when it passes its test
+    #: (:mod:`impactbook.effects.leading`).
     synth: effects.Estimate | None = None
     placebo: object | None = None
     comparison_series: dict[str, pd.Series] = field(default_factory=dict)
@@ -98,6 +99,25 @@ class OutcomeResult:
         return tuple(own) + tuple(d[0].upper() + d[1:] + "." for d in self.choice.disagreements)
 
     @property
+    def caveat_labels(self) -> list[str]:
+        """The headline's caveats in a few words each (for its card and its line)."""
+        return headlines.caveat_labels(self)
+
+    def item(self) -> dict | None:
+        """The headline as the plain dict every reader-facing path formats."""
+        return headlines.outcome_item(self)
+
+    @property
+    def plain_finding(self) -> str:
+        """One plain sentence for page one (the detail is in the key findings and notes)."""
+        if self.headline is None:
+            return f"{self.outcome}: no estimate ({'; '.join(self.errors) or 'not computed'})."
+        text = effects.describe_plain_finding(self.headline)
+        if self.choice.designs_disagree:
+            text += " The designs disagree (see the key findings)."
+        return text
+
+    @property
     def finding(self) -> str:
         if self.headline is None:
             return (f"{self.programme}: no estimate for {self.outcome} "
@@ -141,27 +161,7 @@ class CityReport:
         strongest (synthetic control, comparison areas, ITS, pre/post), the first in
         interventions.csv order (and each programme's first listed outcome) on ties. Never
         the narrowest interval: that would let any added row with more events take over."""
-        ranked = [(DESIGN_RANK[r.choice.method], n, r) for n, r in enumerate(self.results)
-                  if r.headline is not None]
-        if not ranked:
-            return None
-        _, _, result = min(ranked, key=lambda item: item[:2])
-        est = result.headline
-        record = est.to_dict()
-        return {
-            "text": result.finding, "outcome": est.outcome, "area": est.area,
-            "programme": result.programme, "intervention": result.intervention,
-            "design": est.design, "how_chosen": HEADLINE_RULE,
-            "percent_change": record["percent_change"],
-            "ci_low_pct": _pct(record["ci_low"]), "ci_high_pct": _pct(record["ci_high"]),
-            "excludes_no_change": bool(est.excludes_no_change),
-            # A synthetic control has no interval: its permutation p says whether it is clear.
-            "permutation_p": record["p_value"] if est.method == "synth" else None,
-            "designs_disagree": result.choice.designs_disagree,
-            "events_averted": record["events_averted"],
-            "events_averted_low": record["events_averted_low"],
-            "events_averted_high": record["events_averted_high"],
-        }
+        return headlines.city_headline(self.results, DESIGN_RANK, HEADLINE_RULE)
 
 
 #: How a report's headline is picked (shown on the index page).

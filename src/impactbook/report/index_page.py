@@ -2,9 +2,10 @@
 
 The Impact panel echoes the NNSC home page's impact box ("37% reduction in homicides through
 Project Safe Neighborhoods"), but every figure on it is a headline computed by the workbook for
-this run, from the strongest design its data support (named), shown with its 95% interval and
-linked to the report it comes from; an interval that includes no change reads "No clear
-change", and the panel says how each headline is chosen. All text is
+this run, from the strongest design its data support (named), shown with its 95% interval (or
+permutation p) and its caveats, and linked to the report it comes from; a change that is not
+clear reads "No clear change", a programme with several outcomes shows every one, and the
+panel says how each headline is chosen. All text is
 escaped; the page has inline CSS only and opens offline.
 """
 
@@ -17,7 +18,17 @@ from urllib.parse import quote
 from impactbook import __version__
 from impactbook.defaults import HEADLINE_RULE
 from impactbook.fsutil import atomic_path
-from impactbook.report.format import finite_number, format_interval, format_pct
+from impactbook.report.format import (
+    count_changes,
+    describe_change_pct,
+    finite_number,
+    format_pct,
+    headline_line,
+    is_clear_item,
+    item_certainty,
+    join_words,
+    outcome_figure,
+)
 from impactbook.report.tables import programme_label
 from impactbook.workbook.digest import shown_digest
 
@@ -54,53 +65,59 @@ def _href(path: str) -> str:
 
 
 def _impact_item(report: dict) -> str | None:
-    """One Impact figure. A change whose interval includes no change is shown as "No clear
-    change" with its interval, never as "x% reduction through ..."; every figure names the
-    design it comes from."""
+    """One Impact figure. A change that is not clear (its interval includes no change, or its
+    permutation p is above the one significance level) is shown as "No clear change" with its
+    figure, never as "x% reduction through ..."; every figure names the design it comes from,
+    a programme with several outcomes shows them all (or says how many fell), and the
+    headline's caveats follow in a few words. Every number is written by
+    :mod:`impactbook.report.format`, as in the report."""
     headline = report.get("headline") or {}
     change = finite_number(headline.get("percent_change"))
     if change is None:
         return None
-    low = finite_number(headline.get("ci_low_pct"))
-    high = finite_number(headline.get("ci_high_pct"))
-    permutation = finite_number(headline.get("permutation_p"))
-    has_interval = low is not None and high is not None
-    is_clear = bool(headline.get("excludes_no_change")) and (has_interval
-                                                             or permutation is not None)
     is_city = report.get("kind") == "city"
-    outcome = headline.get("outcome") or "the outcome"
+    items = headline.get("outcomes") or [headline]
     if is_city:
         where = headline.get("area")
-        if where and where != "citywide":
-            outcome = f"{outcome} ({where})"
+        places = f" ({where})" if where and where != "citywide" else ""
         programme, kind = headline.get("programme"), headline.get("intervention")
         programmes = (programme_label(programme, kind) if programme and kind
                       else programme or kind or "the programme")
-        context = f" after {_e(programmes)} began"
+        context = f"{places} after {_e(programmes)} began"
     else:
         places = headline.get("places")
         context = (f" across {_e(places)} of {_e(report.get('name'))} (pooled)" if places
                    else f" across the programmes of {_e(report.get('name'))} (pooled)")
-    figure = (f"{format_pct(change, signed=False)} {'lower' if change < 0 else 'higher'}"
-              if is_clear
-              else "No clear change")
-    against = " than expected" if is_clear else ""
-    place = report.get("name") if is_city else f"{report.get('name')} summary"
-    interval = (f"95% CI {format_interval(low, high, ratios=False)}" if has_interval
-                else f"permutation p = {permutation:.3f}" if permutation is not None
-                else "interval not available")
-    if not is_clear and has_interval:
-        interval = f"estimate {format_pct(change)}, {interval}: includes no change"
-    elif not is_clear and permutation is not None:
-        interval = f"estimate {format_pct(change)}, {interval}: not set apart from the placebos"
-    design = headline.get("design")
-    extras = [interval] + ([f"design: {design}"] if design else [])
+    if len(items) > 1:
+        figure = count_changes(items)
+        names = [str(i.get("outcome")) for i in items]
+        lead = f" in {_e(join_words(names))}" if figure == "No clear change" else ""
+        extras = [outcome_figure(i, is_compact=True) for i in items]
+        unclear = [str(i.get("outcome")) for i in items if not is_clear_item(i)]
+        if lead == "" and unclear:  # "3 of 4 outcomes fell": name the ones that did not
+            extras.insert(0, f"{join_words(unclear)}: no clear change")
+    else:
+        item = items[0]
+        is_clear = is_clear_item(item)
+        figure = describe_change_pct(change) if is_clear else "No clear change"
+        outcome = item.get("outcome") or "the outcome"
+        lead = f" in {_e(outcome)}{' than expected' if is_clear else ''}"
+        certainty = item_certainty(item)
+        why_not = (": not set apart from the placebos" if certainty.startswith("permutation")
+                   else ": includes no change")
+        extras = [certainty if is_clear
+                  else f"estimate {format_pct(change)}, {certainty}{why_not}"]
+        if item.get("design") or headline.get("design"):
+            extras.append(f"design: {item.get('design') or headline.get('design')}")
     if headline.get("designs_disagree"):
         extras.append("designs disagree (see the report)")
+    caveats = headline.get("caveats") or []
+    if caveats:
+        extras.append("caveats: " + "; ".join(caveats))
+    place = report.get("name") if is_city else f"{report.get('name')} summary"
     link = (report.get("files") or {}).get("html")
     source = (f'<a href="{_href(link)}">{_e(place)} report</a>' if link else _e(place))
-    return (f"<li><span class=\"figure\">{_e(figure)}</span>"
-            f" in {_e(outcome)}{against}{context}"
+    return (f"<li><span class=\"figure\">{_e(figure)}</span>{lead}{context}"
             f"<span class=\"ci\">{' &middot; '.join(_e(x) for x in extras)} &middot; "
             f"{source}</span></li>")
 
@@ -110,7 +127,11 @@ def _report_row(report: dict) -> str:
     links = " ".join(f'<a href="{_href(files[fmt])}">{fmt.upper()}</a>'
                      for fmt in ("html", "pdf", "ipynb") if fmt in files)
     headline = report.get("headline") or {}
-    figure = headline.get("text") or (report.get("key_findings") or ["no headline estimate"])[0]
+    if report.get("kind") == "city" and headline:
+        figure = headline_line(headline)  # the line the funders' emails can use too
+    else:
+        figure = (headline.get("text")
+                  or (report.get("key_findings") or ["no headline estimate"])[0])
     kind = "City report" if report.get("kind") == "city" else "Intervention summary"
     return (f"<tr><td>{_e(report.get('name'))}</td><td>{_e(kind)}</td>"
             f"<td>{_e(', '.join(report.get('interventions') or []))}</td>"

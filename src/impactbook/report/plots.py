@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from impactbook.report.format import format_pct
+from impactbook.report.format import design_title, format_pct
 from impactbook.workbook.periods import frequency_of
 
 INK = "#1b1b1b"
@@ -167,7 +167,8 @@ def _unit(freq: str) -> str:
     return "per quarter" if freq == "Q" else "per month"
 
 
-def plot_outcome_series(estimate, *, comparison: Mapping[str, pd.Series] | None = None) -> Figure:
+def plot_outcome_series(estimate, *, comparison: Mapping[str, pd.Series] | None = None,
+                        is_headline: bool = False) -> Figure:
     """Counts, fitted model, counterfactual with its 95% band and the start line.
 
     ``comparison`` maps comparison-area names to count series; they are drawn
@@ -211,10 +212,7 @@ def plot_outcome_series(estimate, *, comparison: Mapping[str, pd.Series] | None 
                     xycoords=("data", "axes fraction"), xytext=(3, 3),
                     textcoords="offset points", va="bottom", fontsize=8, color=ACCENT,
                     bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1})
-        where = estimate.area if estimate.area and estimate.area != "citywide" else "citywide"
-        change = format_pct(estimate.percent_change)
-        ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} {change} against the "
-                     "pre-programme trend")
+        ax.set_title(design_title(estimate, is_headline))
         ax.set_ylabel(f"{estimate.outcome} {_unit(freq)}")
         ax.set_ylim(bottom=0)
         # Headroom above the data keeps the legend off the series.
@@ -391,7 +389,7 @@ def plot_placebo(placebo_log_rr: Sequence[float], real_log_rr: float, *,
     return fit_texts(fig)
 
 
-def plot_synth(estimate) -> Figure:
+def plot_synth(estimate, *, is_headline: bool = False) -> Figure:
     """Observed against synthetic with the start marked, and the gap with every placebo's.
 
     Top: the programme area's counts and its synthetic control. Bottom: observed minus
@@ -421,9 +419,7 @@ def plot_synth(estimate) -> Figure:
         ax.annotate(f"start {estimate.to_dict()['start']}", xy=(start_x, 0.0),
                     xycoords=("data", "axes fraction"), xytext=(3, 3),
                     textcoords="offset points", va="bottom", fontsize=8, color=ACCENT)
-        where = estimate.area if estimate.area else "programme area"
-        ax.set_title(f"{estimate.city}, {where}: {estimate.outcome} "
-                     f"{format_pct(estimate.percent_change)} against the synthetic control")
+        ax.set_title(design_title(estimate, is_headline))
         ax.set_ylabel(f"{estimate.outcome} {_unit(freq)}")
         ax.set_ylim(bottom=0)
         ax.legend(loc="upper left", fontsize=7.5)

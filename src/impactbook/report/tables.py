@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from impactbook.report.format import (
+    DESIGN_NAMES,
     finite_number,
     format_change,
     format_interval,
@@ -23,9 +24,8 @@ from impactbook.report.format import (
     ratio_to_pct,
 )
 
-#: How each design is named in tables and caveat lists.
-DESIGN_LABELS = {"its": "interrupted time series", "prepost": "naive before/after",
-                 "comparison": "comparison areas", "synth": "synthetic control"}
+#: How each design is named in tables and caveat lists: the formatter's one name for it.
+DESIGN_LABELS = DESIGN_NAMES
 DESIGNS = ("prepost", "its", "comparison", "synth")
 CONFIDENCE_LABELS = {"V": "verified", "P": "partly verified", "U": "unverified"}
 

@@ -1,0 +1,118 @@
+"""A report's first page: what a funder reads before anything else.
+
+For a city report, each programme gets a card: its headline in a few words (every outcome's,
+or a stated summary such as "3 of 4 outcomes fell; drug offenses showed no clear change" when
+it has several, never one outcome standing for all), then one plain sentence per outcome and
+the caveats of those headlines in a few words. The detail (permutation tests, the Monte Carlo
+floor, Newey-West intervals, the designs passed over) is in the key findings and the methods
+notes. For an intervention summary, the pooled findings and each programme's estimate, with
+the design the summary pools and why a city report may lead with another.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from impactbook.report import tables
+from impactbook.report.blocks import TOC_SLOT, _e, _show, _table
+from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult
+from impactbook.report.format import outcome_figure, summarize_outcomes
+
+
+def _by_programme(report: CityReport) -> list[tuple[dict, list[OutcomeResult]]]:
+    """Each programme row with its results, in the report's order."""
+    return [(p, [r for r in report.results if r.programme_id == p["id"]])
+            for p in report.programmes.to_dict("records")]
+
+
+def _source_numbers(programmes: pd.DataFrame) -> dict[str, int]:
+    """Each distinct cited source (the workbook's ``source`` column) and its number."""
+    numbers: dict[str, int] = {}
+    for source in programmes.get("source", pd.Series(dtype=str)).fillna(""):
+        if str(source).strip() and source not in numbers:
+            numbers[source] = len(numbers) + 1
+    return numbers
+
+
+def _data_span_text(results: list[OutcomeResult]) -> str:
+    spans = [tables.data_span(r.its.observed) for r in results if r.its is not None]
+    spans = [s for s in spans if s]
+    if not spans:
+        return ""
+    return f"{min(s[0] for s in spans)} to {max(s[1] for s in spans)}"
+
+
+def programme_card(programme: dict, results: list[OutcomeResult]) -> str:
+    """One programme's card: its headline figure(s), a sentence per outcome, its caveats."""
+    items = [r.item() for r in results if r.headline is not None]
+    if len(items) > 1:  # the sentences below give each outcome's figure and design
+        figure = summarize_outcomes(items)
+        figure_html = (f"<p class='ib-headline-figure'>"
+                       f"{_e(figure[:1].upper() + figure[1:])}.</p>")
+    elif items:
+        figure_html = f"<p class='ib-headline-figure'>{_e(outcome_figure(items[0]))}</p>"
+    else:
+        figure_html = "<p class='ib-headline-figure'>No estimate.</p>"
+    sentences = "".join(f"<li>{_e(r.plain_finding)}</li>" for r in results)
+    return (f"<div class='ib-headline'><h3>{_e(programme['programme'])}</h3>{figure_html}"
+            f"<ul class='ib-plain-findings'>{sentences}</ul></div>")
+
+
+def show_title(report: CityReport) -> None:
+    """The title and a one-page summary: the programmes, each one's headline with its design
+    and what it means, the caveats that matter; then the table of contents."""
+    sources = _source_numbers(report.programmes)
+    frame = pd.DataFrame([{
+        "Programme": p["programme"], "Type": p["intervention"],
+        "Area": tables.place_label(p["area"], report.city), "Start": p["start"],
+        "Outcome data": _data_span_text(results),
+        "Source": (f"[{sources[p['source']]}] " if p.get("source") in sources else "")
+        + tables.confidence_label(p.get("confidence")),
+    } for p, results in _by_programme(report)])
+    cards = [programme_card(p, results) for p, results in _by_programme(report) if results]
+    _show(
+        f"<h1 class='ib-title'>{_e(report.city)}: programme evaluation report</h1>"
+        f"<p class='ib-provenance'>Generated {_e(report.generated)} by impactbook "
+        f"{_e(report.version)}; input data hash {_e(report.data_hash)}.</p>"
+        "<div class='ib-summary'><h2 class='ib-summary-title'>Summary</h2>"
+        + _table(frame, "Programmes evaluated: where and when each began, the outcome data "
+                 "used, and how well the programme's details are verified against its source "
+                 "(numbered under Sources).", text_columns=3)
+        + "".join(cards)
+        + "<p class='ib-note'>Each figure is the outcome's headline: the strongest design its "
+        "data support, named after it (the methods notes say why each leads). \"No clear "
+        "change\" means the design cannot tell the change from chance; it is not evidence of "
+        "no effect.</p></div>" + TOC_SLOT)
+
+
+#: Why a summary pools the interrupted time series, said where the pooled figures are.
+POOLED_DESIGN_NOTE = (
+    "The summary pools each programme's interrupted time series: the one design every "
+    "programme has with a standard error to pool (a synthetic control has only a permutation "
+    "test, and comparison areas exist for a few). A city report leads each outcome with the "
+    "strongest design its data support, so its headline can differ from the figure here.")
+
+
+def show_summary_title(summary: InterventionSummary) -> None:
+    """The title and a one-page summary: the pooled findings, every programme's headline."""
+    rows = tables.summary_table(summary.rows)
+    has_estimate = (summary.rows["rate_ratio"].notna().to_numpy()
+                    if "rate_ratio" in summary.rows else [False] * len(rows))
+    shown = rows[has_estimate] if not rows.empty else rows
+    columns = [c for c in ("City", "Programme", "Outcome (area)", "Change", "95% interval")
+               if c in shown.columns]
+    findings = "".join(f"<li>{_e(f)}</li>" for f in summary.key_findings)
+    _show(
+        f"<h1 class='ib-title'>{_e(summary.intervention)}: results by programme</h1>"
+        f"<p class='ib-provenance'>Generated {_e(summary.generated)} by impactbook "
+        f"{_e(summary.version)}; input data hash {_e(summary.data_hash)}.</p>"
+        "<div class='ib-summary'><h2 class='ib-summary-title'>Summary</h2>"
+        + (f"<div class='ib-findings'><ul>{findings}</ul></div>" if findings else "")
+        + (_table(shown[columns], "Each programme's estimate for each outcome: interrupted "
+                  "time series against the pre-programme trend.", text_columns=3)
+           if not shown.empty else "")
+        + f"<p class='ib-note'>{_e(POOLED_DESIGN_NOTE)}</p>"
+        + "<p class='ib-caveats'><strong>Caveats:</strong> each figure is a police-area or "
+        "citywide count, which dilutes programmes aimed at a few groups or blocks; programmes "
+        "in one city share its trends; see each city's report for its own caveats.</p>"
+        "</div>" + TOC_SLOT)
