@@ -223,7 +223,7 @@ def test_a_city_report_carries_values_also_from_a_prepared_slice(tmp_path, monke
     assert value == direct  # the report's figures are the CLI's for the same design
     assert value_lines(report) == [value_summary_line(value)]
     shown = []
-    monkeypatch.setattr("impactbook.report.sections.display", lambda obj, **k: shown.append(obj))
+    monkeypatch.setattr("impactbook.report.blocks.display", lambda obj, **k: shown.append(obj))
     show_value_for_money(report)
     [block] = shown
     assert block.data == ("<h2 class='ib-section' id='value-for-money'>Value for money</h2>"
@@ -246,7 +246,7 @@ def test_no_section_and_no_line_without_costs(tmp_path, monkeypatch):
     report = build_city_report(folder, "Springfield", post_periods=12)
     assert report.values == () and value_section.value_lines(report) == []
     shown = []
-    monkeypatch.setattr("impactbook.report.sections.display", lambda *a, **k: shown.append(a))
+    monkeypatch.setattr("impactbook.report.blocks.display", lambda *a, **k: shown.append(a))
     value_section.show_value_for_money(report)
     assert shown == []  # not even a heading
 

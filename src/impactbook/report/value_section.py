@@ -178,7 +178,7 @@ def show_value_for_money(report) -> None:
 
 
 def _show_values(report) -> None:
-    from impactbook.report.sections import _show, section
+    from impactbook.report.blocks import _show, section
 
     @section(TITLE)
     def show() -> None:
