@@ -22,6 +22,7 @@ from impactbook.workbook.digest import workbook_digest
 from impactbook.workbook.model import Workbook
 from impactbook.workbook.outcomes import empty_outcomes, load_outcomes
 from impactbook.workbook.problems import Problems
+from impactbook.workbook.rollouts import empty_rollouts, load_rollouts
 from impactbook.workbook.schema import (
     AREAS,
     FUNDERS,
@@ -30,6 +31,8 @@ from impactbook.workbook.schema import (
     OPTIONAL,
     OUTCOMES,
     REQUIRED,
+    ROLLOUT_AREA,
+    ROLLOUTS,
     TAGS,
     UNIT_OUTCOMES,
 )
@@ -118,6 +121,14 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
     elif UNIT_OUTCOMES in required:
         problems.add(UNIT_OUTCOMES, "file not found; micro-synthetic control needs the "
                      "series of the small units (e.g. census blocks)")
+    rollouts = None
+    if (root / ROLLOUTS).exists() or (root / ROLLOUTS).is_symlink():
+        rollouts = table(ROLLOUTS, load_rollouts, interventions, series,
+                         units[1] if units is not None else None, problems,
+                         (root / UNIT_OUTCOMES).exists())
+    elif interventions is not None and (interventions["area"] == ROLLOUT_AREA).any():
+        problems.add(ROLLOUTS, f"file not found; interventions.csv has a programme with area "
+                     f"'{ROLLOUT_AREA}', whose units and starts this table lists")
     problems.raise_if_any()
 
     def finished(frame: pd.DataFrame) -> pd.DataFrame:
@@ -132,6 +143,7 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
         areas=(areas if areas is not None else empty_areas()).drop(columns="line"),
         unit_outcomes=(units[0].drop(columns="line").reset_index(drop=True) if units is not None
                        else empty_outcomes().drop(columns="line")),
+        rollouts=finished(rollouts if rollouts is not None else empty_rollouts()),
     )
 
 

@@ -32,7 +32,7 @@ from impactbook.workbook.model import Workbook
 PREPARED_ENV = "IMPACTBOOK_PREPARED"
 _MANIFEST = "prepared.json"
 # The small tables every report reads whole (areas.csv: the units of a micro design).
-_SHARED = ("interventions", "news", "tags", "funders", "areas")
+_SHARED = ("interventions", "news", "tags", "funders", "areas", "rollouts")
 
 
 def prepared_folder(state_dir: Path, digest: str) -> Path:

@@ -9,6 +9,12 @@ FUNDERS = "funders.csv"
 # outcome series of small units (census blocks) that only micro-synthetic control reads.
 AREAS = "areas.csv"
 UNIT_OUTCOMES = "unit_outcomes.csv"
+# Optional: the units (areas or groups) of a staggered rollout and when each started.
+ROLLOUTS = "rollouts.csv"
+# The `area` of an interventions.csv row whose units and starts are in rollouts.csv.
+ROLLOUT_AREA = "rollout"
+ROLLOUT_REQUIRED = ("programme", "unit", "start")
+ROLLOUT_OPTIONAL = ("end", "announced", "source", "confidence", "notes")
 
 REQUIRED = {
     OUTCOMES: ("city", "area", "outcome", "period", "count"),
@@ -18,8 +24,9 @@ REQUIRED = {
     FUNDERS: ("funder", "email", "cities", "interventions"),
 }
 #: The optional tables beyond the five; each is checked when present.
-EXTRA_TABLES = (AREAS, UNIT_OUTCOMES)
-EXTRA_REQUIRED = {AREAS: ("city", "area"), UNIT_OUTCOMES: REQUIRED[OUTCOMES]}
+EXTRA_TABLES = (AREAS, UNIT_OUTCOMES, ROLLOUTS)
+EXTRA_REQUIRED = {AREAS: ("city", "area"), UNIT_OUTCOMES: REQUIRED[OUTCOMES],
+                  ROLLOUTS: ROLLOUT_REQUIRED}
 # areas.csv: every column after these is a numeric covariate (blank = not known).
 AREA_COLUMNS = ("city", "area", "population", "within")
 OPTIONAL = {

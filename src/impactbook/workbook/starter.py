@@ -19,6 +19,9 @@ from impactbook.workbook.schema import (
     OPTIONAL,
     OUTCOMES,
     REQUIRED,
+    ROLLOUT_OPTIONAL,
+    ROLLOUT_REQUIRED,
+    ROLLOUTS,
     TAG_KINDS,
     TAGS,
 )
@@ -78,7 +81,24 @@ COLUMN_MEANINGS: dict[str, dict[str, str]] = {
         "cities": "';'-separated cities whose reports they receive (* for all)",
         "interventions": "';'-separated programme types (* for all)",
     },
+    ROLLOUTS: {
+        "programme": "the id of a programme in interventions.csv whose area is 'rollout'",
+        "unit": "an area of outcomes.csv, or a group code (gang, faction, crew) whose series "
+                "are in unit_outcomes.csv (its population column is the exposure, e.g. roster "
+                "size, used as an offset)",
+        "start": "the unit's first treated period; a start after the data's end means not "
+                 "treated within the data",
+        "end": "optional last period (the estimate keeps the unit as treated after it: "
+               "intention to treat)",
+        "announced": "optional period the start was announced",
+        "source": "where the start comes from",
+        "confidence": "V, P or U, as in interventions.csv",
+        "notes": "anything else a reader should know",
+    },
 }
+# Tables beyond the five whose header `init` writes (optional ones: no rows is valid).
+_COLUMNS = {**{t: (*REQUIRED[t], *OPTIONAL[t]) for t in REQUIRED},
+            ROLLOUTS: (*ROLLOUT_REQUIRED, *ROLLOUT_OPTIONAL)}
 
 
 def _readme() -> str:
@@ -96,9 +116,9 @@ def _readme() -> str:
         "YourCity`).",
     ]
     for table, meanings in COLUMN_MEANINGS.items():
-        required = set(REQUIRED[table])
+        required = set(REQUIRED.get(table, ROLLOUT_REQUIRED))
         lines += ["", f"## {table}", "", "| column | required | meaning |", "|---|---|---|"]
-        for column in (*REQUIRED[table], *OPTIONAL[table]):
+        for column in _COLUMNS[table]:
             lines.append(f"| `{column}` | {'yes' if column in required else 'no'} | "
                          f"{meanings[column]} |")
     return "\n".join(lines) + "\n"
@@ -106,8 +126,7 @@ def _readme() -> str:
 
 def starter_files() -> dict[str, str]:
     """File name -> text of an empty workbook."""
-    files = {table: ",".join((*REQUIRED[table], *OPTIONAL[table])) + "\n"
-             for table in COLUMN_MEANINGS}
+    files = {table: ",".join(_COLUMNS[table]) + "\n" for table in COLUMN_MEANINGS}
     files[TAGS] += "".join(f"{tag},{kind}\n" for tag, kind in STARTER_TAGS)
     files[README] = _readme()
     return files
