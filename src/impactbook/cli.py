@@ -75,8 +75,16 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         comparison_areas=args.comparison_areas, donors=args.donors, placebos=args.placebos,
         slope_change=args.slope_change,
         family=args.family, robust=args.robust,
+        programme=args.programme, controls=args.controls, cohort_bin=args.cohort_bin,
+        anticipation=args.anticipation, exclude_controls=args.exclude_controls,
     )
     estimate = run_estimate(Path(args.data), request)
+    if request.method == "rollout":
+        from impactbook.effects.rollout_words import describe_rollout
+
+        print(json.dumps(estimate.to_dict(), allow_nan=False) if args.json
+              else describe_rollout(estimate, detailed=True))
+        return EXIT_OK
     if args.json:
         print(json.dumps(estimate.to_dict(with_details=request.method == "synth"),
                          allow_nan=False))
@@ -305,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "interventions.csv)")
     sub.add_argument("--pre-periods", type=int, metavar="N")
     sub.add_argument("--post-periods", type=int, metavar="N")
-    sub.add_argument("--method", choices=("its", "prepost", "comparison", "synth"),
+    sub.add_argument("--method", choices=("its", "prepost", "comparison", "synth", "rollout"),
                      default="its")
     sub.add_argument("--comparison-areas", metavar='"A;B"')
     sub.add_argument("--donors", metavar='"A;B"', help="synth: the donor areas (default: the "
@@ -317,6 +325,19 @@ def build_parser() -> argparse.ArgumentParser:
                      default="quasi-poisson")
     sub.add_argument("--robust", choices=("none", "hac"), default="none",
                      help="hac: Newey-West autocorrelation-robust intervals")
+    rollout = sub.add_argument_group("rollout", "staggered rollouts (rollouts.csv)")
+    rollout.add_argument("--programme", metavar="ID", help="the rollout programme (when the "
+                         "city has several)")
+    rollout.add_argument("--controls", choices=("notyet", "never"), default="notyet",
+                         help="not-yet-treated (default) or never-treated units; never also "
+                         "gives the leads before the start")
+    rollout.add_argument("--cohort-bin", choices=("auto", "none", "quarter", "year"),
+                         default="auto", help="pool start dates (and sum counts) by quarter or "
+                         "year; auto: the finest whose cells all hold events")
+    rollout.add_argument("--anticipation", type=int, default=0, metavar="K",
+                         help="periods before a start that may already be affected")
+    rollout.add_argument("--exclude-controls", metavar='"A;B"', help="units left out of the "
+                         "controls")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub = command("render", _cmd_render, "render one city report (ipynb, HTML, PDF)")

@@ -41,14 +41,14 @@ def fit_cells(frame: pd.DataFrame, cell: pd.Series, n_cells: int, *, effects: st
               covariates: tuple[str, ...] = (), has_offset: bool = False) -> CellFit:
     """Fit the model on ``frame`` (``unit, t, g, count``, optional ``exposure`` and the
     ``covariates``); ``cell`` is each row's cell (-1 for control rows)."""
-    data = pd.DataFrame({"y": frame["count"].to_numpy(dtype=float),
-                         "unit": frame["unit"].astype(str).to_numpy(),
-                         "t": frame["t"].astype(str).to_numpy()})
     cells = cell.to_numpy()
     names = [f"d{k}" for k in range(n_cells)]
     dummies = np.zeros((len(frame), n_cells))
     dummies[np.flatnonzero(cells >= 0), cells[cells >= 0]] = 1.0
-    data[names] = dummies
+    data = pd.concat([pd.DataFrame({"y": frame["count"].to_numpy(dtype=float),
+                                    "unit": frame["unit"].astype(str).to_numpy(),
+                                    "t": frame["t"].astype(str).to_numpy()}),
+                      pd.DataFrame(dummies, columns=names)], axis=1)
     terms = list(names)
     demeaned_means = np.zeros((n_cells, len(covariates)))
     if covariates and effects != "cohort":
@@ -63,23 +63,23 @@ def fit_cells(frame: pd.DataFrame, cell: pd.Series, n_cells: int, *, effects: st
                        for g in np.unique(cohort) if g != never}
         period_cols = {f"p{int(t)}": (frame["t"].to_numpy() == t).astype(float)
                        for t in periods[1:]}
-        for name, values in {**cohort_cols, **period_cols}.items():
-            data[name] = values
+        extra = {**cohort_cols, **period_cols}
         terms += list(cohort_cols) + list(period_cols)
         for j, x in enumerate(covariates):
             values = frame[x].to_numpy(dtype=float)
             by_cohort = pd.Series(values).groupby(cohort).transform("mean").to_numpy()
             centred = values - by_cohort
-            data[f"x{j}"] = values
+            extra[f"x{j}"] = values
             terms.append(f"x{j}")
             for name, column in {**cohort_cols, **period_cols}.items():
-                data[f"x{j}_{name}"] = values * column
+                extra[f"x{j}_{name}"] = values * column
                 terms.append(f"x{j}_{name}")
             for k, name in enumerate(names):
-                data[f"x{j}_{name}"] = dummies[:, k] * centred
+                extra[f"x{j}_{name}"] = dummies[:, k] * centred
                 terms.append(f"x{j}_{name}")
                 rows = dummies[:, k] > 0
                 demeaned_means[k, j] = centred[rows].mean()
+        data = pd.concat([data, pd.DataFrame(extra)], axis=1)
     formula = "y ~ " + " + ".join(terms) + (f" | {fixed}" if fixed else "")
     kwargs = {}
     if has_offset:

@@ -40,19 +40,37 @@ from impactbook.effects.rollout_result import Aggregate, PretrendTest, RolloutEs
 from impactbook.errors import EstimationError, ParameterError
 
 AUTO_BIN = "auto"
+#: Leads (periods before the reference period) kept in a never-treated model and tested.
+MAX_LEADS = 8
 
 
 def _fit_panel(panel: Panel, controls: str, *, effects: str, covariates: tuple[str, ...],
-               has_offset: bool) -> tuple[pd.DataFrame, pd.DataFrame, CellFit, list[dict]]:
-    """Rows used, their cell table (with effect and se), the fit, and what was left out."""
+               has_offset: bool, is_pre_only: bool = False,
+               ) -> tuple[pd.DataFrame, pd.DataFrame, CellFit, list[dict]]:
+    """Rows used, their cell table (with effect and se), the fit, and what was left out.
+
+    ``is_pre_only`` keeps only the treated units' periods before their start (the pre-trend
+    model: the leads need nothing after the start, and it is a fraction of the cells)."""
     dropped: list[dict] = []
     frame = panel.frame
+    if is_pre_only:
+        frame = frame[is_never(frame["g"]) | (frame["t"] < frame["g"])]
     last = last_cohort_reference(panel, controls)
     if last is not None:
         frame = frame[frame["t"] < last]
         dropped.append({"what": "periods", "from": panel.label(last),
                         "reason": "every unit is treated from the last cohort's start on: no "
                         "untreated unit is left to compare with (no never-treated units)"})
+    if controls == "never":
+        # The event window: far leads add a coefficient each and little information, and a
+        # test of dozens of leads on as many clusters is degenerate.
+        far = ~is_never(frame["g"]) & (frame["t"] - frame["g"] < -(MAX_LEADS + 1))
+        if far.any():
+            frame = frame[~far]
+            dropped.append({"what": "leads", "rows": int(far.sum()),
+                            "reason": f"treated units' periods more than {MAX_LEADS} before "
+                            "the reference period (the period before the start) are left out "
+                            "of the never-treated model: the event window"})
     work = Panel(frame.reset_index(drop=True), panel.freq, panel.periods, panel.cohort_of,
                  panel.anticipation)
     cell, cells = assign_cells(work, controls)
@@ -196,12 +214,11 @@ def estimate_rollout(long: pd.DataFrame, starts: Mapping[str, pd.Period | None],
     dropped += left_out
     overall, by_cohort, by_period, by_event = _aggregates(panel, rows, cells, fit)
     pretrend = None
-    if controls == "never":
-        pretrend = pretrend_test(cells, fit, anticipation=anticipation)
-    elif panel.never_units:
+    if panel.never_units:
         try:
             _, lead_cells, lead_fit, _ = _fit_panel(panel, "never", effects=effects,
-                                                    covariates=covariates, has_offset=has_offset)
+                                                    covariates=covariates, has_offset=has_offset,
+                                                    is_pre_only=True)
             pretrend = pretrend_test(lead_cells, lead_fit, anticipation=anticipation)
         except EstimationError:
             pretrend = None

@@ -38,6 +38,11 @@ from impactbook.workbook.schema import (
 ROLLOUT_COLUMNS = (*ROLLOUT_REQUIRED, *ROLLOUT_OPTIONAL)
 
 
+def is_rollout(programme: dict) -> bool:
+    """Whether an interventions.csv row is a rollout (its units in rollouts.csv)."""
+    return ROLLOUT_AREA in split_list(programme.get("area", ""))
+
+
 def empty_rollouts() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=str) for c in ("line", *ROLLOUT_COLUMNS)})
 
