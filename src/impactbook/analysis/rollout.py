@@ -83,8 +83,11 @@ def rollout_panel(workbook: Workbook, programme: dict, outcome: str
     return long, starts, ends, is_group
 
 
-def rollout_estimate(workbook: Workbook, request) -> RolloutEstimate:
-    """The rollout estimate a request asks for (``request.method == "rollout"``)."""
+def rollout_estimate(workbook: Workbook, request,
+                     companion: RolloutEstimate | None = None) -> RolloutEstimate:
+    """The rollout estimate a request asks for (``request.method == "rollout"``);
+    ``companion``: the same rollout with other controls (its pre-trend test and static
+    estimate are reused)."""
     if not workbook.index.has_city(request.city):
         raise unknown_value("city", request.city, workbook.cities)
     programme = find_programme(workbook, request.city, request.outcome, request.programme)
@@ -102,4 +105,4 @@ def rollout_estimate(workbook: Workbook, request) -> RolloutEstimate:
         anticipation=request.anticipation, exclude_controls=excluded,
         labels={"city": request.city, "outcome": request.outcome,
                 "programme": programme["id"]},
-        extra_warnings=[w for w in (dilution,) if w])
+        extra_warnings=[w for w in (dilution,) if w], companion=companion)

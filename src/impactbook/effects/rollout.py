@@ -178,12 +178,15 @@ def estimate_rollout(long: pd.DataFrame, starts: Mapping[str, pd.Period | None],
                      anticipation: int = 0, exclude_controls: Iterable[str] = (),
                      labels: Mapping[str, str | None] | None = None,
                      effects: str = "unit", covariates: tuple[str, ...] = (),
-                     extra_warnings: Iterable[str] = ()) -> RolloutEstimate:
+                     extra_warnings: Iterable[str] = (),
+                     companion: RolloutEstimate | None = None) -> RolloutEstimate:
     """Estimate a staggered rollout from ``long`` (``unit, period, count``, optional
     ``exposure`` used as an offset, and ``covariates``).
 
     ``starts`` maps every unit of the analysis to its first treated period (``None``: never
     treated); ``ends`` the last period where a unit stopped (kept treated: intention to treat).
+    ``companion`` is an estimate of the same panel with the other controls: its pre-trend
+    test and static estimate do not depend on the controls, so they are taken from it.
     """
     labels = dict(labels or {})
     excluded = set(exclude_controls)
@@ -214,7 +217,12 @@ def estimate_rollout(long: pd.DataFrame, starts: Mapping[str, pd.Period | None],
     dropped += left_out
     overall, by_cohort, by_period, by_event = _aggregates(panel, rows, cells, fit)
     pretrend = None
-    if panel.never_units:
+    is_twin = companion is not None and (companion.cohort_bin, companion.anticipation,
+                                         companion.window) == (
+        used_bin, anticipation, (panel.periods[0], panel.periods[-1]))
+    if is_twin:
+        pretrend = companion.pretrend
+    elif panel.never_units:
         try:
             _, lead_cells, lead_fit, _ = _fit_panel(panel, "never", effects=effects,
                                                     covariates=covariates, has_offset=has_offset,
@@ -223,7 +231,8 @@ def estimate_rollout(long: pd.DataFrame, starts: Mapping[str, pd.Period | None],
         except EstimationError:
             pretrend = None
     g, t = panel.frame["g"].to_numpy(), panel.frame["t"].to_numpy()
-    static = fit_static(panel.frame, ~is_never(g) & (t >= g), has_offset=has_offset)
+    static = (companion.static_log_ratio, companion.static_se) if is_twin else fit_static(
+        panel.frame, ~is_never(g) & (t >= g), has_offset=has_offset)
     cell_frame = cells.assign(
         cohort=[panel.label(x) for x in cells["g"]],
         period=[panel.label(x) for x in cells["t"]],

@@ -46,14 +46,16 @@ def coarsen(long: pd.DataFrame, freq: str, covariates: tuple[str, ...] = ()) -> 
     """
     if long.empty or long["period"].iloc[0].freqstr[0] == freq[0]:
         return long.copy()
-    coarse = long.assign(period=[p.asfreq(freq) for p in long["period"]])
+    coarse = long.assign(period=pd.PeriodIndex(long["period"]).asfreq(freq))
     per_bin = {("M", "Q"): 3, ("M", "Y"): 12, ("Q", "Y"): 4}[
         (long["period"].iloc[0].freqstr[0], freq[0])]
     grouped = coarse.groupby(["unit", "period"], sort=True)
     out = grouped.agg(count=("count", "sum"), n=("count", "size"),
-                      exposure=("exposure", lambda s: s.sum(min_count=len(s))),
+                      exposure=("exposure", "sum"), n_exposure=("exposure", "count"),
                       **{x: (x, "mean") for x in covariates})
-    out = out[out["n"] == per_bin].drop(columns="n").reset_index()
+    # An exposure missing for part of a bin is missing for the bin.
+    out["exposure"] = out["exposure"].where(out["n_exposure"] == out["n"])
+    out = out[out["n"] == per_bin].drop(columns=["n", "n_exposure"]).reset_index()
     return out
 
 
