@@ -119,3 +119,20 @@ def test_a_single_groups_small_count_is_not_printed(tmp_path):
     shown = table.loc[single[-1], "shootings from the start"]
     assert shown == f"<{MIN_SHOWN_GROUP_COUNT}"
     assert table.loc[single[-1], "events averted (95% interval)"] == "n/a"
+
+
+def test_a_changed_rollout_start_re_renders_its_city_report(tmp_path):
+    from impactbook.render.plan import plan_batch
+
+    folder = _precinct_workbook(tmp_path)
+
+    def keys() -> dict[str, str]:
+        return {j.id: j.input_hash for j in plan_batch(folder, tmp_path / "run")}
+
+    before = keys()
+    text = (folder / "rollouts.csv").read_text(encoding="utf-8")
+    (folder / "rollouts.csv").write_text(text.replace("Precinct 3,2017-01", "Precinct 3,2017-04"),
+                                         encoding="utf-8")
+    after = keys()
+    changed = {job for job in before if before[job] != after[job]}
+    assert changed and all(job.startswith("city") for job in changed)
