@@ -154,6 +154,10 @@ def test_cells_without_events_are_not_silently_dropped():
     record = json.loads(json.dumps(auto.to_dict()))
     units = {u["unit"]: u for u in record["units"]}
     assert units["P0"]["start"] == "2012-04" and units["P0"]["start_used"] != "2012-04"
+    # P0 is a cohort alone: said, and no point resting on one unit is drawn.
+    alone = [c for c in record["by_cohort"] if c["treated_units"] == 1]
+    assert alone and all(c["is_single_unit"] for c in alone)
+    assert all(not e["is_drawn"] for e in record["by_event_time"] if e["treated_units"] == 1)
 
 
 def test_options_exclude_controls_and_anticipation():

@@ -28,6 +28,7 @@ from impactbook.effects.guardrails import warn_low_counts, warn_pandemic_overlap
 from impactbook.effects.rollout_panel import (
     COHORT_BINS,
     MIN_CONTROL_UNITS,
+    MIN_TREATED_UNITS,
     Panel,
     assign_cells,
     build_panel,
@@ -109,7 +110,7 @@ def _aggregate(rows: pd.DataFrame, cells: pd.DataFrame, fit: CellFit, mask: np.n
     units = rows.loc[rows["cell"].isin(set(cells["cell"].to_numpy()[chosen])), "unit"].nunique()
     controls = int(cells["controls_at_t"].to_numpy()[chosen].min())
     return Aggregate(log_ratio, se, averted, averted_se, int(units), key, controls,
-                     controls >= MIN_CONTROL_UNITS)
+                     controls >= MIN_CONTROL_UNITS and units >= MIN_TREATED_UNITS)
 
 
 def _aggregates(panel: Panel, rows: pd.DataFrame, cells: pd.DataFrame, fit: CellFit,
@@ -274,10 +275,12 @@ def _warnings(long: pd.DataFrame, panel: Panel, by_cohort: list[Aggregate],
                                        panel.periods[-1].asfreq(data_freq, "end")))
     single = [a.key for a in by_cohort if a.treated_units == 1]
     if single:
+        coarser = {"none": " (pool start dates with --cohort-bin quarter or year)",
+                   "quarter": " (pool start dates with --cohort-bin year)"}.get(used_bin, "")
         found.append(f"{len(single)} cohort(s) hold a single unit ({', '.join(single)}): each "
                      "such result is one unit's, with no other unit starting then to average "
-                     "out its chance ups and downs; pool start dates with --cohort-bin quarter or "
-                     "year.")
+                     "out its chance ups and downs, and its interval, resting on one cluster, "
+                     f"is not reliable{coarser}.")
     stopped = sorted(u for u, end in ends.items() if end is not None and u in panel.cohort_of
                      and panel.cohort_of[u] is not None and end <= panel.periods[-1].asfreq(
                          data_freq, "end"))

@@ -25,6 +25,8 @@ COHORT_BINS = ("none", "quarter", "year")
 CONTROLS = ("notyet", "never")
 #: Fewer control units than this at a cell's period and its event time is not drawn.
 MIN_CONTROL_UNITS = 5
+#: A point resting on one treated unit has no cluster-robust variance: it is not drawn either.
+MIN_TREATED_UNITS = 2
 _BIN_FREQ = {"quarter": "Q", "year": "Y"}
 _NEVER = np.iinfo(np.int64).max // 4  # cohort index of a unit not treated within the data
 

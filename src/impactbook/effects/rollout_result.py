@@ -64,6 +64,11 @@ class Aggregate:
     def excludes_no_change(self) -> bool:
         return self.ci_high < 1.0 or self.ci_low > 1.0
 
+    @property
+    def is_single_unit(self) -> bool:
+        """One treated unit: its cluster-robust interval rests on one cluster."""
+        return self.treated_units == 1
+
     def to_dict(self, key_name: str | None = None) -> dict[str, Any]:
         low, high = self.events_averted_interval
         out: dict[str, Any] = {}
@@ -80,6 +85,7 @@ class Aggregate:
         })
         if key_name:
             out["treated_units"] = int(self.treated_units)
+            out["is_single_unit"] = self.is_single_unit
             out["control_units"] = int(self.control_units)
             out["is_drawn"] = bool(self.is_drawn)
         return out

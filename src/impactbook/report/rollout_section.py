@@ -21,7 +21,13 @@ from impactbook.effects.estimate import Z_95
 from impactbook.effects.rollout_result import STATIC_CAVEAT, RolloutEstimate
 from impactbook.effects.rollout_words import FREQ_WORDS, describe_rollout
 from impactbook.errors import ImpactbookError
-from impactbook.report.format import MISSING, format_change, format_count, format_interval
+from impactbook.report.format import (
+    MISSING,
+    format_change,
+    format_count,
+    format_interval,
+    format_number,
+)
 from impactbook.workbook import Workbook, split_list
 
 #: A group's (or a single-group cohort's) count under this is not printed in a report.
@@ -95,10 +101,13 @@ def cohort_table(result: RolloutResult) -> pd.DataFrame:
             f"{est.outcome} from the start": _suppressed(observed, result.is_group,
                                                          aggregate.treated_units),
             "change": format_change(aggregate.rate_ratio),
-            "95% interval": format_interval(aggregate.ci_low, aggregate.ci_high),
+            # One unit's interval rests on one cluster: not shown as if it were reliable.
+            "95% interval": "one unit: none" if aggregate.is_single_unit else format_interval(
+                aggregate.ci_low, aggregate.ci_high),
             "events averted (95% interval)": MISSING if small else (
-                f"{format_count(aggregate.events_averted)} ({format_count(low)} to "
-                f"{format_count(high)})"),
+                format_number(aggregate.events_averted, 0) if aggregate.is_single_unit else
+                f"{format_number(aggregate.events_averted, 0)} ({format_number(low, 0)} to "
+                f"{format_number(high, 0)})"),
         })
     return pd.DataFrame(rows)
 
@@ -106,7 +115,8 @@ def cohort_table(result: RolloutResult) -> pd.DataFrame:
 def caveats(result: RolloutResult) -> list[str]:
     """The estimate's warnings, then the programme's own notes, said once."""
     est = result.estimate
-    found = list(est.warnings)
+    # The pre-trend test is said with the effect, above the list.
+    found = [w for w in est.warnings if not est.pretrend or w != est.pretrend.text]
     single = est.single_unit_cohorts
     if single and not any("single unit" in w for w in found):
         found.append(f"Cohorts of a single unit: {', '.join(map(str, single))}.")
@@ -159,8 +169,8 @@ def _show_section(results: list[RolloutResult]) -> None:
                            "is 0 by construction. The numbers under the axis are the treated "
                            "units behind each point.")
                 if hidden:
-                    caption += (f" {hidden} event time(s) with fewer than 5 control units are "
-                                "not drawn.")
+                    caption += (f" {hidden} event time(s) with fewer than 5 control units or a "
+                                "single treated unit are not drawn.")
                 parts.append(sections._figure(plot_event_study(study), caption,
                                               f"Event study of {result.outcome}"))
                 parts.append(sections._table(cohort_table(result),
