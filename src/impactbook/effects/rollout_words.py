@@ -61,8 +61,8 @@ def describe_rollout(est: RolloutEstimate, *, detailed: bool = False) -> str:
     lines = [text, "", f"  cohorts pooled      {est.cohort_bin} ({est.cohort_bin_reason})",
              f"  model periods       {FREQ_WORDS.get(est.freq, est.freq)}s, "
              f"{est.to_dict()['window']['first']} to {est.to_dict()['window']['last']}",
-             f"  controls            {len(est.control_units)} never-treated units"
-             f" ({est.controls})",
+             f"  controls            {est.controls} ({len(est.control_units)} units never "
+             "treated within the data)",
              f"  static TWFE         {describe_change_pct((math.exp(static) - 1) * 100)} "
              f"(log ratio {static:.3f}, SE {est.static_se:.3f})",
              f"  note                {STATIC_CAVEAT}"]
