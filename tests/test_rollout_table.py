@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from impactbook.errors import DataError
+from impactbook.analysis import run_estimate
+from impactbook.errors import DataError, EstimationError
 from impactbook.workbook import load_workbook, validate_workbook
 from impactbook.workbook.starter import init_workbook
 from tests.conftest import TAGS, monthly_rows, write_workbook
@@ -63,12 +64,12 @@ def test_every_rollout_problem_is_named_with_row_and_column(tmp_path):
     assert "before the first period" in text and "is before start" in text
 
 
-def test_a_rollout_programme_without_its_table_is_refused(tmp_path):
+def test_a_rollout_programme_without_its_table_is_warned_and_not_estimated(tmp_path):
     folder = _workbook(tmp_path, None)
-    with pytest.raises(DataError) as caught:
-        load_workbook(folder)
-    assert [p.file for p in caught.value.problems] == ["rollouts.csv"]
-    assert "file not found" in caught.value.problems[0].message
+    [warning] = load_workbook(folder).warnings
+    assert warning.startswith("rollouts.csv not found") and "spr-cv" not in warning
+    with pytest.raises(EstimationError, match="no units in rollouts.csv"):
+        run_estimate(folder, dict(city="Springfield", outcome="shootings", method="rollout"))
 
 
 def test_a_rollout_row_must_name_a_rollout_programme(tmp_path):

@@ -127,8 +127,11 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
                          units[1] if units is not None else None, problems,
                          (root / UNIT_OUTCOMES).exists())
     elif interventions is not None and (interventions["area"] == ROLLOUT_AREA).any():
-        problems.add(ROLLOUTS, f"file not found; interventions.csv has a programme with area "
-                     f"'{ROLLOUT_AREA}', whose units and starts this table lists")
+        # A warning, as for other optional tables: the rest of the workbook is usable, and the
+        # rollout's estimate and report section say what is missing.
+        warnings.append(f"{ROLLOUTS} not found: interventions.csv has a programme with area "
+                        f"'{ROLLOUT_AREA}' whose units and starts that table lists; its "
+                        "estimate cannot run without it")
     problems.raise_if_any()
 
     def finished(frame: pd.DataFrame) -> pd.DataFrame:
