@@ -190,3 +190,16 @@ def test_json_has_the_contract_keys():
     assert set(record["static"]) >= {"log_ratio", "se"}
     assert any("intention to treat" in w for w in record["warnings"])
     json.dumps(record)
+
+
+def test_a_fit_that_does_not_converge_is_an_error_not_a_number():
+    from impactbook.effects._rollout_fit import fit_cells
+    from impactbook.effects.rollout_panel import assign_cells, build_panel
+    from impactbook.errors import EstimationError
+
+    long, starts, _ = simulate(0)
+    panel = build_panel(long, starts)
+    cell, cells = assign_cells(panel, "notyet")
+    assert fit_cells(panel.frame, cell, len(cells)).effects.shape == (len(cells),)
+    with pytest.raises(EstimationError, match="did not converge"):
+        fit_cells(panel.frame, cell, len(cells), max_iterations=2)

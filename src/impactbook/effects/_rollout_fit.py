@@ -37,8 +37,21 @@ def _pyfixest():
     return pf
 
 
+#: IRLS iterations allowed (pyfixest's default of 25 can stop short on sparse panels).
+MAX_ITERATIONS = 100
+
+
+def _check_converged(fit, what: str) -> None:
+    # pyfixest stops after its last iteration without raising: a fit that did not converge
+    # would give a number, so it is an error here.
+    if not getattr(fit, "convergence", False):
+        raise EstimationError(f"the {what} did not converge (IRLS); pool start dates "
+                              "(--cohort-bin) or check the counts")
+
+
 def fit_cells(frame: pd.DataFrame, cell: pd.Series, n_cells: int, *, effects: str = "unit",
-              covariates: tuple[str, ...] = (), has_offset: bool = False) -> CellFit:
+              covariates: tuple[str, ...] = (), has_offset: bool = False,
+              max_iterations: int = MAX_ITERATIONS) -> CellFit:
     """Fit the model on ``frame`` (``unit, t, g, count``, optional ``exposure`` and the
     ``covariates``); ``cell`` is each row's cell (-1 for control rows)."""
     cells = cell.to_numpy()
@@ -89,9 +102,11 @@ def fit_cells(frame: pd.DataFrame, cell: pd.Series, n_cells: int, *, effects: st
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = pf.fepois(formula, data=data, vcov={"CRV1": "unit"}, **kwargs)
+            fit = pf.fepois(formula, data=data, vcov={"CRV1": "unit"},
+                            iwls_maxiter=max_iterations, **kwargs)
     except Exception as exc:  # pyfixest raises plain exceptions on a failed fit
         raise EstimationError(f"the rollout model could not be fitted ({exc})") from None
+    _check_converged(fit, "rollout model")
     coefs = fit.coef()
     missing = [n for n in names if n not in coefs.index]
     if missing:
@@ -131,7 +146,8 @@ def fit_static(frame: pd.DataFrame, is_treated: np.ndarray, *,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = pf.fepois("y ~ treated | unit + t", data=data, vcov={"CRV1": "unit"},
-                            **kwargs)
+                            iwls_maxiter=MAX_ITERATIONS, **kwargs)
     except Exception as exc:  # pyfixest raises plain exceptions on a failed fit
         raise EstimationError(f"the static model could not be fitted ({exc})") from None
+    _check_converged(fit, "static model")
     return float(fit.coef()["treated"]), float(fit.se()["treated"])
