@@ -6,6 +6,8 @@
 - :mod:`.tables` the report's tables with column names in words.
 - :mod:`.format` the one formatter of percentages, intervals, p-values and counts.
 - :mod:`.index_page` the run's ``index.html``.
+- :mod:`.rollout_section`, :mod:`.rollout_chart` a city report's staggered-rollout section
+  and its event-study chart.
 
 The names below are imported on first use: writing ``index.html`` (an unchanged batch rerun)
 imports :mod:`.index_page` alone, not statsmodels and matplotlib through the other modules.

@@ -7,6 +7,7 @@
 - :mod:`.cells` holds the rules for one cell: names, ``;`` lists, periods, slugs, numbers.
 - :mod:`.outcomes` streams outcomes.csv and runs its cross-row checks in bounded memory.
 - :mod:`.tables` checks tags.csv, interventions.csv, news.csv and funders.csv.
+- :mod:`.rollouts` checks rollouts.csv: the units of a staggered rollout and their starts.
 - :mod:`.model` is the validated :class:`Workbook`; everything else in impactbook takes it.
 - :mod:`.digest` the one digest of the tables, carried on the :class:`Workbook`: the input
   data hash that reports, the index and the manifest show.
