@@ -89,3 +89,17 @@ def test_request_rejects_bad_rollout_options():
         make_request(city="X", outcome="y", method="rollout", controls="later")
     with pytest.raises(ParameterError, match="anticipation"):
         make_request(city="X", outcome="y", method="rollout", anticipation=-1)
+
+
+def test_cli_text_and_one_line_errors(tmp_path, capsys):
+    folder = _group_workbook(tmp_path)
+    assert main(["estimate", "--data", str(folder), "--city", "Springfield", "--outcome",
+                 "shootings", "--method", "rollout", "--cohort-bin", "year"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Springfield, spr-gvi: in the 6 treated units (2 start cohorts)")
+    assert "static TWFE" in out and "cohorts pooled      year" in out
+    (folder / "rollouts.csv").write_text("programme,unit,start\n", encoding="utf-8")
+    assert main(["estimate", "--data", str(folder), "--city", "Springfield", "--outcome",
+                 "shootings", "--method", "rollout"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rollouts.csv" in err and "Traceback" not in err
