@@ -166,6 +166,10 @@ def test_options_exclude_controls_and_anticipation():
     assert "U300" not in dropped.control_units and "U301" in dropped.control_units
     with pytest.raises(ParameterError, match="exclude_controls"):
         estimate_rollout(long, starts, cohort_bin="none", exclude_controls=["U000"])
+    later = {**starts, "U301": _year(2020)}  # starts after the data: a control that can go
+    assert "U301" in estimate_rollout(long, later, cohort_bin="none").control_units
+    assert "U301" not in estimate_rollout(long, later, cohort_bin="none",
+                                          exclude_controls=["U301"]).control_units
     early = estimate_rollout(long, starts, cohort_bin="none", anticipation=1)
     assert min(a.key for a in early.by_event_time) == -1
     assert {u["start_used"] for u in early.units} == {"2002", "2005", "2008"}

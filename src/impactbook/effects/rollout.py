@@ -191,7 +191,9 @@ def estimate_rollout(long: pd.DataFrame, starts: Mapping[str, pd.Period | None],
     """
     labels = dict(labels or {})
     excluded = set(exclude_controls)
-    treated_excluded = sorted(u for u in excluded if starts.get(u) is not None)
+    last = long["period"].max()  # a unit starting after the data is a control here
+    treated_excluded = sorted(u for u in excluded
+                              if starts.get(u) is not None and starts[u] <= last)
     if treated_excluded:
         raise ParameterError("exclude_controls", ";".join(treated_excluded),
                              "control units (these start within the rollout)")
