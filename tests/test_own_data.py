@@ -101,7 +101,7 @@ def test_render_refuses_a_city_with_data_but_no_programme(capsys, tmp_path):
     # The default workbook without its Seattle programme: Seattle keeps its data.
     data = tmp_path / "data"
     data.mkdir()
-    for name in ("outcomes.csv", "news.csv", "tags.csv", "funders.csv"):
+    for name in ("outcomes.csv", "news.csv", "tags.csv", "funders.csv", "rollouts.csv"):
         (data / name).write_bytes((DATA / name).read_bytes())
     rows = (DATA / "interventions.csv").read_text(encoding="utf-8").splitlines(keepends=True)
     (data / "interventions.csv").write_text(
@@ -170,7 +170,7 @@ def test_init_writes_an_empty_valid_workbook(tmp_path, capsys):
     assert code == 0 and str(folder / "README.md") in out
     assert sorted(p.name for p in folder.iterdir()) == [
         "README.md", "costs.csv", "funders.csv", "interventions.csv", "news.csv",
-        "outcomes.csv", "tags.csv"]
+        "outcomes.csv", "rollouts.csv", "tags.csv"]
     assert (folder / "outcomes.csv").read_text() == "city,area,outcome,period,count,population\n"
     tags = (folder / "tags.csv").read_text().splitlines()
     assert tags[0] == "tag,kind" and len(tags) == 1 + len(STARTER_TAGS)

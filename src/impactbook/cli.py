@@ -80,7 +80,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> int:
-    from impactbook.analysis import make_request, run_estimate_with_value
+    from impactbook.analysis import make_request, run_estimate, run_estimate_with_value
 
     request = make_request(
         city=args.city, outcome=args.outcome, area=args.area, start=args.start,
@@ -88,7 +88,27 @@ def _cmd_estimate(args: argparse.Namespace) -> int:
         comparison_areas=args.comparison_areas, donors=args.donors, placebos=args.placebos,
         slope_change=args.slope_change,
         family=args.family, robust=args.robust,
+        programme=args.programme, controls=args.controls, cohort_bin=args.cohort_bin,
+        anticipation=args.anticipation, exclude_controls=args.exclude_controls,
     )
+    if request.method == "rollout":
+        from impactbook.analysis.value import rollout_value_for
+        from impactbook.effects.rollout_words import describe_rollout
+
+        estimate = run_estimate(Path(args.data), request)
+        value = rollout_value_for(Path(args.data), estimate)
+        if args.json:
+            record = estimate.to_dict()
+            if value is not None:  # only a programme with costs in costs.csv has one
+                record["value"] = value.to_dict()
+            print(json.dumps(record, allow_nan=False))
+        else:
+            print(describe_rollout(estimate, detailed=True))
+            if value is not None:
+                from impactbook.report.value_section import value_summary_line
+
+                print(f"  value          {value_summary_line(value)}")
+        return EXIT_OK
     estimate, value = run_estimate_with_value(Path(args.data), request)
     if args.json:
         record = estimate.to_dict(with_details=request.method == "synth")
@@ -335,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "interventions.csv)")
     sub.add_argument("--pre-periods", type=int, metavar="N")
     sub.add_argument("--post-periods", type=int, metavar="N")
-    sub.add_argument("--method", choices=("its", "prepost", "comparison", "synth"),
+    sub.add_argument("--method", choices=("its", "prepost", "comparison", "synth", "rollout"),
                      default="its")
     sub.add_argument("--comparison-areas", metavar='"A;B"')
     sub.add_argument("--donors", metavar='"A;B"', help="synth: the donor areas (default: the "
@@ -347,6 +367,19 @@ def build_parser() -> argparse.ArgumentParser:
                      default="quasi-poisson")
     sub.add_argument("--robust", choices=("none", "hac"), default="none",
                      help="hac: Newey-West autocorrelation-robust intervals")
+    rollout = sub.add_argument_group("rollout", "staggered rollouts (rollouts.csv)")
+    rollout.add_argument("--programme", metavar="ID", help="the rollout programme (when the "
+                         "city has several)")
+    rollout.add_argument("--controls", choices=("notyet", "never"), default="notyet",
+                         help="not-yet-treated (default) or never-treated units; never also "
+                         "gives the leads before the start")
+    rollout.add_argument("--cohort-bin", choices=("auto", "none", "quarter", "year"),
+                         default="auto", help="pool start dates (and sum counts) by quarter or "
+                         "year; auto: the finest whose cells all hold events")
+    rollout.add_argument("--anticipation", type=int, default=0, metavar="K",
+                         help="periods before a start that may already be affected")
+    rollout.add_argument("--exclude-controls", metavar='"A;B"', help="units left out of the "
+                         "controls")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub = command("render", _cmd_render, "render one city report (ipynb, HTML, PDF)")

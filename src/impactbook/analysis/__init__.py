@@ -30,8 +30,9 @@ from impactbook.workbook import (
     unknown_value,
 )
 from impactbook.workbook.periods import frequency_of, parse_period
+from impactbook.workbook.schema import ROLLOUT_AREA
 
-Method = Literal["its", "prepost", "comparison", "synth"]
+Method = Literal["its", "prepost", "comparison", "synth", "rollout"]
 
 
 class EstimateRequest(BaseModel):
@@ -54,8 +55,15 @@ class EstimateRequest(BaseModel):
     slope_change: bool = False
     family: Literal["quasi-poisson", "negative-binomial"] = "quasi-poisson"
     robust: Literal["none", "hac"] = "none"
+    # rollout: which rollout programme (when a city has several), the control units (not yet
+    # or never treated), how start dates are pooled, anticipation periods, units left out.
+    programme: str | None = None
+    controls: Literal["notyet", "never"] = "notyet"
+    cohort_bin: Literal["auto", "none", "quarter", "year"] = "auto"
+    anticipation: int = Field(default=0, ge=0, le=24)
+    exclude_controls: tuple[str, ...] | None = None
 
-    @field_validator("comparison_areas", "donors", mode="before")
+    @field_validator("comparison_areas", "donors", "exclude_controls", mode="before")
     @classmethod
     def _split_areas(cls, value):
         if isinstance(value, str):
@@ -111,7 +119,11 @@ def _matching_programmes(workbook: Workbook, request: EstimateRequest) -> pd.Dat
                  .to_numpy()]
     if request.area is not None and request.area != CITYWIDE:
         rows = rows[[request.area in split_list(v) for v in rows["area"]]]
-    return rows
+    # A rollout's units are in rollouts.csv: it is estimated by --method rollout only.
+    if rows.empty:
+        return rows
+    return rows.loc[pd.Series([ROLLOUT_AREA not in split_list(v) for v in rows["area"]],
+                              index=rows.index, dtype=bool)]
 
 
 def check_names(workbook: Workbook, request: EstimateRequest) -> None:
@@ -253,7 +265,13 @@ def open_workbook(path: Path | str = "data") -> Workbook:
     return load_workbook(path)
 
 
-def estimate_for(workbook: Workbook, request: EstimateRequest) -> effects.Estimate:
+def estimate_for(workbook: Workbook, request: EstimateRequest):
+    """The estimate a request asks for: an :class:`effects.Estimate`, or for ``rollout`` a
+    :class:`~impactbook.effects.rollout_result.RolloutEstimate`."""
+    if request.method == "rollout":
+        from impactbook.analysis.rollout import rollout_estimate
+
+        return rollout_estimate(workbook, request)
     return estimate_resolved(workbook, resolve_request(workbook, request), request)
 
 
@@ -261,11 +279,12 @@ def _request_and_workbook(data_dir: Path, request: EstimateRequest | dict,
                           ) -> tuple[EstimateRequest, Workbook]:
     if isinstance(request, dict):
         request = make_request(**request)
-    needs = (OUTCOMES,) if request.start else (OUTCOMES, INTERVENTIONS)
+    needs = (OUTCOMES,) if request.start and request.method != "rollout" else (
+        OUTCOMES, INTERVENTIONS)
     return request, load_workbook(data_dir, require=needs)
 
 
-def run_estimate(data_dir: Path, request: EstimateRequest | dict) -> effects.Estimate:
+def run_estimate(data_dir: Path, request: EstimateRequest | dict):
     """Load what the request needs from ``data_dir`` and estimate."""
     request, workbook = _request_and_workbook(data_dir, request)
     return estimate_for(workbook, request)

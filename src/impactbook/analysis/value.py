@@ -70,3 +70,34 @@ def value_for(workbook: Workbook, programme: Mapping[str, Any] | None,
         window_first=first, window_last=last, events_averted=estimate.events_averted,
         unit_cost=unit_cost_for(workbook, str(estimate.outcome)), cpi=cpi_u(),
         covers=coverage(programme, areas))
+
+
+def rollout_value_for(data_dir, estimate) -> ValueForMoney | None:
+    """Value for money of a rollout estimate (:class:`RolloutEstimate`), or None without costs.
+
+    The window is every month from the first treated unit's start to the end of the estimate's
+    data: the months in which the programme ran somewhere in the estimate. Its events averted
+    are the overall aggregate's (all treated units and periods), with their 95% interval.
+    """
+    from impactbook.workbook import load_workbook
+
+    workbook = load_workbook(data_dir)
+    programmes = workbook.interventions
+    rows = programmes[programmes["id"] == estimate.programme_id]
+    if rows.empty or workbook.costs.empty:
+        return None
+    costs = workbook.costs[workbook.costs["programme"] == estimate.programme_id]
+    if costs.empty:
+        return None
+    starts = [unit["start"] for unit in estimate.units if unit.get("start")]
+    first = min(pd.Period(s, freq=estimate.window[1].freq) for s in starts)
+    last = estimate.window[1]
+    low, high = estimate.overall.events_averted_interval
+    return value_for_money(
+        pd.DataFrame(costs), programme=str(estimate.programme_id), outcome=str(estimate.outcome),
+        window_first=format_period(max(first, estimate.window[0]).asfreq("M", how="start")),
+        window_last=format_period(last.asfreq("M", how="end")),
+        events_averted=(estimate.overall.events_averted, low, high),
+        unit_cost=unit_cost_for(workbook, str(estimate.outcome)), cpi=cpi_u(),
+        covers=(f"the whole programme's budget over the months its {len(starts)} treated units "
+                "ran (costs.csv has no per-unit split)"))

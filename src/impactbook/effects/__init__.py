@@ -5,6 +5,8 @@
 - :func:`estimate_comparison` - difference-in-differences against comparison areas.
 - :func:`estimate_synth` - synthetic control against the city's other areas (placebo in space);
   :func:`fit_microsynth` / :func:`estimate_microsynth` for many small treated units (blocks).
+- :func:`estimate_rollout` - staggered rollouts (extended two-way fixed effects Poisson, one
+  coefficient per cohort x period cell; :mod:`.rollout_panel`, :mod:`.rollout_result`).
 - :func:`check_placebo_in_time` - false start dates inside the pre-period.
 - :func:`pool_random_effects` - random-effects pooling across programmes, one outcome at a time.
 - :func:`choose_headline` - the strongest design the data support (each design's test of
@@ -37,6 +39,8 @@ from impactbook.effects.its import build_its_design, default_fourier_pairs, esti
 from impactbook.effects.placebo import PlaceboResult, check_placebo_in_time
 from impactbook.effects.pooled import MIN_PROGRAMMES, PooledResult, pool_random_effects
 from impactbook.effects.prepost import estimate_prepost
+from impactbook.effects.rollout import estimate_rollout
+from impactbook.effects.rollout_result import RolloutEstimate
 from impactbook.effects.synth import estimate_microsynth, estimate_synth, fit_microsynth
 from impactbook.effects.weighing import (
     DESIGN_ORDER,
@@ -53,6 +57,7 @@ __all__ = [
     "HeadlineChoice",
     "PlaceboResult",
     "PooledResult",
+    "RolloutEstimate",
     "build_comparison_design",
     "build_its_design",
     "check_placebo_in_time",
@@ -72,6 +77,7 @@ __all__ = [
     "estimate_its",
     "estimate_microsynth",
     "estimate_prepost",
+    "estimate_rollout",
     "estimate_synth",
     "fit_microsynth",
     "pool_random_effects",

@@ -189,12 +189,19 @@ class _Workbook:
 
     def city_slice_hash(self, city: str) -> str:
         programmes = self.interventions[self.interventions["city"] == city]
+        # rollouts.csv rows of the city's rollouts (only when there are some, so the other
+        # cities' keys stay as they were).
+        rollouts = () if self.validated is None or self.validated.rollouts.empty else tuple(
+            ("rollouts", rows) for rows in [self.validated.rollouts[
+                self.validated.rollouts["programme"].isin(set(programmes["id"]))]]
+            if not rows.empty)
         return _hash_frames(
             ("outcomes", self.outcomes_of([city])),
             ("interventions", programmes),
             ("news", self.city_news(city)),
             ("tags", self.tags),
             ("units", self.units_of(city)),
+            *rollouts,
         )
 
     def intervention_slice_hash(self, kind: str) -> str:

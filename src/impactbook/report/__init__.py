@@ -11,6 +11,8 @@
   one significance rule and the one-line headline (:func:`~.format.headline_line`).
 - :mod:`.index_page` the run's ``index.html``.
 - :mod:`.value_section` the "Value for money" part and its one-line summary (costs only).
+- :mod:`.rollout_section`, :mod:`.rollout_chart` a city report's staggered-rollout section
+  and its event-study chart.
 
 The names below are imported on first use: writing ``index.html`` (an unchanged batch rerun)
 imports :mod:`.index_page` alone, not statsmodels and matplotlib through the other modules.

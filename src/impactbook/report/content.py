@@ -35,6 +35,7 @@ from impactbook.workbook import (
 )
 from impactbook.workbook.digest import shown_digest
 from impactbook.workbook.prepared import read_prepared
+from impactbook.workbook.rollouts import is_rollout
 
 PLACEBO_CHECK = "placebo check"
 
@@ -273,6 +274,8 @@ def build_city_report(data_dir: Path | str, city: str, *,
     programmes = _select_programmes(workbook, city, interventions)
     results = []
     for programme in programmes.to_dict("records"):
+        if is_rollout(programme):  # its own section (report.rollout_section)
+            continue
         for outcome in split_list(programme["outcomes"]):
             results.append(_outcome_result(workbook, programme, outcome, post_periods, method,
                                            placebos=placebos))
@@ -347,6 +350,8 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     rows, failures = [], []
     by_outcome: dict[str, list[effects.Estimate]] = {}
     for programme in programmes.to_dict("records"):
+        if is_rollout(programme):  # one rollout of many units is not a single-area estimate
+            continue
         for outcome in split_list(programme["outcomes"]):
             result = _outcome_result(workbook, programme, outcome, post_periods,
                                      with_placebo=False, with_synth=False)

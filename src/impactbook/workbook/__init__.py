@@ -8,6 +8,7 @@
 - :mod:`.outcomes` streams outcomes.csv and runs its cross-row checks in bounded memory.
 - :mod:`.tables` checks tags.csv, interventions.csv, news.csv and funders.csv.
 - :mod:`.costs` checks costs.csv and unit_costs.csv; reads the shipped CPI-U and unit costs.
+- :mod:`.rollouts` checks rollouts.csv: the units of a staggered rollout and their starts.
 - :mod:`.model` is the validated :class:`Workbook`; everything else in impactbook takes it.
 - :mod:`.digest` the one digest of the tables, carried on the :class:`Workbook`: the input
   data hash that reports, the index and the manifest show.

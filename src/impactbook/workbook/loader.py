@@ -23,6 +23,7 @@ from impactbook.workbook.digest import workbook_digest
 from impactbook.workbook.model import Workbook
 from impactbook.workbook.outcomes import empty_outcomes, load_outcomes
 from impactbook.workbook.problems import Problems
+from impactbook.workbook.rollouts import empty_rollouts, load_rollouts
 from impactbook.workbook.schema import (
     AREAS,
     COSTS,
@@ -32,6 +33,8 @@ from impactbook.workbook.schema import (
     OPTIONAL,
     OUTCOMES,
     REQUIRED,
+    ROLLOUT_AREA,
+    ROLLOUTS,
     TAGS,
     UNIT_COSTS,
     UNIT_OUTCOMES,
@@ -125,6 +128,17 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
     elif UNIT_OUTCOMES in required:
         problems.add(UNIT_OUTCOMES, "file not found; micro-synthetic control needs the "
                      "series of the small units (e.g. census blocks)")
+    rollouts = None
+    if (root / ROLLOUTS).exists() or (root / ROLLOUTS).is_symlink():
+        rollouts = table(ROLLOUTS, load_rollouts, interventions, series,
+                         units[1] if units is not None else None, problems,
+                         (root / UNIT_OUTCOMES).exists())
+    elif interventions is not None and (interventions["area"] == ROLLOUT_AREA).any():
+        # A warning, as for other optional tables: the rest of the workbook is usable, and the
+        # rollout's estimate and report section say what is missing.
+        warnings.append(f"{ROLLOUTS} not found: interventions.csv has a programme with area "
+                        f"'{ROLLOUT_AREA}' whose units and starts that table lists; its "
+                        "estimate cannot run without it")
     problems.raise_if_any()
 
     def finished(frame: pd.DataFrame) -> pd.DataFrame:
@@ -142,6 +156,7 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
                             else empty_unit_costs().assign(line=0)),
         unit_outcomes=(units[0].drop(columns="line").reset_index(drop=True) if units is not None
                        else empty_outcomes().drop(columns="line")),
+        rollouts=finished(rollouts if rollouts is not None else empty_rollouts()),
     )
 
 

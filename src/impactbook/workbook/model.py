@@ -34,6 +34,8 @@ class Workbook:
     # event per outcome); empty when absent.
     costs: pd.DataFrame = field(default_factory=pd.DataFrame)
     unit_costs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # rollouts.csv: the units of a staggered rollout and their starts (empty when absent).
+    rollouts: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Built once per outcome frame and carried by dataclasses.replace (a view with other
     # interventions shares it; other outcomes get a new one): every name look-up and series
     # selection goes through it.

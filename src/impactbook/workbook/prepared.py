@@ -32,8 +32,9 @@ from impactbook.workbook.model import Workbook
 PREPARED_ENV = "IMPACTBOOK_PREPARED"
 _MANIFEST = "prepared.json"
 # The small tables every report reads whole (areas.csv: the units of a micro design; costs.csv
-# and unit_costs.csv: value for money).
-_SHARED = ("interventions", "news", "tags", "funders", "areas", "costs", "unit_costs")
+# and unit_costs.csv: value for money; rollouts.csv: the units of a staggered rollout).
+_SHARED = ("interventions", "news", "tags", "funders", "areas", "costs", "unit_costs",
+           "rollouts")
 
 
 def prepared_folder(state_dir: Path, digest: str) -> Path:

@@ -13,6 +13,12 @@ UNIT_OUTCOMES = "unit_outcomes.csv"
 # (value for money; the package ships defaults for outcomes with a published estimate).
 COSTS = "costs.csv"
 UNIT_COSTS = "unit_costs.csv"
+# Optional: the units (areas or groups) of a staggered rollout and when each started.
+ROLLOUTS = "rollouts.csv"
+# The `area` of an interventions.csv row whose units and starts are in rollouts.csv.
+ROLLOUT_AREA = "rollout"
+ROLLOUT_REQUIRED = ("programme", "unit", "start")
+ROLLOUT_OPTIONAL = ("end", "announced", "source", "confidence", "notes")
 
 REQUIRED = {
     OUTCOMES: ("city", "area", "outcome", "period", "count"),
@@ -22,12 +28,13 @@ REQUIRED = {
     FUNDERS: ("funder", "email", "cities", "interventions"),
 }
 #: The optional tables beyond the five; each is checked when present.
-EXTRA_TABLES = (AREAS, UNIT_OUTCOMES, COSTS, UNIT_COSTS)
+EXTRA_TABLES = (AREAS, UNIT_OUTCOMES, COSTS, UNIT_COSTS, ROLLOUTS)
 EXTRA_REQUIRED = {AREAS: ("city", "area"), UNIT_OUTCOMES: REQUIRED[OUTCOMES],
                   COSTS: ("programme", "start", "end", "amount", "currency", "price_year"),
-                  UNIT_COSTS: ("outcome", "cost_per_event", "currency", "price_year")}
+                  UNIT_COSTS: ("outcome", "cost_per_event", "currency", "price_year"),
+                  ROLLOUTS: ROLLOUT_REQUIRED}
 EXTRA_OPTIONAL = {COSTS: ("source", "confidence", "notes"),
-                  UNIT_COSTS: ("what", "source", "confidence")}
+                  UNIT_COSTS: ("what", "source", "confidence"), ROLLOUTS: ROLLOUT_OPTIONAL}
 # areas.csv: every column after these is a numeric covariate (blank = not known).
 AREA_COLUMNS = ("city", "area", "population", "within")
 OPTIONAL = {

@@ -25,6 +25,7 @@ from impactbook.workbook.schema import (
     OPTIONAL,
     OUTCOMES,
     REQUIRED,
+    ROLLOUTS,
     TAG_KINDS,
     TAGS,
     UNIT_COSTS,
@@ -107,9 +108,23 @@ COLUMN_MEANINGS: dict[str, dict[str, str]] = {
         "source": "the publication it comes from",
         "confidence": "V, P or U",
     },
+    ROLLOUTS: {
+        "programme": "the id of a programme in interventions.csv whose area is 'rollout'",
+        "unit": "an area of outcomes.csv, or a group code (gang, faction, crew) whose series "
+                "are in unit_outcomes.csv (its population column is the exposure, e.g. roster "
+                "size, used as an offset)",
+        "start": "the unit's first treated period; a start after the data's end means not "
+                 "treated within the data",
+        "end": "optional last period (the estimate keeps the unit as treated after it: "
+               "intention to treat)",
+        "announced": "optional period the start was announced",
+        "source": "where the start comes from",
+        "confidence": "V, P or U, as in interventions.csv",
+        "notes": "anything else a reader should know",
+    },
 }
 #: Tables init writes with their header; the others are only described in the README.
-STARTER_TABLES = (OUTCOMES, INTERVENTIONS, NEWS, TAGS, FUNDERS, COSTS)
+STARTER_TABLES = (OUTCOMES, INTERVENTIONS, NEWS, TAGS, FUNDERS, COSTS, ROLLOUTS)
 
 
 def _columns(table: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

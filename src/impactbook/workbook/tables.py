@@ -37,6 +37,7 @@ from impactbook.workbook.schema import (
     NEWS,
     OPTIONAL,
     REQUIRED,
+    ROLLOUT_AREA,
     TAG_KINDS,
     TAGS,
 )
@@ -189,7 +190,8 @@ def load_interventions(path: Path, series: pd.DataFrame | None, tags: pd.DataFra
             continue
         for column, value in zip(("area", "comparison_areas"), lists[:2], strict=True):
             for area in split_list(value):
-                if area not in keys[city]["areas"]:
+                # A rollout's units and their data are checked with rollouts.csv.
+                if area not in keys[city]["areas"] and area != ROLLOUT_AREA:
                     problems.add(file, f"area {shorten(area)!r} has no data for {city} in "
                                  "outcomes.csv" + _hint(area, keys[city]["areas"]), line,
                                  column)
