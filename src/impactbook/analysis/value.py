@@ -91,13 +91,23 @@ def rollout_value_for(data_dir, estimate) -> ValueForMoney | None:
         return None
     starts = [unit["start"] for unit in estimate.units if unit.get("start")]
     first = min(pd.Period(s, freq=estimate.window[1].freq) for s in starts)
-    last = estimate.window[1]
+    first_month = max(first, estimate.window[0]).asfreq("M", how="start")
+    covers = (f"the whole programme's budget over the months its {len(starts)} treated units "
+              "ran (costs.csv has no per-unit split)")
+    # A budget that begins after the first unit started (a site funded from elsewhere before
+    # the programme's budget existed) is costed from its first month, and the figure says so:
+    # the events averted still include the earlier months, so the cost per event is a little
+    # low, never missing.
+    first_costed = min(pd.Period(str(s), freq="M") for s in costs["start"])
+    if first_costed > first_month:
+        covers += (f"; costs.csv starts at {format_period(first_costed)}, after the first unit "
+                   f"began ({format_period(first_month)}), so the months before it are not "
+                   "costed and the cost per event averted is understated")
+        first_month = first_costed
     low, high = estimate.overall.events_averted_interval
     return value_for_money(
         pd.DataFrame(costs), programme=str(estimate.programme_id), outcome=str(estimate.outcome),
-        window_first=format_period(max(first, estimate.window[0]).asfreq("M", how="start")),
-        window_last=format_period(last.asfreq("M", how="end")),
+        window_first=format_period(first_month),
+        window_last=format_period(estimate.window[1].asfreq("M", how="end")),
         events_averted=(estimate.overall.events_averted, low, high),
-        unit_cost=unit_cost_for(workbook, str(estimate.outcome)), cpi=cpi_u(),
-        covers=(f"the whole programme's budget over the months its {len(starts)} treated units "
-                "ran (costs.csv has no per-unit split)"))
+        unit_cost=unit_cost_for(workbook, str(estimate.outcome)), cpi=cpi_u(), covers=covers)

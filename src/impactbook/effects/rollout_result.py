@@ -1,7 +1,7 @@
 """What a staggered-rollout estimate is: :class:`RolloutEstimate`, its aggregates, its JSON.
 
-Fields are unrounded; ``to_dict()`` is the JSON contract (rounded for reading, ``None`` for
-missing values), as :class:`~impactbook.effects.estimate.Estimate` does.
+Fields are unrounded; ``to_dict()`` is the JSON contract (unrounded too: rounding is for
+reading; ``None`` for missing values), as :class:`~impactbook.effects.estimate.Estimate` does.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from impactbook.effects.estimate import Z_95, round_or_none, significant_or_none, to_json_safe
+from impactbook.effects.estimate import Z_95, to_json_safe
+from impactbook.effects.estimate import finite_or_none as plain_number
 from impactbook.effects.rollout_panel import label_period
 
 #: A pre-trend test below this p-value casts doubt on parallel trends.
@@ -75,13 +76,13 @@ class Aggregate:
         if key_name:
             out[key_name] = to_json_safe(self.key)
         out.update({
-            "log_ratio": round_or_none(self.log_ratio, 5), "se": round_or_none(self.se, 5),
-            "rate_ratio": round_or_none(self.rate_ratio, 4),
-            "ci_low": round_or_none(self.ci_low, 4), "ci_high": round_or_none(self.ci_high, 4),
-            "percent_change": round_or_none(self.percent_change, 1),
-            "events_averted": round_or_none(self.events_averted, 1),
-            "events_averted_low": round_or_none(low, 1),
-            "events_averted_high": round_or_none(high, 1),
+            "log_ratio": plain_number(self.log_ratio), "se": plain_number(self.se),
+            "rate_ratio": plain_number(self.rate_ratio),
+            "ci_low": plain_number(self.ci_low), "ci_high": plain_number(self.ci_high),
+            "percent_change": plain_number(self.percent_change),
+            "events_averted": plain_number(self.events_averted),
+            "events_averted_low": plain_number(low),
+            "events_averted_high": plain_number(high),
         })
         if key_name:
             out["treated_units"] = int(self.treated_units)
@@ -119,8 +120,8 @@ class PretrendTest:
                 "and the effect may partly reflect trends that were there already.")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"statistic": round_or_none(self.statistic, 3), "df": int(self.df),
-                "p_value": significant_or_none(self.p_value, 3), "controls": self.controls,
+        return {"statistic": plain_number(self.statistic), "df": int(self.df),
+                "p_value": plain_number(self.p_value), "controls": self.controls,
                 "event_times": list(self.event_times), "is_passed": self.is_passed,
                 "text": self.text}
 
@@ -166,9 +167,9 @@ class RolloutEstimate:
         return tuple(a.key for a in self.by_cohort if a.treated_units == 1)
 
     def to_dict(self) -> dict[str, Any]:
-        static = {"log_ratio": round_or_none(self.static_log_ratio, 5),
-                  "se": round_or_none(self.static_se, 5),
-                  "rate_ratio": round_or_none(math.exp(self.static_log_ratio), 4),
+        static = {"log_ratio": plain_number(self.static_log_ratio),
+                  "se": plain_number(self.static_se),
+                  "rate_ratio": plain_number(math.exp(self.static_log_ratio)),
                   "note": STATIC_CAVEAT}
         return {
             "city": self.city, "outcome": self.outcome, "programme": self.programme_id,

@@ -90,12 +90,12 @@ class ValueForMoney:
         return self.cost_per_event_averted is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``value`` object of ``impactbook estimate --json`` (money to cents)."""
+        """The ``value`` object of ``impactbook estimate --json``, unrounded (as every estimate's
+        JSON: rounding is for reading)."""
         def money(value: float | None) -> float | None:
-            return None if value is None else round(value, 2) + 0.0
+            return None if value is None else float(value) + 0.0
 
-        def ratio(value: float | None) -> float | None:
-            return None if value is None else round(value, 3) + 0.0
+        ratio = money
 
         unit = None
         if self.unit_cost is not None:
