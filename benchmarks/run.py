@@ -47,7 +47,7 @@ BIN = Path(sys.executable).parent
 OUT = REPO / "benchmarks" / "out"
 TABLES = ("outcomes.csv", "interventions.csv", "news.csv", "tags.csv", "funders.csv")
 # Seattle's blocks: the micro-synthetic control of its report reads them.
-EXTRA_TABLES = ("areas.csv", "unit_outcomes.csv")
+EXTRA_TABLES = ("areas.csv", "unit_outcomes.csv", "costs.csv", "rollouts.csv")
 
 
 class PeakMemory:
@@ -393,6 +393,24 @@ def run_seattle_benchmark(tmp: Path) -> dict:
             "failed": batch["failed"]}
 
 
+def run_rollout_benchmark(runs: int = 3) -> dict:
+    """``impactbook estimate --method rollout --json`` on New York (the command a researcher
+    types): wall time of the whole process, least and median of ``runs``."""
+    command = [str(BIN / "impactbook"), "estimate", "--data",
+               str(REPO / "data"), "--city", "New York", "--outcome", "shootings",
+               "--method", "rollout", "--json"]
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+    times.sort()
+    result = {"min_s": round(times[0], 2), "median_s": round(times[len(times) // 2], 2)}
+    print(f"\n[rollout] New York rollout estimate (CLI, JSON): least {result['min_s']} s, "
+          f"median {result['median_s']} s of {runs} (target under 5 s)", flush=True)
+    return result
+
+
 # --------------------------------------------------------------------------- ingest
 
 
@@ -465,6 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-size", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-seattle", action="store_true")
+    parser.add_argument("--skip-rollout", action="store_true")
     args = parser.parse_args(argv)
     results: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": _machine()}
     print(f"Machine: {results['machine']}")
@@ -482,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
             results["size"] = run_size_benchmark(tmp, args.size_cities)
         if not args.skip_seattle:
             results["seattle"] = run_seattle_benchmark(tmp)
+    if not args.skip_rollout:
+        results["rollout"] = run_rollout_benchmark()
     if not args.skip_ingest:
         results["ingest"] = run_ingest_benchmark(args.ingest_rows)
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
