@@ -25,11 +25,11 @@ TOC_SLOT = "<div class='ib-toc'></div>"
 _PENDING_HEADING: contextvars.ContextVar[str] = contextvars.ContextVar("heading", default="")
 
 
-def _e(value: object) -> str:
+def escape_html(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def _show(markup: str) -> None:
+def show_html(markup: str) -> None:
     """Display one block of report HTML, headed by the section heading if still pending."""
     heading = _PENDING_HEADING.get()
     _PENDING_HEADING.set("")
@@ -42,13 +42,13 @@ def section(title: str):
     def wrap(func):
         @functools.wraps(func)
         def run(*args, **kwargs):
-            _PENDING_HEADING.set(f"<h2 class='ib-section' id='{_e(slugify(title))}'>"
-                                 f"{_e(title)}</h2>")
+            _PENDING_HEADING.set(f"<h2 class='ib-section' id='{escape_html(slugify(title))}'>"
+                                 f"{escape_html(title)}</h2>")
             try:
                 return func(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - a report shows its failures
-                _show("<div class='ib-failure'><strong>This section could not be produced."
-                      f"</strong> {_e(type(exc).__name__)}: {_e(exc)}</div>")
+                show_html("<div class='ib-failure'><strong>This section could not be produced."
+                      f"</strong> {escape_html(type(exc).__name__)}: {escape_html(exc)}</div>")
                 # ... and the renderer marks the report failed: a report missing a section
                 # (a chart, say) is never recorded or mailed as a good one.
                 error = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
@@ -57,22 +57,22 @@ def section(title: str):
                 return None
             finally:
                 if _PENDING_HEADING.get():
-                    _show("")
+                    show_html("")
 
         return run
 
     return wrap
 
 
-def _figure(fig, caption_html: str, alt: str) -> str:
+def figure_html(fig, caption_html: str, alt: str) -> str:
     """A chart and its caption as one block (the export numbers the captions)."""
     from impactbook.report.plots import figure_data_uri
 
-    return (f"<figure class='ib-figure'><img src='{figure_data_uri(fig)}' alt='{_e(alt)}'>"
+    return (f"<figure class='ib-figure'><img src='{figure_data_uri(fig)}' alt='{escape_html(alt)}'>"
             f"<figcaption>{caption_html}</figcaption></figure>")
 
 
-def _table(frame: pd.DataFrame, caption: str, *, text_columns: int = 1,
+def html_table(frame: pd.DataFrame, caption: str, *, text_columns: int = 1,
            is_long: bool = False) -> str:
     """A table with a caption (numbered by the export); the first ``text_columns`` columns
     are text (left-aligned), the others figures (right-aligned). A long table may break
@@ -84,17 +84,17 @@ def _table(frame: pd.DataFrame, caption: str, *, text_columns: int = 1,
             classes.append("ib-word")
         css = f" class='{' '.join(classes)}'" if classes else ""
         scope = " scope='col'" if tag == "th" else ""
-        return f"<{tag}{scope}{css}>{_e(value)}</{tag}>"
+        return f"<{tag}{scope}{css}>{escape_html(value)}</{tag}>"
 
     head = "".join(cell("th", i, c) for i, c in enumerate(frame.columns))
     body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>"
                    for row in frame.itertuples(index=False))
     css = "ib-table ib-long" if is_long else "ib-table"
-    return (f"<table class='{css}'><caption>{_e(caption)}</caption><thead><tr>{head}"
+    return (f"<table class='{css}'><caption>{escape_html(caption)}</caption><thead><tr>{head}"
             f"</tr></thead><tbody>{body}</tbody></table>")
 
 
-def _list(items, css: str) -> str:
+def html_list(items, css: str) -> str:
     if not items:
         return ""
-    return f"<ul class='{css}'>" + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>"
+    return f"<ul class='{css}'>" + "".join(f"<li>{escape_html(i)}</li>" for i in items) + "</ul>"

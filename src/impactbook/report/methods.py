@@ -13,7 +13,7 @@ import pandas as pd
 
 from impactbook import effects
 from impactbook.report import tables
-from impactbook.report.blocks import _list, _show, _table, section
+from impactbook.report.blocks import html_list, html_table, section, show_html
 from impactbook.report.content import CityReport, OutcomeResult
 from impactbook.report.format import (
     MISSING,
@@ -22,7 +22,7 @@ from impactbook.report.format import (
     format_pct,
     ratio_to_pct,
 )
-from impactbook.report.page_one import _by_programme
+from impactbook.report.page_one import by_programme
 
 GENERAL_NOTES = (
     "Model: segmented quasi-Poisson regression of the counts (log link) with a linear "
@@ -131,7 +131,7 @@ def show_methods(report: CityReport) -> None:
                if e is not None and e.interval_source == "newey-west"]
     if widened:
         notes.append(NEWEY_WEST_NOTE.format(which="; ".join(dict.fromkeys(widened))))
-    for programme, results in _by_programme(report):
+    for programme, results in by_programme(report):
         note = _dispersion_note(programme, results)
         if note:
             notes.append(note)
@@ -143,10 +143,10 @@ def show_methods(report: CityReport) -> None:
         if str(programme.get("notes") or "").strip():
             notes.append(f"{programme['programme']}, as recorded in the workbook: "
                          f"{programme['notes']}")
-    _show(_list(notes, "ib-notes"))
+    show_html(html_list(notes, "ib-notes"))
     frame = diagnostics_table(report)
     if not frame.empty:
-        _show(_table(frame, "Diagnostics of every estimate: the Ljung-Box test of the "
+        show_html(html_table(frame, "Diagnostics of every estimate: the Ljung-Box test of the "
                             "model's residuals at 12 lags (p in brackets), the interval "
                             "used, the smallest fall the design detects with 80% power at "
                             "the 5% level, and a synthetic control's pre-period fit.",

@@ -14,18 +14,18 @@ from __future__ import annotations
 import pandas as pd
 
 from impactbook.report import tables
-from impactbook.report.blocks import TOC_SLOT, _e, _show, _table
+from impactbook.report.blocks import TOC_SLOT, escape_html, html_table, show_html
 from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult
 from impactbook.report.format import outcome_figure, summarize_outcomes
 
 
-def _by_programme(report: CityReport) -> list[tuple[dict, list[OutcomeResult]]]:
+def by_programme(report: CityReport) -> list[tuple[dict, list[OutcomeResult]]]:
     """Each programme row with its results, in the report's order."""
     return [(p, [r for r in report.results if r.programme_id == p["id"]])
             for p in report.programmes.to_dict("records")]
 
 
-def _source_numbers(programmes: pd.DataFrame) -> dict[str, int]:
+def source_numbers(programmes: pd.DataFrame) -> dict[str, int]:
     """Each distinct cited source (the workbook's ``source`` column) and its number."""
     numbers: dict[str, int] = {}
     for source in programmes.get("source", pd.Series(dtype=str)).fillna(""):
@@ -48,34 +48,34 @@ def programme_card(programme: dict, results: list[OutcomeResult]) -> str:
     if len(items) > 1:  # the sentences below give each outcome's figure and design
         figure = summarize_outcomes(items)
         figure_html = (f"<p class='ib-headline-figure'>"
-                       f"{_e(figure[:1].upper() + figure[1:])}.</p>")
+                       f"{escape_html(figure[:1].upper() + figure[1:])}.</p>")
     elif items:
-        figure_html = f"<p class='ib-headline-figure'>{_e(outcome_figure(items[0]))}</p>"
+        figure_html = f"<p class='ib-headline-figure'>{escape_html(outcome_figure(items[0]))}</p>"
     else:
         figure_html = "<p class='ib-headline-figure'>No estimate.</p>"
-    sentences = "".join(f"<li>{_e(r.plain_finding)}</li>" for r in results)
-    return (f"<div class='ib-headline'><h3>{_e(programme['programme'])}</h3>{figure_html}"
+    sentences = "".join(f"<li>{escape_html(r.plain_finding)}</li>" for r in results)
+    return (f"<div class='ib-headline'><h3>{escape_html(programme['programme'])}</h3>{figure_html}"
             f"<ul class='ib-plain-findings'>{sentences}</ul></div>")
 
 
 def show_title(report: CityReport) -> None:
     """The title and a one-page summary: the programmes, each one's headline with its design
     and what it means, the caveats that matter; then the table of contents."""
-    sources = _source_numbers(report.programmes)
+    sources = source_numbers(report.programmes)
     frame = pd.DataFrame([{
         "Programme": p["programme"], "Type": p["intervention"],
         "Area": tables.place_label(p["area"], report.city), "Start": p["start"],
         "Outcome data": _data_span_text(results),
         "Source": (f"[{sources[p['source']]}] " if p.get("source") in sources else "")
         + tables.confidence_label(p.get("confidence")),
-    } for p, results in _by_programme(report)])
-    cards = [programme_card(p, results) for p, results in _by_programme(report) if results]
-    _show(
-        f"<h1 class='ib-title'>{_e(report.city)}: programme evaluation report</h1>"
-        f"<p class='ib-provenance'>Generated {_e(report.generated)} by impactbook "
-        f"{_e(report.version)}; input data hash {_e(report.data_hash)}.</p>"
+    } for p, results in by_programme(report)])
+    cards = [programme_card(p, results) for p, results in by_programme(report) if results]
+    show_html(
+        f"<h1 class='ib-title'>{escape_html(report.city)}: programme evaluation report</h1>"
+        f"<p class='ib-provenance'>Generated {escape_html(report.generated)} by impactbook "
+        f"{escape_html(report.version)}; input data hash {escape_html(report.data_hash)}.</p>"
         "<div class='ib-summary'><h2 class='ib-summary-title'>Summary</h2>"
-        + _table(frame, "Programmes evaluated: where and when each began, the outcome data "
+        + html_table(frame, "Programmes evaluated: where and when each began, the outcome data "
                  "used, and how well the programme's details are verified against its source "
                  "(numbered under Sources).", text_columns=3)
         + "".join(cards)
@@ -101,17 +101,17 @@ def show_summary_title(summary: InterventionSummary) -> None:
     shown = rows[has_estimate] if not rows.empty else rows
     columns = [c for c in ("City", "Programme", "Outcome (area)", "Change", "95% interval")
                if c in shown.columns]
-    findings = "".join(f"<li>{_e(f)}</li>" for f in summary.key_findings)
-    _show(
-        f"<h1 class='ib-title'>{_e(summary.intervention)}: results by programme</h1>"
-        f"<p class='ib-provenance'>Generated {_e(summary.generated)} by impactbook "
-        f"{_e(summary.version)}; input data hash {_e(summary.data_hash)}.</p>"
+    findings = "".join(f"<li>{escape_html(f)}</li>" for f in summary.key_findings)
+    show_html(
+        f"<h1 class='ib-title'>{escape_html(summary.intervention)}: results by programme</h1>"
+        f"<p class='ib-provenance'>Generated {escape_html(summary.generated)} by impactbook "
+        f"{escape_html(summary.version)}; input data hash {escape_html(summary.data_hash)}.</p>"
         "<div class='ib-summary'><h2 class='ib-summary-title'>Summary</h2>"
         + (f"<div class='ib-findings'><ul>{findings}</ul></div>" if findings else "")
-        + (_table(shown[columns], "Each programme's estimate for each outcome: interrupted "
+        + (html_table(shown[columns], "Each programme's estimate for each outcome: interrupted "
                   "time series against the pre-programme trend.", text_columns=3)
            if not shown.empty else "")
-        + f"<p class='ib-note'>{_e(POOLED_DESIGN_NOTE)}</p>"
+        + f"<p class='ib-note'>{escape_html(POOLED_DESIGN_NOTE)}</p>"
         + "<p class='ib-caveats'><strong>Caveats:</strong> each figure is a police-area or "
         "citywide count, which dilutes programmes aimed at a few groups or blocks; programmes "
         "in one city share its trends; see each city's report for its own caveats.</p>"

@@ -150,7 +150,7 @@ def _show_section(results: list[RolloutResult]) -> None:
 
     @sections.section("Staggered rollout")
     def show() -> None:
-        e = sections._e
+        e = sections.escape_html
         failed = [r for r in results if r.errors]
         for result in results:
             est = result.estimate
@@ -171,9 +171,9 @@ def _show_section(results: list[RolloutResult]) -> None:
                 if hidden:
                     caption += (f" {hidden} event time(s) with fewer than 5 control units or a "
                                 "single treated unit are not drawn.")
-                parts.append(sections._figure(plot_event_study(study), caption,
+                parts.append(sections.figure_html(plot_event_study(study), caption,
                                               f"Event study of {result.outcome}"))
-                parts.append(sections._table(cohort_table(result),
+                parts.append(sections.html_table(cohort_table(result),
                                              f"{result.outcome.capitalize()}: effect by start "
                                              "cohort (not-yet-treated controls)",
                                              text_columns=1))
@@ -187,8 +187,8 @@ def _show_section(results: list[RolloutResult]) -> None:
                              f"{e('rollout --outcome NAME.')}</p>")
             if result.event_study is not None:
                 parts.append(f"<p>{e(ASSUMPTIONS)}</p>")
-                parts.append(sections._list(caveats(result), "ib-caveats"))
-            sections._show("".join(parts))
+                parts.append(sections.html_list(caveats(result), "ib-caveats"))
+            sections.show_html("".join(parts))
         if failed:
             raise ImpactbookError("; ".join(f"{r.programme['id']} / {r.outcome}: "
                                             f"{' | '.join(r.errors)}" for r in failed))

@@ -20,12 +20,12 @@ from impactbook.report import tables
 from impactbook.report.blocks import (  # noqa: F401 - the notebooks' edge reuses them
     _PENDING_HEADING,
     TOC_SLOT,
-    _e,
-    _figure,
-    _list,
-    _show,
-    _table,
+    escape_html,
+    figure_html,
+    html_list,
+    html_table,
     section,
+    show_html,
 )
 from impactbook.report.content import (
     PLACEBO_CHECK,
@@ -41,10 +41,10 @@ from impactbook.report.format import (
 )
 from impactbook.report.methods import show_methods  # noqa: F401 - the notebooks call it here
 from impactbook.report.page_one import (  # noqa: F401 - the notebooks call them here
-    _by_programme,
-    _source_numbers,
+    by_programme,
     show_summary_title,
     show_title,
+    source_numbers,
 )
 
 
@@ -55,8 +55,8 @@ def _findings_payload(report) -> dict:
 
 @section("Key findings")
 def show_key_findings(report: CityReport) -> None:
-    items = "".join(f"<li>{_e(s)}</li>" for s in report.key_findings)
-    _show(f"<div class='ib-findings'><ul>{items}</ul></div>")
+    items = "".join(f"<li>{escape_html(s)}</li>" for s in report.key_findings)
+    show_html(f"<div class='ib-findings'><ul>{items}</ul></div>")
     payload = _findings_payload(report)
     # A machine-readable copy for the batch manifest and the funders' emails.
     display({FINDINGS_MIME: json.loads(json.dumps(payload, allow_nan=False)),
@@ -84,20 +84,21 @@ def _headline_note(result: OutcomeResult, shown: effects.Estimate) -> str:
 def _chart_caption(result: OutcomeResult) -> str:
     est = result.its
     unit = "quarters" if str(est.start.freqstr).startswith("Q") else "months"
-    return (f"Interrupted time series. {_e(result.outcome.capitalize())} in "
-            f"{_e(tables.place_label(est.area, est.city))}"
+    return (f"Interrupted time series. {escape_html(result.outcome.capitalize())} in "
+            f"{escape_html(tables.place_label(est.area, est.city))}"
             f", {est.pre_periods} {unit} before and {est.post_periods} after the start "
-            f"({_e(est.to_dict()['start'])}). Dashed line and grey band: what the "
+            f"({escape_html(est.to_dict()['start'])}). Dashed line and grey band: what the "
             "pre-programme trend and season project without the programme, with its 95% "
-            "band. Model change " + _e(format_change(est.rate_ratio)) + " (95% interval "
-            + _e(format_interval(est.ci_low, est.ci_high)) + "). "
-            + _e(_headline_note(result, est)))
+            "band. Model change " + escape_html(format_change(est.rate_ratio)) + " (95% interval "
+            + escape_html(format_interval(est.ci_low, est.ci_high)) + "). "
+            + escape_html(_headline_note(result, est)))
 
 
 def _placebo_caption(result: OutcomeResult) -> str:
-    return (f"False-start check for {_e(result.outcome)}: the model re-fitted at every false "
-            "start date before the real one (bars), and the real start's change (red line). "
-            f"{_e(result.placebo.interpretation)}")
+    return (f"False-start check for {escape_html(result.outcome)}: the model re-fitted at "
+            "every false start date before the real one (bars), and the real start's change "
+            "(red line). "
+            f"{escape_html(result.placebo.interpretation)}")
 
 
 def _not_run_note(error: str) -> str:
@@ -115,80 +116,83 @@ def _not_run_note(error: str) -> str:
 def show_outcome_charts(report: CityReport) -> None:
     from impactbook.report.plots import plot_outcome_series, plot_placebo, plot_synth
 
-    for programme, results in _by_programme(report):
+    for programme, results in by_programme(report):
         name = tables.programme_label(programme["programme"], programme["intervention"])
-        heading = f"<h3>{_e(name)}</h3>"
+        heading = f"<h3>{escape_html(name)}</h3>"
         for result in results:
             if result.its is None:
-                _show(heading + f"<div class='ib-failure'>No model estimate for "
-                      f"{_e(result.outcome)}: {_e('; '.join(result.errors))}</div>")
+                show_html(heading + f"<div class='ib-failure'>No model estimate for "
+                          f"{escape_html(result.outcome)}: "
+                          f"{escape_html('; '.join(result.errors))}</div>")
                 heading = ""
                 continue
             fig = plot_outcome_series(result.its, comparison=result.comparison_series or None,
                                       is_headline=result.headline is result.its)
-            _show(heading + _figure(fig, _chart_caption(result),
+            show_html(heading + figure_html(fig, _chart_caption(result),
                                     f"{result.outcome} over time"))
             heading = ""
             placebo = result.placebo
             if placebo is not None and not placebo.is_skipped:
-                _show(_figure(plot_placebo(placebo.placebo_log_rate_ratios,
+                show_html(figure_html(plot_placebo(placebo.placebo_log_rate_ratios,
                                            result.its.log_rate_ratio),
                               _placebo_caption(result), "false-start check"))
             elif placebo is not None:
-                _show(f"<p class='ib-note'>{_e(placebo.interpretation)}</p>")
+                show_html(f"<p class='ib-note'>{escape_html(placebo.interpretation)}</p>")
             if result.synth is not None:
-                _show(_figure(plot_synth(result.synth,
+                show_html(figure_html(plot_synth(result.synth,
                                          is_headline=result.headline is result.synth),
                               _synth_caption(result.synth) + " "
-                              + _e(_headline_note(result, result.synth)),
+                              + escape_html(_headline_note(result, result.synth)),
                               f"{result.outcome}: observed against the synthetic control"))
             errors = [e for e in result.errors if not e.startswith("its:")]
             for note in [e for e in errors if e.startswith((PLACEBO_CHECK, "synth:"))]:
                 # A check or design the data cannot support is a caveat, said in words.
-                _show(f"<p class='ib-note'>{_e(_not_run_note(note))}</p>")
+                show_html(f"<p class='ib-note'>{escape_html(_not_run_note(note))}</p>")
             errors = [e for e in errors if not e.startswith((PLACEBO_CHECK, "synth:"))]
             if errors:
-                _show("<div class='ib-failure'>" + "<br>".join(_e(e) for e in errors)
+                show_html("<div class='ib-failure'>" + "<br>".join(escape_html(e) for e in errors)
                       + "</div>")
         caveats = [str(c) for c in tables.result_caveats(results)] + [
             f"{r.outcome}: {d}." for r in results for d in r.choice.disagreements]
         if caveats:
-            _show(heading + "<div class='ib-caveat-list'><p><strong>Caveats for "
-                  f"{_e(programme['programme'])}</strong></p>"
-                  + _list(caveats, "ib-warnings") + "</div>")
+            show_html(heading + "<div class='ib-caveat-list'><p><strong>Caveats for "
+                  f"{escape_html(programme['programme'])}</strong></p>"
+                  + html_list(caveats, "ib-warnings") + "</div>")
 
 
 def _synth_caption(est: effects.Estimate) -> str:
     """The permutation result in a few words, the totals, and the top donors when identified
     (how the permutation test works is said once, in the methods notes)."""
     details = est.details
-    text = (f"Synthetic control ({_e(est.model)}), {details['donors']:,} donors. Observed "
+    text = (f"Synthetic control ({escape_html(est.model)}), {details['donors']:,} donors. Observed "
             f"{details['observed_total']:.0f} against synthetic "
             f"{details['synthetic_total']:.1f} after the start; among "
             f"{details.get('placebos', 0)} placebos, permutation p "
-            f"{_e(format_p(est.p_value))} (two-sided), "
-            f"{_e(format_p(details['p_value_lower']))} for a fall this large (one-sided). ")
+            f"{escape_html(format_p(est.p_value))} (two-sided), "
+            f"{escape_html(format_p(details['p_value_lower']))} for a fall this large "
+            "(one-sided). ")
     if details.get("weights"):
-        donors = ", ".join(f"{_e(w['area'])} {w['weight']:.2f}" for w in details["weights"][:5])
+        donors = ", ".join(f"{escape_html(w['area'])} {w['weight']:.2f}"
+                           for w in details["weights"][:5])
         return text + f"Top donors: {donors}."
-    return text + f"Donor weights {_e(details.get('weights_note', ''))}."
+    return text + f"Donor weights {escape_html(details.get('weights_note', ''))}."
 
 
 @section("Estimates")
 def show_estimates_table(report: CityReport) -> None:
     shown = 0
-    for programme, results in _by_programme(report):
+    for programme, results in by_programme(report):
         frame = tables.estimates_table(results)
         if frame.empty:
             continue
         shown += 1
         where = tables.place_label(programme["area"], report.city)
-        _show(_table(frame, f"Estimates for {programme['programme']} ({where}, from "
+        show_html(html_table(frame, f"Estimates for {programme['programme']} ({where}, from "
                             f"{programme['start']}).", text_columns=2))
     if not shown:
-        _show("<p>No estimates could be computed.</p>")
+        show_html("<p>No estimates could be computed.</p>")
         return
-    _show("<p class='ib-note'>Change is against what each design expects without the "
+    show_html("<p class='ib-note'>Change is against what each design expects without the "
           "programme; the interval is 95%; p is the two-sided p-value. The naive before/after "
           "figure compares mean counts over equal windows and ignores trend and season; the "
           "interrupted time series (a count model with trend and season) and the comparison "
@@ -206,22 +210,23 @@ def show_estimates_table(report: CityReport) -> None:
 def show_news(news: pd.DataFrame) -> None:
     from impactbook.news.html_list import render_news_html
 
-    _show(render_news_html(news, empty_message="The workbook has no news items for this "
+    show_html(render_news_html(news, empty_message="The workbook has no news items for this "
                                                 "report."))
 
 
 def _sources_html(programmes: pd.DataFrame) -> str:
-    numbers = _source_numbers(programmes)
+    numbers = source_numbers(programmes)
     records = programmes.to_dict("records")
     items = []
     for source, number in numbers.items():
         cited_for = [f"{p['programme']} ({p['city']})" for p in records
                      if p.get("source") == source]
-        items.append(f"<li value='{number}'>[{number}] {_e(source)}. Cited for: "
-                     f"{_e('; '.join(cited_for))}.</li>")
+        items.append(f"<li value='{number}'>[{number}] {escape_html(source)}. Cited for: "
+                     f"{escape_html('; '.join(cited_for))}.</li>")
     uncited = [f"{p['programme']} ({p['city']})" for p in records
                if not str(p.get("source") or "").strip()]
-    notes = (f"<p>No source is recorded for: {_e('; '.join(uncited))}.</p>" if uncited else "")
+    notes = (f"<p>No source is recorded for: {escape_html('; '.join(uncited))}.</p>"
+             if uncited else "")
     return (f"<ol class='ib-sources'>{''.join(items)}</ol>{notes}<p class='ib-note'>Programme "
             "details (start, area, outcomes) come from the workbook's interventions.csv, whose "
             "source column is cited above; the outcome counts come from its outcomes.csv, "
@@ -231,7 +236,7 @@ def _sources_html(programmes: pd.DataFrame) -> str:
 
 @section("Sources")
 def show_sources(report: CityReport | InterventionSummary) -> None:
-    _show(_sources_html(report.programmes))
+    show_html(_sources_html(report.programmes))
 
 
 @section("Pooled estimates")
@@ -245,7 +250,7 @@ def show_pooled(summary: InterventionSummary) -> None:
              "text/plain": "pooled estimate"}, raw=True)
     # The pooled sentences lead the summary; this section shows where they come from.
     if "rate_ratio" not in summary.rows or summary.rows["rate_ratio"].isna().all():
-        _show(_list(findings, "ib-findings") or "<p>No estimates could be computed.</p>")
+        show_html(html_list(findings, "ib-findings") or "<p>No estimates could be computed.</p>")
         return
     for outcome, rows in summary.rows.dropna(subset=["rate_ratio"]).groupby("outcome",
                                                                             sort=False):
@@ -253,13 +258,13 @@ def show_pooled(summary: InterventionSummary) -> None:
                   for r in rows.to_dict("records")]
         pooled = summary.pooled.get(outcome)
         note = summary.pooling_notes.get(outcome)
-        _show(_figure(plot_forest(rows.assign(label=labels), pooled,
+        show_html(figure_html(plot_forest(rows.assign(label=labels), pooled,
                                   title=f"{summary.intervention}: {outcome}, by programme"),
-                      f"{_e(outcome.capitalize())}: each programme's model estimate with its "
-                      "95% interval (squares)"
+                      f"{escape_html(outcome.capitalize())}: each programme's model estimate "
+                      "with its 95% interval (squares)"
                       + ("; diamond: the random-effects pooled estimate (Hartung-Knapp "
                          "interval)." if pooled is not None
-                         else f"; not pooled: {_e(note or 'too few programmes')}."),
+                         else f"; not pooled: {escape_html(note or 'too few programmes')}."),
                       f"forest plot of {outcome}"))
 
 
@@ -282,9 +287,9 @@ def _pooled_headline(summary: InterventionSummary) -> dict | None:
 def show_summary_table(summary: InterventionSummary) -> None:
     frame = tables.summary_table(summary.rows)
     if frame.empty:
-        _show("<p>No estimates could be computed.</p>")
+        show_html("<p>No estimates could be computed.</p>")
         return
-    _show(_table(frame, f"Every programme's interrupted time series estimate for "
+    show_html(html_table(frame, f"Every programme's interrupted time series estimate for "
                         f"{summary.intervention}, by outcome. Pooled: whether the row enters "
                         "its outcome's pooled estimate. Source: how well the programme's "
                         "details are verified against its cited source.", text_columns=3))
@@ -297,8 +302,8 @@ def show_summary_table(summary: InterventionSummary) -> None:
         for caveat in tables.merge_caveats(found, [r["outcome"] for r in mine]):
             caveats.append(f"{programme['programme']} ({programme['city']}): {caveat}")
     if caveats:
-        _show("<div class='ib-caveat-list'><p><strong>Caveats, by programme</strong></p>"
-              + _list(caveats, "ib-warnings") + "</div>")
+        show_html("<div class='ib-caveat-list'><p><strong>Caveats, by programme</strong></p>"
+              + html_list(caveats, "ib-warnings") + "</div>")
     notes = [f"{outcome}: random-effects pooling ({p.method}, {p.interval} interval) of "
              f"{effects.describe_places(list(p.studies['city']))}: tau-squared {p.tau2:.4f}, "
              f"I-squared {p.i2 * 100:.0f}%, Q {p.q:.2f}, 95% prediction interval "
@@ -309,7 +314,7 @@ def show_summary_table(summary: InterventionSummary) -> None:
                  f"{effects.MIN_PROGRAMMES} programmes have an estimate. Programmes in the same "
                  "city share its trends and are not fully independent; treat a pooled figure "
                  "as a summary of these evaluations, not a trial result.")
-    _show(_list(notes, "ib-notes"))
+    show_html(html_list(notes, "ib-notes"))
 
 
 @section("News coverage over time")
@@ -320,6 +325,6 @@ def show_news_counts(summary: InterventionSummary) -> None:
         # Nothing to count: the news list that follows says so, under one heading only.
         _PENDING_HEADING.set("")
         return
-    _show(_figure(plot_tag_counts(summary.news_counts,
+    show_html(figure_html(plot_tag_counts(summary.news_counts,
                                   title=f"News items tagged {summary.intervention}, by year"),
                   "News items in the workbook, counted by tag and year.", "news counts"))
