@@ -74,6 +74,8 @@ def test_city_report_html_content(new_york):
     assert "src=\"http" not in page and "src='http" not in page  # opens offline
     assert "jp-InputArea" not in page and "sections.show_" not in page  # no code cells
     assert "could not be produced" not in page
+    # No Python object printed as it is (a notebook cell echoing its value), e.g. a result list.
+    assert not re.search(r"\b[A-Z]\w+\((programme|city|estimate)=", text)
     assert "Why Do We Ignore Initiatives That Reduce Gun Violence?" in text  # via GVI
     assert "A Better Way to Deal With Intimate Partner Violence" not in text  # NY runs no IPVI
 
