@@ -6,7 +6,8 @@
 - :mod:`.export` nbconvert HTML (sanitised) and the WeasyPrint PDF.
 - :mod:`.plan` one job per report, keyed by everything that shapes it.
 - :mod:`.options` ``-p`` and ``--template`` typed for a kind of report.
-- :mod:`.workers` long-lived local worker processes.
+- :mod:`.workers` rendering a job, and long-lived local worker processes.
+- :mod:`.run_folder` a run folder's report records and its manifest (their one writer).
 - :mod:`.batch` runs a plan: reuse, faults, manifest, index.
 - :mod:`.dask_executor` the same plan on a Dask cluster.
 """

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
+from impactbook.contracts import ReportKind
 from impactbook.defaults import DEFAULT_FORMATS
 from impactbook.errors import DataError, RenderError
 from impactbook.fsutil import safe_join, sha256_bytes, sha256_file, slugify
+from impactbook.render.run_folder import STATE_DIR
 from impactbook.workbook.model import unknown_value
 
 if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
@@ -29,8 +31,7 @@ if TYPE_CHECKING:  # pandas is imported where tables are read: workers never nee
 
     from impactbook.workbook import Workbook
 
-CITY, INTERVENTION = "city", "intervention"
-STATE_DIR = ".state"  # in a run folder: per-report records, prepared workbook slices
+CITY, INTERVENTION = ReportKind.CITY, ReportKind.INTERVENTION
 NOTEBOOK_FILES = {CITY: "city_report.ipynb", INTERVENTION: "intervention_summary.ipynb"}
 
 
@@ -39,7 +40,7 @@ class ReportJob:
     """One report to render; everything a worker (local or remote) needs, and nothing secret."""
 
     id: str
-    kind: str
+    kind: ReportKind
     name: str
     slug: str
     notebook: str
@@ -206,7 +207,7 @@ class _Workbook:
         )
 
 
-def _load(data_dir: Path, workbook: Workbook | None = None,
+def load_for_planning(data_dir: Path, workbook: Workbook | None = None,
           out_dir: Path | None = None) -> _Workbook:
     """The planning view of the workbook, validated once: ``workbook`` when the caller already
     loaded it, else the copy a batch into ``out_dir`` kept of this very workbook (same digest,
@@ -266,7 +267,7 @@ class InputWatch:
         if self._workbook is None or now != self._signature:
             self.changed = True
             try:
-                self._workbook = _load(self.data_dir)
+                self._workbook = load_for_planning(self.data_dir)
             except DataError:  # mid-edit or broken: no report can claim to match it
                 self._signature, self._workbook = (), None
                 return "unreadable"
@@ -321,7 +322,7 @@ def check_job(job: ReportJob) -> ReportJob:
     return job
 
 
-def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
+def city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
               formats: tuple[str, ...], page_size: str, *, template: Path | None = None,
               extra: Mapping[str, object] | None = None) -> ReportJob:
     notebook, nb_hash = notebook_and_hash(notebooks_dir, CITY, template)
@@ -337,7 +338,7 @@ def _city_job(wb: _Workbook, city: str, data_dir: Path, notebooks_dir: Path,
         size=(0 if units is None else len(units), len(wb.outcomes_of([city])))))
 
 
-def _intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
+def intervention_job(wb: _Workbook, kind: str, slug: str, data_dir: Path,
                       notebooks_dir: Path, formats: tuple[str, ...],
                       page_size: str, *, template: Path | None = None,
                       extra: Mapping[str, object] | None = None) -> ReportJob:
@@ -373,18 +374,18 @@ def plan_batch(data_dir: Path, out_dir: Path, *, notebooks_dir: Path | None = No
     templates, parameters = templates or {}, parameters or {}
     notebooks_dir = Path(notebooks_dir) if notebooks_dir else default_notebooks_dir()
     formats = tuple(formats)
-    wb = _load(Path(data_dir), workbook, Path(out_dir))
+    wb = load_for_planning(Path(data_dir), workbook, Path(out_dir))
     all_cities = wb.cities_with_programmes()
     all_types = wb.types()
     chosen_cities = _choose(cities, all_cities, "city")
     chosen_types = _choose(interventions, all_types, "intervention")
-    jobs = [_city_job(wb, c, data_dir, notebooks_dir, formats, page_size,
+    jobs = [city_job(wb, c, data_dir, notebooks_dir, formats, page_size,
                       template=templates.get(CITY), extra=parameters.get(CITY))
             for c in chosen_cities]
     slugs = summary_slugs(all_cities, all_types)
     for kind in chosen_types:
         slug = slugs[kind]
-        jobs.append(_intervention_job(wb, kind, slug, data_dir, notebooks_dir, formats,
+        jobs.append(intervention_job(wb, kind, slug, data_dir, notebooks_dir, formats,
                                       page_size, template=templates.get(INTERVENTION),
                                       extra=parameters.get(INTERVENTION)))
     for job in jobs:  # refuse anything that would land outside the run folder

@@ -18,6 +18,7 @@ import pandas as pd
 
 from impactbook import __version__, effects
 from impactbook.analysis import combined_series, estimate_resolved, make_request, resolve_request
+from impactbook.contracts import ReportKind
 from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
 from impactbook.workbook import (
@@ -153,7 +154,8 @@ class CityReport:
             "programme": result.programme, "intervention": result.intervention,
             "design": est.design, "how_chosen": HEADLINE_RULE,
             "percent_change": record["percent_change"],
-            "ci_low_pct": _pct(record["ci_low"]), "ci_high_pct": _pct(record["ci_high"]),
+            "ci_low_pct": rounded_change_pct(record["ci_low"]),
+            "ci_high_pct": rounded_change_pct(record["ci_high"]),
             "excludes_no_change": bool(est.excludes_no_change),
             # A synthetic control has no interval: its permutation p says whether it is clear.
             "permutation_p": record["p_value"] if est.method == "synth" else None,
@@ -168,7 +170,8 @@ class CityReport:
 DESIGN_RANK = {method: rank for rank, (method, _) in enumerate(effects.DESIGN_ORDER)}
 
 
-def _pct(ratio: float | None) -> float | None:
+def rounded_change_pct(ratio: float | None) -> float | None:
+    """A rate ratio as a percent change rounded to a tenth, as the findings payload holds it."""
     return None if ratio is None else round((ratio - 1) * 100, 1)
 
 
@@ -288,7 +291,7 @@ def build_city_report(data_dir: Path | str, city: str, *,
 
     if method not in ("auto", "its", "prepost", "comparison", "synth"):
         raise ParameterError("method", method, "auto, its, prepost, comparison or synth")
-    workbook = report_workbook(data_dir, "city", city)
+    workbook = report_workbook(data_dir, ReportKind.CITY, city)
     programmes = _select_programmes(workbook, city, interventions)
     results = []
     for programme in programmes.to_dict("records"):
@@ -358,7 +361,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
 
     if pooling not in ("reml", "dl"):
         raise ParameterError("pooling", pooling, "reml or dl")
-    workbook = report_workbook(data_dir, "intervention", intervention)
+    workbook = report_workbook(data_dir, ReportKind.INTERVENTION, intervention)
     table = workbook.interventions
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import contextvars
 import functools
 import html
-import json
 
 import pandas as pd
 from IPython.display import HTML, display
 
 from impactbook import effects
-from impactbook.defaults import FINDINGS_MIME, SECTION_FAILURE_MIME
+from impactbook.contracts import findings_output
+from impactbook.defaults import SECTION_FAILURE_MIME
 from impactbook.effects.findings import describe_caveats
 from impactbook.fsutil import slugify
 from impactbook.report import tables
@@ -27,7 +27,7 @@ from impactbook.report.content import (
     CityReport,
     InterventionSummary,
     OutcomeResult,
-    _pct,
+    rounded_change_pct,
 )
 from impactbook.report.format import (
     MISSING,
@@ -209,8 +209,8 @@ def show_key_findings(report: CityReport) -> None:
     _show(f"<div class='ib-findings'><ul>{items}</ul></div>")
     payload = _findings_payload(report)
     # A machine-readable copy for the batch manifest and the funders' emails.
-    display({FINDINGS_MIME: json.loads(json.dumps(payload, allow_nan=False)),
-             "text/plain": f"{len(payload['key_findings'])} key finding(s)"}, raw=True)
+    display(findings_output(**payload, text=f"{len(payload['key_findings'])} key finding(s)"),
+            raw=True)
 
 
 def _chart_caption(result: OutcomeResult) -> str:
@@ -471,8 +471,7 @@ def show_pooled(summary: InterventionSummary) -> None:
     findings = summary.key_findings
     payload = {"key_findings": findings, "estimates": summary.rows.to_dict("records"),
                "headline": _pooled_headline(summary)}
-    display({FINDINGS_MIME: json.loads(json.dumps(payload, allow_nan=False, default=str)),
-             "text/plain": "pooled estimate"}, raw=True)
+    display(findings_output(**payload, text="pooled estimate"), raw=True)
     # The pooled sentences lead the summary; this section shows where they come from.
     if "rate_ratio" not in summary.rows or summary.rows["rate_ratio"].isna().all():
         _show(_list(findings, "ib-findings") or "<p>No estimates could be computed.</p>")
@@ -503,7 +502,8 @@ def _pooled_headline(summary: InterventionSummary) -> dict | None:
             "programme": summary.intervention, "intervention": summary.intervention,
             "places": effects.describe_places(list(pooled.studies["city"])),
             "percent_change": round((pooled.rate_ratio - 1) * 100, 1),
-            "ci_low_pct": _pct(pooled.ci_low), "ci_high_pct": _pct(pooled.ci_high),
+            "ci_low_pct": rounded_change_pct(pooled.ci_low),
+            "ci_high_pct": rounded_change_pct(pooled.ci_high),
             "excludes_no_change": bool(pooled.excludes_no_change)}
 
 
