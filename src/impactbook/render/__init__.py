@@ -3,7 +3,8 @@
 - :mod:`.kernel` one warm, isolated Jupyter kernel; :mod:`.kernel_reset` runs inside it.
 - :mod:`.parameters` a notebook's parameters cell: names, defaults, types, ``-p`` values.
 - :mod:`.notebook` parameters, execution and writing of one report (ipynb, HTML, PDF).
-- :mod:`.export` nbconvert HTML (sanitised) and the WeasyPrint PDF.
+- :mod:`.exporters` the nbconvert exporters of a report (HTML, PDF), one a module, and
+  :mod:`.preprocessors` their preprocessors.
 - :mod:`.plan` one job per report, keyed by everything that shapes it.
 - :mod:`.options` ``-p`` and ``--template`` typed for a kind of report.
 - :mod:`.workers` rendering a job, and long-lived local worker processes.

@@ -31,7 +31,7 @@ def _render_on_worker(job: ReportJob, timeout_s: float) -> dict:
     """
     import threading
 
-    from impactbook.render.export import ReportExporter
+    from impactbook.render.exporters.report import ReportExporter
     from impactbook.render.kernel import KernelSession
 
     lock = _DASK_STATE.setdefault("lock", threading.Lock())

@@ -7,8 +7,8 @@ The pieces are separable so that a batch worker can keep the expensive ones aliv
 - :class:`~impactbook.render.kernel.KernelSession` owns one warm kernel (loopback/IPC only, private
   connection file, no SMTP secrets in its environment) and resets it between reports so that
   output never depends on what ran before;
-- :class:`~impactbook.render.export.ReportExporter` holds the nbconvert exporter (no code, no
-  scripts, images embedded) and turns that HTML into a paged PDF with WeasyPrint;
+- :class:`~impactbook.render.exporters.report.ReportExporter` holds the report's nbconvert
+  exporters (HTML: no code, no scripts, images embedded; PDF: that HTML paged by WeasyPrint);
 - :func:`render_notebook` ties them together and writes every file atomically.
 
 The kernel and export names are re-exported here, so ``from impactbook.render.notebook import ...``
@@ -28,13 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
-from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S
+from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S, SECTION_FAILURE_MIME
 from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import atomic_path, sha256_bytes
-from impactbook.render.export import (
-    ReportExporter,
-    section_failures,
-)
+from impactbook.render.exporters.report import ReportExporter
 from impactbook.render.kernel import (
     KernelSession,
     execute,
@@ -153,6 +150,17 @@ def parameterize(nb: NotebookNode, parameters: Mapping[str, object],
 # --------------------------------------------------------------------------- findings
 
 
+def section_failures(nb: NotebookNode) -> list[str]:
+    """``"'<section>': <error>"`` for every report section that could not be produced."""
+    found = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            value = (output.get("data") or {}).get(SECTION_FAILURE_MIME)
+            if isinstance(value, dict):
+                found.append(f"{str(value.get('section'))!r}: {value.get('error')}")
+    return found
+
+
 def extract_findings(nb: NotebookNode, report: str, *, required: bool = False) -> dict:
     """The findings the notebook displayed (:class:`~impactbook.contracts.FindingsPayload`,
     as plain JSON; the last one wins). A malformed payload, or none when ``required``,
@@ -227,6 +235,9 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     title = title or slug
     nb = parameterize(read_notebook(notebook), parameters,
                       kernel_name=kernel.kernel_name if kernel else "python3")
+    # The executed notebook carries its title, so `jupyter nbconvert --to impactbook_pdf` on it
+    # makes the same document as the render.
+    nb.metadata["title"] = title
     ipynb_path = out_dir / f"{slug}.ipynb"
     failed_path = failed_notebook_path(out_dir, slug)
     own_kernel = kernel is None

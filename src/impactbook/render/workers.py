@@ -110,7 +110,7 @@ def worker_main() -> None:
     # validation never checks that format, so a worker goes without it.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     from impactbook.memory import release_unused_memory
-    from impactbook.render.export import ReportExporter
+    from impactbook.render.exporters.report import ReportExporter
     from impactbook.render.kernel import KernelSession
 
     def send(message: tuple) -> None:
