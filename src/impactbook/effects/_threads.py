@@ -25,12 +25,17 @@ def _controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+def one_blas_thread():
+    """Context manager: BLAS limited to one thread inside it (restored afterwards)."""
+    return _controller().limit(limits=1, user_api="blas")
+
+
 def single_blas_thread(function: F) -> F:
     """Decorator: call ``function`` with BLAS limited to one thread (restored afterwards)."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        with _controller().limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             return function(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

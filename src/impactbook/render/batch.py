@@ -28,16 +28,15 @@ from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import remove_orphaned_temp_files, safe_join, sha256_file
 from impactbook.locks import run_lock
 from impactbook.memory import release_unused_memory
+from impactbook.render.change_watch import InputWatch
 from impactbook.render.dask_executor import WORKER_WAIT_S, check_scheduler_address, run_on_dask
+from impactbook.render.fingerprints import forget_validated_workbook, load_for_planning
 from impactbook.render.plan import (
     CITY,
-    InputWatch,
     ReportJob,
     city_job,
     default_notebooks_dir,
-    forget_validated_workbook,
     intervention_job,
-    load_for_planning,
     rekeyed,
     summary_slugs,
 )
@@ -140,7 +139,7 @@ def _prepare_slices(run_dir: Path, jobs: list[ReportJob]) -> Path | None:
     only used if its digest is still the plan's); None when there is nothing to prepare from,
     and the reports then load the folder themselves.
     """
-    from impactbook.render.plan import library_hash, validated_workbook
+    from impactbook.render.fingerprints import library_hash, validated_workbook
     from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
     from impactbook.workbook.prepared import is_prepared, prepared_folder, write_prepared
 

@@ -58,6 +58,12 @@ def _show(markup: str) -> None:
     display(HTML(heading + markup))
 
 
+def show_html(markup: str) -> None:
+    """Display one block of report HTML in the current section (for a section defined in
+    another module, with :func:`section`)."""
+    _show(markup)
+
+
 def section(title: str):
     """Head the section with ``title``, run it, and show a failure box if it raises."""
 

@@ -178,10 +178,10 @@ def show_value_for_money(report) -> None:
 
 
 def _show_values(report) -> None:
-    from impactbook.report.sections import _show, section
+    from impactbook.report.sections import section, show_html
 
     @section(TITLE)
     def show() -> None:
-        _show("".join(value_section_html(value) for value in report.values))
+        show_html("".join(value_section_html(value) for value in report.values))
 
     show()
