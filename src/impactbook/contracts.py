@@ -47,6 +47,20 @@ class _Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class HeadlineOutcome(_Contract):
+    """One outcome of the headline programme, as its card shows it."""
+
+    outcome: str | None = None
+    area: str | None = None
+    design: str | None = None
+    percent_change: float | None = None
+    ci_low_pct: float | None = None
+    ci_high_pct: float | None = None
+    permutation_p: float | None = None
+    excludes_no_change: bool = False
+    caveats: list[str] = Field(default_factory=list)
+
+
 class Headline(_Contract):
     """The one figure of a report shown on the index page and in the emails."""
 
@@ -67,6 +81,8 @@ class Headline(_Contract):
     events_averted: float | None = None
     events_averted_low: float | None = None
     events_averted_high: float | None = None
+    caveats: list[str] = Field(default_factory=list)  # the headline's caveats, a few words each
+    outcomes: list[HeadlineOutcome] = Field(default_factory=list)  # every outcome of its programme
 
 
 class FindingsPayload(_Contract):

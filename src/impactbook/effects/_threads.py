@@ -19,15 +19,10 @@ F = TypeVar("F", bound=Callable)
 
 
 @functools.cache
-def _controller() -> ThreadpoolController:
+def blas_controller() -> ThreadpoolController:
     # Scanning the loaded libraries takes a few milliseconds, so it is done once; numpy's and
     # scipy's OpenBLAS are both loaded by the time statsmodels is imported.
     return ThreadpoolController()
-
-
-def one_blas_thread():
-    """Context manager: BLAS limited to one thread inside it (restored afterwards)."""
-    return _controller().limit(limits=1, user_api="blas")
 
 
 def single_blas_thread(function: F) -> F:
@@ -35,7 +30,7 @@ def single_blas_thread(function: F) -> F:
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        with one_blas_thread():
+        with blas_controller().limit(limits=1, user_api="blas"):
             return function(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

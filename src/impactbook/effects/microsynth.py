@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from impactbook.effects._threads import one_blas_thread
+from impactbook.effects._threads import blas_controller
 
 #: Balance error (relative to each target) above which the dual solution is not accepted.
 BALANCE_RTOL = 1e-7
@@ -216,7 +216,7 @@ def fit_placebos(outcomes: np.ndarray, covariates: np.ndarray, n_pre: int,
         in_group[positions] = True
         return fit_group(outcomes, covariates, in_group, n_pre, design)
 
-    with one_blas_thread():
+    with blas_controller().limit(limits=1, user_api="blas"):
         if PLACEBO_THREADS <= 1 or len(groups) < 2:
             return [one(g) for g in groups]
         with ThreadPoolExecutor(PLACEBO_THREADS) as pool:
