@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup demo test test-fast lab lint format bench data clean
+.PHONY: help setup demo test test-fast lab lint format bench data schemas clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -69,6 +69,9 @@ bench: setup ## Measure batch speed and memory against the plain papermill + nbc
 data: setup ## Rebuild data/outcomes.csv from the raw files in data/raw (reproducible)
 	$(BIN)/python -m impactbook.ingest.default_workbook --data data
 	$(BIN)/impactbook validate --data data
+
+schemas: setup ## Regenerate the JSON Schemas of the run documents in docs/schemas/
+	$(BIN)/python -m impactbook.contracts --write-schemas docs/schemas
 
 clean: ## Remove generated reports and caches (keeps .venv)
 	rm -rf reports/ .pytest_cache .ruff_cache benchmarks/out

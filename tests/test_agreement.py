@@ -222,8 +222,8 @@ def test_url_with_backslash_is_refused_by_import_as_by_validate(tmp_path):
 
 def test_reports_index_and_manifest_show_one_digest(tiny_workbook, tmp_path):
     """Old code: the index showed a hash of every CSV, each report one of four files."""
-    from impactbook.render.batch import build_manifest
     from impactbook.render.plan import plan_batch
+    from impactbook.render.run_folder import build_manifest
     from impactbook.report.content import build_city_report, build_intervention_summary
     from impactbook.report.index_page import render_index
 
@@ -231,7 +231,7 @@ def test_reports_index_and_manifest_show_one_digest(tiny_workbook, tmp_path):
     jobs = plan_batch(tiny_workbook, tmp_path / "run")
     digest = load_workbook(tiny_workbook).digest
     assert {job.data_digest for job in jobs} == {digest}
-    manifest = build_manifest(tmp_path / "run", jobs, {}, jobs[0].data_digest)
+    manifest = build_manifest(tmp_path / "run", [], jobs[0].data_digest).model_dump(mode="json")
     assert manifest["data_hash"] == digest
     shown = digest[:12]
     assert f"<code>{shown}</code>" in render_index(manifest)

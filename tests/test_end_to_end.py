@@ -15,7 +15,7 @@ from pypdf import PdfReader
 
 from impactbook.analysis import run_estimate
 from impactbook.render.batch import render_city, summarize_intervention
-from impactbook.render.export import ReportExporter
+from impactbook.render.exporters.report import ReportExporter
 from impactbook.render.kernel import KernelSession
 from impactbook.render.notebook import render_notebook
 from impactbook.workbook import load_workbook

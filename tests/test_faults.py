@@ -382,7 +382,7 @@ def test_killing_one_worker_fails_only_its_report(tmp_path):
     try:
         _wait_until_some_finished(proc, run)
         workers = [c for c in psutil.Process(proc.pid).children()
-                   if "impactbook.render.batch" in " ".join(c.cmdline())]
+                   if "impactbook.render.workers" in " ".join(c.cmdline())]
         assert len(workers) == 2
         victim = workers[0]
         victim_kernels = [k.pid for k in victim.children(recursive=True)]

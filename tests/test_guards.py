@@ -257,7 +257,7 @@ def test_reports_waiting_for_workers_that_left_are_failed_not_waited_for(tmp_pat
     data, notebooks = _batch_workbook(tmp_path)
     jobs = plan_batch(data, tmp_path / "run", notebooks_dir=notebooks, cities=["Alpha"],
                       interventions=["GVI"])
-    finished: dict[str, dict] = {}
+    finished: dict = {}  # report name -> its ReportRecord
     with distributed.LocalCluster(n_workers=1, processes=False, protocol="tcp://",
                                   dashboard_address=None,
                                   scheduler_port=0, host="127.0.0.1") as cluster, \
@@ -274,8 +274,8 @@ def test_reports_waiting_for_workers_that_left_are_failed_not_waited_for(tmp_pat
                     worker_wait_s=2)
     assert sorted(finished) == sorted(job.name for job in jobs)
     for entry in finished.values():
-        assert entry["status"] == "failed"
-        assert entry["error"] == (f"the Dask scheduler {cluster.scheduler_address} has had no "
+        assert entry.status == "failed"
+        assert entry.error == (f"the Dask scheduler {cluster.scheduler_address} has had no "
                                   "worker for 2 s")
 
 

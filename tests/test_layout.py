@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from impactbook.render.export import _fill_contents, _number_captions
+from impactbook.render.exporters.layout import fill_contents, number_captions
 from impactbook.report import plots
 from impactbook.report.format import (
     format_change,
@@ -77,7 +77,7 @@ def test_captions_are_numbered_and_contents_list_the_sections():
             "findings</h2><figure><figcaption>Counts.</figcaption></figure><table><caption>"
             "Estimates.</caption></table><figure><figcaption>Check.</figcaption></figure>"
             "<h2 id=\"notes\">Notes<a class=\"anchor-link\" href=\"#notes\">\u00b6</a></h2>")
-    out = _fill_contents(_number_captions(body))
+    out = fill_contents(number_captions(body))
     assert "Figure 1.</span> Counts." in out and "Figure 2.</span> Check." in out
     assert "Table 1.</span> Estimates." in out
     assert re.findall(r'<li><a href="#(\w+)">([^<]+)</a></li>', out) == [

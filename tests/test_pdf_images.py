@@ -63,7 +63,7 @@ def test_png_stream_takes_only_8_bit_rgb_or_grey_non_interlaced():
 
 
 def test_pdf_images_keep_their_pixels_and_charts_are_passed_through(tmp_path):
-    from impactbook.render.export import ReportExporter
+    from impactbook.render.exporters.report import ReportExporter
 
     images = _images()
     page = "".join(f"<p>{name}</p><img src='data:image/png;base64,"

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from impactbook.render.batch import _prepare_slices
-from impactbook.render.plan import library_hash, plan_batch
+from impactbook.render.fingerprints import library_hash
+from impactbook.render.plan import plan_batch
 from impactbook.render.workers import _worker_environment
 from impactbook.report import build_city_report, build_intervention_summary
 from impactbook.workbook import load_workbook
@@ -142,14 +143,14 @@ def test_a_rerun_plans_the_same_keys_as_the_first_run_for_a_micro_design(tmp_pat
     (areas.csv) its report's key is the first run's, so an unchanged rerun reuses it."""
     from pathlib import Path
 
-    from impactbook.render.plan import _load
+    from impactbook.render.fingerprints import load_for_planning
 
     data = Path(__file__).resolve().parents[1] / "data"
-    first = _load(data)
+    first = load_for_planning(data)
     reports = [("city", "Seattle"), ("city", "Chicago")]
     folder = prepared_folder(tmp_path / ".state", first.digest)
     write_prepared(first.validated, folder, reports, library=library_hash())
-    again = _load(data, out_dir=tmp_path)
+    again = load_for_planning(data, out_dir=tmp_path)
     assert again.validated is not first.validated  # read back from the prepared folder
     assert not again.validated.areas.empty
     for _, city in reports:

@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from impactbook.defaults import FINDINGS_MIME
 from impactbook.errors import ParameterError, RenderError
-from impactbook.render.export import ReportExporter
+from impactbook.render.exporters.report import ReportExporter
 from impactbook.render.kernel import KernelSession
 from impactbook.render.notebook import parameter_names, render_notebook, validate_parameters
 from impactbook.report.index_page import render_index, write_index
@@ -355,7 +355,7 @@ def test_real_city_report_for_new_york(tmp_path):
 
 
 def test_sanitiser_keeps_embedded_charts_and_drops_active_content():
-    from impactbook.render.export import clean_report_html
+    from impactbook.render.exporters.sanitize import clean_report_html
 
     payload = "iVBORw0KGgo" + "A" * 200 + "=="
     html_in = (f"<figure><img src='data:image/png;base64,{payload}' alt='chart'>"

@@ -10,6 +10,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from impactbook.analysis import run_estimate
+from impactbook.defaults import FINDINGS_MIME
 from impactbook.report import content as report
 from impactbook.report import sections
 
@@ -85,8 +86,8 @@ def test_sections_show_everything_escaped(tmp_path):
                     "Methods and data notes"):
         assert heading in html
     assert html.count("data:image/png;base64,") >= 2  # the series chart and the placebo chart
-    findings = [o.data[sections.FINDINGS_MIME] for o in captured.outputs
-                if sections.FINDINGS_MIME in o.data]
+    findings = [o.data[FINDINGS_MIME] for o in captured.outputs
+                if FINDINGS_MIME in o.data]
     assert findings and findings[0]["key_findings"] == city.key_findings
 
 

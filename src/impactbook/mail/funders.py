@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from impactbook.contracts import ReportKind
 from impactbook.errors import MailError
 from impactbook.fsutil import slugify
 from impactbook.mail.text import norm_name, one_line, slug_or_empty
@@ -65,7 +66,7 @@ class Funder:
 
     def wants(self, report: ReportEntry) -> bool:
         """Does this funder receive ``report``? (``*`` means all.)"""
-        if report.kind == "city":
+        if report.kind == ReportKind.CITY:
             # Both lists select, and an empty list does not restrict: ("New York", "") is
             # New York's report; ("", "Cure Violence") every city running Cure Violence;
             # ("*", "Cure Violence") the same; a funder of one programme type does not receive

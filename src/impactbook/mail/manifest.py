@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from impactbook.contracts import Manifest, ReportKind, read_document
 from impactbook.errors import DataError, Problem
 from impactbook.mail.text import one_line, slug_or_empty
 
@@ -48,8 +49,9 @@ class ReportEntry:
 
     @property
     def label(self) -> str:
-        what = {"city": "city report", "intervention": "intervention summary"}.get(
-            self.kind, f"{self.kind} report")
+        what = {ReportKind.CITY: "city report",
+                ReportKind.INTERVENTION: "intervention summary"}.get(self.kind,
+                                                                     f"{self.kind} report")
         return f"{self.name} ({what})"
 
 
@@ -82,57 +84,30 @@ class RunManifest:
 
 
 def load_manifest(run_dir: Path) -> RunManifest:
-    """Read ``RUN_DIR/manifest.json`` into :class:`RunManifest`, refusing malformed entries."""
+    """Read ``RUN_DIR/manifest.json`` through :class:`~impactbook.contracts.Manifest` into
+    :class:`RunManifest`, refusing malformed entries (every problem listed)."""
     run_dir = Path(run_dir)
     path = run_dir / "manifest.json"
-    shown = str(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(Problem(shown, "no manifest.json in the run folder (run batch first)")) \
-            from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(Problem(shown, f"not valid JSON: {exc}")) from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("reports"), list):
-        raise DataError(Problem(shown, "expected an object with a 'reports' list"))
-    run = one_line(raw.get("run") or run_dir.name)
-    problems: list[Problem] = []
-    reports: list[ReportEntry] = []
-    for index, item in enumerate(raw["reports"]):
-        where = f"reports[{index}]"
-        if not isinstance(item, dict):
-            problems.append(Problem(shown, f"{where}: expected an object"))
-            continue
-        missing = [k for k in ("id", "kind", "name", "status") if not item.get(k)]
-        if missing:
-            problems.append(Problem(shown, f"{where}: missing {', '.join(missing)}"))
-            continue
-        files = item.get("files") or {}
-        hashes = item.get("sha256") or {}
-        findings = item.get("key_findings") or []
-        interventions = item.get("interventions") or []
-        headline = item.get("headline") or {}
-        estimates = item.get("estimates") or []
-        if not isinstance(files, dict) or not isinstance(findings, list) \
-                or not isinstance(interventions, list) or not isinstance(hashes, dict) \
-                or not isinstance(headline, dict) or not isinstance(estimates, list):
-            problems.append(Problem(shown, f"{where}: files and headline must be objects, "
-                                           "key_findings, interventions and estimates lists"))
-            continue
-        programmes, pooled, unpooled = _pooling_of(estimates) if item["kind"] == "intervention" \
-            else ((), (), ())
-        name = one_line(item["name"])
+    if not path.exists():
+        raise DataError(Problem(str(path), "no manifest.json in the run folder (run batch "
+                                           "first)"))
+    manifest = read_document(Manifest, path)
+    reports = []
+    for item in manifest.reports:
+        name = one_line(item.name)
+        programmes, pooled, unpooled = (_pooling_of(item.estimates)
+                                        if item.kind == ReportKind.INTERVENTION
+                                        else ((), (), ()))
         reports.append(ReportEntry(
-            id=one_line(item["id"]), kind=one_line(item["kind"]), name=name,
-            slug=slug_or_empty(item.get("slug") or name) or "report",
-            status=one_line(item["status"]), input_hash=one_line(item.get("input_hash") or ""),
-            interventions=tuple(one_line(i) for i in interventions),
-            key_findings=tuple(one_line(f) for f in findings if one_line(f)),
-            pdf=str(files["pdf"]) if files.get("pdf") else None,
-            pdf_sha256=one_line(hashes.get("pdf") or ""),
-            headline=one_line(headline.get("text") or ""),
+            id=one_line(item.id), kind=item.kind.value, name=name,
+            slug=slug_or_empty(item.slug or name) or "report",
+            status=item.status, input_hash=one_line(item.input_hash),
+            interventions=tuple(one_line(i) for i in item.interventions),
+            key_findings=tuple(one_line(f) for f in item.key_findings if one_line(f)),
+            pdf=item.files.get("pdf") or None,
+            pdf_sha256=one_line(item.sha256.get("pdf") or ""),
+            headline=one_line((item.headline.text if item.headline else None) or ""),
             programmes=programmes, pooled_outcomes=pooled, unpooled_outcomes=unpooled,
         ))
-    if problems:
-        raise DataError(problems)
-    return RunManifest(run=run, run_dir=run_dir, reports=tuple(reports))
+    return RunManifest(run=one_line(manifest.run or run_dir.name), run_dir=run_dir,
+                       reports=tuple(reports))

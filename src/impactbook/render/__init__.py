@@ -3,10 +3,12 @@
 - :mod:`.kernel` one warm, isolated Jupyter kernel; :mod:`.kernel_reset` runs inside it.
 - :mod:`.parameters` a notebook's parameters cell: names, defaults, types, ``-p`` values.
 - :mod:`.notebook` parameters, execution and writing of one report (ipynb, HTML, PDF).
-- :mod:`.export` nbconvert HTML (sanitised) and the WeasyPrint PDF.
+- :mod:`.exporters` the nbconvert exporters of a report (HTML, PDF), one a module, and
+  :mod:`.preprocessors` their preprocessors.
 - :mod:`.plan` one job per report, keyed by everything that shapes it.
 - :mod:`.options` ``-p`` and ``--template`` typed for a kind of report.
-- :mod:`.workers` long-lived local worker processes.
+- :mod:`.workers` rendering a job, and long-lived local worker processes.
+- :mod:`.run_folder` a run folder's report records and its manifest (their one writer).
 - :mod:`.batch` runs a plan: reuse, faults, manifest, index.
 - :mod:`.dask_executor` the same plan on a Dask cluster.
 """

@@ -5,21 +5,16 @@ intervention summary per intervention type). :func:`run_batch` skips jobs whose 
 unchanged since the last good render in the same run folder, renders the rest on long-lived
 worker processes (each imports nbconvert and WeasyPrint once and keeps a warm, reset-between-
 reports kernel), records every finished report at once (a per-report state file and the merged
-``manifest.json``, both atomic) and finally writes ``index.html``.
+``manifest.json``, both atomic, through :class:`~impactbook.render.run_folder.RunFolder`) and
+finally writes ``index.html``.
 
-Planning lives in :mod:`impactbook.render.plan`, rendering a job and the local worker processes in
-:mod:`impactbook.render.workers`; their names are re-exported here. Workers are started as
-``python -m impactbook.render.batch``.
-
-Run folder layout::
-
-    RUN/manifest.json  RUN/index.html  RUN/<slug>/<slug>.{ipynb,html,pdf}  RUN/.state/<slug>.json
+Planning lives in :mod:`impactbook.render.plan`, rendering a job and the local worker processes
+(started as ``python -m impactbook.render.workers``) in :mod:`impactbook.render.workers`, the
+run folder's records and manifest in :mod:`impactbook.render.run_folder`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import os
 import sys
 import time
@@ -27,59 +22,37 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from impactbook import __version__
+from impactbook.contracts import ReportRecord, ReportState
 from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S
 from impactbook.errors import ParameterError, RenderError
-from impactbook.fsutil import (
-    atomic_write_text,
-    remove_orphaned_temp_files,
-    safe_join,
-    sha256_file,
-)
+from impactbook.fsutil import remove_orphaned_temp_files, safe_join, sha256_file
 from impactbook.locks import run_lock
 from impactbook.memory import release_unused_memory
+from impactbook.render.change_watch import InputWatch
 from impactbook.render.dask_executor import WORKER_WAIT_S, check_scheduler_address, run_on_dask
+from impactbook.render.fingerprints import forget_validated_workbook, load_for_planning
 from impactbook.render.plan import (
     CITY,
-    STATE_DIR,
-    InputWatch,
     ReportJob,
-    _city_job,
-    _intervention_job,
-    _load,
+    city_job,
     default_notebooks_dir,
-    forget_validated_workbook,
+    intervention_job,
     rekeyed,
     summary_slugs,
 )
-from impactbook.render.workers import (
-    _run_local,
-    _worker_main,
-    render_job,
-)
+from impactbook.render.run_folder import STATE_DIR, RunFolder, read_state
+from impactbook.render.workers import render_job, run_local
 from impactbook.workbook.model import unknown_value
 
 # --------------------------------------------------------------------------- run folder state
 
 
-def _state_path(run_dir: Path, job: ReportJob) -> Path:
-    return safe_join(Path(run_dir), STATE_DIR, f"{job.slug}.json")
-
-
-def _read_state(run_dir: Path, job: ReportJob) -> dict | None:
-    try:
-        return json.loads(_state_path(run_dir, job).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _is_current(state: dict | None, job: ReportJob, run_dir: Path) -> bool:
+def _is_current(state: ReportState | None, job: ReportJob, run_dir: Path) -> bool:
     """The recorded render is for this job's key and its files are byte for byte the ones
     recorded (a file changed by anything else, e.g. an orphaned process, re-renders)."""
-    if not state or state.get("key") != job.key or state["entry"].get("status") != "ok":
+    if not state or state.key != job.key or state.entry.status != "ok":
         return False
-    files = state["entry"].get("files", {})
-    hashes = state["entry"].get("sha256") or {}
+    files, hashes = state.entry.files, state.entry.sha256
     wanted = {"ipynb", *job.formats}
     if not (wanted <= set(files) and set(files) <= set(hashes)):
         return False
@@ -92,64 +65,38 @@ def _is_current(state: dict | None, job: ReportJob, run_dir: Path) -> bool:
     return True
 
 
-def longest_first(jobs: Sequence[ReportJob], states: Mapping[str, dict | None]
-                  ) -> list[ReportJob]:
+def longest_first(jobs: Sequence[ReportJob], seconds: Mapping[str, float]) -> list[ReportJob]:
     """The order to hand reports to the workers: the longest first, so that no worker is left
     with a long report at the end while the others idle.
 
-    When every report has a recorded time in this run folder (``states``), those times decide.
+    When every report has a recorded time in this run folder (``seconds``, by job id), those
+    times decide.
     Otherwise the plan does: reports with a micro design first (they draw hundreds of placebo
     groups among their small units), then city reports before intervention summaries (a city
     report fits several designs and draws several charts an outcome; a summary one series a
     programme), then the ones reading more outcome rows. Ties keep the plan's order.
     """
-    def seconds(job: ReportJob) -> float | None:
-        entry = (states.get(job.id) or {}).get("entry") or {}
-        value = (entry.get("timings") or {}).get("total_s")
-        return float(value) if isinstance(value, (int, float)) else None
-
-    recorded = {job.id: seconds(job) for job in jobs}
+    recorded = {job.id: seconds.get(job.id) for job in jobs}
     if jobs and all(value is not None for value in recorded.values()):
         return sorted(jobs, key=lambda job: -recorded[job.id])
     return sorted(jobs, key=lambda job: (-job.size[0], job.kind != CITY, -job.size[1]))
 
 
-def _record(run_dir: Path, job: ReportJob, entry: dict) -> None:
-    atomic_write_text(_state_path(run_dir, job),
-                      json.dumps({"key": job.key, "entry": entry}, indent=1))
-
-
 def _bracketed(watch: InputWatch, job: ReportJob, before: str | None,
-               entry: dict) -> tuple[ReportJob, dict]:
-    """The job and entry to record for a finished report, given the input slice hash taken
+               record: ReportRecord) -> tuple[ReportJob, ReportRecord]:
+    """The job and record to keep for a finished report, given the input slice hash taken
     before it started: a report rendered from data other than planned is recorded under
     that data's key, and one whose data changed while it rendered is not recorded as ok."""
-    if entry["status"] != "ok":
-        return job, entry
+    if record.status != "ok":
+        return job, record
     after = watch.slice_hash(job)
     if before == after == job.input_hash:
-        return job, entry
+        return job, record
     if before == after and after != "unreadable":
-        return rekeyed(job, after), {**entry, "input_hash": after}
-    return job, {**entry, "status": "failed", "error": "the workbook changed while this "
-                 "report was rendering, so it may mix old and new data; rerun the batch"}
-
-
-def build_manifest(run_dir: Path, jobs: Sequence[ReportJob], entries: dict[str, dict],
-                   data_hash_value: str | None) -> dict:
-    return {
-        "run": Path(run_dir).resolve().name,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "impactbook_version": __version__,
-        "data_hash": data_hash_value,
-        "reports": [entries[job.id] for job in jobs if job.id in entries],
-    }
-
-
-def _write_manifest(run_dir: Path, manifest: dict) -> Path:
-    path = Path(run_dir) / "manifest.json"
-    atomic_write_text(path, json.dumps(manifest, indent=2, ensure_ascii=False))
-    return path
+        return rekeyed(job, after), record.model_copy(update={"input_hash": after})
+    return job, record.model_copy(update={
+        "status": "failed", "error": "the workbook changed while this report was rendering, "
+                                     "so it may mix old and new data; rerun the batch"})
 
 
 class BatchInterrupted(KeyboardInterrupt):
@@ -192,7 +139,7 @@ def _prepare_slices(run_dir: Path, jobs: list[ReportJob]) -> Path | None:
     only used if its digest is still the plan's); None when there is nothing to prepare from,
     and the reports then load the folder themselves.
     """
-    from impactbook.render.plan import library_hash, validated_workbook
+    from impactbook.render.fingerprints import library_hash, validated_workbook
     from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
     from impactbook.workbook.prepared import is_prepared, prepared_folder, write_prepared
 
@@ -251,15 +198,19 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
     remove_orphaned_temp_files(run_dir)
     # The plan validated the workbook and carries its digest: no second read or hash here.
     data_hash_value = jobs[0].data_digest if jobs else None
-    entries: dict[str, dict] = {}
+    store = RunFolder(run_dir)
+    finished: dict[str, ReportRecord] = {}
     todo: list[ReportJob] = []
-    states = {job.id: _read_state(run_dir, job) for job in jobs}
+    states = {job.id: read_state(run_dir, job.slug) for job in jobs}
     for job in jobs:
         if not force and _is_current(states[job.id], job, run_dir):
-            entries[job.id] = {**states[job.id]["entry"], "reused": True}
+            finished[job.id] = states[job.id].entry.model_copy(update={"reused": True})
+            store.keep(finished[job.id])
         else:
             todo.append(job)
-    todo = longest_first(todo, states)
+    todo = longest_first(todo, {job_id: state.entry.timings["total_s"]
+                                for job_id, state in states.items()
+                                if state is not None and "total_s" in state.entry.timings})
     prepared = _prepare_slices(run_dir, jobs) if todo and executor == "local" else None
     # The reports read their slices from now on: this process need not keep the workbook
     # while its workers run (a few hundred MB of the batch's memory for a large one).
@@ -272,11 +223,14 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
         folder: InputWatch(Path(folder), next(j.workbook_signature for j in jobs
                                               if j.data_dir == folder))
         for folder in {job.data_dir for job in jobs}}
-    result = BatchResult(run_dir=run_dir, manifest={}, elapsed_s=0.0, reused=len(entries))
+    result = BatchResult(run_dir=run_dir, manifest={}, elapsed_s=0.0, reused=len(finished))
     in_hand: dict[str, str] = {}
     before: dict[str, str] = {}
-    bar = tqdm(total=len(jobs), initial=len(entries), disable=not progress, file=sys.stderr,
+    bar = tqdm(total=len(jobs), initial=len(finished), disable=not progress, file=sys.stderr,
                unit="report", dynamic_ncols=True, desc="reports")
+
+    def pending() -> list[str]:  # planned, not finished: their old records are out of date
+        return [job.id for job in jobs if job.id not in finished]
 
     def show() -> None:
         bar.set_description(f"reports ({result.rendered} new, {result.reused} unchanged, "
@@ -289,19 +243,20 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
             before[job.id] = watches[job.data_dir].slice_hash(job)
         show()
 
-    def on_done(job: ReportJob, entry: dict) -> None:
+    def on_done(job: ReportJob, record: ReportRecord) -> None:
         in_hand.pop(job.id, None)
         if job.data_dir in watches:
-            job, entry = _bracketed(watches[job.data_dir], job, before.pop(job.id, None), entry)
-        entries[job.id] = entry
-        _record(run_dir, job, entry)
+            job, record = _bracketed(watches[job.data_dir], job, before.pop(job.id, None),
+                                     record)
+        finished[job.id] = record
+        store.record(job.key, record)
         # The merged manifest is rewritten after every report, so a killed batch leaves a
         # manifest that is true for everything finished so far.
-        _write_manifest(run_dir, build_manifest(run_dir, jobs, entries, data_hash_value))
-        if entry["status"] == "ok":
+        store.write_manifest(data_hash_value, pending=pending())
+        if record.status == "ok":
             result.rendered += 1
         else:
-            result.failed.append(entry)
+            result.failed.append(record.model_dump(mode="json"))
         bar.update(1)
         show()
 
@@ -313,8 +268,8 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
                 run_on_dask(todo, run_dir, scheduler, timeout_s, on_done, on_start,
                             worker_wait_s=worker_wait_s)
             else:
-                _run_local(todo, run_dir, workers, timeout_s, on_done, on_start,
-                           prepared=prepared)
+                run_local(todo, run_dir, workers, timeout_s, on_done, on_start,
+                          prepared=prepared)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -322,18 +277,17 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
     changed = [w.digest for w in watches.values() if w.digest]
     if changed:  # edited during the run: the manifest names the workbook as it is now
         data_hash_value = changed[0]
-    manifest = build_manifest(run_dir, jobs, entries, data_hash_value)
-    _write_manifest(run_dir, manifest)
+    manifest = store.write_manifest(data_hash_value, pending=pending()).model_dump(mode="json")
     if write_index_page:
         write_index(run_dir, manifest)
     if interrupted:
-        done = sum(e["status"] == "ok" for e in manifest["reports"])
+        done = sum(record.status == "ok" for record in finished.values())
         raise BatchInterrupted(
             f"{done} of {len(jobs)} report(s) finished and kept in {run_dir} (manifest.json); "
-            f"{len(jobs) - len(manifest['reports'])} not rendered; run the same command again "
-            "to resume")
+            f"{len(pending())} not rendered; run the same command again to resume")
     result.manifest = manifest
-    result.failed = [e for e in manifest["reports"] if e["status"] != "ok"]
+    planned = {job.id for job in jobs}
+    result.failed = [r for r in manifest["reports"] if r["id"] in planned and r["status"] != "ok"]
     result.elapsed_s = round(time.perf_counter() - started, 3)
     return result
 
@@ -354,28 +308,19 @@ def _render_single_locked(job: ReportJob, run_dir: Path, timeout_s: float) -> di
     from impactbook.report.index_page import write_index
 
     remove_orphaned_temp_files(run_dir)
+    store = RunFolder(run_dir)  # whatever else this run folder holds stays in its manifest
     watch = InputWatch(Path(job.data_dir), job.workbook_signature)
     with KernelSession() as session:
-        entry = render_job(job, run_dir, session=session, timeout_s=timeout_s)
-    job, entry = _bracketed(watch, job, job.input_hash, entry)
-    _record(run_dir, job, entry)
-    # Keep whatever else this run folder already holds in its manifest.
-    known = []
-    for state_file in sorted(safe_join(run_dir, STATE_DIR).glob("*.json")):
-        try:
-            known.append(json.loads(state_file.read_text(encoding="utf-8"))["entry"])
-        except (OSError, ValueError, KeyError):
-            continue
-    known.sort(key=lambda e: (e["kind"] != CITY, e["name"]))
-    manifest = build_manifest(run_dir, [], {}, job.data_digest)
-    manifest["reports"] = known
-    _write_manifest(run_dir, manifest)
-    write_index(run_dir, manifest)
-    if entry["status"] != "ok":
-        notebook = entry["files"].get("ipynb")
-        raise RenderError(job.name, entry["error"] or "failed",
+        record = render_job(job, run_dir, session=session, timeout_s=timeout_s)
+    job, record = _bracketed(watch, job, job.input_hash, record)
+    store.record(job.key, record)
+    manifest = store.write_manifest(job.data_digest)
+    write_index(run_dir, manifest.model_dump(mode="json"))
+    if record.status != "ok":
+        notebook = record.files.get("ipynb")
+        raise RenderError(job.name, record.error or "failed",
                           notebook=str(run_dir / notebook) if notebook else None)
-    return entry
+    return record.model_dump(mode="json")
 
 
 def render_city(data_dir: Path, city: str, out_dir: Path,
@@ -395,7 +340,7 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
     is kept and the failure recorded in the manifest and index). A section that cannot be
     computed fails the report unless ``allow_incomplete``.
     """
-    wb = _load(Path(data_dir))
+    wb = load_for_planning(Path(data_dir))
     with_programmes = wb.cities_with_programmes()
     if city not in with_programmes:
         data_only = set(wb.outcomes["city"]) - set(with_programmes)
@@ -404,7 +349,7 @@ def render_city(data_dir: Path, city: str, out_dir: Path,
             what = (f"a city with a programme: {city} has data but no row in "
                     "interventions.csv, and a report evaluates programmes; cities with one")
         raise unknown_value("city", city, with_programmes, what=what)
-    job = _city_job(wb, city, Path(data_dir),
+    job = city_job(wb, city, Path(data_dir),
                     Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
                     tuple(formats), page_size, template=template, extra=parameters)
     return _render_single(allowing_incomplete(job, allow_incomplete), out_dir, timeout_s)
@@ -425,17 +370,14 @@ def summarize_intervention(data_dir: Path, intervention: str, out_dir: Path,
                            allow_incomplete: bool = False) -> dict:
     """Render one intervention type's summary into ``out_dir/<slug>/``; returns its entry
     (``template``, ``parameters`` and ``allow_incomplete`` as for :func:`render_city`)."""
-    wb = _load(Path(data_dir))
+    wb = load_for_planning(Path(data_dir))
     types = wb.types()
     if intervention not in types:
         raise unknown_value("intervention", intervention, types,
                             what="an intervention type in interventions.csv")
     slug = summary_slugs(wb.cities_with_programmes(), types)[intervention]
-    job = _intervention_job(wb, intervention, slug, Path(data_dir),
+    job = intervention_job(wb, intervention, slug, Path(data_dir),
                             Path(notebooks_dir) if notebooks_dir else default_notebooks_dir(),
                             tuple(formats), page_size, template=template, extra=parameters)
     return _render_single(allowing_incomplete(job, allow_incomplete), out_dir, timeout_s)
 
-
-if __name__ == "__main__":
-    _worker_main()

@@ -13,7 +13,7 @@ from pathlib import Path
 from impactbook.errors import ClusterError, ParameterError
 from impactbook.fsutil import safe_join
 from impactbook.render.plan import ReportJob
-from impactbook.render.workers import EXPORT_GRACE_S, _entry, render_job
+from impactbook.render.workers import EXPORT_GRACE_S, job_record, render_job
 
 # How long connecting to the scheduler and a first worker joining it may take, and how much
 # longer than one report's deadline the batch waits for the next report to finish.
@@ -31,7 +31,7 @@ def _render_on_worker(job: ReportJob, timeout_s: float) -> dict:
     """
     import threading
 
-    from impactbook.render.export import ReportExporter
+    from impactbook.render.exporters.report import ReportExporter
     from impactbook.render.kernel import KernelSession
 
     lock = _DASK_STATE.setdefault("lock", threading.Lock())
@@ -45,7 +45,7 @@ def _render_on_worker(job: ReportJob, timeout_s: float) -> dict:
         with tempfile.TemporaryDirectory(prefix="impactbook-dask-") as tmp:
             entry = render_job(job, Path(tmp), session=session,
                                exporter=exporters[job.page_size], timeout_s=timeout_s)
-            blobs = {fmt: (Path(tmp) / rel).read_bytes() for fmt, rel in entry["files"].items()}
+            blobs = {fmt: (Path(tmp) / rel).read_bytes() for fmt, rel in entry.files.items()}
     return {"entry": entry, "files": blobs}
 
 
@@ -132,7 +132,7 @@ def _collect(client, scheduler: str, futures: dict, run_dir: Path, on_done, *,
             client.cancel(list(pending))
             for future in pending:
                 job = futures[future]
-                on_done(job, _entry(job, status="failed", files={}, timings={}, error=why))
+                on_done(job, job_record(job, status="failed", files={}, timings={}, error=why))
             return
         last_done = time.monotonic()
         for future in done:
@@ -146,10 +146,10 @@ def _finish(job: ReportJob, future, run_dir: Path, on_done) -> None:
     try:
         result = future.result()
     except Exception as exc:  # noqa: BLE001 - a lost worker must not stop the batch
-        on_done(job, _entry(job, status="failed", files={}, timings={},
-                            error=f"dask task failed: {' '.join(str(exc).split())}"))
+        on_done(job, job_record(job, status="failed", files={}, timings={},
+                                error=f"dask task failed: {' '.join(str(exc).split())}"))
         return
     entry = result["entry"]
-    for fmt, rel in entry["files"].items():
+    for fmt, rel in entry.files.items():
         write_report_file(safe_join(run_dir, *Path(rel).parts), result["files"][fmt])
     on_done(job, entry)

@@ -7,8 +7,8 @@ The pieces are separable so that a batch worker can keep the expensive ones aliv
 - :class:`~impactbook.render.kernel.KernelSession` owns one warm kernel (loopback/IPC only, private
   connection file, no SMTP secrets in its environment) and resets it between reports so that
   output never depends on what ran before;
-- :class:`~impactbook.render.export.ReportExporter` holds the nbconvert exporter (no code, no
-  scripts, images embedded) and turns that HTML into a paged PDF with WeasyPrint;
+- :class:`~impactbook.render.exporters.report.ReportExporter` holds the report's nbconvert
+  exporters (HTML: no code, no scripts, images embedded; PDF: that HTML paged by WeasyPrint);
 - :func:`render_notebook` ties them together and writes every file atomically.
 
 The kernel and export names are re-exported here, so ``from impactbook.render.notebook import ...``
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
 import os
 import time
@@ -29,13 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from impactbook import __version__
-from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S, FINDINGS_MIME
+from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S, SECTION_FAILURE_MIME
 from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import atomic_path, sha256_bytes
-from impactbook.render.export import (
-    ReportExporter,
-    section_failures,
-)
+from impactbook.render.exporters.report import ReportExporter
 from impactbook.render.kernel import (
     KernelSession,
     execute,
@@ -154,39 +150,38 @@ def parameterize(nb: NotebookNode, parameters: Mapping[str, object],
 # --------------------------------------------------------------------------- findings
 
 
-def extract_findings(nb: NotebookNode) -> dict:
-    """The report's key findings output (last one wins), normalised for the manifest."""
-    found: dict | None = None
+def section_failures(nb: NotebookNode) -> list[str]:
+    """``"'<section>': <error>"`` for every report section that could not be produced."""
+    found = []
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            data = output.get("data") or {}
-            if FINDINGS_MIME in data:
-                value = data[FINDINGS_MIME]
-                if isinstance(value, str):
-                    try:
-                        value = json.loads(value)
-                    except ValueError:
-                        continue
-                if isinstance(value, Mapping):
-                    found = dict(value)
-    found = _plain(found or {})
-    headline = found.get("headline")
-    return {
-        "key_findings": [str(s) for s in found.get("key_findings") or []],
-        "estimates": list(found.get("estimates") or []),
-        "headline": dict(headline) if isinstance(headline, Mapping) else None,
-    }
+            value = (output.get("data") or {}).get(SECTION_FAILURE_MIME)
+            if isinstance(value, dict):
+                found.append(f"{str(value.get('section'))!r}: {value.get('error')}")
+    return found
 
 
-def _plain(value):
-    """Plain dicts and lists instead of nbformat's NotebookNode: a manifest entry travels from
-    a worker to the parent by pickle, and unpickling a NotebookNode makes the parent import
-    nbformat and jsonschema (over a second) just to read a report's findings."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def extract_findings(nb: NotebookNode, report: str, *, required: bool = False) -> dict:
+    """The findings the notebook displayed (:class:`~impactbook.contracts.FindingsPayload`,
+    as plain JSON; the last one wins). A malformed payload, or none when ``required``,
+    raises :class:`RenderError`: a report without findings would reach the manifest, the
+    index and the emails with nothing to say."""
+    from pydantic import ValidationError
+
+    from impactbook.contracts import FindingsPayload, notebook_findings, validation_problems
+
+    try:
+        found = notebook_findings(nb)
+    except ValidationError as exc:
+        problems = "; ".join(p.message for p in validation_problems(exc, "findings"))
+        raise RenderError(report, f"its findings output is malformed ({problems})") from None
+    except ValueError as exc:
+        raise RenderError(report, f"its findings output is not JSON ({exc})") from None
+    if found is None and required:
+        raise RenderError(report, "the notebook displayed no findings (its key findings "
+                                  "cell was deleted or did not run), so the manifest, the "
+                                  "index and the emails would have nothing to report")
+    return (found or FindingsPayload()).model_dump(mode="json")
 
 
 # --------------------------------------------------------------------------- one report
@@ -219,7 +214,8 @@ def failed_notebook_path(out_dir: Path, slug: str) -> Path:
 def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: Path, slug: str,
                     formats: Iterable[str] = DEFAULT_FORMATS, timeout_s: float = DEFAULT_TIMEOUT_S,
                     kernel: KernelSession | None = None, *, exporter: ReportExporter | None = None,
-                    title: str | None = None, page_size: str = "A4") -> RenderResult:
+                    title: str | None = None, page_size: str = "A4",
+                    require_findings: bool = False) -> RenderResult:
     """Execute ``notebook`` with ``parameters`` and write ``out_dir/<slug>.{ipynb,html,pdf}``.
 
     Every file is written atomically. If execution or export fails, the executed notebook
@@ -227,6 +223,8 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     stay untouched, and :class:`RenderError` is raised with ``notebook`` set to its path.
     ``kernel`` and ``exporter`` let a caller reuse a
     warm kernel and a loaded exporter across reports; otherwise fresh ones are made.
+    ``require_findings`` fails a notebook that displayed no findings payload (a report's
+    key findings cell deleted, say) the same way.
     """
     import nbformat
 
@@ -237,6 +235,9 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     title = title or slug
     nb = parameterize(read_notebook(notebook), parameters,
                       kernel_name=kernel.kernel_name if kernel else "python3")
+    # The executed notebook carries its title, so `jupyter nbconvert --to impactbook_pdf` on it
+    # makes the same document as the render.
+    nb.metadata["title"] = title
     ipynb_path = out_dir / f"{slug}.ipynb"
     failed_path = failed_notebook_path(out_dir, slug)
     own_kernel = kernel is None
@@ -264,6 +265,12 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
         write_report_files({failed_path: nbformat.writes(nb).encode("utf-8")}, slug)
         raise RenderError(slug, "section " + "; ".join(failures)[:400] + " could not be "
                           "produced", notebook=str(failed_path))
+    try:
+        findings = extract_findings(nb, slug, required=require_findings)
+    except RenderError as error:
+        write_report_files({failed_path: nbformat.writes(nb).encode("utf-8")}, slug)
+        error.notebook = str(failed_path)
+        raise
     # Nothing is written until every export succeeded; then all files are replaced together.
     outputs = {ipynb_path: nbformat.writes(nb).encode("utf-8")}
     files = {"ipynb": ipynb_path}
@@ -292,7 +299,7 @@ def render_notebook(notebook: Path, parameters: Mapping[str, object], out_dir: P
     failed_path.unlink(missing_ok=True)  # an earlier failure is superseded
     timings["total_s"] = round(time.perf_counter() - started, 3)
     hashes = {fmt: sha256_bytes(outputs[path]) for fmt, path in files.items()}
-    return RenderResult(slug=slug, files=files, timings=timings, findings=extract_findings(nb),
+    return RenderResult(slug=slug, files=files, timings=timings, findings=findings,
                         hashes=hashes)
 
 

@@ -1,9 +1,10 @@
 """Render jobs: one job in this process (:func:`render_job`), or many on long-lived local
-worker processes (:func:`_run_local`).
+worker processes (:func:`run_local`).
 
-Each worker is a plain subprocess started as ``python -m impactbook.render.batch`` (which calls
-:func:`_worker_main`); it imports nbconvert and WeasyPrint once and keeps a warm,
-reset-between-reports kernel. Parent and worker talk with pickled tuples over pipes.
+Each worker is a plain subprocess started as ``python -m impactbook.render.workers`` (which
+calls :func:`worker_main`); it imports nbconvert and WeasyPrint once and keeps a warm,
+reset-between-reports kernel. Parent and worker talk with pickled tuples over pipes; a
+finished report comes back as its :class:`~impactbook.contracts.ReportRecord`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from impactbook.contracts import FindingsPayload, ReportRecord
 from impactbook.defaults import DEFAULT_TIMEOUT_S
 from impactbook.errors import ImpactbookError, RenderError
 from impactbook.fsutil import safe_join
@@ -34,27 +36,26 @@ def _relative_files(files: dict, run_dir: Path) -> dict[str, str]:
             for fmt, p in files.items()}
 
 
-def _entry(job: ReportJob, *, status: str, files: dict, timings: dict, error: str | None,
-           findings: dict | None = None, reused: bool = False,
-           hashes: dict | None = None) -> dict:
-    findings = findings or {}
-    return {
-        "id": job.id, "kind": job.kind, "name": job.name, "slug": job.slug,
-        "interventions": list(job.interventions), "parameters": dict(job.parameters),
-        "input_hash": job.input_hash, "notebook_hash": job.notebook_hash,
-        "status": status, "reused": reused, "files": files, "sha256": hashes or {},
-        "timings": timings, "error": error,
-        "key_findings": findings.get("key_findings", []),
-        "estimates": findings.get("estimates", []),
-        "headline": findings.get("headline"),
-    }
+def job_record(job: ReportJob, *, status: str, files: dict, timings: dict, error: str | None,
+               findings: FindingsPayload | None = None,
+               hashes: dict | None = None) -> ReportRecord:
+    """The record of ``job`` as rendered (``files`` relative to the run folder)."""
+    findings = findings or FindingsPayload()
+    return ReportRecord(
+        id=job.id, kind=job.kind, name=job.name, slug=job.slug,
+        interventions=list(job.interventions), parameters=dict(job.parameters),
+        input_hash=job.input_hash, notebook_hash=job.notebook_hash, status=status,
+        files=files, sha256=hashes or {}, timings=timings, error=error,
+        key_findings=findings.key_findings, estimates=findings.estimates,
+        headline=findings.headline)
 
 
 def render_job(job: ReportJob, run_dir: Path, *, session=None, exporter=None,
-               timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
-    """Render one job into ``run_dir/<slug>/`` and return its manifest entry (never raises
-    for a report's own failure: that is recorded in the entry)."""
-    from impactbook.render.notebook import extract_findings, read_notebook, render_notebook
+               timeout_s: float = DEFAULT_TIMEOUT_S) -> ReportRecord:
+    """Render one job into ``run_dir/<slug>/`` and return its record (never raises for a
+    report's own failure: that is recorded, as is a report that displayed no findings)."""
+    from impactbook.contracts import notebook_findings
+    from impactbook.render.notebook import read_notebook, render_notebook
 
     run_dir = Path(run_dir)
     started = time.perf_counter()
@@ -62,31 +63,33 @@ def render_job(job: ReportJob, run_dir: Path, *, session=None, exporter=None,
         out_dir = safe_join(run_dir, job.slug)  # a link planted since planning is refused
         result = render_notebook(Path(job.notebook), job.parameters, out_dir, job.slug,
                                  formats=job.formats, timeout_s=timeout_s, kernel=session,
-                                 exporter=exporter, title=job.title, page_size=job.page_size)
+                                 exporter=exporter, title=job.title, page_size=job.page_size,
+                                 require_findings=True)
     except ImpactbookError as exc:
         files, findings = {}, None
         notebook = getattr(exc, "notebook", None)
         if notebook and Path(notebook).exists():
             files = _relative_files({"ipynb": notebook}, run_dir)
             try:
-                findings = extract_findings(read_notebook(Path(notebook)))
-            except RenderError:
+                findings = notebook_findings(read_notebook(Path(notebook)))
+            except (RenderError, ValueError):
                 findings = None
         message = str(exc).split(": ", 1)[-1] if isinstance(exc, RenderError) else str(exc)
-        return _entry(job, status="failed", files=files,
-                      timings={"total_s": round(time.perf_counter() - started, 3)},
-                      error=" ".join(message.split())[:500], findings=findings)
-    return _entry(job, status="ok", files=_relative_files(result.files, run_dir),
-                  timings=result.timings, error=None, findings=result.findings,
-                  hashes=result.hashes)
+        return job_record(job, status="failed", files=files,
+                          timings={"total_s": round(time.perf_counter() - started, 3)},
+                          error=" ".join(message.split())[:500], findings=findings)
+    return job_record(job, status="ok", files=_relative_files(result.files, run_dir),
+                      timings=result.timings, error=None,
+                      findings=FindingsPayload.model_validate(result.findings),
+                      hashes=result.hashes)
 
 
 # --------------------------------------------------------------------------- local workers
 
 
-def _worker_main() -> None:
-    """A long-lived worker (``python -m impactbook.render.batch``): import exporters once, keep one
-    warm kernel, render the jobs the parent sends on stdin, answer on the original stdout.
+def worker_main() -> None:
+    """A long-lived worker (``python -m impactbook.render.workers``): import exporters once,
+    keep one warm kernel, render the jobs the parent sends on stdin, answer on the original stdout.
 
     Workers are plain subprocesses rather than multiprocessing children so that they never
     re-import the caller's ``__main__`` (the CLI imports the whole library) and work from
@@ -107,7 +110,7 @@ def _worker_main() -> None:
     # validation never checks that format, so a worker goes without it.
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
     from impactbook.memory import release_unused_memory
-    from impactbook.render.export import ReportExporter
+    from impactbook.render.exporters.report import ReportExporter
     from impactbook.render.kernel import KernelSession
 
     def send(message: tuple) -> None:
@@ -189,7 +192,7 @@ class _Worker:
         # A session of its own: Ctrl-C at the terminal reaches only the batch, which stops
         # its workers itself (they and their kernels never see the signal mid-report).
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "impactbook.render.batch"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "impactbook.render.workers"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, env=_worker_environment(prepared), start_new_session=True)
         pickle.dump((str(run_dir), kernel_name, page_sizes, os.getpid()), self.process.stdin)
         self.process.stdin.flush()
@@ -258,7 +261,7 @@ def _worker_environment(prepared: Path | None = None) -> dict[str, str]:
     return env
 
 
-def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: float,
+def run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: float,
                on_done, on_start, kernel_name: str = "python3",
                prepared: Path | None = None) -> None:
     from multiprocessing.connection import wait
@@ -303,17 +306,18 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
                     if startup_failures > _MAX_STARTUP_FAILURES:
                         while pending:  # workers cannot even start: say so for every report
                             job = pending.popleft()
-                            on_done(job, _entry(job, status="failed", files={}, timings={},
-                                                error="worker process failed to start "
-                                                      f"(exit code {worker.process.returncode})"))
+                            on_done(job, job_record(
+                                job, status="failed", files={}, timings={},
+                                error="worker process failed to start "
+                                      f"(exit code {worker.process.returncode})"))
                         continue
                 job = worker.job
                 if job is not None:
                     reason = ("hung past the timeout; worker killed" if hung
                               else "worker process died")
-                    on_done(job, _entry(job, status="failed", files=_kept_notebook(run_dir, job),
-                                        timings={"total_s": round(now - worker.started_job, 3)},
-                                        error=reason))
+                    on_done(job, job_record(
+                        job, status="failed", files=_kept_notebook(run_dir, job),
+                        timings={"total_s": round(now - worker.started_job, 3)}, error=reason))
                 worker.stop(1)
                 pool[i] = _Worker(run_dir, kernel_name, page_sizes, prepared)
     except KeyboardInterrupt:
@@ -331,3 +335,7 @@ def _run_local(jobs: list[ReportJob], run_dir: Path, workers: int, timeout_s: fl
 def _kept_notebook(run_dir: Path, job: ReportJob) -> dict:
     path = safe_join(Path(run_dir), job.slug, f"{job.slug}.failed.ipynb")
     return _relative_files({"ipynb": path}, run_dir) if path.exists() else {}
+
+
+if __name__ == "__main__":
+    worker_main()

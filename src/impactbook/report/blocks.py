@@ -29,6 +29,11 @@ def escape_html(value: object) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
+def drop_pending_heading() -> None:
+    """Forget the current section's heading: a section with nothing to show shows no heading."""
+    _PENDING_HEADING.set("")
+
+
 def show_html(markup: str) -> None:
     """Display one block of report HTML, headed by the section heading if still pending."""
     heading = _PENDING_HEADING.get()

@@ -19,6 +19,7 @@ import pandas as pd
 from impactbook import __version__, effects
 from impactbook.analysis import combined_series, make_request, resolve_request
 from impactbook.analysis.programmes import estimate_programme, workbook_with_one_programme
+from impactbook.contracts import ReportKind
 from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
 from impactbook.report import headlines
@@ -169,7 +170,8 @@ class CityReport:
 DESIGN_RANK = {method: rank for rank, (method, _) in enumerate(effects.DESIGN_ORDER)}
 
 
-def _pct(ratio: float | None) -> float | None:
+def rounded_change_pct(ratio: float | None) -> float | None:
+    """A rate ratio as a percent change rounded to a tenth, as the findings payload holds it."""
     return None if ratio is None else round((ratio - 1) * 100, 1)
 
 
@@ -270,7 +272,7 @@ def build_city_report(data_dir: Path | str, city: str, *,
 
     if method not in ("auto", "its", "prepost", "comparison", "synth"):
         raise ParameterError("method", method, "auto, its, prepost, comparison or synth")
-    workbook = report_workbook(data_dir, "city", city)
+    workbook = report_workbook(data_dir, ReportKind.CITY, city)
     programmes = _select_programmes(workbook, city, interventions)
     results = []
     for programme in programmes.to_dict("records"):
@@ -342,7 +344,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
 
     if pooling not in ("reml", "dl"):
         raise ParameterError("pooling", pooling, "reml or dl")
-    workbook = report_workbook(data_dir, "intervention", intervention)
+    workbook = report_workbook(data_dir, ReportKind.INTERVENTION, intervention)
     table = workbook.interventions
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:

@@ -12,10 +12,12 @@ escaped; the page has inline CSS only and opens offline.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
 from impactbook import __version__
+from impactbook.contracts import Manifest, ReportKind, parse
 from impactbook.defaults import HEADLINE_RULE
 from impactbook.fsutil import atomic_path
 from impactbook.report.format import (
@@ -75,7 +77,7 @@ def _impact_item(report: dict) -> str | None:
     change = finite_number(headline.get("percent_change"))
     if change is None:
         return None
-    is_city = report.get("kind") == "city"
+    is_city = report.get("kind") == ReportKind.CITY
     items = headline.get("outcomes") or [headline]
     if is_city:
         where = headline.get("area")
@@ -127,20 +129,24 @@ def _report_row(report: dict) -> str:
     links = " ".join(f'<a href="{_href(files[fmt])}">{fmt.upper()}</a>'
                      for fmt in ("html", "pdf", "ipynb") if fmt in files)
     headline = report.get("headline") or {}
-    if report.get("kind") == "city" and headline:
+    if report.get("kind") == ReportKind.CITY and headline:
         figure = headline_line(headline)  # the line the funders' emails can use too
     else:
         figure = (headline.get("text")
                   or (report.get("key_findings") or ["no headline estimate"])[0])
-    kind = "City report" if report.get("kind") == "city" else "Intervention summary"
+    kind = "City report" if report.get("kind") == ReportKind.CITY else "Intervention summary"
     return (f"<tr><td>{_e(report.get('name'))}</td><td>{_e(kind)}</td>"
             f"<td>{_e(', '.join(report.get('interventions') or []))}</td>"
             f"<td>{_e(figure)}</td><td>{links}</td></tr>")
 
 
-def render_index(manifest: dict) -> str:
-    """The index page's HTML for ``manifest`` (pure: no file access)."""
-    reports = manifest.get("reports", [])
+def render_index(manifest: Manifest | Mapping) -> str:
+    """The index page's HTML for ``manifest`` (pure: no file access), read through
+    :class:`~impactbook.contracts.Manifest` (a malformed one raises DataError)."""
+    if not isinstance(manifest, Manifest):
+        manifest = parse(Manifest, manifest, "manifest.json")
+    manifest = manifest.model_dump(mode="json")
+    reports = manifest["reports"]
     good = [r for r in reports if r.get("status") == "ok"]
     failed = [r for r in reports if r.get("status") != "ok"]
     impact = [item for item in (_impact_item(r) for r in good) if item]
@@ -183,7 +189,7 @@ def render_index(manifest: dict) -> str:
     return "\n".join(parts)
 
 
-def write_index(run_dir: Path, manifest: dict) -> Path:
+def write_index(run_dir: Path, manifest: Manifest | Mapping) -> Path:
     """Write ``run_dir/index.html`` atomically and return its path."""
     path = Path(run_dir) / "index.html"
     with atomic_path(path) as tmp:

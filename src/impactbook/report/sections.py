@@ -9,17 +9,15 @@ sections after it.
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 from IPython.display import display
 
 from impactbook import effects
-from impactbook.defaults import FINDINGS_MIME
+from impactbook.contracts import findings_output
 from impactbook.report import tables
 from impactbook.report.blocks import (  # noqa: F401 - the notebooks' edge reuses them
-    _PENDING_HEADING,
     TOC_SLOT,
+    drop_pending_heading,
     escape_html,
     figure_html,
     html_list,
@@ -59,8 +57,8 @@ def show_key_findings(report: CityReport) -> None:
     show_html(f"<div class='ib-findings'><ul>{items}</ul></div>")
     payload = _findings_payload(report)
     # A machine-readable copy for the batch manifest and the funders' emails.
-    display({FINDINGS_MIME: json.loads(json.dumps(payload, allow_nan=False)),
-             "text/plain": f"{len(payload['key_findings'])} key finding(s)"}, raw=True)
+    display(findings_output(**payload, text=f"{len(payload['key_findings'])} key finding(s)"),
+            raw=True)
 
 
 #: What each design compares the programme area with, in a few words.
@@ -246,8 +244,7 @@ def show_pooled(summary: InterventionSummary) -> None:
     findings = summary.key_findings
     payload = {"key_findings": findings, "estimates": summary.rows.to_dict("records"),
                "headline": _pooled_headline(summary)}
-    display({FINDINGS_MIME: json.loads(json.dumps(payload, allow_nan=False, default=str)),
-             "text/plain": "pooled estimate"}, raw=True)
+    display(findings_output(**payload, text="pooled estimate"), raw=True)
     # The pooled sentences lead the summary; this section shows where they come from.
     if "rate_ratio" not in summary.rows or summary.rows["rate_ratio"].isna().all():
         show_html(html_list(findings, "ib-findings") or "<p>No estimates could be computed.</p>")
@@ -323,7 +320,7 @@ def show_news_counts(summary: InterventionSummary) -> None:
 
     if summary.news_counts.empty:
         # Nothing to count: the news list that follows says so, under one heading only.
-        _PENDING_HEADING.set("")
+        drop_pending_heading()
         return
     show_html(figure_html(plot_tag_counts(summary.news_counts,
                                   title=f"News items tagged {summary.intervention}, by year"),

@@ -18,7 +18,6 @@ reader never sees half a slice; the folder is data, never code (no pickles).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from collections.abc import Iterable, Mapping
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from impactbook.contracts import PreparedIndex, ReportKind
 from impactbook.workbook.model import Workbook
 
 PREPARED_ENV = "IMPACTBOOK_PREPARED"
@@ -47,7 +47,7 @@ def _slice_file(kind: str, name: str) -> str:
 
 def report_cities(workbook: Workbook, kind: str, name: str) -> list[str]:
     """The cities whose outcome rows a report reads: its own, or those running the type."""
-    if kind == "city":
+    if kind == ReportKind.CITY:
         return [name]
     table = workbook.interventions
     return sorted(set(table.loc[table["intervention"] == name, "city"]))
@@ -79,9 +79,9 @@ def write_prepared(workbook: Workbook, folder: Path, reports: Iterable[tuple[str
         file = _slice_file(kind, name)
         workbook.outcomes.iloc[positions].reset_index(drop=True).to_feather(partial / file)
         slices[f"{kind}\x1f{name}"] = file
-    manifest = {"root": str(Path(workbook.root).resolve()), "digest": workbook.digest,
-                "library": library, "warnings": list(workbook.warnings), "slices": slices}
-    (partial / _MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    manifest = PreparedIndex(root=str(Path(workbook.root).resolve()), digest=workbook.digest,
+                             library=library, warnings=list(workbook.warnings), slices=slices)
+    (partial / _MANIFEST).write_text(manifest.model_dump_json(), encoding="utf-8")
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(partial, folder)
     for other in folder.parent.iterdir():  # one workbook's slices are kept: the current one
@@ -94,10 +94,10 @@ def is_prepared(folder: Path, data_dir: Path | str, digest: str,
                 reports: Iterable[tuple[str, str]] = (), *, library: str = "") -> bool:
     """Whether ``folder`` holds the slices of ``reports`` for this workbook, digest and code."""
     manifest = _manifest(folder)
-    return (manifest is not None and manifest.get("digest") == digest
-            and manifest.get("library") == library
-            and manifest.get("root") == str(Path(data_dir).resolve())
-            and all(f"{k}\x1f{n}" in manifest.get("slices", {}) for k, n in reports))
+    return (manifest is not None and manifest.digest == digest
+            and manifest.library == library
+            and manifest.root == str(Path(data_dir).resolve())
+            and all(f"{k}\x1f{n}" in manifest.slices for k, n in reports))
 
 
 def read_validated(folder: Path, data_dir: Path | str, digest: str, *,
@@ -109,9 +109,12 @@ def read_validated(folder: Path, data_dir: Path | str, digest: str, *,
     return _read(Path(folder), data_dir, "outcomes.arrow", _manifest(folder))
 
 
-def _manifest(folder: Path) -> Mapping | None:
+def _manifest(folder: Path) -> PreparedIndex | None:
+    """The folder's index; None when it is missing or not one this code wrote (the reports
+    then validate the workbook themselves)."""
     try:
-        return json.loads((Path(folder) / _MANIFEST).read_text(encoding="utf-8"))
+        return PreparedIndex.model_validate_json(
+            (Path(folder) / _MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -123,18 +126,18 @@ def read_prepared(data_dir: Path | str, kind: str, name: str,
     if not folder:
         return None
     manifest = _manifest(Path(folder))
-    if manifest is None or manifest.get("root") != str(Path(data_dir).resolve()):
+    if manifest is None or manifest.root != str(Path(data_dir).resolve()):
         return None
-    file = manifest.get("slices", {}).get(f"{kind}\x1f{name}")
+    file = manifest.slices.get(f"{kind}\x1f{name}")
     return None if file is None else _read(Path(folder), data_dir, file, manifest)
 
 
 def _read(folder: Path, data_dir: Path | str, outcomes_file: str,
-          manifest: Mapping) -> Workbook | None:
+          manifest: PreparedIndex) -> Workbook | None:
     try:
         tables = {t: pd.read_feather(folder / f"{t}.arrow") for t in _SHARED}
         outcomes = pd.read_feather(folder / outcomes_file)
     except (OSError, ValueError):
         return None
-    return Workbook(root=Path(data_dir), outcomes=outcomes, digest=manifest["digest"],
-                    warnings=tuple(manifest["warnings"]), **tables)
+    return Workbook(root=Path(data_dir), outcomes=outcomes, digest=manifest.digest,
+                    warnings=tuple(manifest.warnings), **tables)
