@@ -62,7 +62,7 @@ def _city(tmp_path, outcomes: dict[str, float], *, areas: int = 1, seed: int = 1
 
 def _index_html(city: report.CityReport) -> str:
     return render_index({"run": "r", "reports": [
-        {"status": "ok", "kind": "city", "name": city.city, "headline": city.headline(),
+        {"id": "city/x", "status": "ok", "kind": "city", "name": city.city, "headline": city.headline(),
          "files": {"html": "x/x.html"}}]})
 
 
