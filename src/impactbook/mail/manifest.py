@@ -33,6 +33,9 @@ class ReportEntry:
     programmes: tuple[tuple[str, str], ...] = ()
     pooled_outcomes: tuple[str, ...] = ()
     unpooled_outcomes: tuple[str, ...] = ()
+    #: The headline's value-for-money lines (one per costed programme x outcome, each naming
+    #: its programme), as the report's page one and the index card say them.
+    value_lines: tuple[str, ...] = ()
 
     @property
     def token(self) -> str:
@@ -131,6 +134,8 @@ def load_manifest(run_dir: Path) -> RunManifest:
             pdf=str(files["pdf"]) if files.get("pdf") else None,
             pdf_sha256=one_line(hashes.get("pdf") or ""),
             headline=one_line(headline.get("text") or ""),
+            value_lines=tuple(one_line(v) for v in headline.get("value_for_money") or []
+                              if isinstance(v, str) and one_line(v)),
             programmes=programmes, pooled_outcomes=pooled, unpooled_outcomes=unpooled,
         ))
     if problems:

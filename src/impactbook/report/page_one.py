@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from impactbook.report import tables
+from impactbook.report import headlines, tables
 from impactbook.report.blocks import TOC_SLOT, _e, _show, _table
 from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult
 from impactbook.report.format import outcome_figure, summarize_outcomes
@@ -42,8 +42,10 @@ def _data_span_text(results: list[OutcomeResult]) -> str:
     return f"{min(s[0] for s in spans)} to {max(s[1] for s in spans)}"
 
 
-def programme_card(programme: dict, results: list[OutcomeResult]) -> str:
-    """One programme's card: its headline figure(s), a sentence per outcome, its caveats."""
+def programme_card(programme: dict, results: list[OutcomeResult],
+                   value_lines: list[str] | tuple[str, ...] = ()) -> str:
+    """One programme's card: its headline figure(s), a sentence per outcome, its caveats, and
+    its value for money in one line where it has costs."""
     items = [r.item() for r in results if r.headline is not None]
     if len(items) > 1:  # the sentences below give each outcome's figure and design
         figure = summarize_outcomes(items)
@@ -51,11 +53,15 @@ def programme_card(programme: dict, results: list[OutcomeResult]) -> str:
                        f"{_e(figure[:1].upper() + figure[1:])}.</p>")
     elif items:
         figure_html = f"<p class='ib-headline-figure'>{_e(outcome_figure(items[0]))}</p>"
+    elif any(r.choice.passed_over for r in results):
+        figure_html = ("<p class='ib-headline-figure'>No headline figure: its design does not "
+                       "pass its test (below).</p>")
     else:
         figure_html = "<p class='ib-headline-figure'>No estimate.</p>"
     sentences = "".join(f"<li>{_e(r.plain_finding)}</li>" for r in results)
+    values = "".join(f"<p class='ib-value-line'>{_e(line)}</p>" for line in value_lines)
     return (f"<div class='ib-headline'><h3>{_e(programme['programme'])}</h3>{figure_html}"
-            f"<ul class='ib-plain-findings'>{sentences}</ul></div>")
+            f"<ul class='ib-plain-findings'>{sentences}</ul>{values}</div>")
 
 
 def show_title(report: CityReport) -> None:
@@ -69,7 +75,10 @@ def show_title(report: CityReport) -> None:
         "Source": (f"[{sources[p['source']]}] " if p.get("source") in sources else "")
         + tables.confidence_label(p.get("confidence")),
     } for p, results in _by_programme(report)])
-    cards = [programme_card(p, results) for p, results in _by_programme(report) if results]
+    values = headlines.value_items(report)
+    cards = [programme_card(p, results, [v["line"] for v in values
+                                         if v["programme_id"] == p["id"]])
+             for p, results in _by_programme(report) if results]
     _show(
         f"<h1 class='ib-title'>{_e(report.city)}: programme evaluation report</h1>"
         f"<p class='ib-provenance'>Generated {_e(report.generated)} by impactbook "
