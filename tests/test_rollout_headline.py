@@ -18,7 +18,7 @@ from impactbook.effects.rollout_headline import rollout_as_estimate
 from impactbook.mail.compose import compose_message
 from impactbook.mail.funders import Funder
 from impactbook.mail.plan import plan_messages
-from impactbook.report.content import build_city_report
+from impactbook.report.content import build_city_report, build_intervention_summary
 from impactbook.report.headlines import value_items
 from impactbook.report.index_page import render_index
 from impactbook.report.page_one import show_title
@@ -39,7 +39,8 @@ def shell():
     return InteractiveShell.instance()  # display() publishes to capture_output only in a shell
 
 
-def _workbook(tmp_path, *, pretrend: float = 0.0, costs: str | None = None):
+def _workbook(tmp_path, *, pretrend: float = 0.0, costs: str | None = None,
+              programmes: str = ""):
     """36 precincts, 2014-2019 monthly; sixteen open sites in 2016 and 2017 (30% fewer
     shootings from their start). ``pretrend``: the sites' counts fall by this log ratio a
     month before their start (so the pre-trend test fails)."""
@@ -57,7 +58,7 @@ def _workbook(tmp_path, *, pretrend: float = 0.0, costs: str | None = None):
         outcomes="\n".join(lines) + "\n",
         interventions=("id,city,intervention,programme,area,start,outcomes,confidence,notes\n"
                        "spr-cv,Springfield,Cure Violence,Springfield sites,rollout,2016-01,"
-                       "shootings,P,\n"),
+                       "shootings,P,\n" + programmes),
         rollouts=ROLLOUT_HEADER + "".join(f"spr-cv,{u},{s},,,city list,V,\n"
                                           for u, s in STARTS.items()),
         tags=TAGS, news="date,title,outlet,tags\n",
@@ -149,3 +150,37 @@ def test_no_costs_no_value_line_anywhere(tmp_path):
     assert "Value for money" not in _page_one(report)
     index, text = _index_and_email(tmp_path, report)
     assert "Value for money" not in index and "Value for money" not in text
+
+
+#: Two of the rollout's sites evaluated alone, and two precincts it never reached.
+SITES = "".join(f"spr-p{p},Springfield,Cure Violence,Site {p},Precinct {p},{start},shootings,"
+                "P,\n" for p, start in ((1, "2016-01"), (9, "2017-01"), (20, "2016-06"),
+                                        (21, "2016-06")))
+
+
+def _pooled_sites(summary) -> list[str]:
+    rows = summary.rows
+    return sorted(rows.loc[rows["in_pooled"], "programme"])
+
+
+def test_a_leading_rollout_is_pooled_once_for_the_sites_it_covers(tmp_path):
+    summary = build_intervention_summary(_workbook(tmp_path, programmes=SITES),
+                                         "Cure Violence")
+    assert _pooled_sites(summary) == ["Site 20", "Site 21", "Springfield sites"]
+    assert summary.pooled["shootings"].k == 3
+    [finding] = summary.rollout_findings
+    assert "the staggered rollout is the strongest design for the Springfield sites" in finding
+    assert finding in summary.key_findings
+
+
+def test_a_rollout_passed_over_leaves_the_pool_as_it_was_and_says_why(tmp_path):
+    summary = build_intervention_summary(_workbook(tmp_path, pretrend=0.02, programmes=SITES),
+                                         "Cure Violence")
+    assert _pooled_sites(summary) == ["Site 1", "Site 20", "Site 21", "Site 9"]
+    assert summary.pooled["shootings"].k == 4
+    [finding] = summary.rollout_findings
+    assert finding.startswith("shootings: Springfield sites (Springfield): the staggered "
+                              "rollout's figure (")
+    assert "is not the headline because its pre-trend test fails (p = " in finding
+    assert finding.endswith("The summary pools each Springfield site's interrupted time "
+                            "series instead.")

@@ -34,6 +34,7 @@ from impactbook.workbook import (
     unknown_value,
 )
 from impactbook.workbook.digest import shown_digest
+from impactbook.workbook.periods import format_period
 from impactbook.workbook.prepared import read_prepared
 from impactbook.workbook.rollouts import is_rollout
 
@@ -361,6 +362,8 @@ class InterventionSummary:
     generated: str
     version: str = __version__
     programmes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Each staggered rollout's sentence: whether it leads for its sites, and why not.
+    rollout_findings: tuple[str, ...] = ()
 
     @property
     def main_outcome(self) -> str | None:
@@ -373,7 +376,8 @@ class InterventionSummary:
     def key_findings(self) -> list[str]:
         found = [effects.describe_pooled(result, self.intervention, outcome)
                  for outcome, result in self.pooled.items()]
-        return found + [f"{outcome}: {note}" for outcome, note in self.pooling_notes.items()]
+        return (found + list(self.rollout_findings)
+                + [f"{outcome}: {note}" for outcome, note in self.pooling_notes.items()])
 
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
@@ -397,10 +401,27 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:
         raise unknown_value("intervention", intervention, table["intervention"])
-    rows, failures = [], []
+    from impactbook.report.summary_rollouts import is_covered, weigh_summary_rollout
+
+    rows, failures, covered_rows = [], [], []
     by_outcome: dict[str, list[effects.Estimate]] = {}
+    rollouts = [weigh_summary_rollout(workbook, p) for p in programmes.to_dict("records")
+                if is_rollout(p)]
+    for rollout in rollouts:  # a leading rollout is pooled once for the sites it covers
+        est = rollout.estimate
+        if rollout.is_leading:
+            rows.append({"city": rollout.programme["city"],
+                         "programme": rollout.programme["programme"], "area": est.area,
+                         "outcome": rollout.outcome, "start": format_period(est.start),
+                         "confidence": rollout.programme.get("confidence", ""),
+                         **{k: est.to_dict()[k] for k in (
+                             "rate_ratio", "ci_low", "ci_high", "percent_change", "p_value",
+                             "pre_periods", "post_periods")},
+                         "warnings": len(est.warnings), "caveats": list(est.warnings),
+                         "error": ""})
+            by_outcome.setdefault(rollout.outcome, []).append(est)
     for programme in programmes.to_dict("records"):
-        if is_rollout(programme):  # one rollout of many units is not a single-area estimate
+        if is_rollout(programme):  # weighed above, as one estimate of many units
             continue
         for outcome in split_list(programme["outcomes"]):
             result = _outcome_result(workbook, programme, outcome, post_periods,
@@ -419,7 +440,10 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                 "error": "; ".join(result.errors) if est is None else "",
             })
             by_outcome.setdefault(outcome, [])
-            if est is not None:
+            if any(is_covered(r, programme["city"], programme["area"], outcome)
+                   for r in rollouts):
+                covered_rows.append(len(rows) - 1)  # shown, but pooled through its rollout
+            elif est is not None:
                 by_outcome[outcome].append(est)
             else:
                 failures.append((programme["programme"], outcome, result.errors))
@@ -436,13 +460,15 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     frame = pd.DataFrame(rows)
     if not frame.empty:
         has_estimate = frame["rate_ratio"].notna() if "rate_ratio" in frame else False
-        frame.insert(4, "in_pooled", frame["outcome"].isin(pooled) & has_estimate)
+        in_pooled = frame["outcome"].isin(pooled) & has_estimate
+        in_pooled[frame.index.isin(covered_rows)] = False
+        frame.insert(4, "in_pooled", in_pooled)
     news = news_for_intervention(workbook.news, intervention)
     return InterventionSummary(
         intervention=intervention, rows=frame, pooled=pooled, pooling_notes=notes,
         news_counts=count_tags_by_period(news, freq="Y"), news=news,
         data_hash=shown_digest(workbook.digest), generated=(today or dt.date.today()).isoformat(),
-        programmes=programmes)
+        programmes=programmes, rollout_findings=tuple(r.finding for r in rollouts))
 
 
 def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:
