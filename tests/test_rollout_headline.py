@@ -118,14 +118,14 @@ def test_a_leading_rollout_heads_the_report_and_its_value_line_reaches_every_rea
     assert headline["programme"] == "Springfield sites"
     assert headline["design"] == "staggered rollout"
     [line] = headline["value_for_money"]
-    assert line.startswith("Springfield sites: Value for money: cost $")
+    assert line.startswith("Value for money, Springfield sites: cost $")
     assert "per event averted" in line and "not the headline" not in line
     page = _page_one(report)
-    said = line.removeprefix("Springfield sites: ")
-    assert page.count("Value for money: cost $") == 1
-    assert said.replace("$", "") in page.replace("$", "")
+    said = "Value for money: " + line.removeprefix("Value for money, Springfield sites: ")
+    assert page.count("Value for money: cost $") == 1 and said in page
+    assert "staggered rollout, 16 treated units" in page and "2014-01 to 2019-12" in page
     index, text = _index_and_email(tmp_path, report)
-    assert index.count("Value for money: cost $") == 1 and said in index
+    assert index.count("Value for money, Springfield sites: cost $") == 1 and line in index
     assert line in text
 
 
@@ -134,12 +134,13 @@ def test_a_failing_pretrend_is_said_on_page_one_and_beside_the_value_line(tmp_pa
     [result] = report.results
     assert result.headline is None and result.rollout is not None
     page = " ".join(_page_one(report).split())
-    assert "The staggered rollout&#x27;s figure (" in page
+    assert "No headline figure: the staggered rollout does not pass its test" in page
+    assert "Shootings: the staggered rollout&#x27;s figure (" in page
     assert "is not the headline because its pre-trend test fails (p = " in page
     assert report.headline() is None  # nothing leads: no city figure for the index
     [item] = value_items(report)
-    assert "It rests on the staggered rollout's events averted, which are not the headline " \
-           "(its pre-trend test fails (p = " in item["line"]
+    assert "It rests on the staggered rollout's events averted, which are not the headline: " \
+           "its pre-trend test fails (p = " in item["line"]
     assert item["line"].split(" It rests")[0].replace("$", "") in page.replace("$", "")
 
 

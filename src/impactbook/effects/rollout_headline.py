@@ -15,6 +15,7 @@ from scipy.stats import norm
 
 from impactbook.effects.estimate import Estimate
 from impactbook.effects.rollout_result import RolloutEstimate
+from impactbook.workbook.periods import format_period
 
 
 def _first_start(est: RolloutEstimate) -> pd.Period:
@@ -49,5 +50,7 @@ def rollout_as_estimate(est: RolloutEstimate) -> Estimate:
                  "pretrend_controls": est.pretrend.controls if est.pretrend else None,
                  "is_overall_computable": is_computable, "programme": est.programme_id,
                  "treated_units": treated, "control_units": len(est.control_units),
-                 "freq": est.freq},
+                 "freq": est.freq,
+                 "data_span": (format_period(est.window[0].asfreq("M", how="start")),
+                               format_period(est.window[1].asfreq("M", how="end")))},
         events_averted=(overall.events_averted, low, high))

@@ -123,7 +123,8 @@ class OutcomeResult:
     def plain_finding(self) -> str:
         """One plain sentence for page one (the detail is in the key findings and notes)."""
         if self.headline is None and self.choice.passed_over:
-            return f"{self.outcome}: no headline figure. {self.passed_over_finding}"
+            said = self.passed_over_finding
+            return f"{self.outcome[:1].upper() + self.outcome[1:]}: {said[:1].lower() + said[1:]}"
         if self.headline is None:
             return f"{self.outcome}: no estimate ({'; '.join(self.errors) or 'not computed'})."
         text = effects.describe_plain_finding(self.headline)
@@ -134,7 +135,8 @@ class OutcomeResult:
     @property
     def finding(self) -> str:
         if self.headline is None and self.choice.passed_over:
-            return f"{self.programme}: {self.outcome}: {self.passed_over_finding}"
+            said = self.passed_over_finding
+            return f"{self.programme}: {self.outcome}: {said[:1].lower() + said[1:]}"
         if self.headline is None:
             return (f"{self.programme}: no estimate for {self.outcome} "
                     f"({'; '.join(self.errors) or 'not computed'}).")

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from impactbook.effects import describe_caveats
 from impactbook.report.format import DESIGN_NAMES, headline_line
+from impactbook.report.value_section import TITLE
 
 
 def caveat_labels(result) -> list[str]:
@@ -60,7 +61,7 @@ def value_items(report) -> list[dict]:
         if result is not None and result.headline is None:
             for method, why in result.choice.passed_over:
                 line += (f" It rests on the {DESIGN_NAMES[method]}'s events averted, which are "
-                         f"not the headline ({why.split(':')[0]}).")
+                         f"not the headline: {why.split(':')[0]}.")
         items.append({"programme_id": value.programme,
                       "programme": result.programme if result else value.programme,
                       "line": line})
@@ -94,6 +95,7 @@ def city_headline(results: Sequence, design_rank: Mapping[str, int],
         "outcomes": [outcome_item(r) for r in results
                      if r.programme_id == result.programme_id and r.headline is not None],
     }
-    headline["value_for_money"] = [f"{item['programme']}: {item['line']}"
-                                   for item in value_lines]
+    headline["value_for_money"] = [
+        f"{TITLE}, {item['programme']}: {item['line'].removeprefix(TITLE + ': ')}"
+        for item in value_lines]
     return {"text": headline_line(headline), **headline}

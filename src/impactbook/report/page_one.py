@@ -16,7 +16,7 @@ import pandas as pd
 from impactbook.report import headlines, tables
 from impactbook.report.blocks import TOC_SLOT, _e, _show, _table
 from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult
-from impactbook.report.format import outcome_figure, summarize_outcomes
+from impactbook.report.format import DESIGN_NAMES, outcome_figure, summarize_outcomes
 
 
 def _by_programme(report: CityReport) -> list[tuple[dict, list[OutcomeResult]]]:
@@ -36,10 +36,20 @@ def _source_numbers(programmes: pd.DataFrame) -> dict[str, int]:
 
 def _data_span_text(results: list[OutcomeResult]) -> str:
     spans = [tables.data_span(r.its.observed) for r in results if r.its is not None]
+    spans += [r.rollout.details["data_span"] for r in results if r.rollout is not None]
     spans = [s for s in spans if s]
     if not spans:
         return ""
     return f"{min(s[0] for s in spans)} to {max(s[1] for s in spans)}"
+
+
+def _area_label(programme: dict, results: list[OutcomeResult], city: str) -> str:
+    """Where the programme ran; a rollout by its units ("staggered rollout, 21 treated
+    units"), never the bare word of the workbook's area column."""
+    rollouts = [r.rollout for r in results if r.rollout is not None]
+    if rollouts:
+        return f"staggered rollout, {rollouts[0].area}"
+    return tables.place_label(programme["area"], city)
 
 
 def programme_card(programme: dict, results: list[OutcomeResult],
@@ -53,9 +63,9 @@ def programme_card(programme: dict, results: list[OutcomeResult],
                        f"{_e(figure[:1].upper() + figure[1:])}.</p>")
     elif items:
         figure_html = f"<p class='ib-headline-figure'>{_e(outcome_figure(items[0]))}</p>"
-    elif any(r.choice.passed_over for r in results):
-        figure_html = ("<p class='ib-headline-figure'>No headline figure: its design does not "
-                       "pass its test (below).</p>")
+    elif passed := [method for r in results for method, _ in r.choice.passed_over]:
+        figure_html = (f"<p class='ib-headline-figure'>No headline figure: the "
+                       f"{_e(DESIGN_NAMES[passed[0]])} does not pass its test (below).</p>")
     else:
         figure_html = "<p class='ib-headline-figure'>No estimate.</p>"
     sentences = "".join(f"<li>{_e(r.plain_finding)}</li>" for r in results)
@@ -70,7 +80,7 @@ def show_title(report: CityReport) -> None:
     sources = _source_numbers(report.programmes)
     frame = pd.DataFrame([{
         "Programme": p["programme"], "Type": p["intervention"],
-        "Area": tables.place_label(p["area"], report.city), "Start": p["start"],
+        "Area": _area_label(p, results, report.city), "Start": p["start"],
         "Outcome data": _data_span_text(results),
         "Source": (f"[{sources[p['source']]}] " if p.get("source") in sources else "")
         + tables.confidence_label(p.get("confidence")),
