@@ -22,6 +22,7 @@ from impactbook.report.content import build_city_report, build_intervention_summ
 from impactbook.report.headlines import value_items
 from impactbook.report.index_page import render_index
 from impactbook.report.page_one import show_title
+from impactbook.report.value_section import show_value_for_money
 from tests.conftest import TAGS, write_workbook
 from tests.test_mail import pdf_bytes
 from tests.test_rollout_estimator import simulate
@@ -92,6 +93,12 @@ def _page_one(report) -> str:
     return "\n".join(o.data.get("text/html", "") for o in captured.outputs)
 
 
+def _value_section(report) -> str:
+    with capture_output() as captured:
+        show_value_for_money(report)
+    return "\n".join(o.data.get("text/html", "") for o in captured.outputs)
+
+
 def _index_and_email(tmp_path, report) -> tuple[str, str]:
     run_dir = tmp_path / "run"
     (run_dir / "springfield").mkdir(parents=True)
@@ -127,6 +134,8 @@ def test_a_leading_rollout_heads_the_report_and_its_value_line_reaches_every_rea
     index, text = _index_and_email(tmp_path, report)
     assert index.count("Value for money, Springfield sites: cost $") == 1 and line in index
     assert line in text
+    section = _value_section(report)
+    assert section.count("<table") == 1 and "It rests on" not in section
 
 
 def test_a_failing_pretrend_is_said_on_page_one_and_beside_the_value_line(tmp_path):
@@ -142,6 +151,8 @@ def test_a_failing_pretrend_is_said_on_page_one_and_beside_the_value_line(tmp_pa
     assert "It rests on the staggered rollout's events averted, which are not the headline: " \
            "its pre-trend test fails (p = " in item["line"]
     assert item["line"].split(" It rests")[0].replace("$", "") in page.replace("$", "")
+    section = _value_section(report)
+    assert section.count("<table") == 1 and section.count("It rests on the staggered") == 1
 
 
 def test_no_costs_no_value_line_anywhere(tmp_path):
@@ -151,6 +162,7 @@ def test_no_costs_no_value_line_anywhere(tmp_path):
     assert "Value for money" not in _page_one(report)
     index, text = _index_and_email(tmp_path, report)
     assert "Value for money" not in index and "Value for money" not in text
+    assert _value_section(report) == ""
 
 
 #: Two of the rollout's sites evaluated alone, and two precincts it never reached.

@@ -55,17 +55,28 @@ def value_items(report) -> list[dict]:
 
     items = []
     for value in getattr(report, "values", ()):
-        result = next((r for r in report.results if r.programme_id == value.programme
-                       and r.outcome == value.outcome), None)
-        line = value_summary_line(value)
-        if result is not None and result.headline is None:
-            for method, why in result.choice.passed_over:
-                line += (f" It rests on the {DESIGN_NAMES[method]}'s events averted, which are "
-                         f"not the headline: {why.split(':')[0]}.")
+        result = _result_of(report, value)
+        line = " ".join(filter(None, (value_summary_line(value), value_caveat(report, value))))
         items.append({"programme_id": value.programme,
                       "programme": result.programme if result else value.programme,
                       "line": line})
     return items
+
+
+def _result_of(report, value):
+    return next((r for r in report.results if r.programme_id == value.programme
+                 and r.outcome == value.outcome), None)
+
+
+def value_caveat(report, value) -> str:
+    """Where a value for money rests on a design passed over for the headline, that and why
+    in one sentence ("" otherwise)."""
+    result = _result_of(report, value)
+    if result is None or result.headline is not None:
+        return ""
+    return " ".join(f"It rests on the {DESIGN_NAMES[method]}'s events averted, which are not "
+                    f"the headline: {why.split(':')[0]}."
+                    for method, why in result.choice.passed_over)
 
 
 def city_headline(results: Sequence, design_rank: Mapping[str, int],
