@@ -197,3 +197,15 @@ def test_a_rollout_passed_over_leaves_the_pool_as_it_was_and_says_why(tmp_path):
     assert "is not the headline because its pre-trend test fails (p = " in finding
     assert finding.endswith("The summary pools each Springfield site's interrupted time "
                             "series instead.")
+
+
+def test_a_rollout_without_a_pretrend_test_or_an_overall_effect_does_not_lead():
+    from impactbook.effects.leading import why_not_lead
+
+    assert why_not_lead("rollout", {"is_overall_computable": False,
+                                    "is_pretrend_passed": True}) == (
+        "its overall effect could not be computed")
+    assert why_not_lead("rollout", {"is_overall_computable": True, "is_pretrend_passed": False,
+                                    "pretrend_p": None}).startswith("it has no pre-trend test")
+    assert why_not_lead("rollout", {"is_overall_computable": True, "is_pretrend_passed": True,
+                                    "pretrend_p": 0.4}) is None

@@ -46,6 +46,7 @@ from impactbook.report.page_one import (  # noqa: F401 - the notebooks call them
     show_summary_title,
     show_title,
 )
+from impactbook.workbook.rollouts import is_rollout
 
 
 def _findings_payload(report) -> dict:
@@ -116,6 +117,8 @@ def show_outcome_charts(report: CityReport) -> None:
     from impactbook.report.plots import plot_outcome_series, plot_placebo, plot_synth
 
     for programme, results in _by_programme(report):
+        if is_rollout(programme):  # charted in its own section (report.rollout_section)
+            continue
         name = tables.programme_label(programme["programme"], programme["intervention"])
         heading = f"<h3>{_e(name)}</h3>"
         for result in results:
@@ -178,6 +181,8 @@ def _synth_caption(est: effects.Estimate) -> str:
 def show_estimates_table(report: CityReport) -> None:
     shown = 0
     for programme, results in _by_programme(report):
+        if is_rollout(programme):  # its tables are in its own section
+            continue
         frame = tables.estimates_table(results)
         if frame.empty:
             continue
