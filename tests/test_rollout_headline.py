@@ -22,6 +22,7 @@ from impactbook.report.content import build_city_report, build_intervention_summ
 from impactbook.report.headlines import value_items
 from impactbook.report.index_page import render_index
 from impactbook.report.page_one import show_title
+from impactbook.report.sections import show_estimates_table, show_outcome_charts
 from impactbook.report.value_section import show_value_for_money
 from tests.conftest import TAGS, write_workbook
 from tests.test_mail import pdf_bytes
@@ -153,6 +154,12 @@ def test_a_failing_pretrend_is_said_on_page_one_and_beside_the_value_line(tmp_pa
     assert item["line"].split(" It rests")[0].replace("$", "") in page.replace("$", "")
     section = _value_section(report)
     assert section.count("<table") == 1 and section.count("It rests on the staggered") == 1
+    with capture_output() as captured:  # the rollout is not "no estimate" in other sections
+        show_outcome_charts(report)
+        show_estimates_table(report)
+    shown = "\n".join(o.data.get("text/html", "") for o in captured.outputs)
+    assert "No model estimate" not in shown and "no estimate" not in shown
+    assert "estimates are in their own section" in shown
 
 
 def test_no_costs_no_value_line_anywhere(tmp_path):

@@ -191,7 +191,8 @@ def show_estimates_table(report: CityReport) -> None:
         _show(_table(frame, f"Estimates for {programme['programme']} ({where}, from "
                             f"{programme['start']}).", text_columns=2))
     if not shown:
-        _show("<p>No estimates could be computed.</p>")
+        _show("<p>The staggered rollouts' estimates are in their own section.</p>"
+              if report.rollouts else "<p>No estimates could be computed.</p>")
         return
     _show("<p class='ib-note'>Change is against what each design expects without the "
           "programme; the interval is 95%; p is the two-sided p-value. The naive before/after "
