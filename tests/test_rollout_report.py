@@ -74,10 +74,13 @@ def test_rollout_section_shows_effect_chart_cohorts_and_static_estimate(tmp_path
     assert list(table["units"]) == [2, 2]
 
 
-def test_the_city_report_leaves_the_rollout_row_to_its_section(tmp_path):
+def test_the_city_report_weighs_the_rollout_and_its_section_reuses_the_fit(tmp_path):
     folder = _precinct_workbook(tmp_path)
     report = build_city_report(folder, "Springfield")
-    assert [r.programme_id for r in report.results] == ["spr-gvi"]
+    assert [r.programme_id for r in report.results] == ["spr-cv", "spr-gvi"]
+    assert report.results[0].rollout is not None and report.results[0].its is None
+    with capture_output():
+        assert show_rollouts(folder, "Springfield", report) == list(report.rollouts)
 
 
 def test_a_city_without_a_rollout_shows_nothing(tmp_path):

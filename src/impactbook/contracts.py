@@ -83,6 +83,8 @@ class Headline(_Contract):
     events_averted_high: float | None = None
     caveats: list[str] = Field(default_factory=list)  # the headline's caveats, a few words each
     outcomes: list[HeadlineOutcome] = Field(default_factory=list)  # every outcome of its programme
+    # the one-line value for money of each costed programme of the report (page one's lines)
+    value_for_money: list[str] = Field(default_factory=list)
 
 
 class FindingsPayload(_Contract):

@@ -46,6 +46,7 @@ from impactbook.effects.weighing import (
     DESIGN_ORDER,
     HeadlineChoice,
     choose_headline,
+    describe_passed_over,
     designs_disagree,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "MIN_PROGRAMMES",
     "Estimate",
     "HeadlineChoice",
+    "describe_passed_over",
     "PlaceboResult",
     "PooledResult",
     "RolloutEstimate",

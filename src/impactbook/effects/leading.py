@@ -7,6 +7,9 @@ report can print the reason beside the design that leads instead.
 - **Synthetic control**: at least :data:`MIN_DONORS` donors; the programme area is not larger
   than every donor (a weighted average of smaller areas sits below it, so the gap is biased
   upwards); and a good pre-period fit (:func:`judge_synth_fit`).
+- **Staggered rollout** (a programme opened unit by unit): its pre-trend test passes
+  (``details["is_pretrend_passed"]``) and its overall effect is computable
+  (``details["is_overall_computable"]``).
 - **Comparison areas**: the areas were not trending differently before the start (the
   pre-trend test, ``details["is_pre_trend_parallel"]``, needs enough periods to run).
 - **Interrupted time series**: the model every programme has; it leads when nothing stronger
@@ -29,6 +32,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from impactbook.report.format import format_p
 
 MIN_DONORS = 10
 #: A pre-period RMSPE below this share of the pre mean is an exact match (solver rounding).
@@ -88,7 +93,24 @@ def why_not_lead(method: str, details: Mapping) -> str | None:
         elif not details.get("is_good_fit", False) and not reasons:
             reasons.append("its pre-period fit is poor")
         return "; ".join(reasons) or None
+    if method == "rollout":
+        return _why_not_rollout(details)
     if method == "comparison" and not details.get("is_pre_trend_parallel", False):
         return ("the comparison areas were trending differently before the start, or there "
                 "were too few periods to check")
     return None
+
+
+def _why_not_rollout(details: Mapping) -> str | None:
+    if not details.get("is_overall_computable", False):
+        return "its overall effect could not be computed"
+    if details.get("is_pretrend_passed", False):
+        return None
+    p_value = details.get("pretrend_p")
+    if p_value is None:
+        return ("it has no pre-trend test (too few periods before the starts), so nothing "
+                "checks that the treated and control units were moving alike")
+    # What a failed pre-trend test means, in words a funder can act on.
+    return (f"its pre-trend test fails (p = {format_p(p_value)}): before their starts the "
+            "treated units were already moving differently from the controls, so the figure "
+            "may partly reflect trends that were there already")

@@ -1,6 +1,7 @@
 """Which design leads: the strongest the data support, and whether the designs agree.
 
-For one programme and outcome the headline comes from, in order: a synthetic control, comparison
+For one programme and outcome the headline comes from, in order: a synthetic control, a
+staggered rollout (a programme opened unit by unit, which has no other design), comparison
 areas, the interrupted time series, and the naive pre/post figure, each only when it passes its
 own test of being good enough to lead (:mod:`impactbook.effects.leading`: the fit, the pool,
 the pre-trend check, and no warning of its own that says it is biased). A design that is
@@ -19,12 +20,19 @@ from dataclasses import dataclass
 
 from impactbook.effects.estimate import DESIGN_NAMES, Estimate
 from impactbook.effects.leading import why_not_lead
-from impactbook.report.format import describe_change_pct, describe_interval, format_p
+from impactbook.report.format import (
+    describe_change_pct,
+    describe_interval,
+    format_interval,
+    format_p,
+    format_pct,
+)
 
 #: Strongest first; each with the detail key its own check sets (None: none). Whether it may
 #: lead is :func:`impactbook.effects.leading.why_not_lead`.
 DESIGN_ORDER: tuple[tuple[str, str | None], ...] = (
     ("synth", "is_good_fit"),
+    ("rollout", "is_pretrend_passed"),
     ("comparison", "is_pre_trend_parallel"),
     ("its", None),
     ("prepost", None),
@@ -39,6 +47,8 @@ class HeadlineChoice:
     method: str | None
     reason: str
     disagreements: tuple[str, ...] = ()
+    #: Each design present but passed over: ``(method, why in words)`` (also when none leads).
+    passed_over: tuple[tuple[str, str], ...] = ()
 
     @property
     def design(self) -> str | None:
@@ -51,7 +61,7 @@ class HeadlineChoice:
 
 def choose_headline(estimates: Mapping[str, Estimate | None]) -> HeadlineChoice:
     """Pick the headline design among ``estimates`` (method name -> estimate or None)."""
-    passed_over: list[str] = []
+    passed_over: list[tuple[str, str]] = []
     chosen = None
     for method, _ in DESIGN_ORDER:
         est = estimates.get(method)
@@ -59,19 +69,32 @@ def choose_headline(estimates: Mapping[str, Estimate | None]) -> HeadlineChoice:
             continue
         problem = why_not_lead(method, est.details)
         if problem is not None:
-            passed_over.append(f"the {DESIGN_NAMES[method]} was passed over: {problem}")
+            passed_over.append((method, problem))
             continue
         chosen = method
         break
+    said = [f"the {DESIGN_NAMES[method]} was passed over: {why}" for method, why in passed_over]
     if chosen is None:
+        if passed_over:
+            return HeadlineChoice(None, f"no design may lead ({'; '.join(said)})",
+                                  passed_over=tuple(passed_over))
         return HeadlineChoice(None, "no design gave an estimate")
     reason = f"the {DESIGN_NAMES[chosen]}"
     reason += (", the strongest design with an estimate" if not passed_over
-               else f" ({'; '.join(passed_over)})")
+               else f" ({'; '.join(said)})")
     disagreements = tuple(
         text for method in WEIGHED_DESIGNS if method != chosen
         for text in [_disagreement(estimates[chosen], estimates.get(method))] if text)
-    return HeadlineChoice(chosen, reason, disagreements)
+    return HeadlineChoice(chosen, reason, disagreements, tuple(passed_over))
+
+
+def describe_passed_over(estimate: Estimate, why: str) -> str:
+    """One plain sentence: a design's figure, that it is not the headline, and why."""
+    figure = (f"{format_pct(estimate.percent_change)}, permutation p "
+              f"{format_p(estimate.p_value)}" if estimate.method == "synth" else
+              f"{format_pct(estimate.percent_change)}, 95% interval "
+              f"{format_interval(estimate.ci_low, estimate.ci_high)}")
+    return f"The {estimate.design}'s figure ({figure}) is not the headline because {why}."
 
 
 def designs_disagree(a: Estimate, b: Estimate) -> bool:

@@ -89,11 +89,12 @@ def _notes(report: ReportEntry) -> tuple[str, ...]:
 
 
 def _more(report: ReportEntry) -> list[str]:
-    """Short lines after the headline: how many other key findings the report has (they are
-    in the PDF; the message stays readable), and the outcomes a summary could not pool."""
+    """Short lines after the headline: value for money where a programme has costs, how many
+    other key findings the report has (they are in the PDF; the message stays readable), and
+    the outcomes a summary could not pool."""
     lead = _lead(report)
     others = [f for f in report.key_findings if f != lead and not f.startswith(_notes(report))]
-    more = []
+    more = list(report.value_lines)  # the index card's value-for-money lines, word for word
     if report.unpooled_outcomes and report.pooled_outcomes:
         more.append("Shown programme by programme, without a pooled figure: "
                     + ", ".join(report.unpooled_outcomes) + ".")

@@ -34,6 +34,9 @@ class ReportEntry:
     programmes: tuple[tuple[str, str], ...] = ()
     pooled_outcomes: tuple[str, ...] = ()
     unpooled_outcomes: tuple[str, ...] = ()
+    #: The headline's value-for-money lines (one per costed programme x outcome, each naming
+    #: its programme), as the report's page one and the index card say them.
+    value_lines: tuple[str, ...] = ()
 
     @property
     def token(self) -> str:
@@ -107,6 +110,9 @@ def load_manifest(run_dir: Path) -> RunManifest:
             pdf=item.files.get("pdf") or None,
             pdf_sha256=one_line(item.sha256.get("pdf") or ""),
             headline=one_line((item.headline.text if item.headline else None) or ""),
+            value_lines=tuple(one_line(v) for v in
+                              ((item.headline.value_for_money if item.headline else None) or [])
+                              if one_line(v)),
             programmes=programmes, pooled_outcomes=pooled, unpooled_outcomes=unpooled,
         ))
     return RunManifest(run=one_line(manifest.run or run_dir.name), run_dir=run_dir,

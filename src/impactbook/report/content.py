@@ -35,6 +35,7 @@ from impactbook.workbook import (
     unknown_value,
 )
 from impactbook.workbook.digest import shown_digest
+from impactbook.workbook.periods import format_period
 from impactbook.workbook.prepared import read_prepared
 from impactbook.workbook.rollouts import is_rollout
 
@@ -57,6 +58,8 @@ class OutcomeResult:
     #: The synthetic control: it leads the headline when it passes its test
     #: (:mod:`impactbook.effects.leading`).
     synth: effects.Estimate | None = None
+    #: A programme opened unit by unit: its overall effect, weighed like the other designs.
+    rollout: effects.Estimate | None = None
     placebo: object | None = None
     comparison_series: dict[str, pd.Series] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
@@ -65,7 +68,7 @@ class OutcomeResult:
     @property
     def estimates_by_method(self) -> dict[str, effects.Estimate | None]:
         return {"its": self.its, "prepost": self.prepost, "comparison": self.comparison,
-                "synth": self.synth}
+                "synth": self.synth, "rollout": self.rollout}
 
     @property
     def choice(self) -> effects.HeadlineChoice:
@@ -85,8 +88,10 @@ class OutcomeResult:
         for is a caveat the report states, not a missing section."""
         # A synthetic control is tried wherever donors might exist; when it cannot be fitted
         # (too few donors, no exact match) the report says why, as for the placebo check.
+        # A rollout that fails shows its failure in its own section (report.rollout_section).
         return tuple(e for e in self.errors
-                     if not e.startswith(PLACEBO_CHECK) and not e.startswith("synth:"))
+                     if not e.startswith(PLACEBO_CHECK) and not e.startswith("synth:")
+                     and not e.startswith("rollout:"))
 
     @property
     def headline(self) -> effects.Estimate | None:
@@ -110,8 +115,17 @@ class OutcomeResult:
         return headlines.outcome_item(self)
 
     @property
+    def passed_over_finding(self) -> str:
+        """Each design passed over, its figure and why, in one sentence each ("" if none)."""
+        return " ".join(effects.describe_passed_over(self.estimates_by_method[method], why)
+                        for method, why in self.choice.passed_over)
+
+    @property
     def plain_finding(self) -> str:
         """One plain sentence for page one (the detail is in the key findings and notes)."""
+        if self.headline is None and self.choice.passed_over:
+            said = self.passed_over_finding
+            return f"{self.outcome[:1].upper() + self.outcome[1:]}: {said[:1].lower() + said[1:]}"
         if self.headline is None:
             return f"{self.outcome}: no estimate ({'; '.join(self.errors) or 'not computed'})."
         text = effects.describe_plain_finding(self.headline)
@@ -121,6 +135,9 @@ class OutcomeResult:
 
     @property
     def finding(self) -> str:
+        if self.headline is None and self.choice.passed_over:
+            said = self.passed_over_finding
+            return f"{self.programme}: {self.outcome}: {said[:1].lower() + said[1:]}"
         if self.headline is None:
             return (f"{self.programme}: no estimate for {self.outcome} "
                     f"({'; '.join(self.errors) or 'not computed'}).")
@@ -142,8 +159,11 @@ class CityReport:
     data_hash: str
     generated: str
     version: str = __version__
-    #: Value for money of each programme x outcome with costs in costs.csv (headline design).
+    #: Value for money of each programme x outcome with costs in costs.csv (headline design;
+    #: a rollout's own figure, said when it is not the headline).
     values: tuple = ()
+    #: Each rollout programme's section content (report.rollout_section.RolloutResult).
+    rollouts: tuple = ()
 
     @property
     def key_findings(self) -> list[str]:
@@ -163,7 +183,8 @@ class CityReport:
         strongest (synthetic control, comparison areas, ITS, pre/post), the first in
         interventions.csv order (and each programme's first listed outcome) on ties. Never
         the narrowest interval: that would let any added row with more events take over."""
-        return headlines.city_headline(self.results, DESIGN_RANK, HEADLINE_RULE)
+        return headlines.city_headline(self.results, DESIGN_RANK, HEADLINE_RULE,
+                                       value_lines=headlines.value_items(self))
 
 
 #: How a report's headline is picked (shown on the index page).
@@ -226,6 +247,30 @@ def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
 
 
 
+def _rollout_results(workbook: Workbook, city: str, programmes: pd.DataFrame) -> tuple:
+    """The rollout sections' content for the report's rollout programmes (each fit once)."""
+    from impactbook.report.rollout_section import build_rollout_results
+
+    chosen = {p["id"] for p in programmes.to_dict("records") if is_rollout(p)}
+    if not chosen:
+        return ()
+    return tuple(r for r in build_rollout_results(workbook, city)
+                 if r.programme["id"] in chosen)
+
+
+def _rollout_outcome_result(rollout) -> OutcomeResult:
+    """A rollout programme's outcome as the report weighs it: the rollout's overall effect."""
+    from impactbook.effects.rollout_headline import rollout_as_estimate
+
+    programme = rollout.programme
+    return OutcomeResult(
+        programme_id=programme["id"], programme=programme["programme"],
+        intervention=programme["intervention"], outcome=rollout.outcome,
+        area=programme["area"], start=programme["start"],
+        rollout=rollout_as_estimate(rollout.estimate) if rollout.estimate else None,
+        errors=tuple(f"rollout: {e}" for e in rollout.errors))
+
+
 def report_workbook(data_dir: Path | str, kind: str, name: str) -> Workbook:
     """The validated workbook a report reads: the slice its batch prepared, else the folder."""
     prepared = read_prepared(data_dir, kind, name)
@@ -275,8 +320,11 @@ def build_city_report(data_dir: Path | str, city: str, *,
     workbook = report_workbook(data_dir, ReportKind.CITY, city)
     programmes = _select_programmes(workbook, city, interventions)
     results = []
+    rollouts = _rollout_results(workbook, city, programmes)
     for programme in programmes.to_dict("records"):
-        if is_rollout(programme):  # its own section (report.rollout_section)
+        if is_rollout(programme):  # weighed here; its detail in its own section
+            results.extend(_rollout_outcome_result(r) for r in rollouts
+                           if r.programme["id"] == programme["id"])
             continue
         for outcome in split_list(programme["outcomes"]):
             results.append(_outcome_result(workbook, programme, outcome, post_periods, method,
@@ -285,13 +333,18 @@ def build_city_report(data_dir: Path | str, city: str, *,
                       if r.failed_designs], city, allow_incomplete)
     first, last = workbook.index.period_span(city)
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
+    from impactbook.analysis.value import rollout_value_for
     from impactbook.report.value_section import report_values
 
+    # A rollout's value for money is over the months its units ran (rollout_value_for).
+    values = report_values(workbook, programmes, [r for r in results if r.rollout is None]) + tuple(
+        value for r in rollouts if r.estimate is not None
+        for value in [rollout_value_for(data_dir, r.estimate)] if value is not None)
     return CityReport(
         city=city, programmes=programmes, results=tuple(results), news=news,
         data_period=(first, last), data_hash=shown_digest(workbook.digest),
         generated=(today or dt.date.today()).isoformat(),
-        values=report_values(workbook, programmes, results))
+        values=values, rollouts=rollouts)
 
 
 @dataclass(frozen=True)
@@ -313,6 +366,8 @@ class InterventionSummary:
     generated: str
     version: str = __version__
     programmes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Each staggered rollout's sentence: whether it leads for its sites, and why not.
+    rollout_findings: tuple[str, ...] = ()
 
     @property
     def main_outcome(self) -> str | None:
@@ -325,7 +380,8 @@ class InterventionSummary:
     def key_findings(self) -> list[str]:
         found = [effects.describe_pooled(result, self.intervention, outcome)
                  for outcome, result in self.pooled.items()]
-        return found + [f"{outcome}: {note}" for outcome, note in self.pooling_notes.items()]
+        return (found + list(self.rollout_findings)
+                + [f"{outcome}: {note}" for outcome, note in self.pooling_notes.items()])
 
 
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
@@ -349,10 +405,27 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:
         raise unknown_value("intervention", intervention, table["intervention"])
-    rows, failures = [], []
+    from impactbook.report.summary_rollouts import is_covered, weigh_summary_rollout
+
+    rows, failures, covered_rows = [], [], []
     by_outcome: dict[str, list[effects.Estimate]] = {}
+    rollouts = [weigh_summary_rollout(workbook, p) for p in programmes.to_dict("records")
+                if is_rollout(p)]
+    for rollout in rollouts:  # a leading rollout is pooled once for the sites it covers
+        est = rollout.estimate
+        if rollout.is_leading:
+            rows.append({"city": rollout.programme["city"],
+                         "programme": rollout.programme["programme"], "area": est.area,
+                         "outcome": rollout.outcome, "start": format_period(est.start),
+                         "confidence": rollout.programme.get("confidence", ""),
+                         **{k: est.to_dict()[k] for k in (
+                             "rate_ratio", "ci_low", "ci_high", "percent_change", "p_value",
+                             "pre_periods", "post_periods")},
+                         "warnings": len(est.warnings), "caveats": list(est.warnings),
+                         "error": ""})
+            by_outcome.setdefault(rollout.outcome, []).append(est)
     for programme in programmes.to_dict("records"):
-        if is_rollout(programme):  # one rollout of many units is not a single-area estimate
+        if is_rollout(programme):  # weighed above, as one estimate of many units
             continue
         for outcome in split_list(programme["outcomes"]):
             result = _outcome_result(workbook, programme, outcome, post_periods,
@@ -371,7 +444,10 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                 "error": "; ".join(result.errors) if est is None else "",
             })
             by_outcome.setdefault(outcome, [])
-            if est is not None:
+            if any(is_covered(r, programme["city"], programme["area"], outcome)
+                   for r in rollouts):
+                covered_rows.append(len(rows) - 1)  # shown, but pooled through its rollout
+            elif est is not None:
                 by_outcome[outcome].append(est)
             else:
                 failures.append((programme["programme"], outcome, result.errors))
@@ -388,13 +464,15 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     frame = pd.DataFrame(rows)
     if not frame.empty:
         has_estimate = frame["rate_ratio"].notna() if "rate_ratio" in frame else False
-        frame.insert(4, "in_pooled", frame["outcome"].isin(pooled) & has_estimate)
+        in_pooled = frame["outcome"].isin(pooled) & has_estimate
+        in_pooled[frame.index.isin(covered_rows)] = False
+        frame.insert(4, "in_pooled", in_pooled)
     news = news_for_intervention(workbook.news, intervention)
     return InterventionSummary(
         intervention=intervention, rows=frame, pooled=pooled, pooling_notes=notes,
         news_counts=count_tags_by_period(news, freq="Y"), news=news,
         data_hash=shown_digest(workbook.digest), generated=(today or dt.date.today()).isoformat(),
-        programmes=programmes)
+        programmes=programmes, rollout_findings=tuple(r.finding for r in rollouts))
 
 
 def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:

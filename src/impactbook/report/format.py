@@ -23,6 +23,7 @@ SIGNIFICANCE_LEVEL = 0.05
 #: Each design's one name, wherever a reader sees it.
 DESIGN_NAMES: dict[str, str] = {
     "synth": "synthetic control",
+    "rollout": "staggered rollout",
     "comparison": "comparison areas",
     "its": "interrupted time series",
     "prepost": "naive before/after",

@@ -13,7 +13,8 @@ import math
 from collections.abc import Mapping, Sequence
 
 from impactbook.effects import describe_caveats
-from impactbook.report.format import headline_line
+from impactbook.report.format import DESIGN_NAMES, headline_line
+from impactbook.report.value_section import TITLE
 
 
 def caveat_labels(result) -> list[str]:
@@ -45,12 +46,46 @@ def outcome_item(result) -> dict | None:
             "caveats": caveat_labels(result)}
 
 
+def value_items(report) -> list[dict]:
+    """Each costed programme x outcome's value-for-money line (page one, manifest, index and
+    email say the same): ``programme_id``, ``programme`` and ``line``. Where the figure rests
+    on a design that is not the headline (a rollout whose pre-trend test fails), the line
+    says so."""
+    from impactbook.report.value_section import value_summary_line
+
+    items = []
+    for value in getattr(report, "values", ()):
+        result = _result_of(report, value)
+        line = " ".join(filter(None, (value_summary_line(value), value_caveat(report, value))))
+        items.append({"programme_id": value.programme,
+                      "programme": result.programme if result else value.programme,
+                      "line": line})
+    return items
+
+
+def _result_of(report, value):
+    return next((r for r in report.results if r.programme_id == value.programme
+                 and r.outcome == value.outcome), None)
+
+
+def value_caveat(report, value) -> str:
+    """Where a value for money rests on a design passed over for the headline, that and why
+    in one sentence ("" otherwise)."""
+    result = _result_of(report, value)
+    if result is None or result.headline is not None:
+        return ""
+    return " ".join(f"It rests on the {DESIGN_NAMES[method]}'s events averted, which are not "
+                    f"the headline: {why.split(':')[0]}."
+                    for method, why in result.choice.passed_over)
+
+
 def city_headline(results: Sequence, design_rank: Mapping[str, int],
-                  rule: str) -> dict | None:
+                  rule: str, value_lines: Sequence[dict] = ()) -> dict | None:
     """The figure for the index and the emails: the result whose headline design is the
     strongest, the first in interventions.csv order (and each programme's first listed outcome)
     on ties, with every outcome of its programme. Never the narrowest interval: that would let
-    any added row with more events take over."""
+    any added row with more events take over. ``value_lines`` (:func:`value_items`) travel
+    with it as ``value_for_money``, each line naming its programme."""
     ranked = [(design_rank[r.choice.method], n, r) for n, r in enumerate(results)
               if r.headline is not None]
     if not ranked:
@@ -71,4 +106,7 @@ def city_headline(results: Sequence, design_rank: Mapping[str, int],
         "outcomes": [outcome_item(r) for r in results
                      if r.programme_id == result.programme_id and r.headline is not None],
     }
+    headline["value_for_money"] = [
+        f"{TITLE}, {item['programme']}: {item['line'].removeprefix(TITLE + ': ')}"
+        for item in value_lines]
     return {"text": headline_line(headline), **headline}

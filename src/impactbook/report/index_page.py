@@ -119,9 +119,12 @@ def _impact_item(report: dict) -> str | None:
     place = report.get("name") if is_city else f"{report.get('name')} summary"
     link = (report.get("files") or {}).get("html")
     source = (f'<a href="{_href(link)}">{_e(place)} report</a>' if link else _e(place))
+    # The report's page-one value-for-money lines, word for word (as the emails say them).
+    values = "".join(f"<span class=\"ci value\">{_e(line)}</span>"
+                     for line in headline.get("value_for_money") or [] if isinstance(line, str))
     return (f"<li><span class=\"figure\">{_e(figure)}</span>{lead}{context}"
             f"<span class=\"ci\">{' &middot; '.join(_e(x) for x in extras)} &middot; "
-            f"{source}</span></li>")
+            f"{source}</span>{values}</li>")
 
 
 def _report_row(report: dict) -> str:

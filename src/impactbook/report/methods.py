@@ -79,6 +79,8 @@ def diagnostics_table(report: CityReport) -> pd.DataFrame:
         for method, est in result.estimates_by_method.items():
             if est is None or method == "prepost":  # no model, nothing to diagnose
                 continue
+            if method == "rollout":  # diagnosed in its own section (the pre-trend test)
+                continue
             rows.append({"Programme": result.programme, "Outcome": result.outcome,
                          "Design": tables.DESIGN_LABELS[method]
                          + (" (headline)" if est is result.headline else ""),
@@ -140,6 +142,8 @@ def show_methods(report: CityReport) -> None:
             if choice.method is not None:
                 notes.append(f"{result.programme}, {result.outcome}: the headline is "
                              f"{choice.reason}.")
+            elif choice.passed_over:
+                notes.append(f"{result.programme}, {result.outcome}: {choice.reason}.")
         if str(programme.get("notes") or "").strip():
             notes.append(f"{programme['programme']}, as recorded in the workbook: "
                          f"{programme['notes']}")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from impactbook.report import tables
+from impactbook.report import headlines, tables
 from impactbook.report.blocks import TOC_SLOT, escape_html, html_table, show_html
 from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult
-from impactbook.report.format import outcome_figure, summarize_outcomes
+from impactbook.report.format import DESIGN_NAMES, outcome_figure, summarize_outcomes
 
 
 def by_programme(report: CityReport) -> list[tuple[dict, list[OutcomeResult]]]:
@@ -36,14 +36,26 @@ def source_numbers(programmes: pd.DataFrame) -> dict[str, int]:
 
 def _data_span_text(results: list[OutcomeResult]) -> str:
     spans = [tables.data_span(r.its.observed) for r in results if r.its is not None]
+    spans += [r.rollout.details["data_span"] for r in results if r.rollout is not None]
     spans = [s for s in spans if s]
     if not spans:
         return ""
     return f"{min(s[0] for s in spans)} to {max(s[1] for s in spans)}"
 
 
-def programme_card(programme: dict, results: list[OutcomeResult]) -> str:
-    """One programme's card: its headline figure(s), a sentence per outcome, its caveats."""
+def _area_label(programme: dict, results: list[OutcomeResult], city: str) -> str:
+    """Where the programme ran; a rollout by its units ("staggered rollout, 21 treated
+    units"), never the bare word of the workbook's area column."""
+    rollouts = [r.rollout for r in results if r.rollout is not None]
+    if rollouts:
+        return f"staggered rollout, {rollouts[0].area}"
+    return tables.place_label(programme["area"], city)
+
+
+def programme_card(programme: dict, results: list[OutcomeResult],
+                   value_lines: list[str] | tuple[str, ...] = ()) -> str:
+    """One programme's card: its headline figure(s), a sentence per outcome, its caveats, and
+    its value for money in one line where it has costs."""
     items = [r.item() for r in results if r.headline is not None]
     if len(items) > 1:  # the sentences below give each outcome's figure and design
         figure = summarize_outcomes(items)
@@ -51,11 +63,15 @@ def programme_card(programme: dict, results: list[OutcomeResult]) -> str:
                        f"{escape_html(figure[:1].upper() + figure[1:])}.</p>")
     elif items:
         figure_html = f"<p class='ib-headline-figure'>{escape_html(outcome_figure(items[0]))}</p>"
+    elif passed := [method for r in results for method, _ in r.choice.passed_over]:
+        figure_html = (f"<p class='ib-headline-figure'>No headline figure: the "
+                       f"{escape_html(DESIGN_NAMES[passed[0]])} does not pass its test (below).</p>")
     else:
         figure_html = "<p class='ib-headline-figure'>No estimate.</p>"
     sentences = "".join(f"<li>{escape_html(r.plain_finding)}</li>" for r in results)
+    values = "".join(f"<p class='ib-value-line'>{escape_html(line)}</p>" for line in value_lines)
     return (f"<div class='ib-headline'><h3>{escape_html(programme['programme'])}</h3>{figure_html}"
-            f"<ul class='ib-plain-findings'>{sentences}</ul></div>")
+            f"<ul class='ib-plain-findings'>{sentences}</ul>{values}</div>")
 
 
 def show_title(report: CityReport) -> None:
@@ -64,12 +80,15 @@ def show_title(report: CityReport) -> None:
     sources = source_numbers(report.programmes)
     frame = pd.DataFrame([{
         "Programme": p["programme"], "Type": p["intervention"],
-        "Area": tables.place_label(p["area"], report.city), "Start": p["start"],
+        "Area": _area_label(p, results, report.city), "Start": p["start"],
         "Outcome data": _data_span_text(results),
         "Source": (f"[{sources[p['source']]}] " if p.get("source") in sources else "")
         + tables.confidence_label(p.get("confidence")),
     } for p, results in by_programme(report)])
-    cards = [programme_card(p, results) for p, results in by_programme(report) if results]
+    values = headlines.value_items(report)
+    cards = [programme_card(p, results, [v["line"] for v in values
+                                         if v["programme_id"] == p["id"]])
+             for p, results in by_programme(report) if results]
     show_html(
         f"<h1 class='ib-title'>{escape_html(report.city)}: programme evaluation report</h1>"
         f"<p class='ib-provenance'>Generated {escape_html(report.generated)} by impactbook "

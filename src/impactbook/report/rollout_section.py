@@ -132,10 +132,16 @@ def caveats(result: RolloutResult) -> list[str]:
     return found
 
 
-def show_rollouts(data_dir: Path | str, city: str) -> list[RolloutResult]:
-    """Display the city's rollout section (nothing when the city has no rollout)."""
+def show_rollouts(data_dir: Path | str, city: str, report=None) -> list[RolloutResult]:
+    """Display the city's rollout section (nothing when the city has no rollout); with the
+    city ``report`` (a CityReport), its rollouts as the report weighed them (no second fit)."""
     from impactbook.report.content import report_workbook
 
+    if report is not None:
+        results = list(report.rollouts)
+        if results:
+            _show_section(results)
+        return results
     workbook = report_workbook(data_dir, "city", city)
     if rollout_programmes(workbook, city).empty:
         return []

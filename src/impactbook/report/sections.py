@@ -44,6 +44,7 @@ from impactbook.report.page_one import (  # noqa: F401 - the notebooks call them
     show_title,
     source_numbers,
 )
+from impactbook.workbook.rollouts import is_rollout
 
 
 def _findings_payload(report) -> dict:
@@ -115,6 +116,8 @@ def show_outcome_charts(report: CityReport) -> None:
     from impactbook.report.plots import plot_outcome_series, plot_placebo, plot_synth
 
     for programme, results in by_programme(report):
+        if is_rollout(programme):  # charted in its own section (report.rollout_section)
+            continue
         name = tables.programme_label(programme["programme"], programme["intervention"])
         heading = f"<h3>{escape_html(name)}</h3>"
         for result in results:
@@ -180,6 +183,8 @@ def _synth_caption(est: effects.Estimate) -> str:
 def show_estimates_table(report: CityReport) -> None:
     shown = 0
     for programme, results in by_programme(report):
+        if is_rollout(programme):  # its tables are in its own section
+            continue
         frame = tables.estimates_table(results)
         if frame.empty:
             continue
@@ -188,7 +193,8 @@ def show_estimates_table(report: CityReport) -> None:
         show_html(html_table(frame, f"Estimates for {programme['programme']} ({where}, from "
                             f"{programme['start']}).", text_columns=2))
     if not shown:
-        show_html("<p>No estimates could be computed.</p>")
+        show_html("<p>The staggered rollouts' estimates are in their own section.</p>"
+              if report.rollouts else "<p>No estimates could be computed.</p>")
         return
     show_html("<p class='ib-note'>Change is against what each design expects without the "
           "programme; the interval is 95%; p is the two-sided p-value. The naive before/after "

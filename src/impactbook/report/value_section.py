@@ -179,9 +179,16 @@ def show_value_for_money(report) -> None:
 
 def _show_values(report) -> None:
     from impactbook.report.blocks import section, show_html
+    from impactbook.report.headlines import value_caveat
+
+    def part(value: ValueForMoney) -> str:
+        # A figure resting on a design that is not the headline says so above its table.
+        caveat = value_caveat(report, value)
+        note = f"<p class='ib-caveats'>{html.escape(caveat)}</p>" if caveat else ""
+        return note + value_section_html(value)
 
     @section(TITLE)
     def show() -> None:
-        show_html("".join(value_section_html(value) for value in report.values))
+        show_html("".join(part(value) for value in report.values))
 
     show()
