@@ -62,8 +62,8 @@ def _city(tmp_path, outcomes: dict[str, float], *, areas: int = 1, seed: int = 1
 
 def _index_html(city: report.CityReport) -> str:
     return render_index({"run": "r", "reports": [
-        {"id": "city/x", "status": "ok", "kind": "city", "name": city.city, "headline": city.headline(),
-         "files": {"html": "x/x.html"}}]})
+        {"id": "city/x", "status": "ok", "kind": "city", "name": city.city,
+         "headline": city.headline(), "files": {"html": "x/x.html"}}]})
 
 
 def test_philadelphia_29_5_reads_the_same_on_every_path(tmp_path):

@@ -65,7 +65,8 @@ def programme_card(programme: dict, results: list[OutcomeResult],
         figure_html = f"<p class='ib-headline-figure'>{escape_html(outcome_figure(items[0]))}</p>"
     elif passed := [method for r in results for method, _ in r.choice.passed_over]:
         figure_html = (f"<p class='ib-headline-figure'>No headline figure: the "
-                       f"{escape_html(DESIGN_NAMES[passed[0]])} does not pass its test (below).</p>")
+                       f"{escape_html(DESIGN_NAMES[passed[0]])} does not pass its test "
+                       "(below).</p>")
     else:
         figure_html = "<p class='ib-headline-figure'>No estimate.</p>"
     sentences = "".join(f"<li>{escape_html(r.plain_finding)}</li>" for r in results)
