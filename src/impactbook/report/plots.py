@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from impactbook.report.chart_layout import ChartLayout
 from impactbook.report.format import design_title, format_pct
 from impactbook.workbook.periods import frequency_of
 
@@ -73,8 +74,8 @@ class ReportFigure(Figure):
 
 def new_figure(height_in: float) -> ReportFigure:
     """A report chart's figure (made inside ``rc_context(STYLE)``), 7.2 inches wide (the text
-    width of the PDF page), with constrained layout."""
-    return ReportFigure(figsize=(7.2, height_in), layout="constrained")
+    width of the PDF page), laid out by :class:`ChartLayout`."""
+    return ReportFigure(figsize=(7.2, height_in), layout=ChartLayout())
 
 
 def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
