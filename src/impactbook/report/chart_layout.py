@@ -11,6 +11,9 @@ points round every axes and the figure title), so the charts look as they did.
 
 from __future__ import annotations
 
+import textwrap
+
+from matplotlib.figure import Figure
 from matplotlib.layout_engine import LayoutEngine
 from matplotlib.transforms import Bbox
 
@@ -137,3 +140,63 @@ def _tick_out(axis, px: float) -> float:
 def _size(text, renderer) -> tuple[float, float]:
     extent = text.get_window_extent(renderer)
     return extent.width, extent.height
+
+
+def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
+    """Lay the figure out, wrapping axis titles and labels until each lies inside it.
+
+    The layout engine makes room for text but cannot shorten a line wider than the figure;
+    this measures every title and axis label after a layout pass and re-wraps the ones that
+    stick out (words stay whole). Only the layout runs here, not a draw: the figure is drawn
+    once, by :func:`figure_to_png`, at the positions this pass leaves.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    engine = fig.get_layout_engine()
+    for _ in range(max_rounds):
+        renderer = canvas.get_renderer()
+        if engine is not None:
+            engine.execute(fig)
+        width, height = fig.bbox.width, fig.bbox.height
+        overflowing = False
+        for ax in fig.axes:
+            # matplotlib keeps a left-, centre- and right-placed title per axes.
+            titles = [getattr(ax, name) for name in ("_left_title", "title", "_right_title")]
+            if fig._suptitle is not None:  # noqa: SLF001 - the figure's own title
+                titles.append(fig._suptitle)  # noqa: SLF001
+            for text in (*titles, ax.xaxis.label, ax.yaxis.label):
+                content = text.get_text()
+                if not content:
+                    continue
+                box = text.get_window_extent(renderer)
+                is_vertical = text is ax.yaxis.label
+                # A y label longer than its own axes runs into the panel above or below.
+                limit = (min(height, ax.bbox.height + 8) if is_vertical else width) - 4
+                if _fits(box, is_vertical, width, height, limit):
+                    continue
+                span = box.height if is_vertical else box.width
+                longest = max(len(line) for line in content.splitlines())
+                room = limit - (0.0 if is_vertical else max(0.0, box.x0))
+                chars = max(12, int(longest * min(0.95, room / max(span, 1.0))))
+                text.set_text(textwrap.fill(" ".join(content.split()), chars))
+                overflowing = True
+        if not overflowing:
+            break
+    # Laid out and not changed since: figure_to_png draws it as it is. Any later change to
+    # the figure marks it stale again and gets a fresh layout there.
+    fig.stale = False
+    return fig
+
+
+def _fits(box, is_vertical: bool, width: float, height: float, limit: float) -> bool:
+    """Whether a title or axis label lies inside the figure, a few pixels from each edge, and
+    is at most ``limit`` pixels long.
+
+    A few pixels' margin: a glyph touching the edge is already cut. The y-axis label is
+    vertical: only its length can be fixed by wrapping, and its horizontal place is the
+    layout's (set at drawing time, left of the tick labels).
+    """
+    if is_vertical:
+        return box.height <= limit and box.y0 >= 2 and box.y1 <= height - 2
+    return box.x0 >= 0 and box.x1 <= width - 3 and box.width <= limit
