@@ -46,3 +46,16 @@ def test_the_tolerance_tells_a_shifted_picture_apart():
     reference = _pixels((REFERENCES / "outcome_with_comparison.png").read_bytes())
     shifted = np.roll(reference, 1, axis=1)
     assert np.abs(shifted - reference).mean() > 4 * TOLERANCE
+
+
+def test_a_chart_a_script_extends_with_a_second_column_is_still_laid_out_inside():
+    from matplotlib.gridspec import GridSpec
+
+    fig = CHARTS["placebo"]()
+    fig.axes[0].set_subplotspec(GridSpec(1, 2, figure=fig)[0, 0])
+    extra = fig.add_subplot(1, 2, 2)
+    extra.set_ylabel("a second panel's own label")
+    extra.set_title("Added by a script")
+    figure_to_png(fig)
+    assert fig.axes[0].get_position().x1 < extra.get_position().x0  # side by side
+    assert _texts_inside(fig) == []

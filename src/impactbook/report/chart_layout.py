@@ -14,7 +14,7 @@ from __future__ import annotations
 import textwrap
 
 from matplotlib.figure import Figure
-from matplotlib.layout_engine import LayoutEngine
+from matplotlib.layout_engine import ConstrainedLayoutEngine, LayoutEngine
 from matplotlib.transforms import Bbox
 
 PAD_PT = 3.0  # constrained layout's default w_pad and h_pad (0.04167 inch)
@@ -31,6 +31,10 @@ class ChartLayout(LayoutEngine):
     def execute(self, fig) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+        if not is_single_column(fig):
+            # A chart a script has extended (a second column, a colorbar): the general engine.
+            ConstrainedLayoutEngine().execute(fig)
+            return
         canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
         renderer = canvas.get_renderer()
         # Twice, as constrained layout does: tick labels at the ends of an axis move with its
@@ -39,11 +43,18 @@ class ChartLayout(LayoutEngine):
             place_axes(fig, renderer)
 
 
+def is_single_column(fig) -> bool:
+    """Whether every axes of ``fig`` is a subplot of one single-column grid (a report chart)."""
+    specs = [ax.get_subplotspec() for ax in fig.axes]
+    if not specs or any(spec is None for spec in specs):
+        return False
+    grids = {id(spec.get_gridspec()) for spec in specs}
+    return len(grids) == 1 and specs[0].get_gridspec().ncols == 1
+
+
 def place_axes(fig, renderer) -> None:
     """Set the position of every axes of ``fig`` from the decorations around it."""
-    axes = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
-    if not axes:
-        return
+    axes = fig.axes
     width, height = fig.bbox.width, fig.bbox.height
     pad = PAD_PT * fig.dpi / 72
     top_px = 0.0
@@ -78,6 +89,7 @@ def place_axes(fig, renderer) -> None:
         y0, y1 = boxes[ax.get_subplotspec().rowspan.start]
         ax.set_position(Bbox.from_extents(left / width, y0 / height, 1 - right / width,
                                           y1 / height))
+        ax.set_in_layout(True)  # set_position takes it out of any later layout: not wanted
 
 
 def outside_reach(ax, renderer) -> tuple[float, float, float, float]:
