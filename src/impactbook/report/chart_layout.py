@@ -1,4 +1,4 @@
-"""The report charts' layout: every axes placed from the few texts around it, in one pass.
+"""The report charts' layout: every axes placed from the few texts around it, in two light passes.
 
 Constrained layout placed each chart's axes from their full tight bounding boxes, measured
 twice per layout: every tick made and every text laid out twice before the chart was drawn
