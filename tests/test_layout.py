@@ -93,12 +93,12 @@ def _texts_inside(fig) -> list[str]:
     width, height = fig.bbox.width, fig.bbox.height
     outside = []
     for ax in fig.axes:
-        # Only the ticks inside the view are drawn.
+        # Only the ticks inside the view are drawn (and the shown labels: a panel sharing its
+        # x axis with the one below hides its own).
         (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
-        ticks = [label for loc, label in zip(ax.get_xticks(), ax.get_xticklabels(), strict=True)
-                 if x0 <= loc <= x1] + [
-            label for loc, label in zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)
-            if y0 <= loc <= y1]
+        ticks = [label for label in ax.get_xticklabels() if x0 <= label.get_position()[0] <= x1
+                 ] + [label for label in ax.get_yticklabels()
+                      if y0 <= label.get_position()[1] <= y1]
         for text in ticks + [ax.title, ax._left_title, ax.xaxis.label,  # noqa: SLF001
                              ax.yaxis.label]:
             if text.get_text() and text.get_visible():
@@ -169,15 +169,16 @@ def test_a_chart_shows_itself_in_a_notebook_and_stays_a_figure():
 
 
 def test_a_laid_out_chart_is_rendered_as_laid_out_and_a_changed_one_is_laid_out_again():
-    from matplotlib.layout_engine import ConstrainedLayoutEngine
     from PIL import Image
+
+    from impactbook.report.chart_layout import ChartLayout
 
     fig = plots.plot_placebo([0.1, -0.1, 0.05, 0.0, -0.2], 0.3)
     laid_out = fig.axes[0].get_position(original=True).bounds  # no re-apply: stays fresh
     image = Image.open(io.BytesIO(plots.figure_to_png(fig)))
     assert image.size == (int(7.2 * 144), int(2.2 * 144))
     assert fig.axes[0].get_position(original=True).bounds == laid_out
-    assert fig.dpi == plots.PNG_DPI and isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine)
+    assert fig.dpi == plots.PNG_DPI and isinstance(fig.get_layout_engine(), ChartLayout)
     fig.axes[0].set_ylabel("false starts\ncounted\nover\nfour lines")  # wider: more margin
     plots.figure_to_png(fig)
     assert fig.axes[0].get_position(original=True).x0 > laid_out[0]

@@ -7,8 +7,6 @@ that says what the reader should see.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -20,6 +18,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from impactbook.report.chart_layout import ChartLayout, fit_texts
+
+# Re-exported: the report and scripts take a chart's PNG from here.
+from impactbook.report.chart_png import PNG_DPI, figure_data_uri, figure_to_png  # noqa: F401
 from impactbook.report.format import design_title, format_pct
 from impactbook.workbook.periods import frequency_of
 
@@ -29,7 +31,6 @@ COUNTERFACTUAL = "#7a7a7a"
 BAND = "#c9c9c9"
 ACCENT = "#b23a1e"
 COMPARISON_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)))
-PNG_DPI = 144
 
 STYLE = {
     # Laid out at the dpi it is drawn at: one renderer and one text-metrics cache for the
@@ -73,68 +74,8 @@ class ReportFigure(Figure):
 
 def new_figure(height_in: float) -> ReportFigure:
     """A report chart's figure (made inside ``rc_context(STYLE)``), 7.2 inches wide (the text
-    width of the PDF page), with constrained layout."""
-    return ReportFigure(figsize=(7.2, height_in), layout="constrained")
-
-
-def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
-    """Lay the figure out, wrapping axis titles and labels until each lies inside it.
-
-    The layout engine makes room for text but cannot shorten a line wider than the figure;
-    this measures every title and axis label after a layout pass and re-wraps the ones that
-    stick out (words stay whole). Only the layout runs here, not a draw: the figure is drawn
-    once, by :func:`figure_to_png`, at the positions this pass leaves.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
-    engine = fig.get_layout_engine()
-    for _ in range(max_rounds):
-        renderer = canvas.get_renderer()
-        if engine is not None:
-            engine.execute(fig)
-        width, height = fig.bbox.width, fig.bbox.height
-        overflowing = False
-        for ax in fig.axes:
-            # matplotlib keeps a left-, centre- and right-placed title per axes.
-            titles = [getattr(ax, name) for name in ("_left_title", "title", "_right_title")]
-            if fig._suptitle is not None:  # noqa: SLF001 - the figure's own title
-                titles.append(fig._suptitle)  # noqa: SLF001
-            for text in (*titles, ax.xaxis.label, ax.yaxis.label):
-                content = text.get_text()
-                if not content:
-                    continue
-                box = text.get_window_extent(renderer)
-                is_vertical = text is ax.yaxis.label
-                # A y label longer than its own axes runs into the panel above or below.
-                limit = (min(height, ax.bbox.height + 8) if is_vertical else width) - 4
-                if _fits(box, is_vertical, width, height, limit):
-                    continue
-                span = box.height if is_vertical else box.width
-                longest = max(len(line) for line in content.splitlines())
-                room = limit - (0.0 if is_vertical else max(0.0, box.x0))
-                chars = max(12, int(longest * min(0.95, room / max(span, 1.0))))
-                text.set_text(textwrap.fill(" ".join(content.split()), chars))
-                overflowing = True
-        if not overflowing:
-            break
-    # Laid out and not changed since: figure_to_png draws it as it is. Any later change to
-    # the figure marks it stale again and gets a fresh layout there.
-    fig.stale = False
-    return fig
-
-
-def _fits(box, is_vertical: bool, width: float, height: float, limit: float) -> bool:
-    """Whether a title or axis label lies inside the figure, a few pixels from each edge, and
-    is at most ``limit`` pixels long.
-
-    A few pixels' margin: a glyph touching the edge is already cut. The y-axis label is
-    vertical: only its length can be fixed by wrapping, and its horizontal place is the
-    layout's (set at drawing time, left of the tick labels).
-    """
-    if is_vertical:
-        return box.height <= limit and box.y0 >= 2 and box.y1 <= height - 2
-    return box.x0 >= 0 and box.x1 <= width - 3 and box.width <= limit
+    width of the PDF page), laid out by :class:`ChartLayout`."""
+    return ReportFigure(figsize=(7.2, height_in), layout=ChartLayout())
 
 
 def _label_years(axis, x: pd.DatetimeIndex) -> None:
@@ -430,68 +371,6 @@ def plot_synth(estimate, *, is_headline: bool = False) -> Figure:
         _label_years(ax_gap.xaxis, x)
         ax_gap.set_xlabel("period")
     return fit_texts(fig)
-
-
-def figure_to_png(fig: Figure, *, dpi: int = PNG_DPI) -> bytes:
-    """PNG bytes of a figure (no pyplot state, so nothing leaks between reports).
-
-    The charts are opaque (white figure background), so they are stored as RGB rather than
-    matplotlib's RGBA: the same pixels, a smaller file, and WeasyPrint embeds an RGB PNG in the
-    PDF without first splitting an all-opaque alpha channel into a separate mask image. A figure
-    that really is transparent somewhere keeps its alpha channel.
-    """
-    from PIL import Image
-
-    with matplotlib.rc_context(STYLE):  # tick labels are made while drawing: same text rules
-        raw = _rgba(fig, dpi)
-    # Agg renders int(size in inches x dpi) pixels each way, as savefig(format="png") does.
-    width, height = (int(side) for side in fig.get_size_inches() * dpi)
-    if len(raw) != width * height * 4:  # not the canvas we expected: let matplotlib encode
-        buffer = io.BytesIO()
-        with matplotlib.rc_context(STYLE):
-            fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-        return buffer.getvalue()
-    image = Image.frombuffer("RGBA", (width, height), raw, "raw", "RGBA", 0, 1)
-    if image.getextrema()[3][0] == 255:
-        image = image.convert("RGB")
-    out = io.BytesIO()
-    # zlib level 3: the same pixels as the default 6, a third less time, and no larger for
-    # charts (long runs of one colour compress as well at either level).
-    image.save(out, format="png", dpi=(dpi, dpi), compress_level=3)
-    return out.getvalue()
-
-
-def _rgba(fig: Figure, dpi: int) -> bytes:
-    """The figure's pixels, drawn once when it is laid out already.
-
-    With a layout engine, ``savefig`` lays the figure out in a draw of its own and again in the
-    draw that renders: with :func:`fit_texts`' measuring draw, three layout passes and three
-    draws per chart, the largest part of drawing a report's charts. A figure drawn on an Agg
-    canvas since its last change (not ``stale``, as :func:`fit_texts` leaves it) keeps the
-    positions that draw gave it (they are fractions of the figure, the same at any dpi) and is
-    rendered once; any other figure goes through ``savefig``. The engine is put back, so a
-    script that changes the figure afterwards gets a fresh layout.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    engine, canvas = fig.get_layout_engine(), fig.canvas
-    if fig.stale or engine is None or not isinstance(canvas, FigureCanvasAgg):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="rgba", dpi=dpi)
-        return buffer.getvalue()
-    shown_dpi = fig.dpi
-    fig.set_layout_engine("none")  # a placeholder: the draw keeps the current positions
-    fig.dpi = dpi
-    try:
-        canvas.draw()
-        return bytes(canvas.buffer_rgba())
-    finally:
-        fig.dpi = shown_dpi
-        fig.set_layout_engine(engine)
-
-
-def figure_data_uri(fig: Figure) -> str:
-    return "data:image/png;base64," + base64.b64encode(figure_to_png(fig)).decode("ascii")
 
 
 def plot_counts(series: pd.DataFrame, *, title: str, start: pd.Period | None = None) -> Figure:
