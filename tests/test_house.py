@@ -11,14 +11,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "impactbook"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 MAX_LINES = 400
 
-# Modules still over MAX_LINES, each being split by job on its own branch (the report
-# sections and figures) or growing with commands (the CLI). Every other module is held to
-# the limit; remove a name here once its module is back under it.
+# Modules still over MAX_LINES, to be split by job: the CLI (one module per group of
+# subcommands) and the report content (city and summary content apart). Every other module is
+# held to the limit, and a name here must still be over it (the list only shrinks).
 KNOWN_LONG = (
     "cli.py",
     "report/content.py",
-    "report/plots.py",
-    "report/sections.py",
 )
 
 
@@ -54,4 +52,5 @@ def test_modules_are_small():
     long = {_name(p): n for p in MODULES
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert set(long) - set(KNOWN_LONG) == set(), f"over {MAX_LINES} lines: {long}"
+    assert set(KNOWN_LONG) - set(long) == set(), "back under the limit: drop it from KNOWN_LONG"
 
