@@ -288,3 +288,19 @@ def test_pro_rating_adds_up_over_any_split_of_the_window(lengths, amounts, years
     assert missing == [] and top == max(years[:len(lengths)])
     assert everything == pytest.approx(
         sum(a * cpi[top] / cpi[y] for _, _, a, y in rows), rel=1e-9, abs=1e-6)
+
+
+def test_the_library_gives_the_same_value_for_a_result(tmp_path):
+    import impactbook
+
+    folder = _workbook(tmp_path, _falling())
+    wb = impactbook.open_workbook(folder)
+    result = wb.estimate(city="Springfield", outcome="shootings", area="District 1",
+                         post_periods=12)
+    _, direct = run_estimate_with_value(folder, make_request(
+        city="Springfield", outcome="shootings", area="District 1", post_periods=12))
+    assert direct is not None and wb.value_for_money(result) == direct
+    bare = _workbook(tmp_path / "no-costs", _falling(), costs=COSTS.splitlines()[0] + "\n")
+    wb = impactbook.open_workbook(bare)
+    assert wb.value_for_money(wb.estimate(city="Springfield", outcome="shootings",
+                                          area="District 1", post_periods=12)) is None

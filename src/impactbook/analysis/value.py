@@ -72,16 +72,33 @@ def value_for(workbook: Workbook, programme: Mapping[str, Any] | None,
         covers=coverage(programme, areas))
 
 
+def value_of(workbook: Workbook, estimate) -> ValueForMoney | None:
+    """Value for money of any estimate of ``workbook`` (``wb.value_for_money(result)``): its
+    programme is the one the estimate's city, area and start name; None without costs."""
+    if hasattr(estimate, "programme_id"):  # a RolloutEstimate
+        return rollout_value(workbook, estimate)
+    from impactbook.analysis import make_request, resolve_request
+
+    request = make_request(city=estimate.city, outcome=estimate.outcome, area=estimate.area,
+                           start=format_period(estimate.start))
+    resolved = resolve_request(workbook, request)
+    return value_for(workbook, resolved.programme, resolved.areas, estimate)
+
+
 def rollout_value_for(data_dir, estimate) -> ValueForMoney | None:
+    """:func:`rollout_value` of the workbook in ``data_dir``."""
+    from impactbook.workbook import load_workbook
+
+    return rollout_value(load_workbook(data_dir), estimate)
+
+
+def rollout_value(workbook: Workbook, estimate) -> ValueForMoney | None:
     """Value for money of a rollout estimate (:class:`RolloutEstimate`), or None without costs.
 
     The window is every month from the first treated unit's start to the end of the estimate's
     data: the months in which the programme ran somewhere in the estimate. Its events averted
     are the overall aggregate's (all treated units and periods), with their 95% interval.
     """
-    from impactbook.workbook import load_workbook
-
-    workbook = load_workbook(data_dir)
     programmes = workbook.interventions
     rows = programmes[programmes["id"] == estimate.programme_id]
     if rows.empty or workbook.costs.empty:

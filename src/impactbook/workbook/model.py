@@ -72,6 +72,13 @@ class Workbook:
         request = make_request(city=city, outcome=outcome, area=area, method=method, **options)
         return estimate_for(self, request)
 
+    def value_for_money(self, result):
+        """The value for money of a result of :meth:`estimate` (cost per event averted,
+        break-even, benefit-cost ratio), or None when its programme has no costs.csv rows."""
+        from impactbook.analysis.value import value_of
+
+        return value_of(self, result)
+
     def estimates(self, city: str | None = None) -> pd.DataFrame:
         """Every programme x outcome x design the city reports show, one row each."""
         from impactbook.analysis.programmes import estimates_table
