@@ -109,12 +109,10 @@ def test_shipped_reference_data_pass_the_same_rules():
     assert (cpi[2008], cpi[2024]) == (215.303, 313.689)
 
 
-def test_nyc_cms_budget_is_in_the_costs_format(tmp_path):
-    """The raw budget file passes costs.csv's rules once the programme id exists."""
-    raw = (REPO / "data" / "raw" / "nyc_cms_budget_fy13_fy23.csv").read_text(encoding="utf-8")
-    folder = _workbook(tmp_path, raw.split("\n", 1)[1].replace("nyc-cms", "spr-cv"))
-    assert validate_workbook(folder) == []
-    costs = load_workbook(folder).costs
+def test_nyc_cms_budget_is_the_default_workbooks_costs(tmp_path):
+    """The default workbook's costs.csv is New York's CMS budget, FY13-FY23, as transcribed."""
+    costs = load_workbook(REPO / "data").costs
+    assert set(costs["programme"]) == {"nyc-cms"}
     assert len(costs) == 11 and costs["amount"].sum() == 409_951_771
     assert (costs.iloc[0]["first_month"], costs.iloc[-1]["last_month"]) == ("2012-07", "2023-06")
 

@@ -81,7 +81,7 @@ def _impact_item(report: dict) -> str | None:
     items = headline.get("outcomes") or [headline]
     if is_city:
         where = headline.get("area")
-        places = f" ({where})" if where and where != "citywide" else ""
+        places = f" ({_e(where)})" if where and where != "citywide" else ""
         programme, kind = headline.get("programme"), headline.get("intervention")
         programmes = (programme_label(programme, kind) if programme and kind
                       else programme or kind or "the programme")
