@@ -207,3 +207,15 @@ def test_a_fit_that_does_not_converge_is_an_error_not_a_number():
     assert fit_cells(panel.frame, cell, len(cells)).effects.shape == (len(cells),)
     with pytest.raises(EstimationError, match="did not converge"):
         fit_cells(panel.frame, cell, len(cells), max_iterations=2)
+
+
+def test_pretrend_p_is_written_as_every_other_p():
+    from impactbook.effects.rollout_result import PretrendTest
+    from impactbook.report.format import format_p
+
+    # The page-one sentence and the rollout section once wrote 0.008 as "p = 0.008" and
+    # "p < 0.01": one formatter now writes both.
+    for p_value in (0.008, 0.34, 0.00001):
+        text = PretrendTest(statistic=20.9, df=8, p_value=p_value, controls="never",
+                            event_times=(1, 2)).text
+        assert format_p(p_value) in text and "p < 0.01" not in text

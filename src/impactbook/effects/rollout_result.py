@@ -108,9 +108,11 @@ class PretrendTest:
 
     @property
     def text(self) -> str:
+        from impactbook.report.format import format_p  # the one way a p-value is written
+
+        shown = format_p(self.p_value)
         numbers = (f"chi-square {self.statistic:.1f} on {self.df} degrees of freedom, "
-                   f"p = {self.p_value:.2f}" if self.p_value >= 0.01 else
-                   f"chi-square {self.statistic:.1f} on {self.df} degrees of freedom, p < 0.01")
+                   f"p {shown if shown.startswith('<') else '= ' + shown}")
         if self.is_passed:
             return (f"Before the starts, the treated units moved with the never-treated ones: "
                     f"the {self.df} leads are jointly consistent with no pre-trend ({numbers}). "
