@@ -49,6 +49,26 @@ def _check_converged(fit, what: str) -> None:
                               "(--cohort-bin) or check the counts")
 
 
+def _fepois(formula: str, data: pd.DataFrame, frame: pd.DataFrame, has_offset: bool,
+            max_iterations: int, what: str):
+    """pyfixest's Poisson fit clustered by unit (log exposure as offset when there is one);
+    a failed or unconverged fit is an :class:`EstimationError` naming ``what``."""
+    kwargs = {}
+    if has_offset:
+        data["log_exposure"] = np.log(frame["exposure"].to_numpy(dtype=float))
+        kwargs["offset"] = "log_exposure"
+    pf = _pyfixest()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = pf.fepois(formula, data=data, vcov={"CRV1": "unit"},
+                            iwls_maxiter=max_iterations, **kwargs)
+    except Exception as exc:  # pyfixest raises plain exceptions on a failed fit
+        raise EstimationError(f"the {what} could not be fitted ({exc})") from None
+    _check_converged(fit, what)
+    return fit
+
+
 def fit_cells(frame: pd.DataFrame, cell: pd.Series, n_cells: int, *, effects: str = "unit",
               covariates: tuple[str, ...] = (), has_offset: bool = False,
               max_iterations: int = MAX_ITERATIONS) -> CellFit:
@@ -94,19 +114,7 @@ def fit_cells(frame: pd.DataFrame, cell: pd.Series, n_cells: int, *, effects: st
                 demeaned_means[k, j] = centred[rows].mean()
         data = pd.concat([data, pd.DataFrame(extra)], axis=1)
     formula = "y ~ " + " + ".join(terms) + (f" | {fixed}" if fixed else "")
-    kwargs = {}
-    if has_offset:
-        data["log_exposure"] = np.log(frame["exposure"].to_numpy(dtype=float))
-        kwargs["offset"] = "log_exposure"
-    pf = _pyfixest()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = pf.fepois(formula, data=data, vcov={"CRV1": "unit"},
-                            iwls_maxiter=max_iterations, **kwargs)
-    except Exception as exc:  # pyfixest raises plain exceptions on a failed fit
-        raise EstimationError(f"the rollout model could not be fitted ({exc})") from None
-    _check_converged(fit, "rollout model")
+    fit = _fepois(formula, data, frame, has_offset, max_iterations, "rollout model")
     coefs = fit.coef()
     missing = [n for n in names if n not in coefs.index]
     if missing:
@@ -137,17 +145,6 @@ def fit_static(frame: pd.DataFrame, is_treated: np.ndarray, *,
                          "unit": frame["unit"].astype(str).to_numpy(),
                          "t": frame["t"].astype(str).to_numpy(),
                          "treated": is_treated.astype(float)})
-    kwargs = {}
-    if has_offset:
-        data["log_exposure"] = np.log(frame["exposure"].to_numpy(dtype=float))
-        kwargs["offset"] = "log_exposure"
-    pf = _pyfixest()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = pf.fepois("y ~ treated | unit + t", data=data, vcov={"CRV1": "unit"},
-                            iwls_maxiter=MAX_ITERATIONS, **kwargs)
-    except Exception as exc:  # pyfixest raises plain exceptions on a failed fit
-        raise EstimationError(f"the static model could not be fitted ({exc})") from None
-    _check_converged(fit, "static model")
+    fit = _fepois("y ~ treated | unit + t", data, frame, has_offset, MAX_ITERATIONS,
+                  "static model")
     return float(fit.coef()["treated"]), float(fit.se()["treated"])
