@@ -224,7 +224,7 @@ def test_reports_index_and_manifest_show_one_digest(tiny_workbook, tmp_path):
     """Old code: the index showed a hash of every CSV, each report one of four files."""
     from impactbook.render.plan import plan_batch
     from impactbook.render.run_folder import build_manifest
-    from impactbook.report.content import build_city_report, build_intervention_summary
+    from impactbook.report import build_city_report, build_intervention_summary
     from impactbook.report.index_page import render_index
 
     (tiny_workbook / "notes.csv").write_text("not,a,table\n", encoding="utf-8")

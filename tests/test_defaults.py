@@ -7,7 +7,7 @@ from impactbook.cli import build_parser
 from impactbook.effects import its, prepost
 from impactbook.ingest.sources import GENERIC, INCIDENT_SPECS, SOURCES, TABLE_SOURCES
 from impactbook.render import batch, notebook, workers
-from impactbook.report import content
+from impactbook.report import content, summary_content
 
 
 def _default(function, name):
@@ -25,7 +25,7 @@ def test_one_timeout_for_cli_single_renders_and_batch_workers():
 
 def test_one_post_period_default():
     for function in (its.estimate_its, prepost.estimate_prepost, content.build_city_report,
-                     content.build_intervention_summary):
+                     summary_content.build_intervention_summary):
         assert _default(function, "post_periods") == defaults.DEFAULT_POST_PERIODS, function
 
 

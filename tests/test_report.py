@@ -12,7 +12,7 @@ from IPython.utils.capture import capture_output
 from impactbook.analysis import run_estimate
 from impactbook.defaults import FINDINGS_MIME
 from impactbook.report import content as report
-from impactbook.report import sections
+from impactbook.report import sections, summary_content
 
 from .conftest import monthly_rows, write_workbook
 
@@ -135,7 +135,7 @@ def _summary_workbook(tmp_path, cities):
 def test_intervention_summary_pools_one_outcome_at_a_time(tmp_path):
     folder = _summary_workbook(
         tmp_path, [("Springfield", 0.7), ("Springfield", 0.8), ("Shelbyville", 0.75)])
-    summary = report.build_intervention_summary(folder, "Cure Violence")
+    summary = summary_content.build_intervention_summary(folder, "Cure Violence")
     assert set(summary.pooled) == {"shootings", "shooting victims"}
     for outcome, pooled in summary.pooled.items():
         assert pooled.k == 3 and pooled.rate_ratio < 1
@@ -144,7 +144,7 @@ def test_intervention_summary_pools_one_outcome_at_a_time(tmp_path):
                                                  enumerate(["Springfield"] * 2
                                                            + ["Shelbyville"])]
     assert "3 programmes in 2 cities (Springfield, Shelbyville)" in summary.key_findings[0]
-    dl = report.build_intervention_summary(folder, "Cure Violence", pooling="dl")
+    dl = summary_content.build_intervention_summary(folder, "Cure Violence", pooling="dl")
     assert dl.pooled["shootings"].method == "DerSimonian-Laird"
     with capture_output() as captured:
         sections.show_summary_title(summary)
@@ -211,7 +211,7 @@ def test_summary_names_each_kind_of_caveat_once(tmp_path):
 
 def test_two_programmes_give_no_pooled_number(tmp_path):
     folder = _summary_workbook(tmp_path, [("Springfield", 0.7), ("Springfield", 0.8)])
-    summary = report.build_intervention_summary(folder, "Cure Violence")
+    summary = summary_content.build_intervention_summary(folder, "Cure Violence")
     assert summary.pooled == {}
     assert summary.pooling_notes["shootings"].startswith(
         "too few programmes to pool (estimates from 2 programmes, both in Springfield")

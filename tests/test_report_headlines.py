@@ -14,7 +14,7 @@ from IPython.utils.capture import capture_output
 
 from impactbook.effects.placebo import PlaceboResult
 from impactbook.report import content as report
-from impactbook.report import sections, tables
+from impactbook.report import sections, summary_content, tables
 from impactbook.report.format import (
     SIGNIFICANCE_LEVEL,
     describe_change_pct,
@@ -205,7 +205,8 @@ def test_methods_notes_show_the_residual_tests_as_one_table():
 def test_a_summary_without_news_has_one_news_section_saying_so(tmp_path):
     # The Cure Violence summary had two empty news sections in a row.
     _city(tmp_path, {"shootings": 0.8})
-    summary = report.build_intervention_summary(tmp_path / "wb", "Drug Market Intervention")
+    summary = summary_content.build_intervention_summary(tmp_path / "wb",
+                                                         "Drug Market Intervention")
     with capture_output() as captured:
         sections.show_news_counts(summary)
         sections.show_news(summary.news)

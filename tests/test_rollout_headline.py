@@ -18,7 +18,7 @@ from impactbook.effects.rollout_headline import rollout_as_estimate
 from impactbook.mail.compose import compose_message
 from impactbook.mail.funders import Funder
 from impactbook.mail.plan import plan_messages
-from impactbook.report.content import build_city_report, build_intervention_summary
+from impactbook.report import build_city_report, build_intervention_summary
 from impactbook.report.headlines import value_items
 from impactbook.report.index_page import render_index
 from impactbook.report.page_one import show_title

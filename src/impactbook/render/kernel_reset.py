@@ -28,7 +28,8 @@ _SNAPSHOT_ATTR = "_impactbook_pristine_state"
 _PRELOAD = ("numpy", "pandas", "matplotlib", "matplotlib.pyplot", "scipy.stats",
             "statsmodels.api", "IPython.display",
             # Imported for their dependencies only; dropped again before the snapshot.
-            "impactbook.report.content", "impactbook.report.sections", "impactbook.report.plots",
+            "impactbook.report.content", "impactbook.report.summary_content",
+            "impactbook.report.sections", "impactbook.report.plots",
             "impactbook.news.link", "impactbook.news.html_list")
 
 

@@ -23,10 +23,10 @@ from importlib import import_module
 _PUBLIC = {
     "sections": "impactbook.report.sections",
     "CityReport": "impactbook.report.content",
-    "InterventionSummary": "impactbook.report.content",
+    "InterventionSummary": "impactbook.report.summary_content",
     "OutcomeResult": "impactbook.report.content",
     "build_city_report": "impactbook.report.content",
-    "build_intervention_summary": "impactbook.report.content",
+    "build_intervention_summary": "impactbook.report.summary_content",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -1,10 +1,11 @@
-"""The content of a city report and of an intervention summary, as plain data.
+"""The content of a city report, as plain data.
 
-``build_city_report`` and ``build_intervention_summary`` compute every number
-a report shows (through :mod:`impactbook.analysis`, the path the CLI uses),
-and keep a failure per outcome as text instead of raising, so one bad
-series shows as a visible failure in its section rather than a lost report.
-Display lives in :mod:`impactbook.report.sections`.
+``build_city_report`` computes every number a city report shows (through
+:mod:`impactbook.analysis`, the path the CLI uses), and keeps a failure per outcome as
+text instead of raising, so one bad series shows as a visible failure in its section
+rather than a lost report.
+Display lives in :mod:`impactbook.report.sections`; an intervention summary's content in
+:mod:`impactbook.report.summary_content`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from impactbook.workbook import (
     unknown_value,
 )
 from impactbook.workbook.digest import shown_digest
-from impactbook.workbook.periods import format_period
 from impactbook.workbook.prepared import read_prepared
 from impactbook.workbook.rollouts import is_rollout
 
@@ -209,7 +209,7 @@ def _select_programmes(workbook: Workbook, city: str,
     return chosen
 
 
-def _outcome_result(workbook: Workbook, programme: dict, outcome: str,
+def outcome_result(workbook: Workbook, programme: dict, outcome: str,
                     post_periods: int, method: str = "auto", *,
                     with_placebo: bool = True, with_synth: bool = True,
                     placebos: int | None = None) -> OutcomeResult:
@@ -327,8 +327,8 @@ def build_city_report(data_dir: Path | str, city: str, *,
                            if r.programme["id"] == programme["id"])
             continue
         for outcome in split_list(programme["outcomes"]):
-            results.append(_outcome_result(workbook, programme, outcome, post_periods, method,
-                                           placebos=placebos))
+            results.append(outcome_result(workbook, programme, outcome, post_periods, method,
+                                          placebos=placebos))
     require_complete([(r.programme, r.outcome, r.failed_designs) for r in results
                       if r.failed_designs], city, allow_incomplete)
     first, last = workbook.index.period_span(city)
@@ -345,139 +345,3 @@ def build_city_report(data_dir: Path | str, city: str, *,
         data_period=(first, last), data_hash=shown_digest(workbook.digest),
         generated=(today or dt.date.today()).isoformat(),
         values=values, rollouts=rollouts)
-
-
-@dataclass(frozen=True)
-class InterventionSummary:
-    """Every programme's estimates for one intervention type, pooled one outcome at a time.
-
-    ``pooled`` maps an outcome to its pooled result (outcomes measured by at least
-    :data:`~impactbook.effects.pooled.MIN_PROGRAMMES` programmes with an estimate);
-    ``pooling_notes`` says for every other outcome why there is no pooled number.
-    """
-
-    intervention: str
-    rows: pd.DataFrame
-    pooled: dict[str, effects.PooledResult]
-    pooling_notes: dict[str, str]
-    news_counts: pd.DataFrame
-    news: pd.DataFrame
-    data_hash: str
-    generated: str
-    version: str = __version__
-    programmes: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: Each staggered rollout's sentence: whether it leads for its sites, and why not.
-    rollout_findings: tuple[str, ...] = ()
-
-    @property
-    def main_outcome(self) -> str | None:
-        """The pooled outcome with the most programmes (the summary's headline)."""
-        if not self.pooled:
-            return None
-        return max(self.pooled, key=lambda outcome: self.pooled[outcome].k)
-
-    @property
-    def key_findings(self) -> list[str]:
-        found = [effects.describe_pooled(result, self.intervention, outcome)
-                 for outcome, result in self.pooled.items()]
-        return (found + list(self.rollout_findings)
-                + [f"{outcome}: {note}" for outcome, note in self.pooling_notes.items()])
-
-
-def build_intervention_summary(data_dir: Path | str, intervention: str, *,
-                               post_periods: int = DEFAULT_POST_PERIODS, pooling: str = "reml",
-                               today: dt.date | None = None,
-                               allow_incomplete: bool = False) -> InterventionSummary:
-    """Every programme's model estimate for one intervention type, pooled per outcome.
-
-    Shootings and shooting victims are two views of the same events, so outcomes are never
-    pooled together: each outcome is pooled over the programmes that measure it (each
-    programme once), by random effects (``pooling`` ``"reml"`` with Hartung-Knapp intervals,
-    or ``"dl"``: DerSimonian-Laird with normal intervals), when at least three programmes
-    have an estimate. Every outcome is still shown in the table and plot.
-    """
-    from impactbook.news.link import count_tags_by_period, news_for_intervention
-
-    if pooling not in ("reml", "dl"):
-        raise ParameterError("pooling", pooling, "reml or dl")
-    workbook = report_workbook(data_dir, ReportKind.INTERVENTION, intervention)
-    table = workbook.interventions
-    programmes = table[table["intervention"] == intervention]
-    if programmes.empty:
-        raise unknown_value("intervention", intervention, table["intervention"])
-    from impactbook.report.summary_rollouts import is_covered, weigh_summary_rollout
-
-    rows, failures, covered_rows = [], [], []
-    by_outcome: dict[str, list[effects.Estimate]] = {}
-    rollouts = [weigh_summary_rollout(workbook, p) for p in programmes.to_dict("records")
-                if is_rollout(p)]
-    for rollout in rollouts:  # a leading rollout is pooled once for the sites it covers
-        est = rollout.estimate
-        if rollout.is_leading:
-            rows.append({"city": rollout.programme["city"],
-                         "programme": rollout.programme["programme"], "area": est.area,
-                         "outcome": rollout.outcome, "start": format_period(est.start),
-                         "confidence": rollout.programme.get("confidence", ""),
-                         **{k: est.to_dict()[k] for k in (
-                             "rate_ratio", "ci_low", "ci_high", "percent_change", "p_value",
-                             "pre_periods", "post_periods")},
-                         "warnings": len(est.warnings), "caveats": list(est.warnings),
-                         "error": ""})
-            by_outcome.setdefault(rollout.outcome, []).append(est)
-    for programme in programmes.to_dict("records"):
-        if is_rollout(programme):  # weighed above, as one estimate of many units
-            continue
-        for outcome in split_list(programme["outcomes"]):
-            result = _outcome_result(workbook, programme, outcome, post_periods,
-                                     with_placebo=False, with_synth=False)
-            est = result.its
-            rows.append({
-                "city": programme["city"], "programme": programme["programme"],
-                "area": est.area if est else programme["area"], "outcome": outcome,
-                "start": programme["start"], "confidence": programme.get("confidence", ""),
-                **({k: est.to_dict()[k] for k in ("rate_ratio", "ci_low", "ci_high",
-                                                   "percent_change", "p_value",
-                                                   "pre_periods", "post_periods")}
-                   if est else {}),
-                "warnings": len(est.warnings) if est else 0,
-                "caveats": list(est.warnings) if est else [],
-                "error": "; ".join(result.errors) if est is None else "",
-            })
-            by_outcome.setdefault(outcome, [])
-            if any(is_covered(r, programme["city"], programme["area"], outcome)
-                   for r in rollouts):
-                covered_rows.append(len(rows) - 1)  # shown, but pooled through its rollout
-            elif est is not None:
-                by_outcome[outcome].append(est)
-            else:
-                failures.append((programme["programme"], outcome, result.errors))
-    require_complete(failures, intervention, allow_incomplete)
-    pooled: dict[str, effects.PooledResult] = {}
-    notes: dict[str, str] = {}
-    interval = "hartung-knapp" if pooling == "reml" else "wald"
-    for outcome, estimates in by_outcome.items():
-        try:
-            pooled[outcome] = effects.pool_random_effects(estimates, method=pooling,
-                                                          interval=interval)
-        except ImpactbookError as exc:
-            notes[outcome] = _pooling_note(estimates, exc)
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        has_estimate = frame["rate_ratio"].notna() if "rate_ratio" in frame else False
-        in_pooled = frame["outcome"].isin(pooled) & has_estimate
-        in_pooled[frame.index.isin(covered_rows)] = False
-        frame.insert(4, "in_pooled", in_pooled)
-    news = news_for_intervention(workbook.news, intervention)
-    return InterventionSummary(
-        intervention=intervention, rows=frame, pooled=pooled, pooling_notes=notes,
-        news_counts=count_tags_by_period(news, freq="Y"), news=news,
-        data_hash=shown_digest(workbook.digest), generated=(today or dt.date.today()).isoformat(),
-        programmes=programmes, rollout_findings=tuple(r.finding for r in rollouts))
-
-
-def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:
-    if len(estimates) < effects.MIN_PROGRAMMES:
-        places = effects.describe_places([e.city for e in estimates])
-        return (f"too few programmes to pool (estimates from {places}; at least "
-                f"{effects.MIN_PROGRAMMES} needed)")
-    return f"no pooled estimate ({exc})"

@@ -15,8 +15,9 @@ import pandas as pd
 
 from impactbook.report import headlines, tables
 from impactbook.report.blocks import TOC_SLOT, escape_html, html_table, show_html
-from impactbook.report.content import CityReport, InterventionSummary, OutcomeResult
+from impactbook.report.content import CityReport, OutcomeResult
 from impactbook.report.format import DESIGN_NAMES, outcome_figure, summarize_outcomes
+from impactbook.report.summary_content import InterventionSummary
 
 
 def by_programme(report: CityReport) -> list[tuple[dict, list[OutcomeResult]]]:

@@ -28,7 +28,6 @@ from impactbook.report.blocks import (  # noqa: F401 - the notebooks' edge reuse
 from impactbook.report.content import (
     PLACEBO_CHECK,
     CityReport,
-    InterventionSummary,
     OutcomeResult,
 )
 from impactbook.report.format import (
@@ -44,6 +43,7 @@ from impactbook.report.page_one import (  # noqa: F401 - the notebooks call them
     show_title,
     source_numbers,
 )
+from impactbook.report.summary_content import InterventionSummary
 from impactbook.workbook.rollouts import is_rollout
 
 
