@@ -42,6 +42,9 @@ import numpy as np
 import pandas as pd
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from targets import print_targets  # noqa: E402 - the benchmarks folder is not a package
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 OUT = REPO / "benchmarks" / "out"
@@ -411,6 +414,20 @@ def run_rollout_benchmark(runs: int = 3) -> dict:
     return result
 
 
+def run_charts_benchmark() -> dict:
+    """New York's report charts, drawn as the report draws them (``benchmarks/charts.py``, in a
+    fresh process): CPU seconds for the whole set, the least of three runs."""
+    import re
+
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "charts.py"), "--repeats",
+                          "3"], capture_output=True, text=True, check=True).stdout
+    match = re.search(r"(\d+) charts, ([0-9.]+) s CPU in all", out)
+    result = {"charts": int(match.group(1)), "cpu_s": float(match.group(2))}
+    print(f"\n[charts] New York's {result['charts']} charts: {result['cpu_s']} s CPU "
+          "(least of 3 runs)", flush=True)
+    return result
+
+
 # --------------------------------------------------------------------------- ingest
 
 
@@ -484,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-seattle", action="store_true")
     parser.add_argument("--skip-rollout", action="store_true")
+    parser.add_argument("--skip-charts", action="store_true")
     args = parser.parse_args(argv)
     results: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": _machine()}
     print(f"Machine: {results['machine']}")
@@ -503,8 +521,11 @@ def main(argv: list[str] | None = None) -> int:
             results["seattle"] = run_seattle_benchmark(tmp)
     if not args.skip_rollout:
         results["rollout"] = run_rollout_benchmark()
+    if not args.skip_charts:
+        results["charts"] = run_charts_benchmark()
     if not args.skip_ingest:
         results["ingest"] = run_ingest_benchmark(args.ingest_rows)
+    results["targets"] = print_targets(results)
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     print(f"\nload average after: {results['load_average_after']}")
     OUT.mkdir(parents=True, exist_ok=True)
