@@ -182,3 +182,13 @@ def test_the_rollout_json_gains_the_view_only_when_asked(tmp_path, capsys):
     assert main(["estimate", "--data", str(folder), "--city", "Springfield", "--outcome",
                  "shootings", "--method", "rollout", "--cohort-bin", "none", "--json"]) == 0
     assert "callaway_santanna" not in json.loads(capsys.readouterr().out)
+
+
+def test_single_unit_cohorts_are_named():
+    long, starts = _linear_panel(with_population=True)
+    starts = {**starts, "U01": pd.Period("2018-05", "M")}  # leaves the month-9 cohort
+    view = rollout_view(long, starts, controls="notyet")
+    assert [w for w in view.warnings if "single unit" in w] == [
+        "1 cohort(s) hold a single unit (2018-05): each such effect is one unit's, and its "
+        "analytic standard error sees only the controls' variation, so its interval is too "
+        "narrow and the pre-tests reject too easily."]

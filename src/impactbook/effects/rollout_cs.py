@@ -154,8 +154,10 @@ def att_gt_view(data: pd.DataFrame, *, controls: str = "notyet", anticipation: i
     from csdid.att_gt import ATTgt  # imported here: only a request for the view pays for it
 
     found: list[str] = []
-    # csdid prints every summary and warns through `warnings`; the report says what matters.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(record=True) as said:
+    # csdid prints every summary and warns in its own words (small groups, a singular pre-test,
+    # an unbalanced panel); the view says each of those itself (warnings, dropped), so both
+    # are kept out of the CLI's output.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         try:
             fit = ATTgt(yname="y", tname="time", idname="unit", gname="cohort",
@@ -166,8 +168,7 @@ def att_gt_view(data: pd.DataFrame, *, controls: str = "notyet", anticipation: i
                           for kind in ("simple", "dynamic", "group", "calendar")}
         except (ValueError, np.linalg.LinAlgError) as exc:
             raise EstimationError(f"csdid could not estimate the view: {exc}") from None
-    found += sorted({str(w.message).split("\n")[0] for w in said
-                     if "small groups" in str(w.message)})
+    found += _single_unit_warning(data, label)
     att = np.asarray(fit.results["att"], dtype=float)
     groups = np.asarray(fit.results["group"])
     times = np.asarray(fit.results["year"])
@@ -196,6 +197,16 @@ def att_gt_view(data: pd.DataFrame, *, controls: str = "notyet", anticipation: i
         units=int(data["unit"].nunique()),
         treated_units=int(data.loc[data["cohort"] > 0, "unit"].nunique()),
         cells=int(np.isfinite(att).sum()), dropped=tuple(dropped), warnings=tuple(found))
+
+
+def _single_unit_warning(data: pd.DataFrame, label) -> list[str]:
+    sizes = data[data["cohort"] > 0].groupby("cohort")["unit"].nunique()
+    single = [str(label(g)) for g in sizes[sizes == 1].index]
+    if not single:
+        return []
+    return [f"{len(single)} cohort(s) hold a single unit ({', '.join(single)}): each such "
+            "effect is one unit's, and its analytic standard error sees only the controls' "
+            "variation, so its interval is too narrow and the pre-tests reject too easily."]
 
 
 def _overall(aggregate: Mapping) -> CSEffect:
