@@ -157,7 +157,7 @@ def att_gt_view(data: pd.DataFrame, *, controls: str = "notyet", anticipation: i
     # csdid prints every summary and warns in its own words (small groups, a singular pre-test,
     # an unbalanced panel); the view says each of those itself (warnings, dropped), so both
     # are kept out of the CLI's output.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(record=True):
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         try:
             fit = ATTgt(yname="y", tname="time", idname="unit", gname="cohort",
@@ -166,7 +166,7 @@ def att_gt_view(data: pd.DataFrame, *, controls: str = "notyet", anticipation: i
                         anticipation=anticipation).fit(est_method="dr", bstrap=False)
             aggregated = {kind: fit.aggte(typec=kind).atte
                           for kind in ("simple", "dynamic", "group", "calendar")}
-        except (ValueError, np.linalg.LinAlgError) as exc:
+        except (ValueError, ArithmeticError, LookupError, np.linalg.LinAlgError) as exc:
             raise EstimationError(f"csdid could not estimate the view: {exc}") from None
     found += _single_unit_warning(data, label)
     att = np.asarray(fit.results["att"], dtype=float)
@@ -180,8 +180,11 @@ def att_gt_view(data: pd.DataFrame, *, controls: str = "notyet", anticipation: i
             (groups - anticipation > times) & np.isfinite(se))), float(fit.MP["Wpval"]),
             "every ATT(g,t) before the start (csdid / R did)")
     else:
-        found.append("csdid gives no joint test of the pre-start ATT(g,t): their covariance is "
-                     "singular (more pre-start cells than units); see the event-time pre-test.")
+        why = next((str(w.message).split(". ")[0] for w in said
+                    if "pre-test" in str(w.message) or "Wald" in str(w.message)), "")
+        found.append("csdid gives no joint test of the pre-start ATT(g,t)"
+                     + (f" ({why[0].lower()}{why[1:].rstrip('.')})" if why else "")
+                     + "; see the event-time pre-test.")
     return CallawaySantAnna(
         scale=scale, controls=controls, anticipation=anticipation,
         simple=_overall(aggregated["simple"]),
