@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from impactbook.analysis import run_estimate
+from impactbook.analysis import make_request, run_estimate
 from impactbook.cli import main
 from impactbook.effects.rollout_cs import RATE_PER, att_gt_view, rollout_view
-from impactbook.errors import EstimationError
+from impactbook.errors import EstimationError, ParameterError
 from tests.conftest import TAGS, write_workbook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rollout"
@@ -192,3 +192,10 @@ def test_single_unit_cohorts_are_named():
         "1 cohort(s) hold a single unit (2018-05): each such effect is one unit's, and its "
         "analytic standard error sees only the controls' variation, so its interval is too "
         "narrow and the pre-tests reject too easily."]
+
+
+def test_the_view_is_asked_for_only_with_a_rollout():
+    with pytest.raises(ParameterError, match="include_cs.*method is rollout"):
+        make_request(city="New York", outcome="shootings", method="its", include_cs=True)
+    assert make_request(city="New York", outcome="shootings", method="rollout",
+                        include_cs=True).include_cs

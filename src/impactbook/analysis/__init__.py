@@ -73,6 +73,14 @@ class EstimateRequest(BaseModel):
             return tuple(split_list(value)) or None
         return value
 
+    @field_validator("include_cs")
+    @classmethod
+    def _check_include_cs(cls, value, info):
+        if value and info.data.get("method") != "rollout":
+            raise ValueError("false unless method is rollout (the Callaway and Sant'Anna view "
+                             "is a view of a rollout)")
+        return value
+
     @field_validator("start")
     @classmethod
     def _check_start(cls, value):

@@ -109,7 +109,8 @@ class CallawaySantAnna:
     def simple_percent(self) -> float:
         """``simple`` as a percent of the treated units' counterfactual mean (observed minus
         the effect): a rough bridge to the count model's percent change, not a ratio estimate."""
-        return 100.0 * self.simple.att / (self.treated_post_mean - self.simple.att)
+        counterfactual = self.treated_post_mean - self.simple.att
+        return 100.0 * self.simple.att / counterfactual if counterfactual > 0 else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {
