@@ -59,6 +59,17 @@ def test_every_aggregation_matches_r_did(views, scenario):
             assert effect.ci_low == pytest.approx(row.att_egt - 1.959963984540054 * row.se_egt)
 
 
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_group_time_effect_matches_r_did(views, scenario):
+    reference = pd.read_csv(FIXTURES / "ref_attgt.csv")
+    reference = reference[reference["scenario"] == scenario]
+    ours = views[scenario].attgt
+    assert list(zip(ours["cohort"], ours["period"], strict=True)) == list(
+        zip(reference["group"], reference["t"], strict=True))
+    np.testing.assert_allclose(ours["att"], reference["att"], rtol=0, atol=TOLERANCE)
+    np.testing.assert_allclose(ours["se"], reference["se"], rtol=0, atol=TOLERANCE)
+
+
 def test_headline_numbers_of_the_issue(views):
     view = views["mpdta_nev_dr"]
     assert view.simple.att == pytest.approx(-0.0399513, abs=5e-8)

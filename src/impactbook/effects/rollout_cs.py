@@ -20,7 +20,7 @@ import contextlib
 import io
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,8 @@ class CallawaySantAnna:
     cells: int
     dropped: tuple[Mapping[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
+    #: Every ATT(g,t) (``cohort, period, event_time, att, se``), for charts; not in the JSON.
+    attgt: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     design = DESIGN
 
@@ -200,7 +202,10 @@ def att_gt_view(data: pd.DataFrame, *, controls: str = "notyet", anticipation: i
         treated_post_mean=_treated_post_mean(data, groups, times, att),
         units=int(data["unit"].nunique()),
         treated_units=int(data.loc[data["cohort"] > 0, "unit"].nunique()),
-        cells=int(np.isfinite(att).sum()), dropped=tuple(dropped), warnings=tuple(found))
+        cells=int(np.isfinite(att).sum()), dropped=tuple(dropped), warnings=tuple(found),
+        attgt=pd.DataFrame({"cohort": [label(g) for g in groups],
+                            "period": [label(t) for t in times], "event_time": times - groups,
+                            "att": att, "se": np.asarray(fit.results["se"], dtype=float)}))
 
 
 def _single_unit_warning(data: pd.DataFrame, label) -> list[str]:
