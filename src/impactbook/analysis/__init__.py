@@ -62,12 +62,23 @@ class EstimateRequest(BaseModel):
     cohort_bin: Literal["auto", "none", "quarter", "year"] = "auto"
     anticipation: int = Field(default=0, ge=0, le=24)
     exclude_controls: tuple[str, ...] | None = None
+    # rollout: also the linear Callaway and Sant'Anna view (seconds of CPU on a monthly city
+    # panel, so only when asked for).
+    include_cs: bool = False
 
     @field_validator("comparison_areas", "donors", "exclude_controls", mode="before")
     @classmethod
     def _split_areas(cls, value):
         if isinstance(value, str):
             return tuple(split_list(value)) or None
+        return value
+
+    @field_validator("include_cs")
+    @classmethod
+    def _check_include_cs(cls, value, info):
+        if value and info.data.get("method") != "rollout":
+            raise ValueError("false unless method is rollout (the Callaway and Sant'Anna view "
+                             "is a view of a rollout)")
         return value
 
     @field_validator("start")
@@ -271,8 +282,27 @@ def estimate_for(workbook: Workbook, request: EstimateRequest):
     if request.method == "rollout":
         from impactbook.analysis.rollout import rollout_estimate
 
-        return rollout_estimate(workbook, request)
+        estimate = rollout_estimate(workbook, request)
+        return _with_callaway_santanna(workbook, request, estimate) if request.include_cs else (
+            estimate)
     return estimate_resolved(workbook, resolve_request(workbook, request), request)
+
+
+def _with_callaway_santanna(workbook: Workbook, request: EstimateRequest, estimate):
+    """The rollout ``estimate`` with its Callaway and Sant'Anna view, on the count model's
+    panel: its units, cohort bin, anticipation and controls."""
+    from dataclasses import replace
+
+    from impactbook.analysis.rollout import find_programme, rollout_panel
+    from impactbook.effects.rollout_cs import rollout_view
+
+    programme = find_programme(workbook, request.city, request.outcome, request.programme)
+    long, starts, _, _ = rollout_panel(workbook, programme, request.outcome)
+    units = {u["unit"] for u in estimate.units} | set(estimate.control_units)
+    view = rollout_view(long, {u: s for u, s in starts.items() if u in units},
+                        controls=request.controls, cohort_bin=estimate.cohort_bin,
+                        anticipation=request.anticipation, units=units)
+    return replace(estimate, callaway_santanna=view)
 
 
 def _request_and_workbook(data_dir: Path, request: EstimateRequest | dict,
