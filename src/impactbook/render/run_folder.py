@@ -10,6 +10,7 @@ last wrote the folder.
 Run folder layout::
 
     RUN/manifest.json  RUN/index.html  RUN/<slug>/<slug>.{ipynb,html,pdf}  RUN/.state/<slug>.json
+    RUN/.state/prepared/<digest>/ (workbook slices)  RUN/.state/estimates/<key>.json (estimates)
 """
 
 from __future__ import annotations
@@ -37,6 +38,12 @@ _KIND_ORDER = {kind: rank for rank, kind in enumerate(ReportKind)}
 def report_order(record: ReportRecord) -> tuple:
     """Where a report stands in the manifest and the index: cities first, then by name."""
     return (_KIND_ORDER[record.kind], record.name.casefold(), record.name, record.id)
+
+
+def estimates_folder(run_dir: Path) -> Path:
+    """The run's estimate store (:mod:`impactbook.analysis.store`), kept across reruns: a
+    rerun after one city's data changed reads every other city's estimates from it."""
+    return safe_join(Path(run_dir), STATE_DIR, "estimates")
 
 
 def state_path(run_dir: Path, slug: str) -> Path:

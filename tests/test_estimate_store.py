@@ -1,0 +1,179 @@
+"""The run's estimate store: a summary after its city reports reads their estimates, a rerun
+after one city's data changed recomputes that city's only, and nothing stored is trusted."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from impactbook.analysis.store import (
+    EstimateStore,
+    active_store,
+    entry_from_estimate,
+    estimate_from_entry,
+    read_log,
+)
+from impactbook.contracts import StoredEstimate
+from impactbook.defaults import ESTIMATES_ENV
+from impactbook.render.workers import _worker_environment
+from impactbook.report.content import build_city_report
+from impactbook.report.summary_content import build_intervention_summary
+from impactbook.workbook import load_workbook
+
+from .conftest import monthly_rows
+
+GVI = "Group Violence Intervention"
+CITIES = ("Springfield", "Shelbyville", "Ogdenville")
+
+
+@pytest.fixture
+def three_cities(tiny_workbook):
+    """The tiny workbook plus two more cities running the same type (so it pools)."""
+    for city, base, prog in (("Shelbyville", 20, "shl-gvi"), ("Ogdenville", 30, "ogd-gvi")):
+        counts = [base + (i % 7) - (4 if i >= 24 else 0) for i in range(48)]
+        with open(tiny_workbook / "outcomes.csv", "a", encoding="utf-8") as fh:
+            fh.write(monthly_rows(city, "citywide", "shootings", 2015, counts))
+        with open(tiny_workbook / "interventions.csv", "a", encoding="utf-8") as fh:
+            fh.write(f"{prog},{city},{GVI},{city} GVI,citywide,2017-01,shootings,,V,test\n")
+        with open(tiny_workbook / "tags.csv", "a", encoding="utf-8") as fh:
+            fh.write(f"{city},city\n")
+    return tiny_workbook
+
+
+def _events(store: EstimateStore, event: str, method: str = "its") -> list[str]:
+    return sorted(line["programme"] for line in read_log(store.folder)
+                  if line["event"] == event and line["method"] == method)
+
+
+def _same_summary(one, other) -> None:
+    pd.testing.assert_frame_equal(one.rows, other.rows)
+    assert one.key_findings == other.key_findings
+    assert one.pooled.keys() == other.pooled.keys()
+    for outcome, pooled in one.pooled.items():
+        assert pooled.to_dict() == other.pooled[outcome].to_dict()
+
+
+def _its_row(summary, city: str) -> dict:
+    return summary.rows[summary.rows["city"] == city].iloc[0].to_dict()
+
+
+def test_a_summary_after_its_city_reports_reads_their_estimates(three_cities, tmp_path):
+    cold = build_intervention_summary(three_cities, GVI)  # no store: as before
+    store = EstimateStore(tmp_path / "store")
+    for city in CITIES:
+        build_city_report(three_cities, city, store=store)
+    assert _events(store, "put") == ["ogd-gvi", "shl-gvi", "spr-gvi"]
+
+    warm = build_intervention_summary(three_cities, GVI, store=store)
+
+    assert _events(store, "hit") == ["ogd-gvi", "shl-gvi", "spr-gvi"]
+    assert _events(store, "miss") == []
+    _same_summary(warm, cold)  # the same numbers, to the last bit
+
+
+def test_a_rerun_after_one_city_changed_recomputes_only_that_city(three_cities, tmp_path):
+    store = EstimateStore(tmp_path / "store")
+    first = build_intervention_summary(three_cities, GVI, store=store)
+    assert _events(store, "miss") == ["ogd-gvi", "shl-gvi", "spr-gvi"]  # an empty store
+    outcomes = (three_cities / "outcomes.csv").read_text(encoding="utf-8").splitlines()
+    changed = [line.rsplit(",", 1)[0] + f",{int(line.rsplit(',', 1)[1]) // 2}"
+               if line.startswith("Shelbyville,") and line > "Shelbyville,citywide,shootings,2017"
+               else line for line in outcomes]
+    (three_cities / "outcomes.csv").write_text("\n".join(changed) + "\n", encoding="utf-8")
+    (store.folder / "log").rename(tmp_path / "first-log")
+
+    second = build_intervention_summary(three_cities, GVI, store=store)
+
+    assert _events(store, "hit") == ["ogd-gvi", "spr-gvi"]  # read, not recomputed
+    assert _events(store, "miss") == ["shl-gvi"]
+    assert _events(store, "put") == ["shl-gvi"]
+    before, after = _its_row(first, "Shelbyville"), _its_row(second, "Shelbyville")
+    assert after["rate_ratio"] < before["rate_ratio"]  # its rows halved after the start
+    for city in ("Springfield", "Ogdenville"):
+        assert _its_row(second, city) == _its_row(first, city)
+    _same_summary(second, build_intervention_summary(three_cities, GVI))
+
+
+@pytest.mark.parametrize("damage", ["garbage", "other key", "extra field", "bad number",
+                                    "too large"])
+def test_a_damaged_entry_is_ignored_and_recomputed(three_cities, tmp_path, damage):
+    store = EstimateStore(tmp_path / "store")
+    cold = build_intervention_summary(three_cities, GVI, store=store)
+    for path in store.folder.glob("*.json"):
+        entry = json.loads(path.read_text(encoding="utf-8"))
+        if damage == "garbage":
+            path.write_bytes(b"\x80\x04\x95 not json, and never unpickled")
+            continue
+        if damage == "other key":
+            entry["key"] = "0" * 64
+        elif damage == "extra field":
+            entry["__reduce__"] = "os.system"
+        elif damage == "bad number":
+            entry["rate_ratio"] = "half"
+        else:
+            entry["warnings"] = ["x" * 1_100_000]
+        path.write_text(json.dumps(entry), encoding="utf-8")
+    (store.folder / "log").rename(tmp_path / "first-log")
+
+    again = build_intervention_summary(three_cities, GVI, store=store)
+
+    assert _events(store, "ignored") == ["ogd-gvi", "shl-gvi", "spr-gvi"]
+    assert _events(store, "put") == ["ogd-gvi", "shl-gvi", "spr-gvi"]  # written afresh
+    _same_summary(again, cold)
+    for path in store.folder.glob("*.json"):  # and valid again
+        assert StoredEstimate.model_validate_json(path.read_text()).key == path.stem
+
+
+def test_a_stored_estimate_keeps_every_figure_unrounded(three_cities, tmp_path):
+    from impactbook.analysis import make_request, run_estimate
+
+    estimate = run_estimate(three_cities, make_request(city="Shelbyville", outcome="shootings",
+                                                        start="2017-01"))
+    entry = entry_from_estimate("a" * 64, estimate)
+    back = estimate_from_entry(StoredEstimate.model_validate_json(entry.model_dump_json()))
+    assert back.to_dict() == estimate.to_dict()
+    assert back.log_rate_ratio == estimate.log_rate_ratio
+    assert back.se_log_rate_ratio == estimate.se_log_rate_ratio
+    assert math.isnan(back.dispersion) == math.isnan(estimate.dispersion)
+    assert back.observed is None and back.model_result is None  # figures only
+
+
+def test_the_key_names_exactly_the_estimates_inputs(three_cities, tmp_path):
+    from impactbook.analysis.programmes import programme_request
+
+    workbook = load_workbook(three_cities)
+    store = EstimateStore(tmp_path / "store")
+    rows = workbook.interventions.set_index("id", drop=False)
+    shl, ogd = rows.loc["shl-gvi"].to_dict(), rows.loc["ogd-gvi"].to_dict()
+    its = programme_request(shl, "shootings", "its")
+    key = store.key(workbook, shl, its)
+    assert store.key(workbook, shl, its) == key
+    assert store.key(workbook, ogd, programme_request(ogd, "shootings", "its")) != key
+    assert store.key(workbook, shl, programme_request(shl, "shootings", "prepost")) != key
+    assert store.key(workbook, shl, programme_request(
+        shl, "shootings", "its", post_periods=12)) != key
+    assert store.key(workbook, {**shl, "start": "2017-02"}, its) != key
+
+
+def test_no_store_outside_a_batch_unless_asked(monkeypatch, tiny_workbook, tmp_path):
+    monkeypatch.delenv(ESTIMATES_ENV, raising=False)
+    assert active_store() is None
+    assert active_store({ESTIMATES_ENV: str(tmp_path / "s")}).folder == tmp_path / "s"
+    build_city_report(tiny_workbook, "Springfield")
+    assert not list(tmp_path.rglob("estimates"))
+    run = tmp_path / "run"
+    assert _worker_environment(None, run)[ESTIMATES_ENV] == str(
+        (run / ".state" / "estimates").resolve())
+    monkeypatch.setenv(ESTIMATES_ENV, "/elsewhere")  # a batch names its own, never ours
+    assert ESTIMATES_ENV not in _worker_environment(None)
+
+
+def test_a_store_that_cannot_be_written_is_skipped(three_cities, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the store would be")
+    cold = build_intervention_summary(three_cities, GVI)
+    _same_summary(build_intervention_summary(three_cities, GVI,
+                                             store=EstimateStore(blocked, log=False)), cold)
