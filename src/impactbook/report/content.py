@@ -363,13 +363,14 @@ def build_city_report(data_dir: Path | str, city: str, *,
                       if r.failed_designs], city, allow_incomplete)
     first, last = workbook.index.period_span(city)
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
-    from impactbook.analysis.value import rollout_value_for
+    from impactbook.analysis.value import rollout_value
     from impactbook.report.value_section import report_values
 
-    # A rollout's value for money is over the months its units ran (rollout_value_for).
+    # A rollout's value for money is over the months its units ran (rollout_value), from the
+    # workbook read above (its slice holds costs.csv whole): the folder is not read again.
     values = report_values(workbook, programmes, [r for r in results if r.rollout is None]) + tuple(
         value for r in rollouts if r.estimate is not None
-        for value in [rollout_value_for(data_dir, r.estimate)] if value is not None)
+        for value in [rollout_value(workbook, r.estimate)] if value is not None)
     return CityReport(
         city=city, programmes=programmes, results=tuple(results), news=news,
         data_period=(first, last), data_hash=shown_digest(workbook.digest),
