@@ -213,3 +213,53 @@ def test_a_summary_reads_the_rollout_its_city_report_kept(tmp_path):
     assert _events(store, "miss", "rollout") == []
     assert warm.rollout_findings == cold.rollout_findings
     _same_summary(warm, cold)
+
+
+def test_the_index_and_the_mail_read_the_manifest_and_estimate_nothing():
+    """They show the findings the reports recorded: no estimator is even imported."""
+    import subprocess
+    import sys
+
+    code = ("import sys, impactbook.report.index_page, impactbook.mail.run\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('impactbook.analysis', "
+            "'impactbook.effects', 'statsmodels'))))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_a_batch_rerun_after_one_city_changed_reads_the_other_cities_estimates(
+        three_cities, tmp_path):
+    from impactbook.render.batch import run_batch
+    from impactbook.render.plan import plan_batch
+    from impactbook.render.run_folder import estimates_folder
+
+    run = tmp_path / "run"
+    first = run_batch(plan_batch(three_cities, run, formats=["html"]), run, workers=2,
+                      progress=False)
+    assert first.ok, first.failed
+    store = estimates_folder(run)
+    assert len(list(store.glob("*.json"))) == 3  # each programme's ITS, stored once
+    outcomes = (three_cities / "outcomes.csv").read_text(encoding="utf-8").splitlines()
+    (three_cities / "outcomes.csv").write_text("\n".join(
+        line.rsplit(",", 1)[0] + f",{int(line.rsplit(',', 1)[1]) // 2}"
+        if line.startswith("Shelbyville,") and line > "Shelbyville,citywide,shootings,2017"
+        else line for line in outcomes) + "\n", encoding="utf-8")
+
+    second = run_batch(plan_batch(three_cities, run, formats=["html"]), run, workers=2,
+                       progress=False)
+
+    assert second.ok, second.failed
+    assert second.reused == 2  # Springfield's and Ogdenville's reports, as they were
+    log = read_log(store)  # this run's lookups: the summary's and Shelbyville's report's
+    hits = {line["programme"] for line in log if line["event"] == "hit"}
+    puts = {line["programme"] for line in log if line["event"] == "put"}
+    assert {"spr-gvi", "ogd-gvi"} <= hits  # read, not recomputed
+    assert puts == {"shl-gvi"}  # recomputed: the only new estimate of the run
+
+    def shelbyville(manifest):
+        summary = next(r for r in manifest["reports"] if r["kind"] == "intervention")
+        return next(row["rate_ratio"] for row in summary["estimates"]
+                    if row["city"] == "Shelbyville")
+
+    assert shelbyville(second.manifest) < shelbyville(first.manifest)
