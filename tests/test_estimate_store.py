@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,6 +19,7 @@ from impactbook.analysis.store import (
 )
 from impactbook.contracts import StoredEstimate
 from impactbook.defaults import ESTIMATES_ENV
+from impactbook.render.run_folder import estimates_folder, start_estimates
 from impactbook.render.workers import _worker_environment
 from impactbook.report.content import build_city_report
 from impactbook.report.summary_content import build_intervention_summary
@@ -166,7 +168,8 @@ def test_no_store_outside_a_batch_unless_asked(monkeypatch, tiny_workbook, tmp_p
     assert not list(tmp_path.rglob("estimates"))
     run = tmp_path / "run"
     assert _worker_environment(None, run)[ESTIMATES_ENV] == str(
-        (run / ".state" / "estimates").resolve())
+        estimates_folder(run).resolve())
+    assert estimates_folder(run).parent == run / ".state" / "estimates"
     monkeypatch.setenv(ESTIMATES_ENV, "/elsewhere")  # a batch names its own, never ours
     assert ESTIMATES_ENV not in _worker_environment(None)
 
@@ -232,8 +235,6 @@ def test_a_batch_rerun_after_one_city_changed_reads_the_other_cities_estimates(
         three_cities, tmp_path):
     from impactbook.render.batch import run_batch
     from impactbook.render.plan import plan_batch
-    from impactbook.render.run_folder import estimates_folder
-
     run = tmp_path / "run"
     first = run_batch(plan_batch(three_cities, run, formats=["html"]), run, workers=2,
                       progress=False)
@@ -263,3 +264,54 @@ def test_a_batch_rerun_after_one_city_changed_reads_the_other_cities_estimates(
                     if row["city"] == "Shelbyville")
 
     assert shelbyville(second.manifest) < shelbyville(first.manifest)
+
+
+def test_a_batch_keeps_this_codes_store_and_drops_the_others(three_cities, tmp_path):
+    run = tmp_path / "run"
+    store = EstimateStore(estimates_folder(run))
+    build_intervention_summary(three_cities, GVI, store=store)
+    kept = sorted(store.folder.glob("*.json"))
+    old_code = store.folder.parent / "0123456789abcdef"
+    old_code.mkdir()
+    (old_code / f"{'b' * 64}.json").write_text("{}")
+
+    assert start_estimates(run) == store.folder
+
+    assert not old_code.exists()  # its keys can never match again
+    assert sorted(store.folder.glob("*.json")) == kept and len(kept) == 3
+    assert read_log(store.folder) == []  # the log says what the new run reused
+
+
+def _write_and_read(folder: str, key: str, rounds: int) -> int:
+    """Put the same estimate under ``key`` and read it back, ``rounds`` times: the number of
+    reads that were not the whole estimate (absent excepted)."""
+    store = EstimateStore(folder)
+    entry = StoredEstimate.model_validate_json((Path(folder) / "entry.json").read_text())
+    estimate = estimate_from_entry(entry)
+    bad = 0
+    for _ in range(rounds):
+        store.put(key, estimate)
+        found = store.get(key)
+        bad += found is None or found.to_dict() != estimate.to_dict()
+    return bad
+
+
+def test_concurrent_writers_never_show_half_an_entry(three_cities, tmp_path):
+    """Two processes write the same entry over and over while each reads it back (the batch's
+    two workers): every read is the whole estimate, none is ignored as damaged."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from impactbook.analysis import make_request, run_estimate
+
+    estimate = run_estimate(three_cities, make_request(city="Shelbyville", outcome="shootings",
+                                                        start="2017-01"))
+    key = "c" * 64
+    folder = tmp_path / "store"
+    folder.mkdir()
+    (folder / "entry.json").write_text(entry_from_estimate(key, estimate).model_dump_json())
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        bad = list(pool.map(_write_and_read, [str(folder)] * 2, [key] * 2, [200] * 2))
+    assert bad == [0, 0]
+    assert not [line for line in read_log(folder) if line["event"] == "ignored"]
+    assert not list(folder.glob(".*.tmp"))  # no temporary file left behind

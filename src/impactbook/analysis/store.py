@@ -21,7 +21,7 @@ the batch's concurrent workers never read half of one; two workers writing the s
 the same figures. The frames a chart draws and the fitted model are not kept: an estimate
 read from the store has the figures only, which is all its readers (summaries) use.
 
-**Where.** A batch gives its workers ``RUN/.state/estimates`` through
+**Where.** A batch gives its workers ``RUN/.state/estimates/<library>`` through
 :data:`~impactbook.defaults.ESTIMATES_ENV` (:mod:`impactbook.render.workers`). Elsewhere
 (``impactbook estimate``, ``render``, JupyterLab) there is no store unless asked for: that
 variable, or ``store=`` of the report builders.

@@ -16,7 +16,6 @@ run folder's records and manifest in :mod:`impactbook.render.run_folder`.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from impactbook.contracts import ReportRecord, ReportState
-from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S, ESTIMATES_LOG_DIR
+from impactbook.defaults import DEFAULT_FORMATS, DEFAULT_TIMEOUT_S
 from impactbook.errors import ParameterError, RenderError
 from impactbook.fsutil import remove_orphaned_temp_files, safe_join, sha256_file
 from impactbook.locks import run_lock
@@ -41,7 +40,7 @@ from impactbook.render.plan import (
     rekeyed,
     summary_slugs,
 )
-from impactbook.render.run_folder import STATE_DIR, RunFolder, estimates_folder, read_state
+from impactbook.render.run_folder import STATE_DIR, RunFolder, read_state, start_estimates
 from impactbook.render.workers import render_job, run_local
 from impactbook.workbook.model import unknown_value
 
@@ -214,8 +213,8 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
                                 for job_id, state in states.items()
                                 if state is not None and "total_s" in state.entry.timings})
     prepared = _prepare_slices(run_dir, jobs) if todo and executor == "local" else None
-    if todo and executor == "local":  # the store's log says what this run reused
-        shutil.rmtree(estimates_folder(run_dir) / ESTIMATES_LOG_DIR, ignore_errors=True)
+    if todo and executor == "local":
+        start_estimates(run_dir)
     # The reports read their slices from now on: this process need not keep the workbook
     # while its workers run (a few hundred MB of the batch's memory for a large one).
     forget_validated_workbook()
