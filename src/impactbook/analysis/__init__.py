@@ -4,7 +4,8 @@ The estimators in :mod:`impactbook.effects` take plain series; this module
 resolves names (city, area, outcome, programme start, comparison areas)
 against the workbook, so that ``impactbook estimate --json`` and the numbers
 in a report are computed by exactly the same calls. :mod:`.value` adds a programme's value
-for money (its costs against the estimate's events averted) on the same path.
+for money (its costs against the estimate's events averted) on the same path; :mod:`.store`
+keeps a run's estimates, each computed once and read by every later report that shows it.
 """
 
 from __future__ import annotations
