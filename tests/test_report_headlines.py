@@ -12,11 +12,11 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from impactbook.designs import SIGNIFICANCE_LEVEL
 from impactbook.effects.placebo import PlaceboResult
 from impactbook.report import content as report
 from impactbook.report import sections, summary_content, tables
 from impactbook.report.format import (
-    SIGNIFICANCE_LEVEL,
     describe_change_pct,
     design_title,
     format_pct,

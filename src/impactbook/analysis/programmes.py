@@ -18,7 +18,7 @@ import pandas as pd
 from impactbook import effects
 from impactbook.analysis import estimate_resolved, make_request, resolve_request
 from impactbook.defaults import DEFAULT_POST_PERIODS
-from impactbook.effects.estimate import DESIGN_NAMES
+from impactbook.designs import DESIGN_NAMES
 from impactbook.errors import ImpactbookError
 from impactbook.workbook import CITYWIDE, Workbook, split_list, unknown_value
 
