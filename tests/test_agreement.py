@@ -22,8 +22,8 @@ from impactbook.mail.plan import plan_messages
 from impactbook.news.store import import_news
 from impactbook.workbook import FUNDERS, NEWS, TAGS, load_workbook, split_list, validate_workbook
 from impactbook.workbook.cells import is_http_url
-from tests.conftest import TAGS as TAGS_CSV
-from tests.conftest import monthly_rows, write_workbook
+from tests.workbooks import TAGS as TAGS_CSV
+from tests.workbooks import monthly_rows, write_workbook
 
 BOUNDED = settings(max_examples=40, deadline=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture,

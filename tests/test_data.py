@@ -8,7 +8,7 @@ import pytest
 from impactbook.errors import DataError, ParameterError
 from impactbook.workbook import load_workbook, select_series, split_list, validate_workbook
 
-from .conftest import TAGS, monthly_rows, write_workbook
+from .workbooks import TAGS, monthly_rows, write_workbook
 
 
 def test_tiny_workbook_loads_with_types(tiny_workbook):

@@ -9,7 +9,7 @@ import pytest
 from impactbook.analysis import run_estimate
 from impactbook.errors import DataError
 from impactbook.workbook.loader import load_workbook
-from tests.conftest import monthly_rows, write_workbook
+from tests.workbooks import monthly_rows, write_workbook
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -10,7 +10,7 @@ import pandas as pd
 from impactbook.effects import estimate_synth
 from impactbook.effects.leading import judge_synth_fit, why_not_lead
 from impactbook.report import content as report
-from tests.conftest import monthly_rows, write_workbook
+from tests.workbooks import monthly_rows, write_workbook
 
 
 def test_a_fit_within_noise_at_a_sparse_mean_fails_when_placebos_fit_better():

@@ -8,8 +8,8 @@ import numpy as np
 
 from impactbook.effects import choose_headline, designs_disagree, estimate_its
 from impactbook.report import content as report
-from tests.conftest import monthly_rows, write_workbook
 from tests.effects_sim import simulate_series
+from tests.workbooks import monthly_rows, write_workbook
 
 BASE = estimate_its(simulate_series(seed=2), "2015-01")
 

@@ -18,7 +18,7 @@ import pytest
 
 from impactbook.errors import DataError, RenderError, UnsafePathError
 
-from .conftest import ROOT, TAGS, monthly_rows, write_workbook
+from .conftest import ROOT
 from .test_faults import (
     IMPACTBOOK,
     KILL_CITIES,
@@ -29,6 +29,7 @@ from .test_faults import (
     _wait_gone,
     _wait_until_some_finished,
 )
+from .workbooks import TAGS, build_workbook, monthly_rows, write_workbook
 
 
 def _cli(*args: str, timeout_s: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -45,13 +46,10 @@ def _news_csv(path: Path, prefix: str, n: int) -> Path:
 
 def _workbook_with_programme(folder: Path) -> Path:
     counts = [10 + (i % 5) for i in range(36)]
-    return write_workbook(
-        folder, tags=TAGS,
-        outcomes="city,area,outcome,period,count\n" + monthly_rows(
-            "Springfield", "citywide", "shootings", 2016, counts),
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "spr,Springfield,Group Violence Intervention,Springfield GVI,citywide,"
-                       "2017-06,shootings\n"))
+    return build_workbook(
+        folder, monthly_rows("Springfield", "citywide", "shootings", 2016, counts),
+        "spr,Springfield,Group Violence Intervention,Springfield GVI,citywide,2017-06,"
+        "shootings\n")
 
 
 # --------------------------------------------------------------------------- concurrent writers

@@ -12,7 +12,8 @@ from impactbook.errors import DataError, ParameterError
 from impactbook.render.plan import CITY, plan_batch
 from impactbook.workbook import load_workbook
 
-from .conftest import ROOT, TAGS, monthly_rows, write_workbook
+from .conftest import ROOT
+from .workbooks import TAGS, monthly_rows, write_workbook
 
 DATA = ROOT / "data"
 

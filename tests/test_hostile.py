@@ -20,7 +20,8 @@ from impactbook.errors import ParameterError
 from impactbook.render.kernel import KernelSession
 from impactbook.render.notebook import render_notebook, validate_parameters
 
-from .conftest import ROOT, monthly_rows, write_workbook
+from .conftest import ROOT
+from .workbooks import monthly_rows, write_workbook
 
 NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 

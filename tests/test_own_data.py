@@ -15,7 +15,7 @@ from impactbook.report import build_city_report, build_intervention_summary
 from impactbook.workbook import validate_workbook
 from impactbook.workbook.starter import STARTER_TAGS, init_workbook
 
-from .conftest import TAGS, monthly_rows, write_workbook
+from .workbooks import TAGS, monthly_rows, write_workbook
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"

@@ -25,7 +25,8 @@ from impactbook.report.format import (
 from impactbook.report.index_page import render_index
 from impactbook.report.plots import plot_outcome_series
 
-from .conftest import ROOT, monthly_rows, write_workbook
+from .conftest import ROOT
+from .workbooks import monthly_rows, write_workbook
 
 MINUS = "\u2212"
 
