@@ -14,7 +14,7 @@ from impactbook.defaults import FINDINGS_MIME
 from impactbook.report import content as report
 from impactbook.report import sections, summary_content
 
-from .workbooks import build_workbook, monthly_rows, write_workbook
+from .workbooks import build_workbook, monthly_rows
 
 HOSTILE = '<script>alert("x")</script> & "quotes"'
 
@@ -189,13 +189,11 @@ def test_city_report_tables_caveats_and_sources_read_as_words(tmp_path):
 
 def test_summary_names_each_kind_of_caveat_once(tmp_path):
     rng = np.random.default_rng(3)
-    outcomes = "city,area,outcome,period,count\n" + monthly_rows(
-        "Springfield", "citywide", "shootings", 2014, list(rng.poisson(3, size=72)))
-    folder = write_workbook(
-        tmp_path / "small", outcomes=outcomes,
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "p1,Springfield,Cure Violence,Springfield CV,citywide,2018-01,shootings\n"),
-        tags="tag,kind\nCure Violence,intervention\n")
+    folder = build_workbook(
+        tmp_path / "small",
+        monthly_rows("Springfield", "citywide", "shootings", 2014, list(rng.poisson(3, size=72))),
+        "p1,Springfield,Cure Violence,Springfield CV,citywide,2018-01,shootings\n",
+        tags="Cure Violence,intervention\n")
     city = report.build_city_report(folder, "Springfield")
     (result,) = city.results
     assert any("Counts are small" in w for w in result.its.warnings)
