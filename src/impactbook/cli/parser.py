@@ -38,6 +38,7 @@ class LazyEpilogParser(argparse.ArgumentParser):
 
 
 def mapping_keys_help() -> str:
+    """The ``ingest`` help's epilog: the generic source's mapping keys and what each means."""
     import textwrap
 
     from impactbook.ingest.mapping import MAPPING_KEYS, option_name
