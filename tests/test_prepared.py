@@ -20,7 +20,7 @@ from impactbook.workbook.prepared import (
     write_prepared,
 )
 
-from .conftest import monthly_rows
+from .workbooks import monthly_rows
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from impactbook.analysis import (
     resolve_request,
 )
 from impactbook.defaults import DEFAULT_POST_PERIODS
-from impactbook.effects.estimate import DESIGN_NAMES
+from impactbook.designs import DESIGN_NAMES
 from impactbook.errors import ImpactbookError
 from impactbook.workbook import CITYWIDE, Workbook, split_list, unknown_value
 
