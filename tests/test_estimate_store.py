@@ -25,7 +25,7 @@ from impactbook.report.content import build_city_report
 from impactbook.report.summary_content import build_intervention_summary
 from impactbook.workbook import load_workbook
 
-from .conftest import monthly_rows
+from .workbooks import monthly_rows
 
 GVI = "Group Violence Intervention"
 CITIES = ("Springfield", "Shelbyville", "Ogdenville")

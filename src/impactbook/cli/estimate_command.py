@@ -25,6 +25,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         family=args.family, robust=args.robust,
         programme=args.programme, controls=args.controls, cohort_bin=args.cohort_bin,
         anticipation=args.anticipation, exclude_controls=args.exclude_controls,
+        include_cs=args.callaway_santanna,
     )
     if request.method == "rollout":
         from impactbook.analysis.value import rollout_value_for

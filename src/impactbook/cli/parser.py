@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="periods before a start that may already be affected")
     rollout.add_argument("--exclude-controls", metavar='"A;B"', help="units left out of the "
                          "controls")
+    rollout.add_argument("--callaway-santanna", action="store_true",
+                         help="also the linear Callaway and Sant'Anna view (rates per 100,000 "
+                         "where populations are known; seconds of CPU on a monthly panel)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub = command("render", cmd_render, "render one city report (ipynb, HTML, PDF)")
