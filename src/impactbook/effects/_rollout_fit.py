@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from impactbook.effects._threads import blas_controller
 from impactbook.errors import EstimationError
 
 
@@ -57,9 +58,12 @@ def _fepois(formula: str, data: pd.DataFrame, frame: pd.DataFrame, has_offset: b
     if has_offset:
         data["log_exposure"] = np.log(frame["exposure"].to_numpy(dtype=float))
         kwargs["offset"] = "log_exposure"
-    pf = _pyfixest()
+    pf = _pyfixest()  # first, so that the BLAS it loads is among those limited below
     try:
-        with warnings.catch_warnings():
+        # One BLAS thread, as for the other estimators (effects/_threads.py): the IRLS steps
+        # solve a few-hundred-column system each, and threaded OpenBLAS spent more time handing
+        # off than computing (New York: 3.2 s of CPU for the cell model, 0.5 s on one thread).
+        with warnings.catch_warnings(), blas_controller().limit(limits=1, user_api="blas"):
             warnings.simplefilter("ignore")
             fit = pf.fepois(formula, data=data, vcov={"CRV1": "unit"},
                             iwls_maxiter=max_iterations, **kwargs)
