@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from impactbook.effects._window import Window, fourier_terms, list_periods, unit_name
 from impactbook.workbook.periods import QUARTERLY, format_period
@@ -84,6 +83,9 @@ def warn_spike_before_start(window: Window) -> str | None:
     together are well above the projection (ratio >= 1.25 and Pearson z >= 3; a looser
     z fires on about one plain Poisson series in twenty).
     """
+    # Imported here: the other warnings (a rollout's) need no statsmodels, a second to import.
+    import statsmodels.api as sm
+
     pre = window.frame[window.frame["t"] < 0]
     baseline = pre.iloc[:-SPIKE_MAX_PERIODS]
     tail = pre.iloc[-SPIKE_MAX_PERIODS:]
