@@ -86,10 +86,13 @@ def value_of(workbook: Workbook, estimate) -> ValueForMoney | None:
 
 
 def rollout_value_for(data_dir, estimate) -> ValueForMoney | None:
-    """:func:`rollout_value` of the workbook in ``data_dir``."""
-    from impactbook.workbook import load_workbook
+    """:func:`rollout_value` of the workbook in ``data_dir`` (the tables its estimate read,
+    not read again when unchanged)."""
+    from impactbook.analysis import estimate_workbook
+    from impactbook.workbook.schema import INTERVENTIONS, OUTCOMES
 
-    return rollout_value(load_workbook(data_dir), estimate)
+    return rollout_value(estimate_workbook(data_dir, (OUTCOMES, INTERVENTIONS), "rollout"),
+                         estimate)
 
 
 def rollout_value(workbook: Workbook, estimate) -> ValueForMoney | None:
