@@ -71,8 +71,10 @@ def rollout_panel(workbook: Workbook, programme: dict, outcome: str
     if missing:
         raise EstimationError(f"unit(s) {', '.join(missing)} of {programme['id']} have no "
                               f"{outcome} data")
+    # Each label parsed once: a weekly panel holds thousands of rows per unit.
+    periods = {label: parse_period(label) for label in rows["period"].unique()}
     long = pd.DataFrame({"unit": rows["area"].to_numpy(),
-                         "period": [parse_period(p) for p in rows["period"]],
+                         "period": rows["period"].map(periods).to_numpy(),
                          "count": rows["count"].to_numpy(dtype=float),
                          "exposure": rows["population"].to_numpy(dtype=float)})
     starts: dict = {u: None for u in long["unit"].unique()}

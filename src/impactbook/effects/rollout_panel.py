@@ -170,9 +170,11 @@ def assign_cells(panel: Panel, controls: str) -> tuple[pd.Series, pd.DataFrame]:
         in_cell = ~is_never & (t != g - 1)
     else:
         in_cell = ~is_never & (t >= g)
-    key = pd.Series(np.where(in_cell, g * 100_000 + t, -1), index=frame.index)
-    codes = {k: i for i, k in enumerate(sorted(set(key[key >= 0])))}
-    cell = key.map(lambda k: codes.get(k, -1)).astype("int64")
+    key = np.where(in_cell, g * 100_000 + t, -1)
+    # Cells numbered in (cohort, period) order; -1 (no cell) sorts first when present.
+    uniques, code = np.unique(key, return_inverse=True)
+    code = code.reshape(-1) - int((uniques < 0).any())
+    cell = pd.Series(code.astype("int64"), index=frame.index)
     rows = frame.assign(cell=cell)[cell >= 0]
     table = rows.groupby("cell").agg(g=("g", "first"), t=("t", "first"),
                                      n=("unit", "size"), units=("unit", "nunique"),
