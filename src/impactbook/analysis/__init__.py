@@ -31,7 +31,7 @@ from impactbook.workbook import (
     unknown_value,
 )
 from impactbook.workbook.digest import workbook_digest
-from impactbook.workbook.periods import frequency_of, parse_period
+from impactbook.workbook.periods import WEEKLY, frequency_of, parse_period
 from impactbook.workbook.schema import COSTS, ROLLOUT_AREA, ROLLOUTS, UNIT_COSTS
 
 Method = Literal["its", "prepost", "comparison", "synth", "rollout"]
@@ -182,6 +182,9 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
         tuple(split_list(programme["area"])) if programme else (CITYWIDE,))
     start = parse_period(request.start if request.start else programme["start"])
     freq = workbook.frequency(request.city)
+    if freq == WEEKLY:
+        raise ParameterError("method", request.method, f"rollout: {request.city}'s series are "
+                             "weekly (YYYY-Www), which only the staggered rollout analyses")
     if frequency_of(start) != freq:
         unit = "quarter (YYYY-Qn)" if freq == "Q" else "month (YYYY-MM)"
         raise ParameterError("start", request.start, f"a {unit} like the data of {request.city}")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from impactbook.effects._window import Window, fourier_terms, list_periods, unit_name
-from impactbook.workbook.periods import QUARTERLY, format_period
+from impactbook.workbook.periods import format_period, period_word
 
 MIN_PRE_PERIODS = 24
 MIN_MEAN_COUNT = 5.0
@@ -40,7 +40,7 @@ def warn_short_pre(n_pre: int, freq: str) -> str | None:
 def warn_low_counts(mean_count: float, freq: str) -> str | None:
     if not np.isfinite(mean_count) or mean_count >= MIN_MEAN_COUNT:
         return None
-    per = "quarter" if freq == QUARTERLY else "month"
+    per = period_word(freq)
     return (
         f"Counts are small (mean {mean_count:.1f} a {per}, under {MIN_MEAN_COUNT:g}): "
         "percent changes swing widely from chance alone."
