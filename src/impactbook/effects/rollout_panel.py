@@ -44,20 +44,26 @@ def coarsen(long: pd.DataFrame, freq: str, covariates: tuple[str, ...] = ()) -> 
     """Sum ``count`` (and ``exposure``) of each unit into periods of ``freq``.
 
     A coarse period is kept only when every period inside it has data (a missing month stays
-    missing, never zero); partial first and last bins go with it.
+    missing, never zero); partial first and last bins go with it. A week belongs to the
+    quarter or year of its last day (Sunday), so a quarter holds 13 or 14 weeks.
     """
     if long.empty or long["period"].iloc[0].freqstr[0] == freq[0]:
         return long.copy()
-    coarse = long.assign(period=pd.PeriodIndex(long["period"]).asfreq(freq))
-    per_bin = {("M", "Q"): 3, ("M", "Y"): 12, ("Q", "Y"): 4}[
-        (long["period"].iloc[0].freqstr[0], freq[0])]
+    fine = pd.PeriodIndex(long["period"])
+    coarse = long.assign(period=fine.asfreq(freq))
+    # How many data periods each coarse period holds (weeks per quarter vary).
+    first, last = coarse["period"].min(), coarse["period"].max()
+    every = pd.period_range(first.start_time, last.end_time, freq=fine.freq)
+    per_bin = pd.Series(every.asfreq(freq)).value_counts()
     grouped = coarse.groupby(["unit", "period"], sort=True)
     out = grouped.agg(count=("count", "sum"), n=("count", "size"),
                       exposure=("exposure", "sum"), n_exposure=("exposure", "count"),
                       **{x: (x, "mean") for x in covariates})
     # An exposure missing for part of a bin is missing for the bin.
     out["exposure"] = out["exposure"].where(out["n_exposure"] == out["n"])
-    out = out[out["n"] == per_bin].drop(columns=["n", "n_exposure"]).reset_index()
+    out = out.reset_index()
+    out = out[out["n"].to_numpy() == out["period"].map(per_bin).to_numpy()].drop(
+        columns=["n", "n_exposure"]).reset_index(drop=True)
     return out
 
 
