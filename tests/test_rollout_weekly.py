@@ -171,3 +171,35 @@ def test_designs_for_months_and_quarters_refuse_weekly_series(tmp_path):
         period=lambda f: [parse_period(p) for p in f["period"]]).set_index("period")[["count"]]
     with pytest.raises(EstimationError, match="weekly series"):
         estimate_its(series, parse_period("2017-W10"))
+
+
+def test_a_weekly_groups_report_hides_a_single_groups_small_count(tmp_path):
+    from impactbook.report.rollout_chart import plot_event_study
+    from impactbook.report.rollout_section import (
+        MIN_SHOWN_GROUP_COUNT,
+        build_rollout_results,
+        cohort_table,
+    )
+
+    # C06 alone starts in the last quarter and its counts all but stop: one group's count
+    # under 5 from its start, which a report must not print.
+    folder = weekly_group_workbook(tmp_path, starts={**STARTS, "C06": "2019-W41"})
+    path = folder / UNIT_OUTCOMES
+    rows = path.read_text(encoding="utf-8").splitlines()
+    rows = [",".join([*r.split(",")[:4], "0", r.split(",")[5]])
+            if r.startswith("Springfield,C06,") and r.split(",")[3] >= "2019-W41" else r
+            for r in rows]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    [result] = build_rollout_results(load_workbook(folder), "Springfield")
+    assert result.is_group and result.estimate is not None, result.errors
+    assert result.estimate.cohort_bin == "quarter"  # weekly data, pooled by default
+    table = cohort_table(result).set_index("start cohort")
+    assert table.loc["2019-Q4", "units"] == 1
+    assert table.loc["2019-Q4", "shootings from the start"] == f"<{MIN_SHOWN_GROUP_COUNT}"
+    assert table.loc["2019-Q4", "events averted (95% interval)"] == "n/a"
+    assert table.loc["2017-Q1", "shootings from the start"] != f"<{MIN_SHOWN_GROUP_COUNT}"
+    # Asked for weekly cells, the event study's axis counts weeks.
+    weekly = run_estimate(folder, dict(city="Springfield", outcome="shootings",
+                                       method="rollout", cohort_bin="none", controls="never"))
+    figure = plot_event_study(weekly)
+    assert figure.axes[0].get_xlabel().startswith("weeks since the start")
