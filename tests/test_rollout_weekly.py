@@ -203,3 +203,16 @@ def test_a_weekly_groups_report_hides_a_single_groups_small_count(tmp_path):
                                        method="rollout", cohort_bin="none", controls="never"))
     figure = plot_event_study(weekly)
     assert figure.axes[0].get_xlabel().startswith("weeks since the start")
+
+
+def test_a_weekly_rollouts_value_for_money_counts_the_months_it_ran(tmp_path, capsys):
+    folder = weekly_group_workbook(tmp_path)
+    (folder / "costs.csv").write_text(
+        "programme,start,end,amount,currency,price_year\n"
+        "spr-gvi,2017-01,2019-12,900000,USD,2018\n", encoding="utf-8")
+    assert main(["estimate", "--data", str(folder), "--city", "Springfield", "--outcome",
+                 "shootings", "--method", "rollout", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    # Pooled by quarter: the first cohort's quarter (2017-Q1, holding 2017-W10) onwards.
+    assert record["value"]["window"]["first"] == "2017-01"
+    assert record["value"]["window"]["last"] == "2019-12"

@@ -16,7 +16,7 @@ from impactbook.effects.estimate import Estimate
 from impactbook.effects.value import UnitCost, ValueForMoney, value_for_money
 from impactbook.workbook import CITYWIDE, Workbook, split_list
 from impactbook.workbook.costs import cpi_u, default_unit_costs
-from impactbook.workbook.periods import format_period
+from impactbook.workbook.periods import format_period, parse_period
 
 
 def unit_cost_for(workbook: Workbook, outcome: str) -> UnitCost | None:
@@ -110,7 +110,8 @@ def rollout_value(workbook: Workbook, estimate) -> ValueForMoney | None:
     if costs.empty:
         return None
     starts = [unit["start"] for unit in estimate.units if unit.get("start")]
-    first = min(pd.Period(s, freq=estimate.window[1].freq) for s in starts)
+    # Each start in the model's periods (a weekly start's quarter, when pooled by quarter).
+    first = min(parse_period(s).asfreq(estimate.window[1].freq) for s in starts)
     first_month = max(first, estimate.window[0]).asfreq("M", how="start")
     covers = (f"the whole programme's budget over the months its {len(starts)} treated units "
               "ran (costs.csv has no per-unit split)")
