@@ -216,3 +216,13 @@ def test_a_weekly_rollouts_value_for_money_counts_the_months_it_ran(tmp_path, ca
     # Pooled by quarter: the first cohort's quarter (2017-Q1, holding 2017-W10) onwards.
     assert record["value"]["window"]["first"] == "2017-01"
     assert record["value"]["window"]["last"] == "2019-12"
+
+
+def test_a_weekly_rollout_is_weighed_for_the_headline_like_any_design(tmp_path):
+    from impactbook.effects.rollout_headline import rollout_as_estimate
+
+    est = run_estimate(weekly_group_workbook(tmp_path), dict(
+        city="Springfield", outcome="shootings", method="rollout"))
+    headline = rollout_as_estimate(est)
+    assert format_period(headline.start) == "2017-Q1" and headline.method == "rollout"
+    assert headline.rate_ratio == est.overall.rate_ratio
