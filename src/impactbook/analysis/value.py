@@ -13,10 +13,11 @@ from typing import Any
 import pandas as pd
 
 from impactbook.effects.estimate import Estimate
+from impactbook.effects.rollout_panel import parse_label
 from impactbook.effects.value import UnitCost, ValueForMoney, value_for_money
 from impactbook.workbook import CITYWIDE, Workbook, split_list
 from impactbook.workbook.costs import cpi_u, default_unit_costs
-from impactbook.workbook.periods import format_period, parse_period
+from impactbook.workbook.periods import format_period
 
 
 def unit_cost_for(workbook: Workbook, outcome: str) -> UnitCost | None:
@@ -111,7 +112,7 @@ def rollout_value(workbook: Workbook, estimate) -> ValueForMoney | None:
         return None
     starts = [unit["start"] for unit in estimate.units if unit.get("start")]
     # Each start in the model's periods (a weekly start's quarter, when pooled by quarter).
-    first = min(parse_period(s).asfreq(estimate.window[1].freq) for s in starts)
+    first = min(parse_label(s).asfreq(estimate.window[1].freq) for s in starts)
     first_month = max(first, estimate.window[0]).asfreq("M", how="start")
     covers = (f"the whole programme's budget over the months its {len(starts)} treated units "
               "ran (costs.csv has no per-unit split)")

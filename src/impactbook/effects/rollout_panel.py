@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from impactbook.errors import EstimationError, ParameterError
-from impactbook.workbook.periods import format_period
+from impactbook.workbook.periods import format_period, parse_period
 
 COHORT_BINS = ("none", "quarter", "year")
 CONTROLS = ("notyet", "never")
@@ -104,6 +104,13 @@ def label_period(period: pd.Period | None) -> str | None:
     if period is None:
         return None
     return str(period.year) if period.freqstr[0] in ("Y", "A") else format_period(period)
+
+
+def parse_label(label: str) -> pd.Period:
+    """The period of a :func:`label_period` label (a year, or a workbook period)."""
+    text = str(label)
+    return pd.Period(year=int(text), freq="Y") if text.isdigit() and len(text) == 4 else (
+        parse_period(text))
 
 
 def build_panel(long: pd.DataFrame, starts: Mapping[str, pd.Period | None], *,
