@@ -4,7 +4,8 @@ The estimators in :mod:`impactbook.effects` take plain series; this module
 resolves names (city, area, outcome, programme start, comparison areas)
 against the workbook, so that ``impactbook estimate --json`` and the numbers
 in a report are computed by exactly the same calls. :mod:`.value` adds a programme's value
-for money (its costs against the estimate's events averted) on the same path.
+for money (its costs against the estimate's events averted) on the same path; :mod:`.store`
+keeps a run's estimates, each computed once and read by every later report that shows it.
 """
 
 from __future__ import annotations
@@ -64,12 +65,23 @@ class EstimateRequest(BaseModel):
     cohort_bin: Literal["auto", "none", "quarter", "year"] = "auto"
     anticipation: int = Field(default=0, ge=0, le=24)
     exclude_controls: tuple[str, ...] | None = None
+    # rollout: also the linear Callaway and Sant'Anna view (seconds of CPU on a monthly city
+    # panel, so only when asked for).
+    include_cs: bool = False
 
     @field_validator("comparison_areas", "donors", "exclude_controls", mode="before")
     @classmethod
     def _split_areas(cls, value):
         if isinstance(value, str):
             return tuple(split_list(value)) or None
+        return value
+
+    @field_validator("include_cs")
+    @classmethod
+    def _check_include_cs(cls, value, info):
+        if value and info.data.get("method") != "rollout":
+            raise ValueError("false unless method is rollout (the Callaway and Sant'Anna view "
+                             "is a view of a rollout)")
         return value
 
     @field_validator("start")
@@ -276,8 +288,27 @@ def estimate_for(workbook: Workbook, request: EstimateRequest):
     if request.method == "rollout":
         from impactbook.analysis.rollout import rollout_estimate
 
-        return rollout_estimate(workbook, request)
+        estimate = rollout_estimate(workbook, request)
+        return _with_callaway_santanna(workbook, request, estimate) if request.include_cs else (
+            estimate)
     return estimate_resolved(workbook, resolve_request(workbook, request), request)
+
+
+def _with_callaway_santanna(workbook: Workbook, request: EstimateRequest, estimate):
+    """The rollout ``estimate`` with its Callaway and Sant'Anna view, on the count model's
+    panel: its units, cohort bin, anticipation and controls."""
+    from dataclasses import replace
+
+    from impactbook.analysis.rollout import find_programme, rollout_panel
+    from impactbook.effects.rollout_cs import rollout_view
+
+    programme = find_programme(workbook, request.city, request.outcome, request.programme)
+    long, starts, _, _ = rollout_panel(workbook, programme, request.outcome)
+    units = {u["unit"] for u in estimate.units} | set(estimate.control_units)
+    view = rollout_view(long, {u: s for u, s in starts.items() if u in units},
+                        controls=request.controls, cohort_bin=estimate.cohort_bin,
+                        anticipation=request.anticipation, units=units)
+    return replace(estimate, callaway_santanna=view)
 
 
 #: What an estimate and its value for money read: news, funders and areas are left unread

@@ -6,7 +6,8 @@
 - :func:`estimate_synth` - synthetic control against the city's other areas (placebo in space);
   :func:`fit_microsynth` / :func:`estimate_microsynth` for many small treated units (blocks).
 - :func:`estimate_rollout` - staggered rollouts (extended two-way fixed effects Poisson, one
-  coefficient per cohort x period cell; :mod:`.rollout_panel`, :mod:`.rollout_result`).
+  coefficient per cohort x period cell; :mod:`.rollout_panel`, :mod:`.rollout_result`);
+  :mod:`.rollout_cs`, its linear Callaway and Sant'Anna view (csdid), only when asked for.
 - :func:`check_placebo_in_time` - false start dates inside the pre-period.
 - :func:`pool_random_effects` - random-effects pooling across programmes, one outcome at a time.
 - :func:`choose_headline` - the strongest design the data support (each design's test of

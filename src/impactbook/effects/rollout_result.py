@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from impactbook.effects.estimate import Z_95, to_json_safe
 from impactbook.effects.estimate import finite_or_none as plain_number
 from impactbook.effects.rollout_panel import label_period
+
+if TYPE_CHECKING:
+    from impactbook.effects.rollout_cs import CallawaySantAnna
 
 #: A pre-trend test below this p-value casts doubt on parallel trends.
 PRETREND_ALPHA = 0.05
@@ -155,6 +158,8 @@ class RolloutEstimate:
     n_obs: int = 0
     #: The cell table (cohort, period, event time, units, events, effect, se): for charts.
     cells: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    #: The linear Callaway and Sant'Anna view (``effects.rollout_cs``), when asked for.
+    callaway_santanna: CallawaySantAnna | None = field(default=None, repr=False, compare=False)
 
     method = "rollout"
     design = "staggered rollout (extended two-way fixed effects, Poisson)"
@@ -192,4 +197,6 @@ class RolloutEstimate:
             "pretrend": self.pretrend.to_dict() if self.pretrend else None,
             "static": static,
             "warnings": list(self.warnings),
+            **({"callaway_santanna": self.callaway_santanna.to_dict()}
+               if self.callaway_santanna is not None else {}),
         }
