@@ -9,7 +9,7 @@ from impactbook.effects.rollout_result import STATIC_CAVEAT, Aggregate, RolloutE
 
 CONTROL_WORDS = {"notyet": "units not yet treated at the time (and never-treated ones)",
                  "never": "units never treated within the data"}
-FREQ_WORDS = {"M": "month", "Q": "quarter", "Y": "year"}
+FREQ_WORDS = {"M": "month", "Q": "quarter", "W": "week", "Y": "year"}
 
 
 def _whole(value: float) -> str:
