@@ -22,7 +22,6 @@ permutation tests: two-sided on the post/pre RMSPE ratio (classic) or the |t| st
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +39,7 @@ from impactbook.effects._synth_result import (
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, make_window
 from impactbook.effects.estimate import Estimate
+from impactbook.effects.synth_weights import simplex_least_squares
 from impactbook.workbook.periods import QUARTERLY
 
 MODEL_CLASSIC = "synthetic control (pysyncon, yearly-mean predictors, equal V)"
@@ -77,38 +77,7 @@ def fit_classic(Y_pre: pd.DataFrame, treated: str, donors: Sequence[str],
 
 def _weights(X0: np.ndarray, X1: np.ndarray) -> np.ndarray:
     """Equal-V weights of donor predictors ``X0`` (predictors x donors) for target ``X1``."""
-    v = np.full(len(X1), 1.0 / len(X1))
-    P = X0.T @ (v[:, None] * X0)
-    q = X1 @ (v[:, None] * X0)
-    return simplex_qp(P, q)
-
-
-def simplex_qp(P: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """argmin ``0.5 w'Pw - q'w`` subject to ``w >= 0`` and ``sum(w) = 1`` (Clarabel)."""
-    import clarabel
-    import scipy.sparse as sp
-
-    A, b, cones, settings = _simplex_constraints(len(q))
-    scale = max(float(np.abs(P).max()), 1e-12)  # same optimum, better conditioned
-    solution = clarabel.DefaultSolver(sp.csc_matrix(np.triu(P / scale)), -q / scale, A, b,
-                                      cones, settings).solve()
-    weights = np.maximum(np.asarray(solution.x, float), 0.0)
-    return weights / weights.sum()
-
-
-@functools.lru_cache(maxsize=8)
-def _simplex_constraints(n: int):
-    """``sum(w) = 1`` and ``w >= 0`` for ``n`` weights, built once per size: the placebo test
-    solves one problem of each size for every donor, and building the sparse constraint
-    matrix cost as much as solving."""
-    import clarabel
-    import scipy.sparse as sp
-
-    A = sp.vstack([sp.csc_matrix(np.ones((1, n))), -sp.identity(n)], format="csc")
-    b = np.concatenate([[1.0], np.zeros(n)])
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    return A, b, [clarabel.ZeroConeT(1), clarabel.NonnegativeConeT(n)], settings
+    return simplex_least_squares(X0, X1)
 
 
 @dataclass(frozen=True)
