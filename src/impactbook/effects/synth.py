@@ -147,7 +147,8 @@ def estimate_synth(
         raise names.error("the programme area has missing periods in the window; a synthetic "
                           "control needs every period")
     candidates = [c for c in Y.columns if c != treated]
-    donors = [c for c in candidates if Y[c].notna().all()]
+    is_complete = Y[candidates].notna().all()  # one pass, not a Series per donor
+    donors = [c for c in candidates if is_complete[c]]
     notes = []
     is_above_donors = False
     if len(donors) < len(candidates):
