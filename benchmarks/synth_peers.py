@@ -322,8 +322,16 @@ def _why_not(figures: dict, reproduces: dict, placebos: int) -> str:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mlsynth-placebos", type=int, default=250,
+                        help="placebo groups mlsynth draws per outcome (each a cvxpy solve of a "
+                             "few seconds; below 250 the 250 figure is extrapolated)")
+    args = parser.parse_args()
     print(json.dumps({"classic_vs_pysyncon": classic_vs_pysyncon(),
-                      "micro_vs_mlsynth": micro_vs_mlsynth()}, indent=2))
+                      "micro_vs_mlsynth": micro_vs_mlsynth(
+                          mlsynth_placebos=args.mlsynth_placebos)}, indent=2))
 
 
 if __name__ == "__main__":
