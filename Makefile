@@ -63,7 +63,14 @@ format: setup ## Strip notebook outputs and apply ruff's fixes
 	$(BIN)/nbstripout notebooks/*.ipynb
 	$(BIN)/ruff check --fix src tests benchmarks
 
-bench: setup ## Measure batch speed and memory against the plain papermill + nbconvert chain
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	@echo "==> installing the peer packages of the benchmark (the bench extra)"
+	$(BIN)/pip install --quiet -e ".[bench]"
+	@touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP) ## Measure batch speed and memory against the plain papermill + nbconvert chain
 	$(BIN)/python benchmarks/run.py
 
 data: setup ## Rebuild data/outcomes.csv from the raw files in data/raw (reproducible)

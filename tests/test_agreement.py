@@ -22,8 +22,7 @@ from impactbook.mail.plan import plan_messages
 from impactbook.news.store import import_news
 from impactbook.workbook import FUNDERS, NEWS, TAGS, load_workbook, split_list, validate_workbook
 from impactbook.workbook.cells import is_http_url
-from tests.conftest import TAGS as TAGS_CSV
-from tests.conftest import monthly_rows, write_workbook
+from tests.workbooks import build_workbook, monthly_rows, write_workbook
 
 BOUNDED = settings(max_examples=40, deadline=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -129,13 +128,10 @@ def test_mail_composes_for_a_validated_funder_with_several_addresses(tmp_path):
 def news_workbook(folder: Path) -> Path:
     """A whole valid workbook without news.csv (validate needs all five tables)."""
     counts = [10 + (i % 5) for i in range(36)]
-    return write_workbook(
-        folder, tags=TAGS_CSV,
-        outcomes="city,area,outcome,period,count\n"
-                 + monthly_rows("Springfield", "citywide", "shootings", 2016, counts),
-        interventions="id,city,intervention,programme,area,start,outcomes\n"
-                      "g,Springfield,Group Violence Intervention,GVI,citywide,2017-01,shootings\n",
-        funders="funder,email,cities,interventions\nExample Fund,grants@example.org,*,\n")
+    return build_workbook(
+        folder, monthly_rows("Springfield", "citywide", "shootings", 2016, counts),
+        "g,Springfield,Group Violence Intervention,GVI,citywide,2017-01,shootings\n",
+        funders="Example Fund,grants@example.org,*,\n")
 
 
 def validate_news(folder: Path) -> None:

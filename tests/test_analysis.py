@@ -21,7 +21,7 @@ from impactbook.effects import ESTIMATE_KEYS
 from impactbook.errors import ParameterError
 from impactbook.workbook import load_workbook
 
-from .conftest import monthly_rows, write_workbook
+from .workbooks import build_workbook, monthly_rows
 
 
 def test_request_rejects_unknown_keys_and_bad_values():
@@ -70,11 +70,10 @@ def _its_workbook(tmp_path, effect=0.6, seed=3):
     mu = 40 * np.exp(0.002 * t) * np.where(t >= 48, effect, 1.0)
     treated = rng.poisson(mu)
     control = rng.poisson(40 * np.exp(0.002 * t), size=(2, 72))
-    text = "city,area,outcome,period,count\n"
-    text += monthly_rows("Springfield", "District 1", "shootings", 2014, list(treated))
-    text += monthly_rows("Springfield", "District 2", "shootings", 2014, list(control[0]))
-    text += monthly_rows("Springfield", "District 3", "shootings", 2014, list(control[1]))
-    return write_workbook(tmp_path / "sim", outcomes=text)
+    rows = monthly_rows("Springfield", "District 1", "shootings", 2014, list(treated))
+    rows += monthly_rows("Springfield", "District 2", "shootings", 2014, list(control[0]))
+    rows += monthly_rows("Springfield", "District 3", "shootings", 2014, list(control[1]))
+    return build_workbook(tmp_path / "sim", rows, tags=None)
 
 
 def test_estimate_for_matches_the_estimator_called_directly(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from impactbook.errors import DataError, ParameterError
 from impactbook.workbook import load_workbook, select_series, split_list, validate_workbook
 
-from .conftest import TAGS, monthly_rows, write_workbook
+from .workbooks import build_workbook, monthly_rows, write_workbook
 
 
 def test_tiny_workbook_loads_with_types(tiny_workbook):
@@ -145,8 +145,7 @@ def test_series_index_answers_as_a_scan_does(tmp_path):
     # Shuffled so a series' rows are neither adjacent nor in period order.
     lines = [lines[(i * 37) % len(lines)] for i in range(len(lines))]
     assert len(set(lines)) == len(lines)
-    folder = write_workbook(tmp_path / "wb", outcomes="city,area,outcome,period,count\n"
-                            + "\n".join(lines) + "\n", tags=TAGS)
+    folder = build_workbook(tmp_path / "wb", "\n".join(lines) + "\n")
     wb = load_workbook(folder)
     for city in ("Springfield", "Shelbyville", "Ogdenville"):
         assert wb.frequency(city) == "M"

@@ -9,7 +9,7 @@ import pytest
 from impactbook.analysis import run_estimate
 from impactbook.errors import DataError
 from impactbook.workbook.loader import load_workbook
-from tests.conftest import monthly_rows, write_workbook
+from tests.workbooks import build_workbook, monthly_rows
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -31,14 +31,12 @@ def test_default_programmes_that_ran_in_smaller_areas_warn(city, programme, outc
 
 
 def test_target_area_text_follows_the_name_rules(tmp_path):
-    rows = "city,area,outcome,period,count\n" + monthly_rows(
-        "Springfield", "citywide", "shootings", 2014, [10] * 48)
-    folder = write_workbook(
-        tmp_path / "wb", outcomes=rows,
-        interventions=("id,city,intervention,programme,area,start,outcomes,target_area\n"
-                       "p,Springfield,Cure Violence,P,citywide,2016-01,shootings,"
-                       "\"two blocks\nand a park\"\n"),
-        tags="tag,kind\nCure Violence,intervention\n")
+    folder = build_workbook(
+        tmp_path / "wb", monthly_rows("Springfield", "citywide", "shootings", 2014, [10] * 48),
+        "p,Springfield,Cure Violence,P,citywide,2016-01,shootings,\"two blocks\nand a park\"\n",
+        tags="Cure Violence,intervention\n",
+        columns={"interventions": "id,city,intervention,programme,area,start,outcomes,"
+                                  "target_area"})
     with pytest.raises(DataError) as caught:
         load_workbook(folder)
     assert any(p.column == "target_area" for p in caught.value.problems)

@@ -10,7 +10,7 @@ import pandas as pd
 from impactbook.effects import estimate_synth
 from impactbook.effects.leading import judge_synth_fit, why_not_lead
 from impactbook.report import content as report
-from tests.conftest import monthly_rows, write_workbook
+from tests.workbooks import build_workbook, monthly_rows
 
 
 def test_a_fit_within_noise_at_a_sparse_mean_fails_when_placebos_fit_better():
@@ -49,20 +49,17 @@ def test_a_synthetic_control_flagged_as_biased_never_leads():
 def _sparse_city(tmp_path, treated_mean: float, donor_means: list[float], seed: int):
     """A city of sparse areas: the programme area, its donors and a one-incident area."""
     rng = np.random.default_rng(seed)
-    rows = "city,area,outcome,period,count\n"
-    rows += monthly_rows("Springfield", "Precinct 1", "shootings", 2014,
-                         list(rng.poisson(treated_mean, 72)))
+    rows = monthly_rows("Springfield", "Precinct 1", "shootings", 2014,
+                        list(rng.poisson(treated_mean, 72)))
     for i, mean in enumerate(donor_means, start=2):
         rows += monthly_rows("Springfield", f"Precinct {i}", "shootings", 2014,
                              list(rng.poisson(mean, 72)))
     one = [0] * 72
     one[30] = 1  # an area with a single incident in six years
     rows += monthly_rows("Springfield", "Precinct 99", "shootings", 2014, one)
-    return write_workbook(
-        tmp_path / "wb", outcomes=rows,
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "p1,Springfield,Cure Violence,P,Precinct 1,2018-01,shootings\n"),
-        tags="tag,kind\nCure Violence,intervention\n")
+    return build_workbook(tmp_path / "wb", rows,
+                          "p1,Springfield,Cure Violence,P,Precinct 1,2018-01,shootings\n",
+                          tags="Cure Violence,intervention\n")
 
 
 def test_sparse_list_a_programme_area_larger_than_every_donor_does_not_lead(tmp_path):

@@ -305,8 +305,9 @@ def test_index_shows_a_synth_headline_by_its_permutation_p():
 
 
 def test_classic_weights_solve_pysyncons_own_problem():
-    """fit_classic solves pysyncon's inner problem (Synth.fit with a custom V) with Clarabel:
-    the same weights where the optimum is unique, and never a worse objective."""
+    """fit_classic solves pysyncon's inner problem (Synth.fit with a custom V) exactly
+    (effects/synth_weights.py): the same weights where the optimum is unique, and never a worse
+    objective."""
     from pysyncon import Synth
 
     from impactbook.effects.synth import _yearly_means, fit_classic

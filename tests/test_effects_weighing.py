@@ -8,8 +8,8 @@ import numpy as np
 
 from impactbook.effects import choose_headline, designs_disagree, estimate_its
 from impactbook.report import content as report
-from tests.conftest import monthly_rows, write_workbook
 from tests.effects_sim import simulate_series
+from tests.workbooks import build_workbook, monthly_rows
 
 BASE = estimate_its(simulate_series(seed=2), "2015-01")
 
@@ -59,16 +59,16 @@ def test_report_says_when_the_designs_disagree(tmp_path):
     # series sees a fall, the comparison sees the programme area doing worse.
     rng = np.random.default_rng(3)
     t = np.arange(72)
-    rows = "city,area,outcome,period,count\n"
+    rows = ""
     for area, drop in (("District 1", 0.7), ("District 2", 0.4), ("District 3", 0.4)):
         rows += monthly_rows("Springfield", area, "shootings", 2014,
                              list(rng.poisson(60 * np.where(t >= 48, drop, 1.0))))
-    folder = write_workbook(
-        tmp_path / "wb", outcomes=rows,
-        interventions=("id,city,intervention,programme,area,start,outcomes,comparison_areas\n"
-                       "p1,Springfield,Cure Violence,P,District 1,2018-01,shootings,"
-                       "District 2;District 3\n"),
-        tags="tag,kind\nCure Violence,intervention\n")
+    folder = build_workbook(
+        tmp_path / "wb", rows,
+        "p1,Springfield,Cure Violence,P,District 1,2018-01,shootings,District 2;District 3\n",
+        tags="Cure Violence,intervention\n",
+        columns={"interventions": "id,city,intervention,programme,area,start,outcomes,"
+                                  "comparison_areas"})
     city = report.build_city_report(folder, "Springfield")
     (result,) = city.results
     assert result.its.ci_high < 1 and result.comparison.ci_low > 1
@@ -82,13 +82,11 @@ def test_report_says_when_the_designs_disagree(tmp_path):
 
 def test_small_counts_report_says_what_could_have_been_detected(tmp_path):
     rng = np.random.default_rng(4)
-    rows = "city,area,outcome,period,count\n" + monthly_rows(
+    rows = monthly_rows(
         "Springfield", "District 1", "homicides", 2014, list(rng.poisson(1.5, size=72)))
-    folder = write_workbook(
-        tmp_path / "wb", outcomes=rows,
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "p1,Springfield,Cure Violence,P,District 1,2018-01,homicides\n"),
-        tags="tag,kind\nCure Violence,intervention\n")
+    folder = build_workbook(
+        tmp_path / "wb", rows, "p1,Springfield,Cure Violence,P,District 1,2018-01,homicides\n",
+        tags="Cure Violence,intervention\n")
     city = report.build_city_report(folder, "Springfield")
     (result,) = city.results
     assert not result.its.excludes_no_change and result.its.detectable_change_pct < -50
@@ -101,17 +99,15 @@ def test_small_counts_report_says_what_could_have_been_detected(tmp_path):
 def test_an_added_row_with_a_narrower_interval_does_not_take_the_headline(tmp_path):
     rng = np.random.default_rng(5)
     t = np.arange(72)
-    rows = "city,area,outcome,period,count\n"
-    rows += monthly_rows("Springfield", "District 1", "homicides", 2014,
-                         list(rng.poisson(8 * np.where(t >= 48, 0.8, 1.0))))
+    rows = monthly_rows("Springfield", "District 1", "homicides", 2014,
+                        list(rng.poisson(8 * np.where(t >= 48, 0.8, 1.0))))
     rows += monthly_rows("Springfield", "District 2", "shootings", 2014,
                          list(rng.poisson(300 * np.where(t >= 48, 0.9, 1.0))))
-    folder = write_workbook(
-        tmp_path / "wb", outcomes=rows,
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "first,Springfield,Cure Violence,First,District 1,2018-01,homicides\n"
-                       "trial,Springfield,Cure Violence,Trial,District 2,2018-01,shootings\n"),
-        tags="tag,kind\nCure Violence,intervention\n")
+    folder = build_workbook(
+        tmp_path / "wb", rows,
+        "first,Springfield,Cure Violence,First,District 1,2018-01,homicides\n"
+        "trial,Springfield,Cure Violence,Trial,District 2,2018-01,shootings\n",
+        tags="Cure Violence,intervention\n")
     city = report.build_city_report(folder, "Springfield")
     first, trial = city.results
     assert trial.its.ci_high / trial.its.ci_low < first.its.ci_high / first.its.ci_low

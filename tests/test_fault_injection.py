@@ -18,7 +18,7 @@ import pytest
 
 from impactbook.errors import DataError, RenderError, UnsafePathError
 
-from .conftest import ROOT, TAGS, monthly_rows, write_workbook
+from .conftest import ROOT
 from .test_faults import (
     IMPACTBOOK,
     KILL_CITIES,
@@ -29,6 +29,7 @@ from .test_faults import (
     _wait_gone,
     _wait_until_some_finished,
 )
+from .workbooks import TAG_ROWS, TAGS, build_workbook, monthly_rows, write_workbook
 
 
 def _cli(*args: str, timeout_s: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -45,13 +46,10 @@ def _news_csv(path: Path, prefix: str, n: int) -> Path:
 
 def _workbook_with_programme(folder: Path) -> Path:
     counts = [10 + (i % 5) for i in range(36)]
-    return write_workbook(
-        folder, tags=TAGS,
-        outcomes="city,area,outcome,period,count\n" + monthly_rows(
-            "Springfield", "citywide", "shootings", 2016, counts),
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "spr,Springfield,Group Violence Intervention,Springfield GVI,citywide,"
-                       "2017-06,shootings\n"))
+    return build_workbook(
+        folder, monthly_rows("Springfield", "citywide", "shootings", 2016, counts),
+        "spr,Springfield,Group Violence Intervention,Springfield GVI,citywide,2017-06,"
+        "shootings\n")
 
 
 # --------------------------------------------------------------------------- concurrent writers
@@ -537,14 +535,10 @@ def test_direction_changing_characters_are_refused_in_city_and_funder_names(tmp_
 
     city = f"Spring{mark}field"
     counts = [10 + (i % 5) for i in range(36)]
-    data = write_workbook(
-        tmp_path / "wb", tags=TAGS + f"{city},city\n",
-        outcomes="city,area,outcome,period,count\n" + monthly_rows(
-            city, "citywide", "shootings", 2016, counts),
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       f"spr,{city},Group Violence Intervention,GVI,citywide,2017-06,shootings\n"),
-        news="date,title,outlet,tags\n",
-        funders=f"funder,email,cities,interventions\nFord{mark} Fund,f@example.org,*,*\n")
+    data = build_workbook(
+        tmp_path / "wb", monthly_rows(city, "citywide", "shootings", 2016, counts),
+        f"spr,{city},Group Violence Intervention,GVI,citywide,2017-06,shootings\n",
+        tags=TAG_ROWS + f"{city},city\n", news="", funders=f"Ford{mark} Fund,f@example.org,*,*\n")
     with pytest.raises(DataError) as info:
         validate_workbook(data)
     text = str(info.value)
@@ -570,13 +564,12 @@ def test_cities_and_summaries_share_one_folder_name_space(tmp_path):
         "Cure Violence": "cure-violence-summary-2"}
     counts = [10 + (i % 5) for i in range(36)]
     cities = ["Cure-Violence", "Cure Violence Summary"]  # a city tag may not repeat the type's
-    data = write_workbook(
-        tmp_path / "wb", tags=TAGS + "".join(f"{c},city\n" for c in cities),
-        outcomes="city,area,outcome,period,count\n" + "".join(
-            monthly_rows(c, "citywide", "shootings", 2016, counts) for c in cities),
-        interventions="id,city,intervention,programme,area,start,outcomes\n" + "".join(
-            f"p{i},{c},Cure Violence,CV {i},citywide,2017-06,shootings\n"
-            for i, c in enumerate(cities)))
+    data = build_workbook(
+        tmp_path / "wb",
+        "".join(monthly_rows(c, "citywide", "shootings", 2016, counts) for c in cities),
+        "".join(f"p{i},{c},Cure Violence,CV {i},citywide,2017-06,shootings\n"
+                for i, c in enumerate(cities)),
+        tags=TAG_ROWS + "".join(f"{c},city\n" for c in cities))
     slugs = [job.slug for job in plan_batch(data, tmp_path / "run")]
     assert len(slugs) == len(set(slugs)) == 3
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, TAGS, monthly_rows, write_workbook
+from .conftest import ROOT
+from .workbooks import TAG_ROWS, build_workbook, monthly_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BATCH_NOTEBOOKS = FIXTURES / "notebooks" / "batch"
@@ -72,15 +73,11 @@ def _fill_disk_in_atomic_path(monkeypatch, module, target_name: str) -> None:
 
 def _spring_workbook(folder: Path, *, last_count: int) -> Path:
     counts = [10 + (i % 5) for i in range(35)] + [last_count]
-    outcomes = "city,area,outcome,period,count\n" + monthly_rows(
-        "Springfield", "citywide", "shootings", 2016, counts)
-    return write_workbook(
-        folder, outcomes=outcomes, tags=TAGS,
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "spr-gvi,Springfield,Group Violence Intervention,Springfield GVI,"
-                       "citywide,2017-01,shootings\n"),
-        news="date,title,outlet,tags\n2017-03,GVI starts,Gazette,Springfield\n",
-        funders="funder,email,cities,interventions\nFund,grants@example.org,*,*\n")
+    return build_workbook(
+        folder, monthly_rows("Springfield", "citywide", "shootings", 2016, counts),
+        "spr-gvi,Springfield,Group Violence Intervention,Springfield GVI,citywide,2017-01,"
+        "shootings\n",
+        news="2017-03,GVI starts,Gazette,Springfield\n", funders="Fund,grants@example.org,*,*\n")
 
 
 @pytest.mark.slow
@@ -258,16 +255,14 @@ KILL_CITIES = ("Ashford", "Brixton", "Camden", "Dalston", "Enfield")
 
 
 def _kill_workbook(folder: Path) -> Path:
-    outcomes, programmes = "city,area,outcome,period,count\n", ""
+    outcomes, programmes = "", ""
     for i, city in enumerate(KILL_CITIES):
         counts = [8 + ((i + k) % 4) for k in range(24)]
         outcomes += monthly_rows(city, "citywide", "shootings", 2018, counts)
         programmes += (f"p{i},{city},Group Violence Intervention,{city} GVI,citywide,2019-01,"
                        "shootings\n")
-    tags = TAGS + "".join(f"{city},city\n" for city in KILL_CITIES)
-    return write_workbook(folder, outcomes=outcomes, tags=tags,
-                          interventions="id,city,intervention,programme,area,start,outcomes\n"
-                                        + programmes)
+    tags = TAG_ROWS + "".join(f"{city},city\n" for city in KILL_CITIES)
+    return build_workbook(folder, outcomes, programmes, tags=tags)
 
 
 def _start_batch(data: Path, run: Path) -> subprocess.Popen:

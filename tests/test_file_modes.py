@@ -16,7 +16,7 @@ from impactbook.mail.ledger import MailLedger
 from impactbook.news.store import import_news
 from impactbook.render.notebook import write_report_files
 from impactbook.report.index_page import write_index
-from tests.conftest import TAGS, write_workbook
+from tests.workbooks import TAGS, write_workbook
 
 
 def mode(path: Path) -> int:

@@ -12,7 +12,8 @@ from impactbook.errors import DataError, ParameterError
 from impactbook.render.plan import CITY, plan_batch
 from impactbook.workbook import load_workbook
 
-from .conftest import ROOT, TAGS, monthly_rows, write_workbook
+from .conftest import ROOT
+from .workbooks import TAG_ROWS, build_workbook, monthly_rows
 
 DATA = ROOT / "data"
 
@@ -26,7 +27,6 @@ def no_kernel(monkeypatch):
 
     monkeypatch.setattr("impactbook.render.kernel.KernelSession.__init__", refuse)
 
-OUTCOMES_HEADER = "city,area,outcome,period,count\n"
 
 
 # --- counts are under 10 million (README, "Counts") -----------------------------------------
@@ -35,7 +35,7 @@ OUTCOMES_HEADER = "city,area,outcome,period,count\n"
 def test_a_count_must_be_under_ten_million(tmp_path, count, is_accepted):
     counts = [10] * 24
     counts[3] = count
-    folder = write_workbook(tmp_path / "wb", tags=TAGS, outcomes=OUTCOMES_HEADER + monthly_rows(
+    folder = build_workbook(tmp_path / "wb", monthly_rows(
         "Springfield", "citywide", "shootings", 2015, counts))
     if is_accepted:
         load_workbook(folder)
@@ -85,12 +85,12 @@ def test_parameter_ranges_are_the_estimate_requests(tmp_path):
 
 def _programmes(tmp_path, *rows: str):
     counts = [10 + (i % 5) for i in range(48)]
-    outcomes = OUTCOMES_HEADER + monthly_rows(
+    outcomes = monthly_rows(
         "Springfield", "citywide", "shootings", 2015, counts) + monthly_rows(
         "Springfield", "District 1", "shootings", 2015, [c // 2 for c in counts])
-    return write_workbook(tmp_path / "wb", outcomes=outcomes, tags=TAGS, interventions=(
-        "id,city,intervention,programme,area,start,outcomes,comparison_areas,confidence,"
-        "source\n" + "".join(f"{row}\n" for row in rows)))
+    return build_workbook(tmp_path / "wb", outcomes, "".join(f"{row}\n" for row in rows),
+                          columns={"interventions": "id,city,intervention,programme,area,start,"
+                                                    "outcomes,comparison_areas,confidence,source"})
 
 
 def test_validate_suggests_close_names_in_interventions_csv(tmp_path, capsys):
@@ -170,13 +170,10 @@ def test_init_onto_a_dangling_link_says_it_is_a_link(tmp_path, capsys):
 # --- folder names in any script --------------------------------------------------------------
 
 def _cities(tmp_path, *cities: str, funders: str = ""):
-    outcomes = OUTCOMES_HEADER + "".join(
-        monthly_rows(city, "citywide", "shootings", 2015, [5] * 12) for city in cities)
-    tags = TAGS + "".join(f"{city},city\n" for city in cities)
-    tables = {"outcomes": outcomes, "tags": tags}
-    if funders:
-        tables["funders"] = "funder,email,cities,interventions\n" + funders
-    return write_workbook(tmp_path / "wb", **tables)
+    return build_workbook(
+        tmp_path / "wb",
+        "".join(monthly_rows(city, "citywide", "shootings", 2015, [5] * 12) for city in cities),
+        tags=TAG_ROWS + "".join(f"{city},city\n" for city in cities), funders=funders or None)
 
 
 def test_cities_in_cyrillic_chinese_and_greek_get_report_folders(tmp_path):

@@ -20,7 +20,8 @@ from impactbook.errors import ParameterError
 from impactbook.render.kernel import KernelSession
 from impactbook.render.notebook import render_notebook, validate_parameters
 
-from .conftest import ROOT, monthly_rows, write_workbook
+from .conftest import ROOT
+from .workbooks import build_workbook, monthly_rows
 
 NOTEBOOKS = Path(__file__).parent / "fixtures" / "notebooks"
 
@@ -50,25 +51,23 @@ def _csv(rows: list[list[str]]) -> str:
 
 def hostile_workbook(folder: Path) -> Path:
     counts = [10 + (i % 5) for i in range(36)]
-    outcomes = [["city", "area", "outcome", "period", "count"]]
+    outcomes = []
     for area, series in (("citywide", counts), (AREA, [c // 2 for c in counts])):
         for line in monthly_rows("C", "X", "shootings", 2016, series).splitlines():
             _, _, outcome, period, count = line.split(",")
             outcomes.append([CITY, area, outcome, period, count])
-    return write_workbook(
-        folder,
-        outcomes=_csv(outcomes),
-        interventions=_csv([
-            ["id", "city", "intervention", "programme", "area", "start", "outcomes",
-             "comparison_areas", "confidence", "source"],
-            ["hostile-1", CITY, KIND, PROGRAMME, AREA, "2017-01", "shootings", "citywide", "V",
-             SCRIPT]]),
-        tags=_csv([["tag", "kind"], [CITY, "city"], [KIND, "intervention"]]),
-        news=_csv([["date", "title", "outlet", "tags", "url", "summary"],
-                   ["2017-03-02", TITLE, OUTLET, f"{CITY};{KIND}", "https://example.org/a",
+    # Every row through the csv module, which quotes the hostile values as a spreadsheet would.
+    return build_workbook(
+        folder, _csv(outcomes),
+        _csv([["hostile-1", CITY, KIND, PROGRAMME, AREA, "2017-01", "shootings", "citywide", "V",
+               SCRIPT]]),
+        tags=_csv([[CITY, "city"], [KIND, "intervention"]]),
+        news=_csv([["2017-03-02", TITLE, OUTLET, f"{CITY};{KIND}", "https://example.org/a",
                     SUMMARY]]),
-        funders=_csv([["funder", "email", "cities", "interventions"],
-                      [FUNDER, "grants@example.org", "*", "*"]]),
+        funders=_csv([[FUNDER, "grants@example.org", "*", "*"]]),
+        columns={"interventions": "id,city,intervention,programme,area,start,outcomes,"
+                                  "comparison_areas,confidence,source",
+                 "news": "date,title,outlet,tags,url,summary"},
     )
 
 

@@ -15,7 +15,7 @@ from impactbook.report import build_city_report, build_intervention_summary
 from impactbook.workbook import validate_workbook
 from impactbook.workbook.starter import STARTER_TAGS, init_workbook
 
-from .conftest import TAGS, monthly_rows, write_workbook
+from .workbooks import build_workbook, monthly_rows
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
@@ -130,15 +130,13 @@ def test_render_help_says_which_cities_are_rendered(capsys):
 def _all_zero_area(tmp_path: Path) -> Path:
     """Valid, but District 1 has no events at all: no rate ratio can be estimated there."""
     counts = [10 + (i % 5) for i in range(48)]
-    outcomes = ("city,area,outcome,period,count\n"
-                + monthly_rows("Springfield", "citywide", "shootings", 2015, counts)
-                + monthly_rows("Springfield", "District 1", "shootings", 2015, [0] * 48))
-    return write_workbook(
-        tmp_path / "wb", outcomes=outcomes, tags=TAGS,
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "spr-gvi,Springfield,Group Violence Intervention,Springfield GVI,"
-                       "District 1,2017-01,shootings\n"),
-        news="date,title,outlet,tags\n", funders="funder,email,cities,interventions\n")
+    return build_workbook(
+        tmp_path / "wb",
+        monthly_rows("Springfield", "citywide", "shootings", 2015, counts)
+        + monthly_rows("Springfield", "District 1", "shootings", 2015, [0] * 48),
+        "spr-gvi,Springfield,Group Violence Intervention,Springfield GVI,District 1,2017-01,"
+        "shootings\n",
+        news="", funders="")
 
 
 def test_a_section_that_cannot_be_computed_fails_the_report(tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from impactbook.fsutil import library_hash
 from impactbook.render.batch import _prepare_slices
-from impactbook.render.fingerprints import library_hash
 from impactbook.render.plan import plan_batch
 from impactbook.render.workers import _worker_environment
 from impactbook.report import build_city_report, build_intervention_summary
@@ -20,7 +20,7 @@ from impactbook.workbook.prepared import (
     write_prepared,
 )
 
-from .conftest import monthly_rows
+from .workbooks import monthly_rows
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from impactbook.defaults import FINDINGS_MIME
 from impactbook.report import content as report
 from impactbook.report import sections, summary_content
 
-from .conftest import monthly_rows, write_workbook
+from .workbooks import build_workbook, monthly_rows
 
 HOSTILE = '<script>alert("x")</script> & "quotes"'
 
@@ -29,20 +29,20 @@ def _workbook(tmp_path, programme_name="Springfield GVI"):
     t = np.arange(72)
     treated = rng.poisson(30 * np.where(t >= 48, 0.7, 1.0))
     other = rng.poisson(30, size=72)
-    outcomes = "city,area,outcome,period,count\n" + monthly_rows(
+    outcomes = monthly_rows(
         "Springfield", "District 1", "shootings", 2014, list(treated)) + monthly_rows(
         "Springfield", "District 2", "shootings", 2014, list(other))
-    return write_workbook(
-        tmp_path / "wb", outcomes=outcomes,
-        interventions=("id,city,intervention,programme,area,start,outcomes,comparison_areas,"
-                       "confidence,source,notes\n"
-                       f"p1,Springfield,Group Violence Intervention,\"{programme_name}\","
-                       "District 1,2018-01,shootings,District 2,P,a study,\n"),
-        tags="tag,kind\nSpringfield,city\nGroup Violence Intervention,intervention\n",
-        news=("date,title,outlet,tags,url,summary\n"
-              f"2018-02,\"{HOSTILE.replace(chr(34), chr(34) * 2)}\",Gazette,Springfield,"
+    return build_workbook(
+        tmp_path / "wb", outcomes,
+        f"p1,Springfield,Group Violence Intervention,\"{programme_name}\","
+        "District 1,2018-01,shootings,District 2,P,a study,\n",
+        tags="Springfield,city\nGroup Violence Intervention,intervention\n",
+        news=(f"2018-02,\"{HOSTILE.replace(chr(34), chr(34) * 2)}\",Gazette,Springfield,"
               "https://example.org/item,\"<img src=x onerror=alert(1)>\"\n"),
-        funders="funder,email,cities,interventions\nF,f@example.org,*,*\n")
+        funders="F,f@example.org,*,*\n",
+        columns={"interventions": "id,city,intervention,programme,area,start,outcomes,"
+                                  "comparison_areas,confidence,source,notes",
+                 "news": "date,title,outlet,tags,url,summary"})
 
 
 def _html(outputs) -> str:
@@ -119,17 +119,16 @@ def test_an_outcome_without_estimate_is_reported_not_dropped(tmp_path):
 
 def _summary_workbook(tmp_path, cities):
     rng = np.random.default_rng(1)
-    rows = "city,area,outcome,period,count\n"
-    interventions = "id,city,intervention,programme,area,start,outcomes\n"
+    rows, programmes = "", ""
     for n, (city, effect) in enumerate(cities):
         t = np.arange(72)
         for outcome in ("shootings", "shooting victims"):
             rows += monthly_rows(city, f"Area {n}", outcome, 2014,
                                  list(rng.poisson(40 * np.where(t >= 48, effect, 1.0))))
-        interventions += (f"p{n},{city},Cure Violence,Programme {n},Area {n},2018-01,"
-                          "shootings;shooting victims\n")
-    return write_workbook(tmp_path / "summary", outcomes=rows, interventions=interventions,
-                          tags="tag,kind\nCure Violence,intervention\n")
+        programmes += (f"p{n},{city},Cure Violence,Programme {n},Area {n},2018-01,"
+                       "shootings;shooting victims\n")
+    return build_workbook(tmp_path / "summary", rows, programmes,
+                          tags="Cure Violence,intervention\n")
 
 
 def test_intervention_summary_pools_one_outcome_at_a_time(tmp_path):
@@ -190,13 +189,11 @@ def test_city_report_tables_caveats_and_sources_read_as_words(tmp_path):
 
 def test_summary_names_each_kind_of_caveat_once(tmp_path):
     rng = np.random.default_rng(3)
-    outcomes = "city,area,outcome,period,count\n" + monthly_rows(
-        "Springfield", "citywide", "shootings", 2014, list(rng.poisson(3, size=72)))
-    folder = write_workbook(
-        tmp_path / "small", outcomes=outcomes,
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "p1,Springfield,Cure Violence,Springfield CV,citywide,2018-01,shootings\n"),
-        tags="tag,kind\nCure Violence,intervention\n")
+    folder = build_workbook(
+        tmp_path / "small",
+        monthly_rows("Springfield", "citywide", "shootings", 2014, list(rng.poisson(3, size=72))),
+        "p1,Springfield,Cure Violence,Springfield CV,citywide,2018-01,shootings\n",
+        tags="Cure Violence,intervention\n")
     city = report.build_city_report(folder, "Springfield")
     (result,) = city.results
     assert any("Counts are small" in w for w in result.its.warnings)

@@ -12,11 +12,11 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from impactbook.designs import SIGNIFICANCE_LEVEL
 from impactbook.effects.placebo import PlaceboResult
 from impactbook.report import content as report
 from impactbook.report import sections, summary_content, tables
 from impactbook.report.format import (
-    SIGNIFICANCE_LEVEL,
     describe_change_pct,
     design_title,
     format_pct,
@@ -25,7 +25,8 @@ from impactbook.report.format import (
 from impactbook.report.index_page import render_index
 from impactbook.report.plots import plot_outcome_series
 
-from .conftest import ROOT, monthly_rows, write_workbook
+from .conftest import ROOT
+from .workbooks import build_workbook, monthly_rows
 
 MINUS = "\u2212"
 
@@ -44,19 +45,18 @@ def _city(tmp_path, outcomes: dict[str, float], *, areas: int = 1, seed: int = 1
     """One programme area (District 1) whose outcomes change by the given ratios."""
     rng = np.random.default_rng(seed)
     t = np.arange(72)
-    rows = "city,area,outcome,period,count\n"
+    rows = ""
     for outcome, ratio in outcomes.items():
         rows += monthly_rows("Springfield", "District 1", outcome, 2014,
                              list(rng.poisson(60 * np.where(t >= 48, ratio, 1.0))))
         for i in range(2, areas + 1):
             rows += monthly_rows("Springfield", f"District {i}", outcome, 2014,
                                  list(rng.poisson(60, 72)))
-    folder = write_workbook(
-        tmp_path / "wb", outcomes=rows,
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "p1,Springfield,Drug Market Intervention,DMI,District 1,2018-01,"
-                       + ";".join(outcomes) + "\n"),
-        tags="tag,kind\nDrug Market Intervention,intervention\n")
+    folder = build_workbook(
+        tmp_path / "wb", rows,
+        "p1,Springfield,Drug Market Intervention,DMI,District 1,2018-01," + ";".join(outcomes)
+        + "\n",
+        tags="Drug Market Intervention,intervention\n")
     return report.build_city_report(folder, "Springfield", method=method)
 
 

@@ -10,7 +10,7 @@ import pytest
 from impactbook.analysis import make_request, run_estimate
 from impactbook.cli import main
 from impactbook.errors import ParameterError
-from tests.conftest import TAGS, write_workbook
+from tests.workbooks import build_workbook
 
 CONTRACT = ("overall", "by_cohort", "by_period", "by_event_time", "units", "control_units",
             "window", "dropped", "pretrend", "static", "warnings")
@@ -22,7 +22,7 @@ def _group_workbook(tmp_path, *, with_exposure: bool = True, second_programme: b
     rng = np.random.default_rng(11)
     starts = {f"C{k:02d}": ("2017-01" if k < 3 else "2018-01" if k < 6 else "") for k in
               range(16)}
-    lines = ["city,area,outcome,period,count,population"]
+    lines = []
     for crew, start in starts.items():
         for i in range(60):  # 2015-01 .. 2019-12
             period = f"{2015 + i // 12}-{i % 12 + 1:02d}"
@@ -30,22 +30,21 @@ def _group_workbook(tmp_path, *, with_exposure: bool = True, second_programme: b
             count = rng.poisson(0.4 * roster)
             lines.append(f"Springfield,{crew},shootings,{period},{count},"
                          f"{roster if with_exposure else ''}")
-    outcomes = "city,area,outcome,period,count\n" + "".join(
+    outcomes = "".join(
         f"Springfield,citywide,shootings,{2015 + i // 12}-{i % 12 + 1:02d},{50 + i % 7}\n"
         for i in range(60))
-    programmes = ("id,city,intervention,programme,area,start,outcomes,confidence\n"
-                  "spr-gvi,Springfield,Group Violence Intervention,Springfield GVI call-ins,"
+    programmes = ("spr-gvi,Springfield,Group Violence Intervention,Springfield GVI call-ins,"
                   "rollout,2017-01,shootings,P\n")
-    rollouts = "programme,unit,start,end,announced,source,confidence,notes\n" + "".join(
+    rollouts = "".join(
         f"spr-gvi,{crew},{start},,,call-in list,V,\n" for crew, start in starts.items() if start)
     if second_programme:
         programmes += ("spr-cv,Springfield,Cure Violence,Springfield sites,rollout,2017-01,"
                        "shootings,P\n")
         rollouts += "spr-cv,C09,2017-06,,,site list,V,\n"
-    return write_workbook(tmp_path / "wb", outcomes=outcomes, unit_outcomes="\n".join(lines)
-                          + "\n", interventions=programmes, rollouts=rollouts, tags=TAGS,
-                          news="date,title,outlet,tags\n",
-                          funders="funder,email,cities,interventions\n")
+    return build_workbook(tmp_path / "wb", outcomes, programmes,
+                          unit_outcomes="\n".join(lines) + "\n", rollouts=rollouts, news="",
+                          funders="", columns={"interventions": "id,city,intervention,programme,"
+                                                                "area,start,outcomes,confidence"})
 
 
 def test_group_rollout_end_to_end_uses_the_roster_as_exposure(tmp_path, capsys):

@@ -19,7 +19,7 @@ from impactbook.analysis import make_request, run_estimate
 from impactbook.cli import main
 from impactbook.effects.rollout_cs import RATE_PER, att_gt_view, rollout_view
 from impactbook.errors import EstimationError, ParameterError
-from tests.conftest import TAGS, write_workbook
+from tests.workbooks import TAGS, write_workbook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rollout"
 TOLERANCE = 1e-9
@@ -210,3 +210,18 @@ def test_the_view_is_asked_for_only_with_a_rollout():
         make_request(city="New York", outcome="shootings", method="its", include_cs=True)
     assert make_request(city="New York", outcome="shootings", method="rollout",
                         include_cs=True).include_cs
+
+
+def test_cli_text_output_carries_the_view_in_one_line(tmp_path, capsys):
+    """``--callaway-santanna`` reaches the request, and the text output says the view's
+    simple effect with its interval and lead test, marked as the second view."""
+    folder = _crews_workbook(tmp_path)
+    assert main(["estimate", "--data", str(folder), "--city", "Springfield", "--outcome",
+                 "shootings", "--method", "rollout", "--cohort-bin", "none",
+                 "--callaway-santanna"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines()
+                if x.strip().startswith("Callaway-Sant'Anna"))
+    assert "simple ATT" in line and "95% interval" in line and "count model leads" in line
+    assert main(["estimate", "--data", str(folder), "--city", "Springfield", "--outcome",
+                 "shootings", "--method", "rollout", "--cohort-bin", "none"]) == 0
+    assert "Callaway-Sant'Anna" not in capsys.readouterr().out

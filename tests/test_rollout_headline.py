@@ -24,13 +24,11 @@ from impactbook.report.index_page import render_index
 from impactbook.report.page_one import show_title
 from impactbook.report.sections import show_estimates_table, show_outcome_charts
 from impactbook.report.value_section import show_value_for_money
-from tests.conftest import TAGS, write_workbook
 from tests.test_mail import pdf_bytes
 from tests.test_rollout_estimator import simulate
+from tests.workbooks import build_workbook
 
-ROLLOUT_HEADER = "programme,unit,start,end,announced,source,confidence,notes\n"
-COSTS = ("programme,start,end,amount,currency,price_year,source,confidence,notes\n"
-         "spr-cv,2016-01,2019-12,4000000,USD,2016,city budget,V,whole programme\n")
+COSTS = ("spr-cv,2016-01,2019-12,4000000,USD,2016,city budget,V,whole programme\n")
 #: Sixteen sites in two cohorts among 36 precincts: enough units that the cluster-robust
 #: pre-trend test holds its size when nothing trends before the starts.
 STARTS = {f"Precinct {p}": "2016-01" if p <= 8 else "2017-01" for p in range(1, 17)}
@@ -47,7 +45,7 @@ def _workbook(tmp_path, *, pretrend: float = 0.0, costs: str | None = None,
     shootings from their start). ``pretrend``: the sites' counts fall by this log ratio a
     month before their start (so the pre-trend test fails)."""
     rng = np.random.default_rng(5)
-    lines = ["city,area,outcome,period,count"]
+    lines = []
     for p in range(1, 37):
         area = f"Precinct {p}"
         for i in range(72):
@@ -56,18 +54,14 @@ def _workbook(tmp_path, *, pretrend: float = 0.0, costs: str | None = None,
             tilt = np.exp(-pretrend * (i - 24)) if area in STARTS and not is_after else 1.0
             lines.append(f"Springfield,{area},shootings,{period},"
                          f"{rng.poisson(40 * tilt * (0.7 if is_after else 1.0))}")
-    tables = dict(
-        outcomes="\n".join(lines) + "\n",
-        interventions=("id,city,intervention,programme,area,start,outcomes,confidence,notes\n"
-                       "spr-cv,Springfield,Cure Violence,Springfield sites,rollout,2016-01,"
-                       "shootings,P,\n" + programmes),
-        rollouts=ROLLOUT_HEADER + "".join(f"spr-cv,{u},{s},,,city list,V,\n"
-                                          for u, s in STARTS.items()),
-        tags=TAGS, news="date,title,outlet,tags\n",
-        funders="funder,email,cities,interventions\n")
-    if costs is not None:
-        tables["costs"] = costs
-    return write_workbook(tmp_path / "wb", **tables)
+    return build_workbook(
+        tmp_path / "wb", "\n".join(lines) + "\n",
+        "spr-cv,Springfield,Cure Violence,Springfield sites,rollout,2016-01,shootings,P,\n"
+        + programmes,
+        rollouts="".join(f"spr-cv,{u},{s},,,city list,V,\n" for u, s in STARTS.items()),
+        news="", funders="", costs=costs,
+        columns={"interventions": "id,city,intervention,programme,area,start,outcomes,"
+                                  "confidence,notes"})
 
 
 def test_a_rollout_leads_on_a_passing_pretrend_and_is_passed_over_on_a_failing_one():

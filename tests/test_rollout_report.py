@@ -16,7 +16,7 @@ from impactbook.report.rollout_section import (
     show_rollouts,
 )
 from impactbook.workbook import load_workbook
-from tests.conftest import TAGS, write_workbook
+from tests.workbooks import build_workbook
 
 HEADER = "programme,unit,start,end,announced,source,confidence,notes\n"
 
@@ -31,25 +31,24 @@ def _precinct_workbook(tmp_path, *, with_single_area_programme: bool = True):
     rng = np.random.default_rng(5)
     starts = {"Precinct 1": "2016-01", "Precinct 2": "2016-01", "Precinct 3": "2017-01",
               "Precinct 4": "2017-01"}
-    lines = ["city,area,outcome,period,count"]
+    lines = []
     for p in range(1, 13):
         area = f"Precinct {p}"
         for i in range(72):
             period = f"{2014 + i // 12}-{i % 12 + 1:02d}"
             fall = 0.7 if area in starts and period >= starts[area] else 1.0
             lines.append(f"Springfield,{area},shootings,{period},{rng.poisson(12 * fall)}")
-    programmes = ("id,city,intervention,programme,area,start,outcomes,confidence,notes\n"
-                  "spr-cv,Springfield,Cure Violence,Springfield sites,rollout,2016-01,shootings,"
+    programmes = ("spr-cv,Springfield,Cure Violence,Springfield sites,rollout,2016-01,shootings,"
                   "P,one site closed in 2018\n")
     if with_single_area_programme:
         programmes += ("spr-gvi,Springfield,Group Violence Intervention,Springfield GVI,"
                        "Precinct 9,2017-06,shootings,V,\n")
-    rollouts = HEADER + "".join(f"spr-cv,{u},{s},{'2018-06' if u == 'Precinct 4' else ''},,"
-                                f"city list,V,\n" for u, s in starts.items())
-    return write_workbook(tmp_path / "wb", outcomes="\n".join(lines) + "\n",
-                          interventions=programmes, rollouts=rollouts, tags=TAGS,
-                          news="date,title,outlet,tags\n",
-                          funders="funder,email,cities,interventions\n")
+    rollouts = "".join(f"spr-cv,{u},{s},{'2018-06' if u == 'Precinct 4' else ''},,city list,V,\n"
+                       for u, s in starts.items())
+    return build_workbook(tmp_path / "wb", "\n".join(lines) + "\n", programmes,
+                          rollouts=rollouts, news="", funders="",
+                          columns={"interventions": "id,city,intervention,programme,area,start,"
+                                                    "outcomes,confidence,notes"})
 
 
 def _html(outputs) -> str:
@@ -97,23 +96,22 @@ def test_a_city_without_a_rollout_shows_nothing(tmp_path):
 
 def test_a_single_groups_small_count_is_not_printed(tmp_path):
     rng = np.random.default_rng(2)
-    lines = ["city,area,outcome,period,count"]
+    lines = []
     for g in range(10):
         for i in range(48):
             period = f"{2015 + i // 12}-{i % 12 + 1:02d}"
             rate = 0.02 if g == 0 and period >= "2018-12" else 3.0
             lines.append(f"Springfield,G{g},shootings,{period},{rng.poisson(rate)}")
-    outcomes = "city,area,outcome,period,count\n" + "".join(
+    outcomes = "".join(
         f"Springfield,citywide,shootings,{2015 + i // 12}-{i % 12 + 1:02d},40\n"
         for i in range(48))
     starts = {"G0": "2018-12", "G1": "2017-01", "G2": "2017-01"}
-    folder = write_workbook(
-        tmp_path / "wb", outcomes=outcomes, unit_outcomes="\n".join(lines) + "\n",
-        interventions=("id,city,intervention,programme,area,start,outcomes\n"
-                       "spr-gvi,Springfield,Group Violence Intervention,GVI,rollout,2017-01,"
-                       "shootings\n"),
-        rollouts=HEADER + "".join(f"spr-gvi,{g},{s},,,,,\n" for g, s in starts.items()),
-        tags=TAGS, news="date,title,outlet,tags\n", funders="funder,email,cities,interventions\n")
+    folder = build_workbook(
+        tmp_path / "wb", outcomes,
+        "spr-gvi,Springfield,Group Violence Intervention,GVI,rollout,2017-01,shootings\n",
+        unit_outcomes="\n".join(lines) + "\n",
+        rollouts="".join(f"spr-gvi,{g},{s},,,,,\n" for g, s in starts.items()),
+        news="", funders="", columns={"unit_outcomes": "city,area,outcome,period,count"})
     [result] = build_rollout_results(load_workbook(folder), "Springfield")
     assert result.is_group
     table = cohort_table(result).set_index("start cohort")

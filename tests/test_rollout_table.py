@@ -8,25 +8,25 @@ from impactbook.analysis import run_estimate
 from impactbook.errors import DataError, EstimationError
 from impactbook.workbook import load_workbook, validate_workbook
 from impactbook.workbook.starter import init_workbook
-from tests.conftest import TAGS, monthly_rows, write_workbook
+from tests.workbooks import build_workbook, monthly_rows, write_workbook
 
 HEADER = "programme,unit,start,end,announced,source,confidence,notes\n"
 PROGRAMME = ("id,city,intervention,programme,area,start,outcomes,confidence\n"
              "spr-cv,Springfield,Cure Violence,Springfield sites,rollout,2016-01,shootings,P\n")
+PROGRAMME_COLUMNS, PROGRAMME_ROW = PROGRAMME.split("\n", 1)
 
 
 def _workbook(tmp_path, rollouts: str | None, *, units: str = "") -> object:
     counts = [5 + (i % 4) for i in range(48)]  # 2015-01 .. 2018-12
-    outcomes = "city,area,outcome,period,count\n" + "".join(
-        monthly_rows("Springfield", f"District {d}", "shootings", 2015, counts)
-        for d in (1, 2, 3))
-    tables = dict(outcomes=outcomes, interventions=PROGRAMME, tags=TAGS,
-                  news="date,title,outlet,tags\n", funders="funder,email,cities,interventions\n")
-    if rollouts is not None:
-        tables["rollouts"] = rollouts
+    folder = build_workbook(
+        tmp_path / "wb", "".join(monthly_rows("Springfield", f"District {d}", "shootings",
+                                              2015, counts) for d in (1, 2, 3)),
+        PROGRAMME_ROW, news="", funders="", columns={"interventions": PROGRAMME_COLUMNS})
+    # Whole text: the tests give rollouts.csv and unit_outcomes.csv with their own header.
+    tables = {"rollouts": rollouts} if rollouts is not None else {}
     if units:
         tables["unit_outcomes"] = units
-    return write_workbook(tmp_path / "wb", **tables)
+    return write_workbook(folder, **tables)
 
 
 def test_a_valid_rollout_loads_and_a_start_after_the_data_is_a_control(tmp_path):

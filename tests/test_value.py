@@ -23,7 +23,7 @@ from impactbook.report.value_section import (
 )
 from impactbook.workbook.costs import cpi_u
 
-from .conftest import TAGS, monthly_rows, write_workbook
+from .workbooks import build_workbook, monthly_rows, write_workbook
 
 # CPI-U annual averages (BLS CUUR0000SA0) written out here, not read from the package.
 CPI_2010, CPI_2017, CPI_2018 = 218.056, 245.120, 251.107
@@ -35,20 +35,13 @@ COSTS = ("programme,start,end,amount,currency,price_year,source\n"
 def _workbook(tmp_path: Path, counts: list[int], *, costs: str = COSTS,
               unit_costs: str | None = "shootings,100000,USD,2010,a test figure,test,U\n",
               areas: str = "District 1") -> Path:
-    outcomes = "city,area,outcome,period,count\n" + monthly_rows(
-        "Springfield", "District 1", "shootings", 2014, counts) + monthly_rows(
-        "Springfield", "District 2", "shootings", 2014, counts)
-    tables = {
-        "outcomes": outcomes,
-        "interventions": ("id,city,intervention,programme,area,start,outcomes\n"
-                          f"spr-cv,Springfield,Cure Violence,Springfield CV,{areas},2017-01,"
-                          "shootings\n"),
-        "tags": TAGS, "costs": costs,
-    }
-    if unit_costs is not None:
-        tables["unit_costs"] = ("outcome,cost_per_event,currency,price_year,what,source,"
-                                "confidence\n" + unit_costs)
-    return write_workbook(tmp_path / "wb", **tables)
+    folder = build_workbook(
+        tmp_path / "wb",
+        monthly_rows("Springfield", "District 1", "shootings", 2014, counts)
+        + monthly_rows("Springfield", "District 2", "shootings", 2014, counts),
+        f"spr-cv,Springfield,Cure Violence,Springfield CV,{areas},2017-01,shootings\n",
+        unit_costs=unit_costs)
+    return write_workbook(folder, costs=costs)  # whole text: the tests vary its columns
 
 
 def _falling() -> list[int]:

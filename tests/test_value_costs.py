@@ -11,31 +11,19 @@ from impactbook.workbook import load_workbook, validate_workbook
 from impactbook.workbook.costs import cpi_u, default_unit_costs
 from impactbook.workbook.starter import init_workbook
 
-from .conftest import TAGS, monthly_rows, write_workbook
+from .workbooks import build_workbook, monthly_rows
 
 REPO = Path(__file__).resolve().parents[1]
 HEADER = "programme,start,end,amount,currency,price_year,source,confidence,notes\n"
-UNIT_HEADER = "outcome,cost_per_event,currency,price_year,what,source,confidence\n"
 
 
 def _workbook(tmp_path: Path, costs: str | None = None, unit_costs: str | None = None) -> Path:
-    tables = {
-        "outcomes": "city,area,outcome,period,count\n" + monthly_rows(
-            "Springfield", "District 1", "shootings", 2014, [20] * 48),
-        "interventions": ("id,city,intervention,programme,area,start,outcomes\n"
-                          "spr-cv,Springfield,Cure Violence,Springfield CV,District 1,2016-01,"
-                          "shootings\n"
-                          "spr-gvi,Springfield,Group Violence Intervention,Springfield GVI,"
-                          "District 1,2016-06,shootings\n"),
-        "tags": TAGS,
-        "news": "date,title,outlet,tags\n",
-        "funders": "funder,email,cities,interventions\n",
-    }
-    if costs is not None:
-        tables["costs"] = HEADER + costs
-    if unit_costs is not None:
-        tables["unit_costs"] = UNIT_HEADER + unit_costs
-    return write_workbook(tmp_path / "wb", **tables)
+    return build_workbook(
+        tmp_path / "wb", monthly_rows("Springfield", "District 1", "shootings", 2014, [20] * 48),
+        "spr-cv,Springfield,Cure Violence,Springfield CV,District 1,2016-01,shootings\n"
+        "spr-gvi,Springfield,Group Violence Intervention,Springfield GVI,District 1,2016-06,"
+        "shootings\n",
+        news="", funders="", costs=costs, unit_costs=unit_costs)
 
 
 def _problems(folder: Path) -> list[tuple[str, int | None, str | None, str]]:

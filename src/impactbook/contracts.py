@@ -9,7 +9,10 @@ One model per document, and every writer and reader goes through it:
   (the entry and the reuse key it was rendered under);
 - :class:`Manifest`: ``RUN/manifest.json``, read by the index page, the mailer and the batch;
 - :class:`PreparedIndex`: ``prepared.json`` of a folder of prepared workbook slices, the
-  hand-off from a batch to the kernels of its reports.
+  hand-off from a batch to the kernels of its reports;
+- :class:`StoredEstimate`: one entry of a run's estimate store
+  (``RUN/.state/estimates/<key>.json``, :mod:`impactbook.analysis.store`): an estimate's
+  unrounded fields, computed once and read by every later report of the run that shows it.
 
 Each carries a ``version``; a change to a document's shape bumps it, and the JSON Schemas in
 ``docs/schemas/`` are generated from these models (``python -m impactbook.contracts
@@ -152,12 +155,46 @@ class PreparedIndex(_Contract):
     slices: dict[str, str] = Field(default_factory=dict)
 
 
+class StoredEstimate(_Contract):
+    """One entry of the estimate store: the key it was stored under (the digest of exactly
+    the inputs of the estimate) and the estimate's fields, unrounded; a missing or
+    non-finite number is ``null``. The frames a chart draws and the fitted model are not kept:
+    a reader of the store needs the figures only (an intervention summary pools them)."""
+
+    version: Literal[1] = 1
+    key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    city: str | None = None
+    area: str | None = None
+    outcome: str | None = None
+    start: str
+    method: str
+    model: str
+    pre_periods: int
+    post_periods: int
+    pre_mean: float | None = None
+    post_mean: float | None = None
+    rate_ratio: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    dispersion: float | None = None
+    log_rate_ratio: float | None = None
+    se_log_rate_ratio: float | None = None
+    warnings: list[str] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+    events_averted: tuple[float | None, float | None, float | None]
+    detectable_rate_ratio: float | None = None
+    autocorrelation: dict[str, Any] | None = None
+    interval_source: str = "model"
+
+
 #: The documents whose JSON Schemas are published, by file stem.
 SCHEMAS: dict[str, type[BaseModel]] = {
     "manifest": Manifest,
     "report-state": ReportState,
     "findings": FindingsPayload,
     "prepared": PreparedIndex,
+    "stored-estimate": StoredEstimate,
 }
 
 Model = TypeVar("Model", bound=BaseModel)

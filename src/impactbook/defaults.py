@@ -57,3 +57,9 @@ XLSX_MAX_CELLS = 20_000_000  # rows x columns of the sheet, merged areas include
 XLSX_MAX_MERGED_AREAS = 100_000  # each is kept while the sheet is read
 XLSX_MAX_CELL_CHARS = 32_767
 XLSX_MAX_TEXT_CHARS = 256_000_000  # the sheet's text (its temporary CSV), and the shared strings
+
+# A run's estimate store (impactbook.analysis.store): the variable a batch gives its workers'
+# kernels (the store's folder), and the folder inside it where each process logs its lookups.
+# Here, not in the store's module, so the batch names them without importing the estimators.
+ESTIMATES_ENV = "IMPACTBOOK_ESTIMATES"
+ESTIMATES_LOG_DIR = "log"

@@ -4,7 +4,8 @@ The estimators in :mod:`impactbook.effects` take plain series; this module
 resolves names (city, area, outcome, programme start, comparison areas)
 against the workbook, so that ``impactbook estimate --json`` and the numbers
 in a report are computed by exactly the same calls. :mod:`.value` adds a programme's value
-for money (its costs against the estimate's events averted) on the same path.
+for money (its costs against the estimate's events averted) on the same path; :mod:`.store`
+keeps a run's estimates, each computed once and read by every later report that shows it.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ from impactbook.workbook import (
     CITYWIDE,
     INTERVENTIONS,
     OUTCOMES,
+    TAGS,
     Workbook,
     load_workbook,
     select_series,
     split_list,
     unknown_value,
 )
-from impactbook.workbook.periods import frequency_of, parse_period
-from impactbook.workbook.schema import ROLLOUT_AREA
+from impactbook.workbook.digest import workbook_digest
+from impactbook.workbook.periods import WEEKLY, frequency_of, parse_period
+from impactbook.workbook.schema import COSTS, ROLLOUT_AREA, ROLLOUTS, UNIT_COSTS
 
 Method = Literal["its", "prepost", "comparison", "synth", "rollout"]
 
@@ -191,6 +194,9 @@ def resolve_request(workbook: Workbook, request: EstimateRequest) -> Resolved:
         tuple(split_list(programme["area"])) if programme else (CITYWIDE,))
     start = parse_period(request.start if request.start else programme["start"])
     freq = workbook.frequency(request.city)
+    if freq == WEEKLY:
+        raise ParameterError("method", request.method, f"rollout: {request.city}'s series are "
+                             "weekly (YYYY-Www), which only the staggered rollout analyses")
     if frequency_of(start) != freq:
         unit = "quarter (YYYY-Qn)" if freq == "Q" else "month (YYYY-MM)"
         raise ParameterError("start", request.start, f"a {unit} like the data of {request.city}")
@@ -305,13 +311,38 @@ def _with_callaway_santanna(workbook: Workbook, request: EstimateRequest, estima
     return replace(estimate, callaway_santanna=view)
 
 
+#: What an estimate and its value for money read: news, funders and areas are left unread
+#: (areas.csv, which synthetic control's covariates come from, is read on demand).
+ESTIMATE_TABLES = (OUTCOMES, INTERVENTIONS, TAGS, COSTS, UNIT_COSTS)
+
+
+def estimate_workbook(data_dir: Path | str, require: tuple[str, ...], method: str) -> Workbook:
+    """The tables of ``data_dir`` an estimate by ``method`` uses, validated.
+
+    The last one is kept and given again while the folder's digest is unchanged: the CLI asks
+    for a rollout's value for money from the same folder right after its estimate.
+    """
+    tables = ESTIMATE_TABLES + ((ROLLOUTS,) if method == "rollout" else ())
+    key = (str(Path(data_dir).resolve()), require, tables)
+    last = _LAST_WORKBOOK.get(key)
+    if last is not None and last.digest == workbook_digest(data_dir):
+        return last
+    workbook = load_workbook(data_dir, require=require, tables=tables)
+    _LAST_WORKBOOK.clear()
+    _LAST_WORKBOOK[key] = workbook
+    return workbook
+
+
+_LAST_WORKBOOK: dict[tuple, Workbook] = {}
+
+
 def _request_and_workbook(data_dir: Path, request: EstimateRequest | dict,
                           ) -> tuple[EstimateRequest, Workbook]:
     if isinstance(request, dict):
         request = make_request(**request)
     needs = (OUTCOMES,) if request.start and request.method != "rollout" else (
         OUTCOMES, INTERVENTIONS)
-    return request, load_workbook(data_dir, require=needs)
+    return request, estimate_workbook(data_dir, needs, request.method)
 
 
 def run_estimate(data_dir: Path, request: EstimateRequest | dict):

@@ -16,9 +16,14 @@ from collections.abc import Mapping
 import pandas as pd
 
 from impactbook import effects
-from impactbook.analysis import estimate_resolved, make_request, resolve_request
+from impactbook.analysis import (
+    EstimateRequest,
+    estimate_resolved,
+    make_request,
+    resolve_request,
+)
 from impactbook.defaults import DEFAULT_POST_PERIODS
-from impactbook.effects.estimate import DESIGN_NAMES
+from impactbook.designs import DESIGN_NAMES
 from impactbook.errors import ImpactbookError
 from impactbook.workbook import CITYWIDE, Workbook, split_list, unknown_value
 
@@ -42,6 +47,16 @@ def programme_designs(programme: Mapping, *, with_synth: bool = True) -> list[st
     return designs
 
 
+def programme_request(programme: Mapping, outcome: str, design: str, *,
+                      post_periods: int = DEFAULT_POST_PERIODS,
+                      placebos: int | None = None) -> EstimateRequest:
+    """What a report asks of ``design`` for ``programme`` and ``outcome`` (the programme row
+    fills in area, start and comparisons): the request an estimate store keys it by."""
+    extra = {"placebos": placebos} if design == "synth" else {}
+    return make_request(method=design, city=programme["city"], outcome=outcome, area=None,
+                        start=programme["start"], post_periods=post_periods, **extra)
+
+
 def estimate_programme(workbook: Workbook, programme: Mapping, outcome: str, *,
                        post_periods: int = DEFAULT_POST_PERIODS, with_synth: bool = True,
                        placebos: int | None = None,
@@ -51,16 +66,14 @@ def estimate_programme(workbook: Workbook, programme: Mapping, outcome: str, *,
     A design that cannot be estimated is an error ``"<method>: <why>"``, not an exception, so
     one bad series never hides the other designs.
     """
-    common = dict(city=programme["city"], outcome=outcome, area=None,
-                  start=programme["start"], post_periods=post_periods)
     # The same programme row resolves area, start and comparisons for every method.
     scoped = workbook_with_one_programme(workbook, programme)
     estimates: dict[str, effects.Estimate] = {}
     errors: list[str] = []
     for design in programme_designs(programme, with_synth=with_synth):
-        extra = {"placebos": placebos} if design == "synth" else {}
         try:
-            request = make_request(method=design, **common, **extra)
+            request = programme_request(programme, outcome, design, post_periods=post_periods,
+                                        placebos=placebos)
             resolved = resolve_request(scoped, request)
             estimates[design] = estimate_resolved(scoped, resolved, request)
         except ImpactbookError as exc:

@@ -14,11 +14,11 @@ import pandas as pd
 from impactbook.effects.guardrails import warn_dilution
 from impactbook.effects.rollout import estimate_rollout
 from impactbook.effects.rollout_result import RolloutEstimate
-from impactbook.errors import EstimationError, ParameterError
+from impactbook.errors import DataError, EstimationError, ParameterError, Problem
 from impactbook.workbook import CITYWIDE, Workbook, split_list, unknown_value
 from impactbook.workbook.loader import load_unit_outcomes
-from impactbook.workbook.periods import parse_period
-from impactbook.workbook.schema import ROLLOUT_AREA
+from impactbook.workbook.periods import frequency_of, parse_period, period_word
+from impactbook.workbook.schema import OUTCOMES, ROLLOUT_AREA, ROLLOUTS, UNIT_OUTCOMES
 
 
 def rollout_programmes(workbook: Workbook, city: str, outcome: str | None = None
@@ -71,15 +71,25 @@ def rollout_panel(workbook: Workbook, programme: dict, outcome: str
     if missing:
         raise EstimationError(f"unit(s) {', '.join(missing)} of {programme['id']} have no "
                               f"{outcome} data")
+    # Each label parsed once: a weekly panel holds thousands of rows per unit.
+    periods = {label: parse_period(label) for label in rows["period"].unique()}
     long = pd.DataFrame({"unit": rows["area"].to_numpy(),
-                         "period": [parse_period(p) for p in rows["period"]],
+                         "period": rows["period"].map(periods).to_numpy(),
                          "count": rows["count"].to_numpy(dtype=float),
                          "exposure": rows["population"].to_numpy(dtype=float)})
     starts: dict = {u: None for u in long["unit"].unique()}
     ends: dict = {}
+    data_freq = frequency_of(long["period"].iloc[0])
+    wrong = []
     for unit, start, end in units[["unit", "start", "end"]].itertuples(index=False):
         starts[unit] = parse_period(start)
         ends[unit] = parse_period(end) if end else None
+        if frequency_of(starts[unit]) != data_freq:
+            wrong.append(Problem(ROLLOUTS, f"start {start!r} of {unit!r} is not of its data's "
+                                 f"period frequency ({period_word(data_freq)}s in "
+                                 f"{UNIT_OUTCOMES if is_group else OUTCOMES})", None, "start"))
+    if wrong:  # found here when unit_outcomes.csv was not scanned at load (validate finds it)
+        raise DataError(wrong)
     return long, starts, ends, is_group
 
 

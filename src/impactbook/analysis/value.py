@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from impactbook.effects.estimate import Estimate
+from impactbook.effects.rollout_panel import parse_label
 from impactbook.effects.value import UnitCost, ValueForMoney, value_for_money
 from impactbook.workbook import CITYWIDE, Workbook, split_list
 from impactbook.workbook.costs import cpi_u, default_unit_costs
@@ -86,10 +87,13 @@ def value_of(workbook: Workbook, estimate) -> ValueForMoney | None:
 
 
 def rollout_value_for(data_dir, estimate) -> ValueForMoney | None:
-    """:func:`rollout_value` of the workbook in ``data_dir``."""
-    from impactbook.workbook import load_workbook
+    """:func:`rollout_value` of the workbook in ``data_dir`` (the tables its estimate read,
+    not read again when unchanged)."""
+    from impactbook.analysis import estimate_workbook
+    from impactbook.workbook.schema import INTERVENTIONS, OUTCOMES
 
-    return rollout_value(load_workbook(data_dir), estimate)
+    return rollout_value(estimate_workbook(data_dir, (OUTCOMES, INTERVENTIONS), "rollout"),
+                         estimate)
 
 
 def rollout_value(workbook: Workbook, estimate) -> ValueForMoney | None:
@@ -107,7 +111,8 @@ def rollout_value(workbook: Workbook, estimate) -> ValueForMoney | None:
     if costs.empty:
         return None
     starts = [unit["start"] for unit in estimate.units if unit.get("start")]
-    first = min(pd.Period(s, freq=estimate.window[1].freq) for s in starts)
+    # Each start in the model's periods (a weekly start's quarter, when pooled by quarter).
+    first = min(parse_label(s).asfreq(estimate.window[1].freq) for s in starts)
     first_month = max(first, estimate.window[0]).asfreq("M", how="start")
     covers = (f"the whole programme's budget over the months its {len(starts)} treated units "
               "ran (costs.csv has no per-unit split)")

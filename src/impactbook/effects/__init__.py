@@ -23,33 +23,42 @@ Guardrail warnings travel in ``Estimate.warnings``; a model that cannot give a t
 number raises :class:`~impactbook.errors.EstimationError`.
 """
 
-from impactbook.effects.comparison import build_comparison_design, estimate_comparison
-from impactbook.effects.estimate import ESTIMATE_KEYS, Estimate
-from impactbook.effects.findings import (
-    describe_caveats,
-    describe_change_pct,
-    describe_finding,
-    describe_interval,
-    describe_permutation,
-    describe_places,
-    describe_plain_finding,
-    describe_pooled,
-)
-from impactbook.effects.guardrails import collect_guardrail_warnings
-from impactbook.effects.its import build_its_design, default_fourier_pairs, estimate_its
-from impactbook.effects.placebo import PlaceboResult, check_placebo_in_time
-from impactbook.effects.pooled import MIN_PROGRAMMES, PooledResult, pool_random_effects
-from impactbook.effects.prepost import estimate_prepost
-from impactbook.effects.rollout import estimate_rollout
-from impactbook.effects.rollout_result import RolloutEstimate
-from impactbook.effects.synth import estimate_microsynth, estimate_synth, fit_microsynth
-from impactbook.effects.weighing import (
-    DESIGN_ORDER,
-    HeadlineChoice,
-    choose_headline,
-    describe_passed_over,
-    designs_disagree,
-)
+from importlib import import_module
+
+# Each name is imported from its module when first used (PEP 562), so a caller of one design
+# does not pay for the others: statsmodels (the count models of its, prepost, comparison) costs
+# about a second to import and a rollout, fitted by pyfixest, never uses it.
+_HOMES = {
+    "build_comparison_design": "comparison", "estimate_comparison": "comparison",
+    "ESTIMATE_KEYS": "estimate", "Estimate": "estimate",
+    "describe_caveats": "findings", "describe_change_pct": "findings",
+    "describe_finding": "findings", "describe_interval": "findings",
+    "describe_permutation": "findings", "describe_places": "findings",
+    "describe_plain_finding": "findings", "describe_pooled": "findings",
+    "collect_guardrail_warnings": "guardrails",
+    "build_its_design": "its", "default_fourier_pairs": "its", "estimate_its": "its",
+    "PlaceboResult": "placebo", "check_placebo_in_time": "placebo",
+    "MIN_PROGRAMMES": "pooled", "PooledResult": "pooled", "pool_random_effects": "pooled",
+    "estimate_prepost": "prepost",
+    "estimate_rollout": "rollout", "RolloutEstimate": "rollout_result",
+    "estimate_microsynth": "synth", "estimate_synth": "synth", "fit_microsynth": "synth",
+    "DESIGN_ORDER": "weighing", "HeadlineChoice": "weighing", "choose_headline": "weighing",
+    "describe_passed_over": "weighing", "designs_disagree": "weighing",
+}
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value  # once found, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
 
 __all__ = [
     "DESIGN_ORDER",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from impactbook.effects._threads import blas_controller
 from impactbook.errors import EstimationError
 
 
@@ -57,9 +58,12 @@ def _fepois(formula: str, data: pd.DataFrame, frame: pd.DataFrame, has_offset: b
     if has_offset:
         data["log_exposure"] = np.log(frame["exposure"].to_numpy(dtype=float))
         kwargs["offset"] = "log_exposure"
-    pf = _pyfixest()
+    pf = _pyfixest()  # first, so that the BLAS it loads is among those limited below
     try:
-        with warnings.catch_warnings():
+        # One BLAS thread, as for the other estimators (effects/_threads.py): the IRLS steps
+        # solve a few-hundred-column system each, and threaded OpenBLAS spent more time handing
+        # off than computing (New York: 3.2 s of CPU for the cell model, 0.5 s on one thread).
+        with warnings.catch_warnings(), blas_controller().limit(limits=1, user_api="blas"):
             warnings.simplefilter("ignore")
             fit = pf.fepois(formula, data=data, vcov={"CRV1": "unit"},
                             iwls_maxiter=max_iterations, **kwargs)
@@ -78,11 +82,17 @@ def fit_cells(frame: pd.DataFrame, cell: pd.Series, n_cells: int, *, effects: st
     names = [f"d{k}" for k in range(n_cells)]
     dummies = np.zeros((len(frame), n_cells))
     dummies[np.flatnonzero(cells >= 0), cells[cells >= 0]] = 1.0
-    data = pd.concat([pd.DataFrame({"y": frame["count"].to_numpy(dtype=float),
-                                    "unit": frame["unit"].astype(str).to_numpy(),
-                                    "t": frame["t"].astype(str).to_numpy()}),
-                      pd.DataFrame(dummies, columns=names)], axis=1)
-    terms = list(names)
+    data = pd.DataFrame({"y": frame["count"].to_numpy(dtype=float),
+                         "unit": frame["unit"].astype(str).to_numpy(),
+                         "t": frame["t"].astype(str).to_numpy()})
+    if (cells < 0).any():
+        # One categorical term for the cells (the same columns as one dummy per cell, named
+        # cell::k): a formula of hundreds of dummy names took a quarter of the fit to parse.
+        data["cell"] = cells
+        terms, fitted_names = ["i(cell, ref=-1)"], [f"cell::{k}" for k in range(n_cells)]
+    else:  # no control row to be the reference level: the dummies themselves
+        data = pd.concat([data, pd.DataFrame(dummies, columns=names)], axis=1)
+        terms, fitted_names = list(names), list(names)
     demeaned_means = np.zeros((n_cells, len(covariates)))
     if covariates and effects != "cohort":
         raise EstimationError("covariates are supported with cohort effects only")
@@ -116,13 +126,13 @@ def fit_cells(frame: pd.DataFrame, cell: pd.Series, n_cells: int, *, effects: st
     formula = "y ~ " + " + ".join(terms) + (f" | {fixed}" if fixed else "")
     fit = _fepois(formula, data, frame, has_offset, max_iterations, "rollout model")
     coefs = fit.coef()
-    missing = [n for n in names if n not in coefs.index]
+    missing = [n for n in fitted_names if n not in coefs.index]
     if missing:
         raise EstimationError(f"{len(missing)} cohort x period cell(s) could not be estimated "
                               "(collinear or separated); bin the cohorts (--cohort-bin)")
     order = list(coefs.index)
     vcov = np.asarray(fit._vcov)
-    theta_names = names + [f"x{j}_{n}" for j in range(len(covariates)) for n in names]
+    theta_names = fitted_names + [f"x{j}_{n}" for j in range(len(covariates)) for n in names]
     index = [order.index(n) for n in theta_names]
     theta = coefs.to_numpy()[index]
     sub = vcov[np.ix_(index, index)]

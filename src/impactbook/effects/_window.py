@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 
 from impactbook.errors import EstimationError
-from impactbook.workbook.periods import QUARTERLY, format_period, frequency_of, parse_period
+from impactbook.workbook.periods import (
+    QUARTERLY,
+    WEEKLY,
+    format_period,
+    frequency_of,
+    parse_period,
+    period_word,
+)
 
 MAX_LISTED_PERIODS = 6
 
@@ -65,7 +72,7 @@ class Window:
 
 
 def unit_name(freq: str, n: int = 2) -> str:
-    word = "quarter" if freq == QUARTERLY else "month"
+    word = period_word(freq)
     return word if n == 1 else word + "s"
 
 
@@ -88,6 +95,10 @@ def normalise_series(series: pd.DataFrame, labels: Labels) -> pd.DataFrame:
     if len(series) == 0:
         raise labels.error("the series is empty")
     freq = frequency_of(series.index[0])
+    if freq == WEEKLY:
+        # Seasonality, windows and guardrails here are written for months and quarters.
+        raise labels.error("weekly series (YYYY-Www) are analysed only as a staggered rollout "
+                           "(method 'rollout'); this design needs monthly or quarterly counts")
     frame = series.sort_index()
     full = pd.period_range(frame.index[0], frame.index[-1], freq=frame.index.freq)
     frame = frame.reindex(full)

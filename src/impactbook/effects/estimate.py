@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from impactbook.designs import DESIGN_NAMES, is_clear_p
 from impactbook.effects.results import (
     ResultsMixin,
     check_alpha,
@@ -31,7 +32,6 @@ from impactbook.effects.results import (
     normal_interval,
 )
 from impactbook.errors import EstimationError
-from impactbook.report.format import DESIGN_NAMES, is_clear_p
 from impactbook.workbook.periods import format_period
 
 #: The keys of the docs/DESIGN.md estimate JSON, in contract order.
@@ -130,7 +130,7 @@ class Estimate(ResultsMixin):
         """True when the 95% interval lies wholly above or wholly below a ratio of 1.
 
         A synthetic control has no interval: its two-sided permutation p decides, by the one
-        significance rule (:func:`impactbook.report.format.is_clear_p`).
+        significance rule (:func:`impactbook.designs.is_clear_p`).
         """
         if self.method == "synth":
             return is_clear_p(self.p_value)

@@ -12,10 +12,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from impactbook.effects._window import Window, fourier_terms, list_periods, unit_name
-from impactbook.workbook.periods import QUARTERLY, format_period
+from impactbook.workbook.periods import format_period, period_word
 
 MIN_PRE_PERIODS = 24
 MIN_MEAN_COUNT = 5.0
@@ -41,7 +40,7 @@ def warn_short_pre(n_pre: int, freq: str) -> str | None:
 def warn_low_counts(mean_count: float, freq: str) -> str | None:
     if not np.isfinite(mean_count) or mean_count >= MIN_MEAN_COUNT:
         return None
-    per = "quarter" if freq == QUARTERLY else "month"
+    per = period_word(freq)
     return (
         f"Counts are small (mean {mean_count:.1f} a {per}, under {MIN_MEAN_COUNT:g}): "
         "percent changes swing widely from chance alone."
@@ -84,6 +83,9 @@ def warn_spike_before_start(window: Window) -> str | None:
     together are well above the projection (ratio >= 1.25 and Pearson z >= 3; a looser
     z fires on about one plain Poisson series in twenty).
     """
+    # Imported here: the other warnings (a rollout's) need no statsmodels, a second to import.
+    import statsmodels.api as sm
+
     pre = window.frame[window.frame["t"] < 0]
     baseline = pre.iloc[:-SPIKE_MAX_PERIODS]
     tail = pre.iloc[-SPIKE_MAX_PERIODS:]

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from impactbook.defaults import DEFAULT_POST_PERIODS
+from impactbook.designs import is_clear_p
 from impactbook.effects._its_slices import SeriesDesign
 from impactbook.effects._threads import single_blas_thread
 from impactbook.effects._window import Labels, coerce_start, normalise_series, unit_name
@@ -35,7 +36,6 @@ from impactbook.effects.estimate import Estimate, finite_or_none
 from impactbook.effects.its import estimate_its
 from impactbook.effects.results import ResultsMixin
 from impactbook.errors import EstimationError
-from impactbook.report.format import is_clear_p
 from impactbook.workbook.periods import format_period
 
 MIN_PLACEBO_PRE_PERIODS = 12

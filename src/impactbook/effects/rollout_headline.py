@@ -14,12 +14,14 @@ import pandas as pd
 from scipy.stats import norm
 
 from impactbook.effects.estimate import Estimate
+from impactbook.effects.rollout_panel import parse_label
 from impactbook.effects.rollout_result import RolloutEstimate
 from impactbook.workbook.periods import format_period
 
 
 def _first_start(est: RolloutEstimate) -> pd.Period:
-    starts = [pd.Period(str(u["start"]), freq=est.window[1].freq)
+    # A start in the model's periods (a weekly start's quarter when pooled by quarter).
+    starts = [parse_label(u["start"]).asfreq(est.window[1].freq)
               for u in est.units if u.get("start")]
     return min(starts) if starts else est.window[0]
 

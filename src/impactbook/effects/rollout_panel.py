@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from impactbook.errors import EstimationError, ParameterError
-from impactbook.workbook.periods import format_period
+from impactbook.workbook.periods import format_period, parse_period
 
 COHORT_BINS = ("none", "quarter", "year")
 CONTROLS = ("notyet", "never")
@@ -44,20 +44,26 @@ def coarsen(long: pd.DataFrame, freq: str, covariates: tuple[str, ...] = ()) -> 
     """Sum ``count`` (and ``exposure``) of each unit into periods of ``freq``.
 
     A coarse period is kept only when every period inside it has data (a missing month stays
-    missing, never zero); partial first and last bins go with it.
+    missing, never zero); partial first and last bins go with it. A week belongs to the
+    quarter or year of its last day (Sunday), so a quarter holds 13 or 14 weeks.
     """
     if long.empty or long["period"].iloc[0].freqstr[0] == freq[0]:
         return long.copy()
-    coarse = long.assign(period=pd.PeriodIndex(long["period"]).asfreq(freq))
-    per_bin = {("M", "Q"): 3, ("M", "Y"): 12, ("Q", "Y"): 4}[
-        (long["period"].iloc[0].freqstr[0], freq[0])]
+    fine = pd.PeriodIndex(long["period"])
+    coarse = long.assign(period=fine.asfreq(freq))
+    # How many data periods each coarse period holds (weeks per quarter vary).
+    first, last = coarse["period"].min(), coarse["period"].max()
+    every = pd.period_range(first.start_time, last.end_time, freq=fine.freq)
+    per_bin = pd.Series(every.asfreq(freq)).value_counts()
     grouped = coarse.groupby(["unit", "period"], sort=True)
     out = grouped.agg(count=("count", "sum"), n=("count", "size"),
                       exposure=("exposure", "sum"), n_exposure=("exposure", "count"),
                       **{x: (x, "mean") for x in covariates})
     # An exposure missing for part of a bin is missing for the bin.
     out["exposure"] = out["exposure"].where(out["n_exposure"] == out["n"])
-    out = out[out["n"] == per_bin].drop(columns=["n", "n_exposure"]).reset_index()
+    out = out.reset_index()
+    out = out[out["n"].to_numpy() == out["period"].map(per_bin).to_numpy()].drop(
+        columns=["n", "n_exposure"]).reset_index(drop=True)
     return out
 
 
@@ -98,6 +104,13 @@ def label_period(period: pd.Period | None) -> str | None:
     if period is None:
         return None
     return str(period.year) if period.freqstr[0] in ("Y", "A") else format_period(period)
+
+
+def parse_label(label: str) -> pd.Period:
+    """The period of a :func:`label_period` label (a year, or a workbook period)."""
+    text = str(label)
+    return pd.Period(year=int(text), freq="Y") if text.isdigit() and len(text) == 4 else (
+        parse_period(text))
 
 
 def build_panel(long: pd.DataFrame, starts: Mapping[str, pd.Period | None], *,
@@ -170,9 +183,11 @@ def assign_cells(panel: Panel, controls: str) -> tuple[pd.Series, pd.DataFrame]:
         in_cell = ~is_never & (t != g - 1)
     else:
         in_cell = ~is_never & (t >= g)
-    key = pd.Series(np.where(in_cell, g * 100_000 + t, -1), index=frame.index)
-    codes = {k: i for i, k in enumerate(sorted(set(key[key >= 0])))}
-    cell = key.map(lambda k: codes.get(k, -1)).astype("int64")
+    key = np.where(in_cell, g * 100_000 + t, -1)
+    # Cells numbered in (cohort, period) order; -1 (no cell) sorts first when present.
+    uniques, code = np.unique(key, return_inverse=True)
+    code = code.reshape(-1) - int((uniques < 0).any())
+    cell = pd.Series(code.astype("int64"), index=frame.index)
     rows = frame.assign(cell=cell)[cell >= 0]
     table = rows.groupby("cell").agg(g=("g", "first"), t=("t", "first"),
                                      n=("unit", "size"), units=("unit", "nunique"),

@@ -9,13 +9,32 @@ from impactbook.effects.rollout_result import STATIC_CAVEAT, Aggregate, RolloutE
 
 CONTROL_WORDS = {"notyet": "units not yet treated at the time (and never-treated ones)",
                  "never": "units never treated within the data"}
-FREQ_WORDS = {"M": "month", "Q": "quarter", "Y": "year"}
+FREQ_WORDS = {"M": "month", "Q": "quarter", "W": "week", "Y": "year"}
 
 
 def _whole(value: float) -> str:
     """Whole numbers under 100, two significant figures above (the interval is wide)."""
     value = abs(value)
     return f"{value:.0f}" if value < 100 else f"{float(f'{value:.2g}'):,.0f}"
+
+
+def describe_cs_view(view) -> str:
+    """The linear view in one line: its simple ATT per unit-period on its scale, the interval,
+    the rough percent and the lead test (``None`` said as no test)."""
+    simple = view.simple
+    per = "rate per 100,000" if view.scale.startswith("rate") else "events"
+    pretest = view.event_time_pretest or view.pretest
+    from impactbook.report.format import format_p  # the one way a p-value is written
+
+    shown = format_p(pretest.p_value) if pretest is not None else ""
+    leads = (f"leads p {shown if shown.startswith('<') else '= ' + shown} ({pretest.kind})"
+             if pretest is not None else "no lead test")
+    percent = view.simple_percent
+    rough = (f", about {describe_change_pct(percent)} than the treated units' counterfactual "
+             "mean" if math.isfinite(percent) else "")
+    return (f"simple ATT {simple.att:+.3g} {per} per unit and period (95% interval "
+            f"{simple.ci_low:+.3g} to {simple.ci_high:+.3g}){rough}; {leads}; linear, "
+            "a second view (the count model leads)")
 
 
 def describe_averted(aggregate: Aggregate, outcome: str) -> str:
@@ -66,6 +85,9 @@ def describe_rollout(est: RolloutEstimate, *, detailed: bool = False) -> str:
              f"  static TWFE         {describe_change_pct((math.exp(static) - 1) * 100)} "
              f"(log ratio {static:.3f}, SE {est.static_se:.3f})",
              f"  note                {STATIC_CAVEAT}"]
+    view = getattr(est, "callaway_santanna", None)
+    if view is not None:
+        lines.append(f"  Callaway-Sant'Anna  {describe_cs_view(view)}")
     for item in est.dropped:
         lines.append(f"  dropped             {item}")
     for warning in est.warnings:

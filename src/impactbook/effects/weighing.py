@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from impactbook.effects.estimate import DESIGN_NAMES, Estimate
+from impactbook.designs import DESIGN_NAMES
+from impactbook.effects.estimate import Estimate
 from impactbook.effects.leading import why_not_lead
 from impactbook.report.format import (
     describe_change_pct,

@@ -40,7 +40,7 @@ from impactbook.render.plan import (
     rekeyed,
     summary_slugs,
 )
-from impactbook.render.run_folder import STATE_DIR, RunFolder, read_state
+from impactbook.render.run_folder import STATE_DIR, RunFolder, read_state, start_estimates
 from impactbook.render.workers import render_job, run_local
 from impactbook.workbook.model import unknown_value
 
@@ -139,7 +139,8 @@ def _prepare_slices(run_dir: Path, jobs: list[ReportJob]) -> Path | None:
     only used if its digest is still the plan's); None when there is nothing to prepare from,
     and the reports then load the folder themselves.
     """
-    from impactbook.render.fingerprints import library_hash, validated_workbook
+    from impactbook.fsutil import library_hash
+    from impactbook.render.fingerprints import validated_workbook
     from impactbook.workbook import INTERVENTIONS, OUTCOMES, TAGS, load_workbook
     from impactbook.workbook.prepared import is_prepared, prepared_folder, write_prepared
 
@@ -212,6 +213,8 @@ def _run_locked(jobs: list[ReportJob], run_dir: Path, *, workers: int, force: bo
                                 for job_id, state in states.items()
                                 if state is not None and "total_s" in state.entry.timings})
     prepared = _prepare_slices(run_dir, jobs) if todo and executor == "local" else None
+    if todo and executor == "local":
+        start_estimates(run_dir)
     # The reports read their slices from now on: this process need not keep the workbook
     # while its workers run (a few hundred MB of the batch's memory for a large one).
     forget_validated_workbook()

@@ -8,56 +8,19 @@ A report is reused only when every fingerprint that can change its content is un
 
 from __future__ import annotations
 
-import hashlib
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from impactbook.fsutil import safe_join
+from impactbook.fsutil import hash_frames, library_hash, safe_join
 from impactbook.render.run_folder import STATE_DIR
 
 if TYPE_CHECKING:  # pandas is imported where tables are read: workers never need it
     import pandas as pd
 
     from impactbook.workbook import Workbook
-
-
-_LIBRARY_HASH: str | None = None
-
-
-def library_hash() -> str:
-    """Hash of the installed impactbook sources: a code change re-renders even without a bump."""
-    global _LIBRARY_HASH
-    if _LIBRARY_HASH is None:
-        h = hashlib.sha256()
-        root = Path(__file__).resolve().parents[1]
-        for path in sorted(root.rglob("*")):
-            if path.suffix in {".py", ".j2", ".css", ".json"} and "__pycache__" not in path.parts:
-                h.update(str(path.relative_to(root)).encode())
-                h.update(path.read_bytes())
-        _LIBRARY_HASH = h.hexdigest()
-    return _LIBRARY_HASH
-
-
-def _hash_frames(*parts: tuple[str, pd.DataFrame | None]) -> str:
-    """Order-independent hash of named row sets (rows sorted, columns sorted)."""
-    h = hashlib.sha256()
-    for name, frame in parts:
-        h.update(f"\0{name}\0".encode())
-        if frame is None or frame.empty:
-            continue
-        import numpy as np
-        import pandas as pd
-
-        columns = sorted(frame.columns)
-        # pandas' vectorised 64-bit hash of each row (fixed key), sorted: row text built in
-        # Python cost about 1 s for the default workbook's slices, on every rerun.
-        rows = np.sort(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy())
-        h.update(("\x1f".join(columns) + "\n").encode())
-        h.update(rows.astype("<u8").tobytes())
-    return h.hexdigest()
 
 
 @dataclass
@@ -136,7 +99,7 @@ class PlanningWorkbook:
                     extra.append((name, rows))
             if not self.validated.unit_costs.empty and extra:
                 extra.append(("unit_costs", self.validated.unit_costs))
-        return _hash_frames(
+        return hash_frames(
             ("outcomes", self.outcomes_of([city])),
             ("interventions", programmes),
             ("news", self.city_news(city)),
@@ -148,7 +111,7 @@ class PlanningWorkbook:
     def intervention_slice_hash(self, kind: str) -> str:
         cities = set(self.interventions.loc[self.interventions["intervention"] == kind, "city"])
         programmes = self.interventions[self.interventions["city"].isin(cities)]
-        return _hash_frames(
+        return hash_frames(
             ("outcomes", self.outcomes_of(sorted(cities))),
             ("interventions", programmes),
             ("news", self.intervention_news(kind)),

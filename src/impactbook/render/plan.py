@@ -20,8 +20,8 @@ from impactbook import __version__
 from impactbook.contracts import ReportKind
 from impactbook.defaults import DEFAULT_FORMATS
 from impactbook.errors import RenderError
-from impactbook.fsutil import safe_join, sha256_bytes, sha256_file, slugify
-from impactbook.render.fingerprints import PlanningWorkbook, library_hash, load_for_planning
+from impactbook.fsutil import library_hash, safe_join, sha256_bytes, sha256_file, slugify
+from impactbook.render.fingerprints import PlanningWorkbook, load_for_planning
 from impactbook.workbook.model import unknown_value
 
 if TYPE_CHECKING:

@@ -10,11 +10,13 @@ last wrote the folder.
 Run folder layout::
 
     RUN/manifest.json  RUN/index.html  RUN/<slug>/<slug>.{ipynb,html,pdf}  RUN/.state/<slug>.json
+    RUN/.state/prepared/<digest>/ (workbook slices)  RUN/.state/estimates/<library>/<key>.json
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,8 +29,9 @@ from impactbook.contracts import (
     document_text,
     read_document,
 )
+from impactbook.defaults import ESTIMATES_LOG_DIR
 from impactbook.errors import DataError
-from impactbook.fsutil import atomic_write_text, safe_join
+from impactbook.fsutil import atomic_write_text, library_hash, safe_join
 
 STATE_DIR = ".state"  # in a run folder: per-report records, prepared workbook slices
 _KIND_ORDER = {kind: rank for rank, kind in enumerate(ReportKind)}
@@ -37,6 +40,26 @@ _KIND_ORDER = {kind: rank for rank, kind in enumerate(ReportKind)}
 def report_order(record: ReportRecord) -> tuple:
     """Where a report stands in the manifest and the index: cities first, then by name."""
     return (_KIND_ORDER[record.kind], record.name.casefold(), record.name, record.id)
+
+
+def estimates_folder(run_dir: Path) -> Path:
+    """The run's estimate store (:mod:`impactbook.analysis.store`) for this code, kept across
+    reruns: a rerun after one city's data changed reads every other city's estimates from it.
+    One folder per library hash, so a code change leaves nothing behind (:func:`start_estimates`).
+    """
+    return safe_join(Path(run_dir), STATE_DIR, "estimates", library_hash()[:16])
+
+
+def start_estimates(run_dir: Path) -> Path:
+    """The store of a batch about to render: the stores of other code removed (their keys can
+    never match again) and the store's log emptied, so it says what this run reused."""
+    folder = estimates_folder(run_dir)
+    if folder.parent.is_dir():
+        for other in folder.parent.iterdir():
+            if other != folder:
+                shutil.rmtree(other, ignore_errors=True)
+    shutil.rmtree(folder / ESTIMATES_LOG_DIR, ignore_errors=True)
+    return folder
 
 
 def state_path(run_dir: Path, slug: str) -> Path:

@@ -193,7 +193,8 @@ class _Worker:
         # its workers itself (they and their kernels never see the signal mid-report).
         self.process = subprocess.Popen(
             [sys.executable, "-m", "impactbook.render.workers"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=_worker_environment(prepared), start_new_session=True)
+            stdout=subprocess.PIPE, env=_worker_environment(prepared, run_dir),
+            start_new_session=True)
         pickle.dump((str(run_dir), kernel_name, page_sizes, os.getpid()), self.process.stdin)
         self.process.stdin.flush()
         self.ready = False
@@ -248,14 +249,20 @@ class _Worker:
             stream.close()
 
 
-def _worker_environment(prepared: Path | None = None) -> dict[str, str]:
+def _worker_environment(prepared: Path | None = None,
+                        run_dir: Path | None = None) -> dict[str, str]:
+    from impactbook.defaults import ESTIMATES_ENV
     from impactbook.render.kernel import kernel_environment
+    from impactbook.render.run_folder import estimates_folder
     from impactbook.workbook.prepared import PREPARED_ENV
 
     env = kernel_environment()  # workers never need mail credentials either
     env.pop(PREPARED_ENV, None)
+    env.pop(ESTIMATES_ENV, None)
     if prepared is not None:  # the kernels inherit it: reports read their prepared slices
         env[PREPARED_ENV] = str(Path(prepared).resolve())
+    if run_dir is not None:  # and the run's estimates: each computed once per run
+        env[ESTIMATES_ENV] = str(estimates_folder(run_dir).resolve())
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
     return env

@@ -18,8 +18,13 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook import __version__, effects
-from impactbook.analysis import combined_series, make_request, resolve_request
-from impactbook.analysis.programmes import estimate_programme, workbook_with_one_programme
+from impactbook.analysis import EstimateRequest, combined_series, make_request, resolve_request
+from impactbook.analysis.programmes import (
+    estimate_programme,
+    programme_request,
+    workbook_with_one_programme,
+)
+from impactbook.analysis.store import EstimateStore, active_store
 from impactbook.contracts import ReportKind
 from impactbook.defaults import DEFAULT_POST_PERIODS, HEADLINE_RULE
 from impactbook.errors import EstimationError, ImpactbookError, ParameterError
@@ -212,7 +217,10 @@ def _select_programmes(workbook: Workbook, city: str,
 def outcome_result(workbook: Workbook, programme: dict, outcome: str,
                     post_periods: int, method: str = "auto", *,
                     with_placebo: bool = True, with_synth: bool = True,
-                    placebos: int | None = None) -> OutcomeResult:
+                    placebos: int | None = None,
+                    store: EstimateStore | None = None) -> OutcomeResult:
+    """Every design of ``programme`` for ``outcome``; the interrupted time series, the one
+    an intervention summary pools, is kept in ``store`` for the summaries of the run."""
     base = dict(programme_id=programme["id"], programme=programme["programme"],
                 intervention=programme["intervention"], outcome=outcome,
                 area=programme["area"], start=programme["start"])
@@ -224,6 +232,9 @@ def outcome_result(workbook: Workbook, programme: dict, outcome: str,
                                          placebos=placebos)
     placebo = None
     its = results.get("its")
+    if store is not None and its is not None:
+        store.keep(workbook, programme, programme_request(
+            programme, outcome, "its", post_periods=post_periods), its)
     comparison_series: dict[str, pd.Series] = {}
     # The placebo check is most of the work and only the city report shows it.
     if its is not None and with_placebo:
@@ -247,15 +258,29 @@ def outcome_result(workbook: Workbook, programme: dict, outcome: str,
 
 
 
-def _rollout_results(workbook: Workbook, city: str, programmes: pd.DataFrame) -> tuple:
-    """The rollout sections' content for the report's rollout programmes (each fit once)."""
+def _rollout_results(workbook: Workbook, city: str, programmes: pd.DataFrame,
+                     store: EstimateStore | None = None) -> tuple:
+    """The rollout sections' content for the report's rollout programmes (each fit once);
+    each overall effect, the one a summary weighs, is kept in ``store``."""
+    from impactbook.effects.rollout_headline import rollout_as_estimate
     from impactbook.report.rollout_section import build_rollout_results
 
     chosen = {p["id"] for p in programmes.to_dict("records") if is_rollout(p)}
     if not chosen:
         return ()
-    return tuple(r for r in build_rollout_results(workbook, city)
-                 if r.programme["id"] in chosen)
+    found = tuple(r for r in build_rollout_results(workbook, city)
+                  if r.programme["id"] in chosen)
+    for r in found:
+        if store is not None and r.estimate is not None:
+            store.keep(workbook, r.programme, rollout_request(r.programme, r.outcome),
+                       rollout_as_estimate(r.estimate))
+    return found
+
+
+def rollout_request(programme: dict, outcome: str) -> EstimateRequest:
+    """The request of a rollout's overall effect, as its report section and a summary ask it."""
+    return make_request(city=programme["city"], outcome=outcome, method="rollout",
+                        programme=programme["id"])
 
 
 def _rollout_outcome_result(rollout) -> OutcomeResult:
@@ -303,9 +328,13 @@ def build_city_report(data_dir: Path | str, city: str, *,
                       post_periods: int = DEFAULT_POST_PERIODS,
                       method: str = "auto", today: dt.date | None = None,
                       allow_incomplete: bool = False,
-                      placebos: int | None = None) -> CityReport:
+                      placebos: int | None = None,
+                      store: EstimateStore | None = None) -> CityReport:
     """Compute everything the city report shows; raise EstimationError when a section cannot
     be computed, unless ``allow_incomplete``.
+
+    ``store``: where to keep the estimates an intervention summary of the same run reads
+    (:mod:`impactbook.analysis.store`); default the batch's, none outside a batch.
 
     ``placebos`` sets the number of placebo groups of a micro-synthetic control (default
     :data:`~impactbook.defaults.DEFAULT_PLACEBOS`).
@@ -318,9 +347,10 @@ def build_city_report(data_dir: Path | str, city: str, *,
     if method not in ("auto", "its", "prepost", "comparison", "synth"):
         raise ParameterError("method", method, "auto, its, prepost, comparison or synth")
     workbook = report_workbook(data_dir, ReportKind.CITY, city)
+    store = store if store is not None else active_store()
     programmes = _select_programmes(workbook, city, interventions)
     results = []
-    rollouts = _rollout_results(workbook, city, programmes)
+    rollouts = _rollout_results(workbook, city, programmes, store)
     for programme in programmes.to_dict("records"):
         if is_rollout(programme):  # weighed here; its detail in its own section
             results.extend(_rollout_outcome_result(r) for r in rollouts
@@ -328,18 +358,19 @@ def build_city_report(data_dir: Path | str, city: str, *,
             continue
         for outcome in split_list(programme["outcomes"]):
             results.append(outcome_result(workbook, programme, outcome, post_periods, method,
-                                          placebos=placebos))
+                                          placebos=placebos, store=store))
     require_complete([(r.programme, r.outcome, r.failed_designs) for r in results
                       if r.failed_designs], city, allow_incomplete)
     first, last = workbook.index.period_span(city)
     news = news_for_city(workbook.news, workbook.tags, workbook.interventions, city)
-    from impactbook.analysis.value import rollout_value_for
+    from impactbook.analysis.value import rollout_value
     from impactbook.report.value_section import report_values
 
-    # A rollout's value for money is over the months its units ran (rollout_value_for).
+    # A rollout's value for money is over the months its units ran (rollout_value), from the
+    # workbook read above (its slice holds costs.csv whole): the folder is not read again.
     values = report_values(workbook, programmes, [r for r in results if r.rollout is None]) + tuple(
         value for r in rollouts if r.estimate is not None
-        for value in [rollout_value_for(data_dir, r.estimate)] if value is not None)
+        for value in [rollout_value(workbook, r.estimate)] if value is not None)
     return CityReport(
         city=city, programmes=programmes, results=tuple(results), news=news,
         data_period=(first, last), data_hash=shown_digest(workbook.digest),

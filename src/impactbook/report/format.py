@@ -4,45 +4,24 @@ Tables, captions, chart titles, the plain sentences of the findings, the index p
 funders' emails all write through these functions, so the same figure reads the same
 everywhere: ``-25%`` / ``25% lower`` (a real minus sign; both from :func:`rounded_pct`, so a
 table's ``-0.4%`` is ``0.4% lower`` in the sentence beside it), ``-46% to +9%``, ``p 0.57`` /
-``<0.001``, and each design has one name (:data:`DESIGN_NAMES`). Missing values print as
-``n/a``, never as ``nan`` or ``None``.
+``<0.001``, and each design has one name (:data:`impactbook.designs.DESIGN_NAMES`). Missing
+values print as ``n/a``, never as ``nan`` or ``None``.
 
-One significance rule for every design (:func:`is_clear_p`): a p-value (a model's, a
-permutation test's or the false-start rank) is clear at :data:`SIGNIFICANCE_LEVEL` or below.
-A model interval that excludes no change is the same rule for the model's own p.
+One significance rule for every design (:func:`impactbook.designs.is_clear_p`): a p-value (a
+model's, a permutation test's or the false-start rank) is clear at
+:data:`impactbook.designs.SIGNIFICANCE_LEVEL` or below. A model interval that excludes no
+change is the same rule for the model's own p. The design names and that rule live in
+:mod:`impactbook.designs`, below the estimators, which use them too.
 """
 
 from __future__ import annotations
 
 import math
 
+from impactbook.designs import DESIGN_NAMES, finite_number, is_clear_p
+
 MINUS = "\u2212"
 MISSING = "n/a"
-#: The one significance level: a p-value at or below it is "clear" (every design, every check).
-SIGNIFICANCE_LEVEL = 0.05
-#: Each design's one name, wherever a reader sees it.
-DESIGN_NAMES: dict[str, str] = {
-    "synth": "synthetic control",
-    "rollout": "staggered rollout",
-    "comparison": "comparison areas",
-    "its": "interrupted time series",
-    "prepost": "naive before/after",
-}
-
-
-def is_clear_p(p_value: object) -> bool:
-    """Whether a p-value sets a change apart from chance: at most :data:`SIGNIFICANCE_LEVEL`."""
-    value = finite_number(p_value)
-    return value is not None and value <= SIGNIFICANCE_LEVEL
-
-
-def finite_number(value: object) -> float | None:
-    """``value`` as a finite float, or None (missing, text, NaN, infinite)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def rounded_pct(percent: object) -> str | None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from impactbook.designs import DESIGN_NAMES
 from impactbook.effects import describe_caveats
-from impactbook.report.format import DESIGN_NAMES, headline_line
+from impactbook.report.format import headline_line
 from impactbook.report.value_section import TITLE
 
 

@@ -19,11 +19,11 @@ from urllib.parse import quote
 from impactbook import __version__
 from impactbook.contracts import Manifest, ReportKind, parse
 from impactbook.defaults import HEADLINE_RULE
+from impactbook.designs import finite_number
 from impactbook.fsutil import atomic_path
 from impactbook.report.format import (
     count_changes,
     describe_change_pct,
-    finite_number,
     format_pct,
     headline_line,
     is_clear_item,

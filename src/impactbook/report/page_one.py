@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from impactbook.designs import DESIGN_NAMES
 from impactbook.report import headlines, tables
 from impactbook.report.blocks import TOC_SLOT, escape_html, html_table, show_html
 from impactbook.report.content import CityReport, OutcomeResult
-from impactbook.report.format import DESIGN_NAMES, outcome_figure, summarize_outcomes
+from impactbook.report.format import outcome_figure, summarize_outcomes
 from impactbook.report.summary_content import InterventionSummary
 
 

@@ -14,6 +14,7 @@ from IPython.display import display
 
 from impactbook import effects
 from impactbook.contracts import findings_output
+from impactbook.designs import DESIGN_NAMES
 from impactbook.report import tables
 from impactbook.report.blocks import (  # noqa: F401 - the notebooks' edge reuses them
     TOC_SLOT,
@@ -31,7 +32,6 @@ from impactbook.report.content import (
     OutcomeResult,
 )
 from impactbook.report.format import (
-    DESIGN_NAMES,
     format_change,
     format_interval,
     format_p,

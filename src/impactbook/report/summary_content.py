@@ -16,11 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from impactbook import __version__, effects
+from impactbook.analysis.programmes import programme_request
+from impactbook.analysis.store import EstimateStore, active_store
 from impactbook.contracts import ReportKind
 from impactbook.defaults import DEFAULT_POST_PERIODS
 from impactbook.errors import ImpactbookError, ParameterError
 from impactbook.report.content import outcome_result, report_workbook, require_complete
-from impactbook.workbook import split_list, unknown_value
+from impactbook.workbook import Workbook, split_list, unknown_value
 from impactbook.workbook.digest import shown_digest
 from impactbook.workbook.periods import format_period
 from impactbook.workbook.rollouts import is_rollout
@@ -66,8 +68,13 @@ class InterventionSummary:
 def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                                post_periods: int = DEFAULT_POST_PERIODS, pooling: str = "reml",
                                today: dt.date | None = None,
-                               allow_incomplete: bool = False) -> InterventionSummary:
+                               allow_incomplete: bool = False,
+                               store: EstimateStore | None = None) -> InterventionSummary:
     """Every programme's model estimate for one intervention type, pooled per outcome.
+
+    Each estimate is read from ``store`` (:mod:`impactbook.analysis.store`; default the
+    batch's, none outside a batch) when a city report of the run kept it there, so a summary
+    after its city reports costs its pooling; what is not there is computed and kept.
 
     Shootings and shooting victims are two views of the same events, so outcomes are never
     pooled together: each outcome is pooled over the programmes that measure it (each
@@ -80,6 +87,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
     if pooling not in ("reml", "dl"):
         raise ParameterError("pooling", pooling, "reml or dl")
     workbook = report_workbook(data_dir, ReportKind.INTERVENTION, intervention)
+    store = store if store is not None else active_store()
     table = workbook.interventions
     programmes = table[table["intervention"] == intervention]
     if programmes.empty:
@@ -88,8 +96,8 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
 
     rows, failures, covered_rows = [], [], []
     by_outcome: dict[str, list[effects.Estimate]] = {}
-    rollouts = [weigh_summary_rollout(workbook, p) for p in programmes.to_dict("records")
-                if is_rollout(p)]
+    rollouts = [weigh_summary_rollout(workbook, p, store)
+                for p in programmes.to_dict("records") if is_rollout(p)]
     for rollout in rollouts:  # a leading rollout is pooled once for the sites it covers
         est = rollout.estimate
         if rollout.is_leading:
@@ -107,9 +115,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
         if is_rollout(programme):  # weighed above, as one estimate of many units
             continue
         for outcome in split_list(programme["outcomes"]):
-            result = outcome_result(workbook, programme, outcome, post_periods,
-                                     with_placebo=False, with_synth=False)
-            est = result.its
+            est, errors = _programme_its(workbook, programme, outcome, post_periods, store)
             rows.append({
                 "city": programme["city"], "programme": programme["programme"],
                 "area": est.area if est else programme["area"], "outcome": outcome,
@@ -120,7 +126,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
                    if est else {}),
                 "warnings": len(est.warnings) if est else 0,
                 "caveats": list(est.warnings) if est else [],
-                "error": "; ".join(result.errors) if est is None else "",
+                "error": "; ".join(errors) if est is None else "",
             })
             by_outcome.setdefault(outcome, [])
             if any(is_covered(r, programme["city"], programme["area"], outcome)
@@ -129,7 +135,7 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
             elif est is not None:
                 by_outcome[outcome].append(est)
             else:
-                failures.append((programme["programme"], outcome, result.errors))
+                failures.append((programme["programme"], outcome, errors))
     require_complete(failures, intervention, allow_incomplete)
     pooled: dict[str, effects.PooledResult] = {}
     notes: dict[str, str] = {}
@@ -152,6 +158,20 @@ def build_intervention_summary(data_dir: Path | str, intervention: str, *,
         news_counts=count_tags_by_period(news, freq="Y"), news=news,
         data_hash=shown_digest(workbook.digest), generated=(today or dt.date.today()).isoformat(),
         programmes=programmes, rollout_findings=tuple(r.finding for r in rollouts))
+
+
+def _programme_its(workbook: Workbook, programme: dict, outcome: str, post_periods: int,
+                   store: EstimateStore | None) -> tuple[effects.Estimate | None, tuple]:
+    """The programme's interrupted time series (the estimate a summary pools) and, when it
+    has none, every design's error as a city report lists them."""
+    if store is not None:
+        found = store.find(workbook, programme, programme_request(
+            programme, outcome, "its", post_periods=post_periods))
+        if found is not None:
+            return found, ()
+    result = outcome_result(workbook, programme, outcome, post_periods,
+                            with_placebo=False, with_synth=False, store=store)
+    return result.its, result.errors
 
 
 def _pooling_note(estimates: list[effects.Estimate], exc: ImpactbookError) -> str:

@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from impactbook import effects
-from impactbook.analysis import make_request
 from impactbook.analysis.rollout import rollout_estimate
+from impactbook.analysis.store import EstimateStore
 from impactbook.effects.rollout_headline import rollout_as_estimate
 from impactbook.errors import ImpactbookError
+from impactbook.report.content import rollout_request
 from impactbook.workbook import Workbook, split_list
 
 
@@ -34,16 +35,21 @@ class SummaryRollout:
     finding: str
 
 
-def weigh_summary_rollout(workbook: Workbook, programme: dict) -> SummaryRollout:
-    """The rollout's primary outcome, weighed for the summary."""
+def weigh_summary_rollout(workbook: Workbook, programme: dict,
+                          store: EstimateStore | None = None) -> SummaryRollout:
+    """The rollout's primary outcome, weighed for the summary (its overall effect read from
+    ``store`` when the city's report kept it there, else fitted and kept)."""
     outcome = split_list(programme["outcomes"])[0]
     units = workbook.rollouts.loc[workbook.rollouts["programme"] == programme["id"], "unit"]
     sites = frozenset(units)
     name = f"{programme['programme']} ({programme['city']})"
+    request = rollout_request(programme, outcome)
     try:
-        estimate = rollout_as_estimate(rollout_estimate(workbook, make_request(
-            city=programme["city"], outcome=outcome, method="rollout",
-            programme=programme["id"])))
+        estimate = store.find(workbook, programme, request) if store is not None else None
+        if estimate is None:
+            estimate = rollout_as_estimate(rollout_estimate(workbook, request))
+            if store is not None:
+                store.keep(workbook, programme, request, estimate)
     except ImpactbookError as exc:
         return SummaryRollout(programme, outcome, None, False, sites,
                               f"{outcome}: {name}, a staggered rollout, has no estimate ({exc}); "

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from impactbook.designs import DESIGN_NAMES, finite_number
 from impactbook.report.format import (
-    DESIGN_NAMES,
-    finite_number,
     format_change,
     format_interval,
     format_number,

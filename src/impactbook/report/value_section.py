@@ -12,8 +12,9 @@ from __future__ import annotations
 import html
 import math
 
+from impactbook.designs import finite_number
 from impactbook.effects.value import ValueForMoney
-from impactbook.report.format import MINUS, MISSING, finite_number
+from impactbook.report.format import MINUS, MISSING
 
 TITLE = "Value for money"
 _SYMBOLS = {"USD": "$", "EUR": "\u20ac", "GBP": "\u00a3"}

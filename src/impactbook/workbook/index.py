@@ -66,7 +66,7 @@ class SeriesIndex:
         return self._city_rows[city]
 
     def frequency(self, city: str) -> str | None:
-        """``"M"`` or ``"Q"`` (validation keeps one frequency per city); None if unknown."""
+        """``"M"``, ``"Q"`` or ``"W"`` (one frequency per city); None if unknown."""
         rows = self.city_rows(city)
         return str(self._outcomes["freq"].iloc[rows[0]]) if len(rows) else None
 

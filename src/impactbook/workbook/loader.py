@@ -47,15 +47,40 @@ def _optional_table(root: Path, name: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=str) for c in columns})
 
 
+#: The tables each table is checked against: reading one reads these too, so what is read is
+#: validated exactly as a full load validates it.
+CHECKED_AGAINST = {
+    INTERVENTIONS: (OUTCOMES, TAGS), NEWS: (TAGS,), FUNDERS: (OUTCOMES, TAGS),
+    AREAS: (OUTCOMES,), COSTS: (INTERVENTIONS,), ROLLOUTS: (INTERVENTIONS, OUTCOMES),
+}
+
+
+def tables_to_read(tables: Iterable[str]) -> frozenset[str]:
+    """``tables`` and every table they are checked against."""
+    found: set[str] = set()
+    waiting = list(tables)
+    while waiting:
+        name = waiting.pop()
+        if name not in found:
+            found.add(name)
+            waiting.extend(CHECKED_AGAINST.get(name, ()))
+    return frozenset(found)
+
+
 def load_workbook(data_dir: Path | str, *, require: Iterable[str] = (OUTCOMES,),
-                  ) -> Workbook:
+                  tables: Iterable[str] | None = None) -> Workbook:
     """Load and validate every table of ``data_dir``; raise one :class:`DataError` listing all.
 
     ``require`` names the tables that must exist; the others are optional and
     load empty when absent (``estimate --start`` needs only outcomes.csv). unit_outcomes.csv
     (hundreds of thousands of block series) is loaded only when ``require`` names it.
+    ``tables`` (default: all) names the tables a caller uses, for one that needs a few (an
+    estimate): those and the tables they are checked against (:data:`CHECKED_AGAINST`) are
+    read and validated, the others are not read and are empty in the result, which is
+    therefore for that caller only.
     """
-    return _read_workbook(data_dir, require, keep_rows=True)
+    return _read_workbook(data_dir, require, keep_rows=True,
+                          only=None if tables is None else tables_to_read([*tables, *require]))
 
 
 def validate_workbook(data_dir: Path | str) -> list[str]:
@@ -68,7 +93,7 @@ def validate_workbook(data_dir: Path | str) -> list[str]:
 
 
 def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: bool,
-                   ) -> Workbook:
+                   only: frozenset[str] | None = None) -> Workbook:
     root = Path(data_dir)
     if not root.is_dir():
         raise ParameterError("data", str(root), "an existing workbook folder")
@@ -78,11 +103,16 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
     warnings: list[str] = []
     required = set(require)
 
-    def table(name: str, loader, *args):
-        """The loaded table, an empty one when optional and absent, None when unreadable."""
+    def is_read(name: str) -> bool:
         path = root / name
-        if not path.exists() and not path.is_symlink() and name not in required:
+        return (path.exists() or path.is_symlink()) and (only is None or name in only)
+
+    def table(name: str, loader, *args):
+        """The loaded table, an empty one when optional and absent (or not asked for), None
+        when unreadable."""
+        if not is_read(name) and name not in required:
             return _optional_table(root, name)
+        path = root / name
         try:
             safe_join(root, name)  # a table linked out of the workbook is not read
             return loader(path, *args)
@@ -103,7 +133,7 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
 
     # A table that cannot be read (None) is not used to check the others: one broken
     # file gives its own error, not a cascade of "no such city" lines.
-    if not (root / OUTCOMES).exists() and OUTCOMES not in required:
+    if not is_read(OUTCOMES) and OUTCOMES not in required:
         outcomes, series = empty_outcomes(), None
     else:
         loaded = table(OUTCOMES, load_outcomes, problems, keep_rows)
@@ -112,16 +142,15 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
             warnings.append(f"{OUTCOMES} has no rows yet; add counts with 'impactbook ingest'")
     tags = table(TAGS, load_tags, problems)
     # An absent optional tags.csv checks nothing: no tag is "unknown" without a vocabulary.
-    vocabulary = tags if (root / TAGS).exists() else None
+    vocabulary = tags if is_read(TAGS) else None
     interventions = table(INTERVENTIONS, load_interventions, series, vocabulary, problems,
                           warnings)
     news = table(NEWS, load_news, vocabulary, problems, warnings)
     funders = table(FUNDERS, load_funders, series, vocabulary, problems, warnings)
-    areas = table(AREAS, load_areas, series, problems) if (root / AREAS).exists() else None
+    areas = table(AREAS, load_areas, series, problems) if is_read(AREAS) else None
     # Costs refer to programme ids: checked against interventions.csv only when it loaded.
-    costs = table(COSTS, load_costs, interventions, problems) if (root / COSTS).exists() else None
-    unit_costs = (table(UNIT_COSTS, load_unit_costs, problems) if (root / UNIT_COSTS).exists()
-                  else None)
+    costs = table(COSTS, load_costs, interventions, problems) if is_read(COSTS) else None
+    unit_costs = table(UNIT_COSTS, load_unit_costs, problems) if is_read(UNIT_COSTS) else None
     units = None
     if (root / UNIT_OUTCOMES).exists() and (UNIT_OUTCOMES in required or not keep_rows):
         units = table(UNIT_OUTCOMES, load_outcomes, problems, keep_rows, UNIT_OUTCOMES)
@@ -129,11 +158,12 @@ def _read_workbook(data_dir: Path | str, require: Iterable[str], *, keep_rows: b
         problems.add(UNIT_OUTCOMES, "file not found; micro-synthetic control needs the "
                      "series of the small units (e.g. census blocks)")
     rollouts = None
-    if (root / ROLLOUTS).exists() or (root / ROLLOUTS).is_symlink():
+    if is_read(ROLLOUTS):
         rollouts = table(ROLLOUTS, load_rollouts, interventions, series,
                          units[1] if units is not None else None, problems,
                          (root / UNIT_OUTCOMES).exists())
-    elif interventions is not None and (interventions["area"] == ROLLOUT_AREA).any():
+    elif (only is None or ROLLOUTS in only) and interventions is not None and (
+            interventions["area"] == ROLLOUT_AREA).any():
         # A warning, as for other optional tables: the rest of the workbook is usable, and the
         # rollout's estimate and report section say what is missing.
         warnings.append(f"{ROLLOUTS} not found: interventions.csv has a programme with area "

@@ -23,6 +23,7 @@ from impactbook.workbook.csvread import iter_csv_text
 from impactbook.workbook.periods import (
     MONTHLY,
     QUARTERLY,
+    WEEKLY,
     format_period,
     frequency_of,
     parse_period,
@@ -75,19 +76,30 @@ def parse_population(frame: pd.DataFrame, file: str, problems: Problems) -> pd.S
 
 
 # Period codes keep one int per row instead of a pandas Period object: a monthly period is
-# year * 12 + month - 1, a quarterly one year * 4 + quarter - 1; the frequency rides beside.
-_FREQ_BIT = {MONTHLY: 0, QUARTERLY: 1}
+# year * 12 + month - 1, a quarterly one year * 4 + quarter - 1, an ISO week
+# year * 53 + week - 1 (ordered, not consecutive); the frequency rides beside (two bits).
+_FREQ_BIT = {MONTHLY: 0, QUARTERLY: 1, WEEKLY: 2}
+_FREQ_OF_BIT = {bit: freq for freq, bit in _FREQ_BIT.items()}
+_FREQ_WORDS = {MONTHLY: "monthly (YYYY-MM)", QUARTERLY: "quarterly (YYYY-Qn)",
+               WEEKLY: "weekly (YYYY-Www)"}
+_CODE_BITS = 19  # codes of years up to 2100 fit: 2100 * 53 < 2 ** 19
 
 
 def _period_code(period: pd.Period) -> tuple[int, int]:
-    if frequency_of(period) == QUARTERLY:
+    freq = frequency_of(period)
+    if freq == QUARTERLY:
         return _FREQ_BIT[QUARTERLY], period.year * 4 + period.quarter - 1
+    if freq == WEEKLY:
+        year, week, _ = period.start_time.isocalendar()
+        return _FREQ_BIT[WEEKLY], year * 53 + week - 1
     return _FREQ_BIT[MONTHLY], period.year * 12 + period.month - 1
 
 
 def _period_from_code(freq_bit: int, code: int) -> pd.Period:
     if freq_bit == _FREQ_BIT[QUARTERLY]:
         return pd.Period(year=code // 4, quarter=code % 4 + 1, freq="Q-DEC")
+    if freq_bit == _FREQ_BIT[WEEKLY]:
+        return parse_period(f"{code // 53:04d}-W{code % 53 + 1:02d}")
     return pd.Period(year=code // 12, month=code % 12 + 1, freq=MONTHLY)
 
 
@@ -164,7 +176,7 @@ class _OutcomeScan:
         ids = id_of[row_codes] if len(row_codes) else np.empty(0, dtype=np.int64)
         freq, code = freq[is_keyed], code[is_keyed]
         lines = chunk.loc[is_keyed, "line"].to_numpy(dtype=np.int64)
-        self.keys.append((ids << 20) | (freq << 19) | code)
+        self.keys.append((ids << (_CODE_BITS + 2)) | (freq << _CODE_BITS) | code)
         self.lines.append(lines)
         stats = pd.DataFrame({"id": ids, "freq": freq, "code": code, "line": lines}).groupby(
             ["id", "freq"]).agg(first=("code", "min"), last=("code", "max"),
@@ -180,7 +192,7 @@ class _OutcomeScan:
     def series_table(self) -> pd.DataFrame:
         """One row per (city, area, outcome, freq): first and last period, first line."""
         names = {sid: triple for triple, sid in self.series_ids.items()}
-        records = [(*names[sid], MONTHLY if fbit == 0 else QUARTERLY,
+        records = [(*names[sid], _FREQ_OF_BIT[fbit],
                     _period_from_code(fbit, first), _period_from_code(fbit, last), line)
                    for (sid, fbit), (first, last, line) in self.stats.items()]
         return pd.DataFrame(records, columns=["city", "area", "outcome", "freq", "first",
@@ -206,8 +218,9 @@ class _OutcomeScan:
         by_line = np.argsort(dup_lines, kind="stable")
         for i in by_line:
             key = int(sorted_keys[dup_pos[i]])
-            city, area, outcome = names[key >> 20]
-            label = format_period(_period_from_code((key >> 19) & 1, key & ((1 << 19) - 1)))
+            city, area, outcome = names[key >> (_CODE_BITS + 2)]
+            label = format_period(_period_from_code((key >> _CODE_BITS) & 3,
+                                                    key & ((1 << _CODE_BITS) - 1)))
             problems.add(file, f"duplicate row for {city} / {area} / {outcome} / {label} "
                          f"(first at row {first_lines[i]})", int(dup_lines[i]), "period",
                          check="duplicate period")
@@ -232,7 +245,7 @@ def _check_outcomes_chunk(chunk: pd.DataFrame, scan: _OutcomeScan, problems: Pro
             "city": good["city"], "area": good["area"], "outcome": good["outcome"],
             "period": _period_labels(freq[is_good], code[is_good]),
             "count": counts[is_good].astype("int64"), "population": population[is_good],
-            "freq": np.where(freq[is_good] == 1, QUARTERLY, MONTHLY),
+            "freq": pd.Series(freq[is_good]).map(_FREQ_OF_BIT).to_numpy(dtype=object),
             "line": good["line"].astype("int64"),
         }))
 
@@ -242,11 +255,11 @@ def _check_outcomes_table(series: pd.DataFrame, problems: Problems,
     """Cross-row checks on the series table: one frequency per city, report-safe city names."""
     for city, group in series.groupby("city", sort=False):
         if group["freq"].nunique() > 1:
-            first_q = group.loc[group["freq"] == QUARTERLY, "line"].min()
-            first_m = group.loc[group["freq"] == MONTHLY, "line"].min()
-            problems.add(file, f"city {city!r} mixes monthly (YYYY-MM) and quarterly (YYYY-Qn) "
-                         "periods; use one frequency per city", int(max(first_q, first_m)),
-                         "period")
+            # Named at the first row of the frequency that appears last.
+            firsts = group.groupby("freq")["line"].min()
+            kinds = [_FREQ_WORDS[f] for f in (MONTHLY, QUARTERLY, WEEKLY) if f in firsts.index]
+            problems.add(file, f"city {city!r} mixes {' and '.join(kinds)} periods; use one "
+                         "frequency per city", int(firsts.max()), "period")
     first_lines = series.groupby("city")["line"].min().sort_values()
     check_slugs(first_lines, file, "city", "city", problems)
 
