@@ -212,11 +212,12 @@ def bench_batch(data: Path, run: Path, workers: int, cities=None, interventions=
     reports = manifest["reports"]
     failed = [r["name"] for r in reports if r["status"] != "ok"]
     timings = {r["name"]: r["timings"] for r in reports if r["status"] == "ok"}
+    kinds = {r["name"]: r["kind"] for r in reports}
     with Measured() as second:
         second.run(cmd)
     return {**first.summary(len(reports)), "reports": len(reports), "failed": failed,
             "worker_phase_means_s": _phase_means(list(timings.values())),
-            "worker_phases_s": timings, "rerun_s": round(second.wall_s, 2),
+            "worker_phases_s": timings, "kinds": kinds, "rerun_s": round(second.wall_s, 2),
             "rerun_peak_mb": round(second.peak_bytes / 2**20, 1)}
 
 
@@ -420,6 +421,48 @@ def run_rollout_benchmark(runs: int = 3) -> dict:
     return result
 
 
+_SUMMARY_CPU = '''
+import json, sys, time
+from impactbook.report import build_intervention_summary
+data, name = sys.argv[1], sys.argv[2]
+build_intervention_summary(data, name)  # imports and first reads
+cpu = []
+for _ in range(3):
+    t = time.process_time()
+    build_intervention_summary(data, name)
+    cpu.append(time.process_time() - t)
+print(json.dumps({"min_cpu_s": min(cpu)}))
+'''
+
+
+def run_summaries_benchmark(data: Path, run: Path, batch: dict) -> dict:
+    """Each intervention summary after its city reports ran: its computation in a fresh process
+    reading the batch's prepared slices and the run's estimate store, as a worker does (CPU,
+    least of three), beside its worker time in the batch (which may start a summary before
+    every one of its cities has finished, and then computes what is missing)."""
+    from impactbook.defaults import ESTIMATES_ENV
+    from impactbook.render.run_folder import estimates_folder
+    from impactbook.workbook.prepared import PREPARED_ENV
+
+    prepared = next((run / ".state" / "prepared").iterdir())
+    env = {**os.environ, PREPARED_ENV: str(prepared.resolve()),
+           ESTIMATES_ENV: str(estimates_folder(run).resolve())}
+    result = {}
+    for name, kind in batch["kinds"].items():
+        if kind != "intervention" or name not in batch["worker_phases_s"]:
+            continue
+        out = subprocess.run([sys.executable, "-c", _SUMMARY_CPU, str(data.resolve()), name],
+                             capture_output=True, text=True, check=True, env=env).stdout
+        cpu = json.loads(out.strip().splitlines()[-1])["min_cpu_s"]
+        phases = batch["worker_phases_s"][name]
+        result[name] = {"build_cpu_s": round(cpu, 3), "worker_total_s": phases["total_s"],
+                        "worker_execute_s": phases["execute_s"]}
+        print(f"  summary {name}: computation {cpu:.3f} s CPU from the run's store; in the "
+              f"batch's worker {phases['total_s']} s (execute {phases['execute_s']} s)",
+              flush=True)
+    return result
+
+
 def run_charts_benchmark() -> dict:
     """New York's report charts, drawn as the report draws them (``benchmarks/charts.py``, in a
     fresh process): CPU seconds for the whole set, the least of three runs."""
@@ -432,6 +475,23 @@ def run_charts_benchmark() -> dict:
     print(f"\n[charts] New York's {result['charts']} charts: {result['cpu_s']} s CPU "
           "(least of 3 runs)", flush=True)
     return result
+
+
+def run_synth_peers(mlsynth_placebos: int) -> dict:
+    """The synthetic controls against pysyncon and mlsynth (``benchmarks/synth_peers.py``)."""
+    from synth_peers import classic_vs_pysyncon, micro_vs_mlsynth
+
+    classic = classic_vs_pysyncon()
+    print(f"\n[pysyncon] {classic['case']}: impactbook {classic['impactbook_cpu_s']:.2f} s, "
+          f"pysyncon {classic['pysyncon_cpu_s']:.1f} s CPU ({classic['ratio']:.0f}x)",
+          flush=True)
+    micro = micro_vs_mlsynth(mlsynth_placebos=mlsynth_placebos)
+    print(f"[mlsynth] impactbook {micro['impactbook_cpu_s']:.1f} s CPU; mlsynth "
+          f"{micro.get('mlsynth_cpu_s')} s with {micro.get('mlsynth_placebos')} placebos"
+          + (f", 250 extrapolated {micro['mlsynth_cpu_s_250_extrapolated']:.0f} s"
+             if micro.get("mlsynth_cpu_s_250_extrapolated") else "")
+          + f"; {micro.get('mlsynth_note', 'reproduces the published figures')}", flush=True)
+    return {"pysyncon": classic, "mlsynth": micro}
 
 
 # --------------------------------------------------------------------------- ingest
@@ -508,6 +568,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-seattle", action="store_true")
     parser.add_argument("--skip-rollout", action="store_true")
     parser.add_argument("--skip-charts", action="store_true")
+    parser.add_argument("--skip-synth-peers", action="store_true")
+    parser.add_argument("--mlsynth-placebos", type=int, default=10,
+                        help="placebo groups mlsynth draws per outcome (each a cvxpy solve of "
+                             "seconds; 250 takes about 10 CPU minutes; below 250 its 250 "
+                             "figure is extrapolated and marked so)")
     args = parser.parse_args(argv)
     results: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": _machine()}
     print(f"Machine: {results['machine']}")
@@ -521,6 +586,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["scenarios"][name] = run_scenario(
                     name, tmp / f"{name}-data", tmp, args.workers, not args.skip_peers,
                     cities, interventions)
+        if "default" in results["scenarios"]:
+            results["summaries"] = run_summaries_benchmark(
+                tmp / "default-data", tmp / "default-batch",
+                results["scenarios"]["default"]["batch"])
         if not args.skip_size:
             results["size"] = run_size_benchmark(tmp, args.size_cities)
         if not args.skip_seattle:
@@ -529,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         results["rollout"] = run_rollout_benchmark()
     if not args.skip_charts:
         results["charts"] = run_charts_benchmark()
+    if not args.skip_synth_peers:
+        results.update(run_synth_peers(args.mlsynth_placebos))
     if not args.skip_ingest:
         results["ingest"] = run_ingest_benchmark(args.ingest_rows)
     results["targets"] = print_targets(results)

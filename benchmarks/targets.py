@@ -71,19 +71,25 @@ def _ratios(r: dict):
 
 def _pysyncon(r: dict):
     peer = r.get("pysyncon")
-    if not peer or "ratio" not in peer:
+    if not peer or not peer.get("ratio"):
         return (peer or {}).get("error", "not measured"), None
-    return (f"{peer['impactbook_cpu_s']:.2f} s against {peer['peer_cpu_s']:.1f} s CPU: "
-            f"{peer['ratio']:.0f}x; synthetic series agree to {peer['max_abs_diff']:.1e}",
-            None)
+    return (f"{peer['impactbook_cpu_s']:.2f} s against {peer['pysyncon_cpu_s']:.1f} s CPU: "
+            f"{peer['ratio']:.0f}x; the synthetic series differ by at most "
+            f"{peer['max_abs_diff_synthetic']:.2f} events a month (pysyncon's optimiser stops "
+            "short and scales predictors)", None)
 
 
 def _mlsynth(r: dict):
     peer = r.get("mlsynth")
-    if not peer or "ratio" not in peer:
-        return (peer or {}).get("error", "not measured"), None
-    return (f"{peer['ratio']:.1f}x ({peer['impactbook_cpu_s']:.1f} s against "
-            f"{peer['peer_cpu_s']:.1f} s CPU)", peer["ratio"] >= 3)
+    if not peer or (peer.get("ratio") is None and peer.get("ratio_extrapolated") is None):
+        return (peer or {}).get("mlsynth_note", (peer or {}).get("error", "not measured")), None
+    if peer.get("ratio") is not None:
+        return (f"{peer['ratio']:.1f}x ({peer['impactbook_cpu_s']:.1f} s against "
+                f"{peer['mlsynth_cpu_s']:.1f} s CPU, 250 placebos each)", peer["ratio"] >= 3)
+    return (f"{peer['ratio_extrapolated']:.0f}x, EXTRAPOLATED ({peer['impactbook_cpu_s']:.1f} s "
+            f"against {peer['mlsynth_cpu_s_250_extrapolated']:.0f} s CPU: mlsynth ran "
+            f"{peer['mlsynth_placebos']} placebos, its 250 estimated from their cost)",
+            peer["ratio_extrapolated"] >= 3)
 
 
 def _rerun_memory(r: dict):
