@@ -19,7 +19,7 @@ from impactbook.errors import DataError, ParameterError
 from impactbook.workbook import load_workbook
 from impactbook.workbook.periods import WEEKLY, format_period, frequency_of, parse_period
 from impactbook.workbook.schema import UNIT_OUTCOMES
-from tests.conftest import TAGS, write_workbook
+from tests.workbooks import TAGS, write_workbook
 
 TRUE_RATIO = 0.6
 STARTS = {"C00": "2017-W10", "C01": "2017-W10", "C02": "2017-W10",
