@@ -184,7 +184,10 @@ def test_a_design_without_an_interval_gives_no_cost_per_event():
 def test_the_report_part_shows_figures_with_intervals_and_caveats(tmp_path):
     _, value = _estimate(_workbook(tmp_path, _falling()))
     section = value_section_html(value)
-    assert section.startswith('<section class="value-for-money"><h3>Value for money: spr-cv')
+    # The heading names the programme as interventions.csv does, not by its id.
+    assert section.startswith('<section class="value-for-money"><h3>Value for money: '
+                              'Springfield CV, shootings</h3>')
+    assert value.to_dict()["programme"] == "spr-cv"
     for text in (format_money(value.total_cost, "USD"),
                  format_money(value.cost_per_event_averted_low, "USD"),
                  format_money(value.cost_per_event_averted_high, "USD"),

@@ -67,7 +67,8 @@ def value_for(workbook: Workbook, programme: Mapping[str, Any] | None,
         return None
     first, last = estimate_window(estimate)
     return value_for_money(
-        pd.DataFrame(rows), programme=str(programme["id"]), outcome=str(estimate.outcome),
+        pd.DataFrame(rows), programme=str(programme["id"]),
+        programme_name=str(programme.get("programme") or ""), outcome=str(estimate.outcome),
         window_first=first, window_last=last, events_averted=estimate.events_averted,
         unit_cost=unit_cost_for(workbook, str(estimate.outcome)), cpi=cpi_u(),
         covers=coverage(programme, areas))
@@ -128,7 +129,8 @@ def rollout_value(workbook: Workbook, estimate) -> ValueForMoney | None:
         first_month = first_costed
     low, high = estimate.overall.events_averted_interval
     return value_for_money(
-        pd.DataFrame(costs), programme=str(estimate.programme_id), outcome=str(estimate.outcome),
+        pd.DataFrame(costs), programme=str(estimate.programme_id),
+        programme_name=str(rows.iloc[0].get("programme") or ""), outcome=str(estimate.outcome),
         window_first=format_period(first_month),
         window_last=format_period(estimate.window[1].asfreq("M", how="end")),
         events_averted=(estimate.overall.events_averted, low, high),

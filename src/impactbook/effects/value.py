@@ -84,6 +84,12 @@ class ValueForMoney:
     #: Which costs the total is: the programme's areas in the estimate, or the whole system.
     covers: str
     leaves_out: tuple[str, ...] = LEAVES_OUT
+    #: The programme's name as interventions.csv writes it (headings); its id when not given.
+    programme_name: str = ""
+
+    @property
+    def shown_name(self) -> str:
+        return self.programme_name or self.programme
 
     @property
     def has_figures(self) -> bool:
@@ -103,6 +109,7 @@ class ValueForMoney:
                     "cost_per_event_converted": money(self.unit_cost_converted)}
         return {
             "programme": self.programme,
+            "programme_name": self.shown_name,
             "outcome": self.outcome,
             "total_cost": money(self.total_cost),
             "currency": self.currency,
@@ -191,7 +198,7 @@ def no_interval_reason(averted: tuple[float, float, float]) -> str | None:
 def value_for_money(costs: pd.DataFrame, *, programme: str, outcome: str, window_first: str,
                     window_last: str, events_averted: tuple[float, float, float],
                     unit_cost: UnitCost | None, cpi: Mapping[int, float],
-                    covers: str) -> ValueForMoney:
+                    covers: str, programme_name: str = "") -> ValueForMoney:
     """Cost, cost per event averted, break-even and benefit-cost ratio (see the module)."""
     currency = str(costs["currency"].iloc[0])
     total, price_year, missing = window_cost(costs, window_first, window_last, cpi)
@@ -222,7 +229,8 @@ def value_for_money(costs: pd.DataFrame, *, programme: str, outcome: str, window
                 ratios = tuple(v * converted / total for v in (point, low, high))
         unit_reason = unit_reason or reason
     return ValueForMoney(
-        programme=programme, outcome=outcome, window_first=window_first,
+        programme=programme, programme_name=programme_name, outcome=outcome,
+        window_first=window_first,
         window_last=window_last, window_months=months, total_cost=total, currency=currency,
         price_year=price_year, events_averted=averted,
         cost_per_event_averted=per_event[0], cost_per_event_averted_low=per_event[1],

@@ -141,7 +141,7 @@ def value_section_html(value: ValueForMoney | None) -> str:
             f"{unit.source or 'not stated'} ({confidence}, {unit.origin}).")
     notes.append("The figures leave out " + "; ".join(value.leaves_out) + ".")
     items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
-    return (f"<section class=\"value-for-money\"><h3>{TITLE}: {html.escape(value.programme)}, "
+    return (f"<section class=\"value-for-money\"><h3>{TITLE}: {html.escape(value.shown_name)}, "
             f"{html.escape(value.outcome)}</h3><table class=\"value-table\">{''.join(rows)}"
             f"</table><ul class=\"value-notes\">{items}</ul></section>")
 
