@@ -59,3 +59,22 @@ def test_a_chart_a_script_extends_with_a_second_column_is_still_laid_out_inside(
     figure_to_png(fig)
     assert fig.axes[0].get_position().x1 < extra.get_position().x0  # side by side
     assert _texts_inside(fig) == []
+
+
+def test_the_chart_renderer_lays_texts_out_as_matplotlib_does():
+    # ChartRenderer answers matplotlib's font-metrics question from a table: every text of a
+    # chart must get the box matplotlib's own Agg renderer gives it (titles, labels, ticks).
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    from impactbook.report.chart_png import ChartRenderer
+
+    fig = CHARTS["outcome_with_comparison"]()
+    assert isinstance(fig.canvas.get_renderer(), ChartRenderer)
+    texts = [text for text in fig.findobj(lambda artist: hasattr(artist, "get_text"))
+             if text.get_text()]
+    assert len(texts) > 20
+    width, height = fig.canvas.get_width_height(physical=True)
+    plain = RendererAgg(width, height, fig.dpi)
+    for text in texts:
+        assert (text.get_window_extent(fig.canvas.get_renderer()).bounds
+                == text.get_window_extent(plain).bounds), text.get_text()

@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine, LayoutEngine
 from matplotlib.transforms import Bbox
 
+from impactbook.report.chart_png import ChartCanvas
+
 PAD_PT = 3.0  # constrained layout's default w_pad and h_pad (0.04167 inch)
 _TITLES = ("title", "_left_title", "_right_title")  # matplotlib's three title places
 
@@ -29,13 +31,11 @@ class ChartLayout(LayoutEngine):
     _colorbar_gridspec = False
 
     def execute(self, fig) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
         if not is_single_column(fig):
             # A chart a script has extended (a second column, a colorbar): the general engine.
             ConstrainedLayoutEngine().execute(fig)
             return
-        canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+        canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else ChartCanvas(fig)
         renderer = canvas.get_renderer()
         # Twice, as constrained layout does: tick labels at the ends of an axis move with its
         # width, and texts placed in axes fractions with its height.
@@ -162,9 +162,7 @@ def fit_texts(fig: Figure, *, max_rounds: int = 6) -> Figure:
     stick out (words stay whole). Only the layout runs here, not a draw: the figure is drawn
     once, by :func:`figure_to_png`, at the positions this pass leaves.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else FigureCanvasAgg(fig)
+    canvas = fig.canvas if hasattr(fig.canvas, "get_renderer") else ChartCanvas(fig)
     engine = fig.get_layout_engine()
     for _ in range(max_rounds):
         renderer = canvas.get_renderer()

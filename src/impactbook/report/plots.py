@@ -16,6 +16,7 @@ import matplotlib.dates as mdates
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from impactbook.report.chart_layout import ChartLayout, fit_texts
@@ -349,8 +350,7 @@ def plot_synth(estimate, *, is_headline: bool = False) -> Figure:
                 label="synthetic control")
         gaps = estimate.placebo_gaps
         if gaps is not None and not gaps.empty:
-            ax_gap.plot(_timestamps(gaps.index), gaps.to_numpy(dtype=float), color=BAND,
-                        lw=0.6, alpha=0.7)
+            _draw_placebo_gaps(ax_gap, gaps)
         ax_gap.plot(x, (observed - synthetic).to_numpy(dtype=float), color=ACCENT, lw=1.8,
                     label="programme area")
         ax_gap.axhline(0, color=INK, lw=0.6)
@@ -371,6 +371,15 @@ def plot_synth(estimate, *, is_headline: bool = False) -> Figure:
         _label_years(ax_gap.xaxis, x)
         ax_gap.set_xlabel("period")
     return fit_texts(fig)
+
+
+def _draw_placebo_gaps(ax, gaps: pd.DataFrame) -> None:
+    """Each placebo's gap (a column) as a faint line, all in one collection: the picture of a
+    ``Line2D`` apiece (same joins, caps, alpha), without building and drawing some 74 lines."""
+    x = np.asarray(ax.xaxis.convert_units(_timestamps(gaps.index)), dtype=float)
+    ax.add_collection(LineCollection(
+        [np.column_stack([x, column]) for column in gaps.to_numpy(dtype=float).T], colors=BAND,
+        linewidths=0.6, alpha=0.7, capstyle="projecting", joinstyle="round"), autolim=True)
 
 
 def plot_counts(series: pd.DataFrame, *, title: str, start: pd.Period | None = None) -> Figure:
