@@ -64,6 +64,9 @@ def test_rollout_section_shows_effect_chart_cohorts_and_static_estimate(tmp_path
     [result] = results
     assert result.estimate.overall.rate_ratio < 0.9  # the simulated fall is 30%
     assert "Staggered rollout" in html and "<figure" in html and "Event study" in html
+    # The chart's comparison (never-treated) is said beside the headline's (not yet treated).
+    assert "Event study against never-treated units" in html
+    assert "compares with units not yet treated" in html
     assert "effect by start cohort" in html and "static two-way" in html
     assert "leads" in html and "parallel trends" in html
     assert "intention to treat" in html and "one site closed in 2018" in html

@@ -173,12 +173,18 @@ def _show_section(results: list[RolloutResult]) -> None:
                            f"never treated within the data, by {unit}s since each unit's start, "
                            f"with 95% intervals; the reference {unit} (the one before the start) "
                            "is 0 by construction. The numbers under the axis are the treated "
-                           "units behind each point.")
+                           "units behind each point. This chart checks the trends before the "
+                           "start; the overall effect above compares with units not yet "
+                           "treated, so its figure can differ from these points.")
                 if hidden:
                     caption += (f" {hidden} event time(s) with fewer than 5 control units or a "
                                 "single treated unit are not drawn.")
-                parts.append(sections.figure_html(plot_event_study(study), caption,
-                                              f"Event study of {result.outcome}"))
+                # The title says the comparison: the points sit under a headline that uses
+                # not-yet-treated units, and a funder reading the chart alone took them for it.
+                title = (f"Event study against never-treated units: {result.outcome} by "
+                         f"{unit} since the start")
+                parts.append(sections.figure_html(plot_event_study(study, title=title), caption,
+                                                  title))
                 parts.append(sections.html_table(cohort_table(result),
                                              f"{result.outcome.capitalize()}: effect by start "
                                              "cohort (not-yet-treated controls)",
