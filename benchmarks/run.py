@@ -150,6 +150,12 @@ def build_towns_workbook(dest: Path, copies: int = 8, city: str = "New York") ->
     pd.concat([rows.assign(city=t) for t in towns]).to_csv(dest / "outcomes.csv", index=False)
     pd.concat([plans.assign(city=t, id=plans["id"] + f"-town-{i + 1:02d}")
                for i, t in enumerate(towns)]).to_csv(dest / "interventions.csv", index=False)
+    # The city's staggered rollout and its costs, once per town under that town's programme id.
+    for table, key in (("rollouts.csv", "programme"), ("costs.csv", "programme")):
+        frame = pd.read_csv(data / table, dtype=str, keep_default_na=False)
+        mine = frame[frame[key].isin(plans["id"])]
+        pd.concat([mine.assign(**{key: mine[key] + f"-town-{i + 1:02d}"})
+                   for i in range(copies)]).to_csv(dest / table, index=False)
     tags = pd.read_csv(data / "tags.csv", dtype=str, keep_default_na=False)
     tags = pd.concat([tags[tags["kind"] != "city"],
                       pd.DataFrame({"tag": towns, "kind": "city"})])

@@ -13,7 +13,16 @@
 - :mod:`.dask_executor` the same plan on a Dask cluster.
 """
 
+import sys
 from importlib import import_module
+
+# jsonschema imports rfc3987-syntax when it is installed (jupyter-events asks for
+# jsonschema[format-nongpl]), and that package compiles 38 grammars as it is imported: 2 s of
+# CPU in every process that loads nbformat, which the batch's planner, each worker and every
+# rerun do (an unchanged rerun took 3.8 s instead of under 1 s). It serves only jsonschema's
+# "iri" formats, which notebook schemas never use; so, unless something has imported it
+# already, it is kept out (an import of it raises ImportError, which jsonschema expects).
+sys.modules.setdefault("rfc3987_syntax", None)
 
 # Imported on first use: a report kernel imports one module of this package and should not pay
 # for the rest.

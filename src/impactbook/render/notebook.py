@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -36,7 +35,7 @@ from impactbook.render.kernel import (
     KernelSession,
     execute,
 )
-from impactbook.render.parameters import check_value, parameter_defaults, parameters_cell
+from impactbook.render.parameters import parameter_defaults, validate_parameters
 
 if TYPE_CHECKING:  # nbformat is imported where used, so a batch worker can start its kernel
     from nbformat import NotebookNode  # before it spends a second importing nbformat/jsonschema
@@ -93,42 +92,6 @@ class RenderResult:
 def parameter_names(nb: NotebookNode) -> set[str]:
     """Names assigned at top level in the notebook's cell tagged ``parameters``."""
     return set(parameter_defaults(nb))
-
-
-def _is_json_scalar(value: object) -> bool:
-    if value is None or isinstance(value, (bool, int, str)):
-        return True
-    return isinstance(value, float) and math.isfinite(value)
-
-
-def validate_parameters(nb: NotebookNode, parameters: Mapping[str, object]) -> dict:
-    """Check parameters before papermill sees them; return a plain-JSON copy.
-
-    Only identifiers that the ``parameters`` cell assigns are accepted, with the type of the
-    default it assigns, and only JSON scalars or lists of scalars: anything else could smuggle
-    code into the injected cell.
-    """
-    defaults = parameter_defaults(nb)
-    known = set(defaults)
-    if parameters and parameters_cell(nb) is None:
-        raise ParameterError("parameters", sorted(parameters), "a notebook with a cell tagged "
-                             "'parameters'")
-    clean: dict = {}
-    for name, value in parameters.items():
-        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
-            raise ParameterError(str(name), value, "a parameter name that is a Python identifier")
-        if name not in known:
-            raise ParameterError(name, value, f"one of the notebook's parameters {sorted(known)}")
-        check_value(name, value, defaults[name])
-        if isinstance(value, (list, tuple)):
-            if not all(_is_json_scalar(v) for v in value):
-                raise ParameterError(name, value, "a list of strings, numbers, booleans or null")
-            clean[name] = list(value)
-        elif _is_json_scalar(value):
-            clean[name] = value
-        else:
-            raise ParameterError(name, value, "a string, number, boolean, null or list of those")
-    return clean
 
 
 def parameterize(nb: NotebookNode, parameters: Mapping[str, object],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -208,3 +209,39 @@ def cli_parameters(nb: NotebookNode | Mapping, pairs: Iterable[Sequence[str]], *
         check_value(name, value, default, option)
         typed[name] = value
     return typed
+
+
+def _is_json_scalar(value: object) -> bool:
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def validate_parameters(nb: NotebookNode, parameters: Mapping[str, object]) -> dict:
+    """Check parameters before papermill sees them; return a plain-JSON copy.
+
+    Only identifiers that the ``parameters`` cell assigns are accepted, with the type of the
+    default it assigns, and only JSON scalars or lists of scalars: anything else could smuggle
+    code into the injected cell.
+    """
+    defaults = parameter_defaults(nb)
+    known = set(defaults)
+    if parameters and parameters_cell(nb) is None:
+        raise ParameterError("parameters", sorted(parameters), "a notebook with a cell tagged "
+                             "'parameters'")
+    clean: dict = {}
+    for name, value in parameters.items():
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ParameterError(str(name), value, "a parameter name that is a Python identifier")
+        if name not in known:
+            raise ParameterError(name, value, f"one of the notebook's parameters {sorted(known)}")
+        check_value(name, value, defaults[name])
+        if isinstance(value, (list, tuple)):
+            if not all(_is_json_scalar(v) for v in value):
+                raise ParameterError(name, value, "a list of strings, numbers, booleans or null")
+            clean[name] = list(value)
+        elif _is_json_scalar(value):
+            clean[name] = value
+        else:
+            raise ParameterError(name, value, "a string, number, boolean, null or list of those")
+    return clean

@@ -104,8 +104,9 @@ def notebook_and_hash(notebooks_dir: Path, kind: str,
 def check_job(job: ReportJob) -> ReportJob:
     """Refuse a job whose parameters its notebook does not declare (or with the wrong type)
     before any kernel starts."""
-    from impactbook.render.notebook import validate_parameters
-    from impactbook.render.parameters import read_notebook_json
+    # parameters.py, not notebook.py: planning (and an unchanged rerun) need not import
+    # nbconvert.
+    from impactbook.render.parameters import read_notebook_json, validate_parameters
 
     validate_parameters(read_notebook_json(Path(job.notebook)), job.parameters)
     return job
