@@ -340,27 +340,33 @@ SCENARIOS: list[tuple[str, Callable[[Path], object], list[str] | None, list[str]
 # --------------------------------------------------------------------------- size
 
 
-_IN_PROCESS = '''
+# One report's content built in a fresh process (argv: builder, data folder, name): the first
+# build pays the imports and first reads, then the least CPU time of three builds.
+_LEAST_CPU = '''
 import json, sys, time
-from impactbook.report import build_city_report
-data, city = sys.argv[1], sys.argv[2]
-build_city_report(data, city)
+from impactbook import report
+build, data, name = getattr(report, sys.argv[1]), sys.argv[2], sys.argv[3]
+build(data, name)
 cpu = []
 for _ in range(3):
     t = time.process_time()
-    build_city_report(data, city)
+    build(data, name)
     cpu.append(time.process_time() - t)
 print(json.dumps({"min_cpu_s": min(cpu)}))
 '''
 
 
+def _least_cpu_s(builder: str, data: Path, name: str, env: dict[str, str]) -> float:
+    out = subprocess.run([sys.executable, "-c", _LEAST_CPU, builder, str(data.resolve()), name],
+                         capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])["min_cpu_s"]
+
+
 def _in_process_cpu_s(data: Path, city: str, prepared: Path) -> float:
     from impactbook.workbook.prepared import PREPARED_ENV
 
-    out = subprocess.run([sys.executable, "-c", _IN_PROCESS, str(data.resolve()), city],
-                         capture_output=True, text=True, check=True,
-                         env={**os.environ, PREPARED_ENV: str(prepared)}).stdout
-    return json.loads(out.strip().splitlines()[-1])["min_cpu_s"]
+    return _least_cpu_s("build_city_report", data, city,
+                        {**os.environ, PREPARED_ENV: str(prepared)})
 
 
 def run_size_benchmark(tmp: Path, n_cities: int = 300, city: str = "New York") -> dict:
@@ -427,20 +433,6 @@ def run_rollout_benchmark(runs: int = 3) -> dict:
     return result
 
 
-_SUMMARY_CPU = '''
-import json, sys, time
-from impactbook.report import build_intervention_summary
-data, name = sys.argv[1], sys.argv[2]
-build_intervention_summary(data, name)  # imports and first reads
-cpu = []
-for _ in range(3):
-    t = time.process_time()
-    build_intervention_summary(data, name)
-    cpu.append(time.process_time() - t)
-print(json.dumps({"min_cpu_s": min(cpu)}))
-'''
-
-
 def run_summaries_benchmark(data: Path, run: Path, batch: dict) -> dict:
     """Each intervention summary after its city reports ran: its computation in a fresh process
     reading the batch's prepared slices and the run's estimate store, as a worker does (CPU,
@@ -457,9 +449,7 @@ def run_summaries_benchmark(data: Path, run: Path, batch: dict) -> dict:
     for name, kind in batch["kinds"].items():
         if kind != "intervention" or name not in batch["worker_phases_s"]:
             continue
-        out = subprocess.run([sys.executable, "-c", _SUMMARY_CPU, str(data.resolve()), name],
-                             capture_output=True, text=True, check=True, env=env).stdout
-        cpu = json.loads(out.strip().splitlines()[-1])["min_cpu_s"]
+        cpu = _least_cpu_s("build_intervention_summary", data, name, env)
         phases = batch["worker_phases_s"][name]
         result[name] = {"build_cpu_s": round(cpu, 3), "worker_total_s": phases["total_s"],
                         "worker_execute_s": phases["execute_s"]}

@@ -85,9 +85,8 @@ def describe_rollout(est: RolloutEstimate, *, detailed: bool = False) -> str:
              f"  static TWFE         {describe_change_pct((math.exp(static) - 1) * 100)} "
              f"(log ratio {static:.3f}, SE {est.static_se:.3f})",
              f"  note                {STATIC_CAVEAT}"]
-    view = getattr(est, "callaway_santanna", None)
-    if view is not None:
-        lines.append(f"  Callaway-Sant'Anna  {describe_cs_view(view)}")
+    if est.callaway_santanna is not None:
+        lines.append(f"  Callaway-Sant'Anna  {describe_cs_view(est.callaway_santanna)}")
     for item in est.dropped:
         lines.append(f"  dropped             {item}")
     for warning in est.warnings:
