@@ -102,3 +102,20 @@ def test_cli_text_and_one_line_errors(tmp_path, capsys):
                  "shootings", "--method", "rollout"]) != 0
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "rollouts.csv" in err and "Traceback" not in err
+
+
+def test_the_cli_reads_the_workbook_once_for_a_rollout_and_its_value(tmp_path, monkeypatch,
+                                                                     capsys):
+    """The estimate and its value for money come from one read of the folder (the value used
+    to read it again)."""
+    import impactbook.analysis as analysis
+
+    folder = _group_workbook(tmp_path)
+    reads = []
+    real = analysis.load_workbook
+    monkeypatch.setattr(analysis, "load_workbook",
+                        lambda *a, **k: reads.append(a) or real(*a, **k))
+    assert main(["estimate", "--data", str(folder), "--city", "Springfield", "--outcome",
+                 "shootings", "--method", "rollout", "--cohort-bin", "none", "--json"]) == 0
+    assert "overall" in json.loads(capsys.readouterr().out)
+    assert len(reads) == 1

@@ -7,11 +7,8 @@ folder changed.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from impactbook.analysis import estimate_workbook
 from impactbook.errors import DataError
 from impactbook.workbook import load_workbook
 from impactbook.workbook.loader import tables_to_read
@@ -53,16 +50,3 @@ def test_a_table_not_read_does_not_fail_the_caller_and_is_empty():
     assert workbook.news.empty and workbook.funders.empty
     assert not workbook.interventions.empty and not workbook.outcomes.empty
     assert {NEWS, FUNDERS}.isdisjoint(tables_to_read([INTERVENTIONS]))
-
-
-def test_an_estimate_reads_its_tables_again_only_when_the_folder_changed(tmp_path):
-    folder = tmp_path / "wb"
-    shutil.copytree(BAD / "news_two_digit_year", folder)
-    (folder / "expected.txt").unlink()
-    first = estimate_workbook(folder, (OUTCOMES, INTERVENTIONS), "its")
-    assert estimate_workbook(folder, (OUTCOMES, INTERVENTIONS), "its") is first
-    interventions = folder / INTERVENTIONS
-    interventions.write_text(interventions.read_text(encoding="utf-8").replace(
-        ",test", ",a source"), encoding="utf-8")
-    again = estimate_workbook(folder, (OUTCOMES, INTERVENTIONS), "its")
-    assert again is not first and again.digest != first.digest

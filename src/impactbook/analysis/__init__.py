@@ -31,7 +31,6 @@ from impactbook.workbook import (
     split_list,
     unknown_value,
 )
-from impactbook.workbook.digest import workbook_digest
 from impactbook.workbook.periods import WEEKLY, frequency_of, parse_period
 from impactbook.workbook.schema import COSTS, ROLLOUT_AREA, ROLLOUTS, UNIT_COSTS
 
@@ -317,23 +316,9 @@ ESTIMATE_TABLES = (OUTCOMES, INTERVENTIONS, TAGS, COSTS, UNIT_COSTS)
 
 
 def estimate_workbook(data_dir: Path | str, require: tuple[str, ...], method: str) -> Workbook:
-    """The tables of ``data_dir`` an estimate by ``method`` uses, validated.
-
-    The last one is kept and given again while the folder's digest is unchanged: the CLI asks
-    for a rollout's value for money from the same folder right after its estimate.
-    """
+    """The tables of ``data_dir`` an estimate by ``method`` uses, validated."""
     tables = ESTIMATE_TABLES + ((ROLLOUTS,) if method == "rollout" else ())
-    key = (str(Path(data_dir).resolve()), require, tables)
-    last = _LAST_WORKBOOK.get(key)
-    if last is not None and last.digest == workbook_digest(data_dir):
-        return last
-    workbook = load_workbook(data_dir, require=require, tables=tables)
-    _LAST_WORKBOOK.clear()
-    _LAST_WORKBOOK[key] = workbook
-    return workbook
-
-
-_LAST_WORKBOOK: dict[tuple, Workbook] = {}
+    return load_workbook(data_dir, require=require, tables=tables)
 
 
 def _request_and_workbook(data_dir: Path, request: EstimateRequest | dict,
@@ -353,10 +338,13 @@ def run_estimate(data_dir: Path, request: EstimateRequest | dict):
 
 def run_estimate_with_value(data_dir: Path, request: EstimateRequest | dict):
     """:func:`run_estimate`, and the programme's value for money (``ValueForMoney``) when
-    costs.csv has its costs (else None)."""
-    from impactbook.analysis.value import value_for
+    costs.csv has its costs (else None), from one read of the workbook."""
+    from impactbook.analysis.value import rollout_value, value_for
 
     request, workbook = _request_and_workbook(data_dir, request)
+    if request.method == "rollout":
+        estimate = estimate_for(workbook, request)
+        return estimate, rollout_value(workbook, estimate)
     resolved = resolve_request(workbook, request)
     estimate = estimate_resolved(workbook, resolved, request)
     return estimate, value_for(workbook, resolved.programme, resolved.areas, estimate)

@@ -87,16 +87,6 @@ def value_of(workbook: Workbook, estimate) -> ValueForMoney | None:
     return value_for(workbook, resolved.programme, resolved.areas, estimate)
 
 
-def rollout_value_for(data_dir, estimate) -> ValueForMoney | None:
-    """:func:`rollout_value` of the workbook in ``data_dir`` (the tables its estimate read,
-    not read again when unchanged)."""
-    from impactbook.analysis import estimate_workbook
-    from impactbook.workbook.schema import INTERVENTIONS, OUTCOMES
-
-    return rollout_value(estimate_workbook(data_dir, (OUTCOMES, INTERVENTIONS), "rollout"),
-                         estimate)
-
-
 def rollout_value(workbook: Workbook, estimate) -> ValueForMoney | None:
     """Value for money of a rollout estimate (:class:`RolloutEstimate`), or None without costs.
 

@@ -15,7 +15,7 @@ PRINTED_KEYS = ("method", "model", "pre_periods", "post_periods", "pre_mean", "p
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    from impactbook.analysis import make_request, run_estimate, run_estimate_with_value
+    from impactbook.analysis import make_request, run_estimate_with_value
 
     request = make_request(
         city=args.city, outcome=args.outcome, area=args.area, start=args.start,
@@ -27,12 +27,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         anticipation=args.anticipation, exclude_controls=args.exclude_controls,
         include_cs=args.callaway_santanna,
     )
+    estimate, value = run_estimate_with_value(Path(args.data), request)
     if request.method == "rollout":
-        from impactbook.analysis.value import rollout_value_for
         from impactbook.effects.rollout_words import describe_rollout
 
-        estimate = run_estimate(Path(args.data), request)
-        value = rollout_value_for(Path(args.data), estimate)
         if args.json:
             record = estimate.to_dict()
             if value is not None:  # only a programme with costs in costs.csv has one
@@ -45,7 +43,6 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
                 print(f"  value          {value_summary_line(value)}")
         return EXIT_OK
-    estimate, value = run_estimate_with_value(Path(args.data), request)
     if args.json:
         record = estimate.to_dict(with_details=request.method == "synth")
         if value is not None:  # only a programme with costs in costs.csv has one
